@@ -1,0 +1,89 @@
+//! The device traits: one small trait per device, every method async and fallible.
+//!
+//! Methods that move things take effect physically; the controller checks the
+//! interlocks before calling them, and a device must refuse motion with
+//! [`ErrorKind::Interlock`](crate::ErrorKind::Interlock) when one is open anyway.
+
+use crate::error::DeviceError;
+use crate::types::{BoothDisplay, BoothId, Frame, InterlockStatus, SlotAddress, Station, TrackingId, TrayState};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub type Result<T> = std::result::Result<T, DeviceError>;
+
+/// The refrigerated store and its picker (gantry + gripper) with the outlet hatch.
+#[async_trait]
+pub trait ColdStore: Send + Sync {
+    /// Drives the picker to its reference position.
+    async fn home(&self) -> Result<()>;
+    /// Whether the slot's presence sensor sees a unit.
+    async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool>;
+    /// Takes the unit from `slot` to the outlet hatch, tagging it as `carrier`.
+    /// Returns when the unit is in the hatch.
+    async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()>;
+    /// Opens the hatch and puts the unit in it onto the belt (at [`Station::Hatch`]).
+    async fn release_to_belt(&self, carrier: TrackingId) -> Result<()>;
+}
+
+/// The chilled belt with its photo-eyes and diverters.
+#[async_trait]
+pub trait Conveyor: Send + Sync {
+    /// Carries `carrier` from where it is to `to`, returning when the photo-eye at `to`
+    /// has seen it (for a booth: when it has been diverted into the tray).
+    async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()>;
+}
+
+/// The scan station's camera (the rollers spin the vial between frames).
+#[async_trait]
+pub trait ScanCamera: Send + Sync {
+    /// Grabs the next frame of whatever is at the scan station.
+    async fn grab_frame(&self) -> Result<Frame>;
+}
+
+/// The jab booths: receiving tray with a presence sensor, a display.
+#[async_trait]
+pub trait Booths: Send + Sync {
+    /// How many booths the workstation has (numbered 1..=count).
+    fn count(&self) -> u8;
+    /// Shows the guardian what is in the tray, for the validation.
+    async fn show(&self, booth: BoothId, display: &BoothDisplay) -> Result<()>;
+    /// Blanks the display once the dose is done.
+    async fn clear(&self, booth: BoothId) -> Result<()>;
+    /// What the tray's presence sensor sees.
+    async fn tray(&self, booth: BoothId) -> Result<TrayState>;
+}
+
+/// One temperature probe (cabinet, belt tunnel).
+#[async_trait]
+pub trait TemperatureProbe: Send + Sync {
+    /// A stable name for records, e.g. `"cabinet-a"`.
+    fn name(&self) -> &str;
+    async fn read_celsius(&self) -> Result<f64>;
+}
+
+/// The safety chain: e-stop, restock door, booth light curtains.
+#[async_trait]
+pub trait Interlocks: Send + Sync {
+    async fn read(&self) -> Result<InterlockStatus>;
+}
+
+/// Every device of one workstation, as the controller receives them. Whether they are
+/// real drivers or simulated models is decided by whoever builds this.
+#[derive(Clone)]
+pub struct Devices {
+    pub store: Arc<dyn ColdStore>,
+    pub conveyor: Arc<dyn Conveyor>,
+    pub camera: Arc<dyn ScanCamera>,
+    pub booths: Arc<dyn Booths>,
+    pub probes: Vec<Arc<dyn TemperatureProbe>>,
+    pub interlocks: Arc<dyn Interlocks>,
+}
+
+impl std::fmt::Debug for Devices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devices")
+            .field("booths", &self.booths.count())
+            .field("probes", &self.probes.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
