@@ -1,1 +1,2 @@
-//! placeholder
+//! The workstation controller.
+pub mod scan;

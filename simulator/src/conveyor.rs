@@ -1,0 +1,83 @@
+//! The simulated belt: units travel at belt speed between photo-eyes; a booth diverter
+//! refuses a unit while its tray is occupied; the simulated nurse empties trays.
+
+use crate::world::{Delivery, Shared};
+use async_trait::async_trait;
+use hal::devices::Result;
+use hal::{Conveyor, DeviceError, ErrorKind, Station, TrackingId};
+use std::sync::Arc;
+
+const DEVICE: &str = "conveyor";
+
+#[derive(Debug)]
+pub(crate) struct SimConveyor {
+    shared: Arc<Shared>,
+}
+
+impl SimConveyor {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Metres from the hatch along the belt.
+    fn position(&self, station: Station) -> f64 {
+        let c = &self.shared.config;
+        let t = &c.timings;
+        match station {
+            Station::Hatch => 0.0,
+            Station::Scan => t.scan_position_m,
+            Station::Booth(b) => t.first_booth_m + t.booth_spacing_m * f64::from(b.0.saturating_sub(1)),
+            Station::Reject => t.first_booth_m + t.booth_spacing_m * f64::from(c.booths),
+        }
+    }
+}
+
+#[async_trait]
+impl Conveyor for SimConveyor {
+    async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
+        let from = {
+            let mut world = self.shared.world();
+            let Some((from, _)) = world.belt.get(&carrier) else {
+                return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} is not on the belt")));
+            };
+            let from = *from;
+            if let Station::Booth(b) = to {
+                if b.0 == 0 || b.0 > self.shared.config.booths {
+                    return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("there is no {b}")));
+                }
+                if world.trays.contains_key(&b) {
+                    return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} tray is occupied")));
+                }
+            }
+            if self.position(to) <= self.position(from) {
+                return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} at {from} cannot run back to {to}")));
+            }
+            world.start_motion(DEVICE, "belt run")?;
+            from
+        };
+        let metres = self.position(to) - self.position(from);
+        self.shared.clock.sleep(metres / self.shared.config.timings.belt_speed_mps).await;
+
+        let mut world = self.shared.world();
+        let (_, unit) = world
+            .belt
+            .remove(&carrier)
+            .ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::Jam, format!("{carrier} vanished from the belt")))?;
+        match to {
+            Station::Booth(booth) => {
+                world.deliveries.push(Delivery { booth, label: unit.label.clone() });
+                world.trays.insert(booth, unit);
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    shared.clock.sleep(shared.config.timings.nurse_pickup_s).await;
+                    shared.world().trays.remove(&booth);
+                });
+            }
+            Station::Reject => world.reject_bin.push(unit),
+            Station::Hatch | Station::Scan => {
+                world.belt.insert(carrier, (to, unit));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! The simulated cold store and picker: slot occupancy, travel time by distance, the hatch.
+
+use crate::world::Shared;
+use async_trait::async_trait;
+use hal::devices::Result;
+use hal::{ColdStore, DeviceError, ErrorKind, SlotAddress, TrackingId};
+use std::sync::Arc;
+
+const DEVICE: &str = "cold store";
+
+#[derive(Debug)]
+pub(crate) struct SimStore {
+    shared: Arc<Shared>,
+}
+
+impl SimStore {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Picking time grows linearly with the slot's distance from the hatch (at R0-0-0).
+    fn pick_seconds(&self, slot: SlotAddress) -> f64 {
+        let c = &self.shared.config;
+        let far = f64::from(c.racks.saturating_sub(1)) + f64::from(c.rows.saturating_sub(1)) + f64::from(c.columns.saturating_sub(1));
+        let here = f64::from(slot.rack) + f64::from(slot.row) + f64::from(slot.column);
+        let t = &c.timings;
+        t.pick_min_s + (t.pick_max_s - t.pick_min_s) * if far > 0.0 { here / far } else { 0.0 }
+    }
+}
+
+#[async_trait]
+impl ColdStore for SimStore {
+    async fn home(&self) -> Result<()> {
+        self.shared.world().start_motion(DEVICE, "homing")?;
+        self.shared.clock.sleep(2.0).await;
+        Ok(())
+    }
+
+    async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool> {
+        Ok(self.shared.world().slots.contains_key(&slot))
+    }
+
+    async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()> {
+        let c = &self.shared.config;
+        if slot.rack >= c.racks || slot.row >= c.rows || slot.column >= c.columns {
+            return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("no slot {slot} in this store")));
+        }
+        {
+            let mut world = self.shared.world();
+            if world.hatch.is_some() {
+                return Err(DeviceError::new(DEVICE, ErrorKind::Busy, "hatch already holds a unit"));
+            }
+            if !world.slots.contains_key(&slot) {
+                return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("slot {slot} is empty")));
+            }
+            world.start_motion(DEVICE, "pick")?;
+        }
+        self.shared.clock.sleep(self.pick_seconds(slot)).await;
+        let mut world = self.shared.world();
+        let unit = world
+            .slots
+            .remove(&slot)
+            .ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::GripFailure, format!("slot {slot} emptied during the pick")))?;
+        world.hatch = Some((carrier, unit));
+        Ok(())
+    }
+
+    async fn release_to_belt(&self, carrier: TrackingId) -> Result<()> {
+        {
+            let mut world = self.shared.world();
+            match &world.hatch {
+                Some((c, _)) if *c == carrier => {}
+                Some((c, _)) => {
+                    return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("hatch holds {c}, not {carrier}")));
+                }
+                None => return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, "hatch is empty")),
+            }
+            world.start_motion(DEVICE, "hatch release")?;
+        }
+        self.shared.clock.sleep(self.shared.config.timings.hatch_s).await;
+        let mut world = self.shared.world();
+        let (carrier, unit) = world.hatch.take().ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::InvalidTarget, "hatch emptied"))?;
+        world.belt.insert(carrier, (hal::Station::Hatch, unit));
+        Ok(())
+    }
+}
