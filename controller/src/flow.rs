@@ -1,0 +1,425 @@
+//! The life of one dispense as a statig state machine. It is pure: entry actions put
+//! the next [`Command`] in the [`Outbox`]; the runner journals and executes it and
+//! feeds the outcome back as an [`Event`]. Every state has exactly one command in
+//! flight, so a unit is always in a known place.
+//!
+//! ```text
+//! queued → picking → on_belt → scanning → verifying → to_booth → awaiting_validation
+//!                       │           │          │           │        → awaiting_administration → administered
+//!                       └───────────┴──────────┴───────────┴──→ to_reject → rejected
+//! queued/picking/to_reject/at booth ──(no stock, fault)──→ failed
+//! ```
+#![allow(missing_debug_implementations)] // statig's generated superstate enum
+
+use crate::inventory::StockRecord;
+use crate::order::Stage;
+use crate::scan::Decoded;
+use crate::verify::{Violation, ViolationId};
+use hal::{BoothId, DeviceError, SlotAddress, Station};
+use statig::prelude::*;
+
+/// What the runner must do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Wait for the booth to be free, then choose and reserve a unit (FEFO).
+    Allocate,
+    /// Pick the unit to the hatch and put it on the belt.
+    Pick { slot: SlotAddress },
+    /// Run the unit's carrier to a station.
+    Convey(Station),
+    /// Grab frames until the code is read or the attempts run out.
+    Scan,
+    /// Check the read code against the order and the records.
+    Verify(Decoded),
+    /// Show product, lot and expiry at the booth; wait for the guardian's validation.
+    AwaitValidation,
+    AwaitAdministration,
+    /// Settle the unit's record and free the booth; the dispense ends in `Stage`.
+    Finish(Stage),
+}
+
+/// The outcome of a command.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Allocated(StockRecord),
+    NoStock(String),
+    Picked,
+    Arrived,
+    Read(Decoded),
+    Unreadable { frames: u32 },
+    Passed,
+    Violations(Vec<Violation>),
+    Validated,
+    Administered { nurse_id: String },
+    Fault(DeviceError),
+    Finished,
+}
+
+/// Where the state machine puts the next command.
+#[derive(Debug, Default)]
+pub struct Outbox(Option<Command>);
+
+impl Outbox {
+    fn push(&mut self, command: Command) {
+        debug_assert!(self.0.is_none(), "one command at a time");
+        self.0 = Some(command);
+    }
+
+    pub fn take(&mut self) -> Option<Command> {
+        self.0.take()
+    }
+}
+
+/// The dispense's memory across states.
+#[derive(Debug, Clone)]
+pub struct DispenseFlow {
+    pub booth: BoothId,
+    pub unit: Option<StockRecord>,
+    pub violations: Vec<Violation>,
+    pub detail: String,
+}
+
+impl DispenseFlow {
+    pub fn new(booth: BoothId) -> Self {
+        Self { booth, unit: None, violations: Vec::new(), detail: String::new() }
+    }
+}
+
+#[state_machine(initial = "State::queued()", state(derive(Debug, Clone, PartialEq, Eq)))]
+impl DispenseFlow {
+    /// Waiting for the booth and a unit. Allocated → picking; NoStock → failed.
+    #[state(entry_action = "enter_queued")]
+    fn queued(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Allocated(unit) => {
+                self.unit = Some(unit.clone());
+                Transition(State::picking())
+            }
+            Event::NoStock(reason) => {
+                self.detail = reason.clone();
+                Transition(State::failed())
+            }
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_queued(context: &mut Outbox) {
+        context.push(Command::Allocate);
+    }
+
+    /// Picker to hatch, hatch to belt. Picked → on_belt; Fault → failed.
+    #[state(entry_action = "enter_picking")]
+    fn picking(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Picked => Transition(State::on_belt()),
+            Event::Fault(e) => {
+                self.detail = format!("pick failed: {e}");
+                Transition(State::failed())
+            }
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_picking(&mut self, context: &mut Outbox) {
+        match &self.unit {
+            Some(unit) => context.push(Command::Pick { slot: unit.slot }),
+            None => context.push(Command::Finish(Stage::Failed)),
+        }
+    }
+
+    /// On the belt to the scan station. Arrived → scanning; Fault → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_on_belt")]
+    fn on_belt(event: &Event) -> Outcome<State> {
+        match event {
+            Event::Arrived => Transition(State::scanning()),
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_on_belt(context: &mut Outbox) {
+        context.push(Command::Convey(Station::Scan));
+    }
+
+    /// Reading the code. Read → verifying; Unreadable → to_reject; Fault → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_scanning")]
+    fn scanning(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Read(decoded) => Transition(State::verifying(decoded.clone())),
+            Event::Unreadable { frames } => {
+                self.violations.push(Violation::new(ViolationId::Unreadable, format!("no code read in {frames} frames")));
+                Transition(State::to_reject())
+            }
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_scanning(context: &mut Outbox) {
+        context.push(Command::Scan);
+    }
+
+    /// Checking the unit. Passed → to_booth; Violations → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_verifying")]
+    fn verifying(&mut self, decoded: &Decoded, event: &Event) -> Outcome<State> {
+        let _ = decoded;
+        match event {
+            Event::Passed => Transition(State::to_booth()),
+            Event::Violations(found) => {
+                self.violations.extend(found.iter().cloned());
+                Transition(State::to_reject())
+            }
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_verifying(decoded: &Decoded, context: &mut Outbox) {
+        context.push(Command::Verify(decoded.clone()));
+    }
+
+    /// Verified; on the belt to the booth. Arrived → awaiting_validation; Fault → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_to_booth")]
+    fn to_booth(event: &Event) -> Outcome<State> {
+        match event {
+            Event::Arrived => Transition(State::awaiting_validation()),
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_to_booth(&mut self, context: &mut Outbox) {
+        context.push(Command::Convey(Station::Booth(self.booth)));
+    }
+
+    /// A unit on the belt that a device failure has touched cannot be trusted:
+    /// Fault → to_reject.
+    #[superstate]
+    fn travelling(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Fault(e) => {
+                self.violations.push(Violation::new(ViolationId::HandlingFault, e.to_string()));
+                Transition(State::to_reject())
+            }
+            _ => Handled,
+        }
+    }
+
+    /// In the tray; the guardian validates. Validated → awaiting_administration; Fault → failed.
+    #[state(superstate = "at_booth", entry_action = "enter_awaiting_validation")]
+    fn awaiting_validation(event: &Event) -> Outcome<State> {
+        match event {
+            Event::Validated => Transition(State::awaiting_administration()),
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_awaiting_validation(context: &mut Outbox) {
+        context.push(Command::AwaitValidation);
+    }
+
+    /// Administered → administered; Fault → failed.
+    #[state(superstate = "at_booth", entry_action = "enter_awaiting_administration")]
+    fn awaiting_administration(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Administered { nurse_id } => {
+                self.detail = format!("administered by {nurse_id}");
+                Transition(State::administered())
+            }
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_awaiting_administration(context: &mut Outbox) {
+        context.push(Command::AwaitAdministration);
+    }
+
+    #[superstate]
+    fn at_booth(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Fault(e) => {
+                self.detail = format!("booth fault with the unit in the tray: {e}");
+                Transition(State::failed())
+            }
+            _ => Handled,
+        }
+    }
+
+    /// Failed a check; to the reject bin. Arrived → rejected; Fault → failed.
+    #[state(entry_action = "enter_to_reject")]
+    fn to_reject(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Arrived => Transition(State::rejected()),
+            Event::Fault(e) => {
+                self.detail = format!("unit could not reach the reject bin and is on the belt: {e}");
+                Transition(State::failed())
+            }
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn enter_to_reject(context: &mut Outbox) {
+        context.push(Command::Convey(Station::Reject));
+    }
+
+    /// Final.
+    #[state(entry_action = "enter_administered")]
+    fn administered(context: &mut Outbox, event: &Event) -> Outcome<State> {
+        // Nothing follows a final state. (statig takes the context type from the
+        // handlers' signatures, which is why final states name it.)
+        let _ = (context, event);
+        Handled
+    }
+
+    #[action]
+    fn enter_administered(context: &mut Outbox) {
+        context.push(Command::Finish(Stage::Administered));
+    }
+
+    /// Final.
+    #[state(entry_action = "enter_rejected")]
+    fn rejected(context: &mut Outbox, event: &Event) -> Outcome<State> {
+        // Nothing follows a final state. (statig takes the context type from the
+        // handlers' signatures, which is why final states name it.)
+        let _ = (context, event);
+        Handled
+    }
+
+    #[action]
+    fn enter_rejected(context: &mut Outbox) {
+        context.push(Command::Finish(Stage::Rejected));
+    }
+
+    /// Final.
+    #[state(entry_action = "enter_failed")]
+    fn failed(context: &mut Outbox, event: &Event) -> Outcome<State> {
+        // Nothing follows a final state. (statig takes the context type from the
+        // handlers' signatures, which is why final states name it.)
+        let _ = (context, event);
+        Handled
+    }
+
+    #[action]
+    fn enter_failed(context: &mut Outbox) {
+        context.push(Command::Finish(Stage::Failed));
+    }
+}
+
+/// The clinic-facing stage of a state.
+pub fn stage_of(state: &State) -> Stage {
+    match state {
+        State::Queued {} => Stage::Queued,
+        State::Picking {} => Stage::Picking,
+        State::OnBelt {} => Stage::OnBelt,
+        State::Scanning {} => Stage::Scanning,
+        State::Verifying { .. } => Stage::Verifying,
+        State::ToBooth {} => Stage::ToBooth,
+        State::AwaitingValidation {} => Stage::AwaitingValidation,
+        State::AwaitingAdministration {} => Stage::AwaitingAdministration,
+        State::ToReject {} => Stage::ToReject,
+        State::Administered {} => Stage::Administered,
+        State::Rejected {} => Stage::Rejected,
+        State::Failed {} => Stage::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::UnitState;
+    use hal::codes::UnitCode;
+    use hal::ErrorKind;
+
+    fn unit() -> StockRecord {
+        StockRecord {
+            code: "(01)06901234000016(21)A".into(),
+            gtin: "06901234000016".into(),
+            lot: "L".into(),
+            expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).expect("date"),
+            slot: SlotAddress::new(0, 1, 2),
+            state: UnitState::InStore,
+            dispense_id: None,
+        }
+    }
+
+    fn decoded() -> Decoded {
+        let text = "0106901234000016".to_owned();
+        Decoded { symbology: "]d2".into(), code: UnitCode::parse(&text).expect("parses"), text }
+    }
+
+    /// Feeds events and returns the commands the machine issued, in order.
+    fn run(events: Vec<Event>) -> (Vec<Command>, Stage, DispenseFlow) {
+        let mut outbox = Outbox::default();
+        let mut sm = DispenseFlow::new(BoothId(3)).uninitialized_state_machine().init_with_context(&mut outbox);
+        let mut commands = vec![outbox.take().expect("initial command")];
+        for event in events {
+            sm.handle_with_context(&event, &mut outbox);
+            commands.extend(outbox.take());
+        }
+        let stage = stage_of(sm.state());
+        (commands, stage, sm.inner().clone())
+    }
+
+    #[test]
+    fn happy_path_issues_each_command_once_and_ends_administered() {
+        let (commands, stage, _) = run(vec![
+            Event::Allocated(unit()),
+            Event::Picked,
+            Event::Arrived,
+            Event::Read(decoded()),
+            Event::Passed,
+            Event::Arrived,
+            Event::Validated,
+            Event::Administered { nurse_id: "N1".into() },
+        ]);
+        assert_eq!(
+            commands,
+            vec![
+                Command::Allocate,
+                Command::Pick { slot: SlotAddress::new(0, 1, 2) },
+                Command::Convey(Station::Scan),
+                Command::Scan,
+                Command::Verify(decoded()),
+                Command::Convey(Station::Booth(BoothId(3))),
+                Command::AwaitValidation,
+                Command::AwaitAdministration,
+                Command::Finish(Stage::Administered),
+            ]
+        );
+        assert_eq!(stage, Stage::Administered);
+    }
+
+    #[test]
+    fn violations_send_the_unit_to_the_reject_bin_never_the_booth() {
+        let v = Violation::new(ViolationId::ProductMismatch, "x");
+        let (commands, stage, flow) =
+            run(vec![Event::Allocated(unit()), Event::Picked, Event::Arrived, Event::Read(decoded()), Event::Violations(vec![v.clone()]), Event::Arrived]);
+        assert!(!commands.iter().any(|c| matches!(c, Command::Convey(Station::Booth(_)))));
+        assert_eq!(commands.last(), Some(&Command::Finish(Stage::Rejected)));
+        assert_eq!(stage, Stage::Rejected);
+        assert_eq!(flow.violations, vec![v]);
+    }
+
+    #[test]
+    fn a_fault_on_the_belt_rejects_and_a_late_booth_arrival_is_ignored() {
+        let fault = DeviceError::new("conveyor", ErrorKind::Jam, "missed eye");
+        let (commands, stage, flow) = run(vec![Event::Allocated(unit()), Event::Picked, Event::Fault(fault), Event::Arrived, Event::Validated]);
+        assert_eq!(commands[3], Command::Convey(Station::Reject));
+        assert_eq!(stage, Stage::Rejected, "validation after rejection changes nothing");
+        assert_eq!(flow.violations[0].id, ViolationId::HandlingFault);
+    }
+
+    #[test]
+    fn unreadable_unit_and_missing_stock() {
+        let (_, stage, flow) = run(vec![Event::Allocated(unit()), Event::Picked, Event::Arrived, Event::Unreadable { frames: 8 }, Event::Arrived]);
+        assert_eq!((stage, flow.violations[0].id), (Stage::Rejected, ViolationId::Unreadable));
+        let (commands, stage, flow) = run(vec![Event::NoStock("no HepB in store".into())]);
+        assert_eq!((stage, flow.detail.as_str()), (Stage::Failed, "no HepB in store"));
+        assert_eq!(commands, vec![Command::Allocate, Command::Finish(Stage::Failed)]);
+    }
+}

@@ -1,0 +1,99 @@
+//! Stock records and the picking policy: earliest expiry first among units that
+//! will still be valid on the day of administration.
+
+use chrono::NaiveDate;
+use hal::SlotAddress;
+use serde::{Deserialize, Serialize};
+
+/// Where a unit is in its life, from stock-in to the jab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnitState {
+    InStore,
+    /// Taken by a dispense; on its way.
+    Picked,
+    /// In a booth tray.
+    Delivered,
+    Administered,
+    /// In the reject bin, quarantined.
+    Rejected,
+}
+
+impl UnitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::InStore => "in_store",
+            UnitState::Picked => "picked",
+            UnitState::Delivered => "delivered",
+            UnitState::Administered => "administered",
+            UnitState::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [UnitState::InStore, UnitState::Picked, UnitState::Delivered, UnitState::Administered, UnitState::Rejected]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+}
+
+/// What the journal knows of one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockRecord {
+    /// Canonical code (the unit's identity).
+    pub code: String,
+    pub gtin: String,
+    pub lot: String,
+    pub expiry: NaiveDate,
+    pub slot: SlotAddress,
+    pub state: UnitState,
+    pub dispense_id: Option<String>,
+}
+
+/// The unit to pick: in store, of one of the product's GTINs, not expired on the day
+/// of administration, earliest expiry first; ties go to the slot nearest the hatch.
+pub fn choose_fefo<'a>(candidates: &'a [StockRecord], gtins: &[String], administration_day: NaiveDate) -> Option<&'a StockRecord> {
+    candidates
+        .iter()
+        .filter(|r| r.state == UnitState::InStore && gtins.contains(&r.gtin) && r.expiry >= administration_day)
+        .min_by_key(|r| (r.expiry, r.slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(code: &str, gtin: &str, expiry: (i32, u32, u32), column: u8, state: UnitState) -> StockRecord {
+        StockRecord {
+            code: code.into(),
+            gtin: gtin.into(),
+            lot: "L".into(),
+            expiry: NaiveDate::from_ymd_opt(expiry.0, expiry.1, expiry.2).expect("valid date"),
+            slot: SlotAddress::new(0, 0, column),
+            state,
+            dispense_id: None,
+        }
+    }
+
+    #[test]
+    fn earliest_valid_expiry_of_the_product_wins() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
+        let stock = vec![
+            record("late", "A", (2027, 6, 30), 0, UnitState::InStore),
+            record("expired", "A", (2026, 11, 23), 1, UnitState::InStore),
+            record("other-product", "B", (2026, 12, 1), 2, UnitState::InStore),
+            record("already-picked", "A", (2026, 12, 1), 3, UnitState::Picked),
+            record("soonest", "A", (2026, 11, 24), 4, UnitState::InStore),
+        ];
+        let chosen = choose_fefo(&stock, &["A".into()], today).expect("a unit");
+        assert_eq!(chosen.code, "soonest", "expiring today is still valid today; expired yesterday is not");
+        assert!(choose_fefo(&stock, &["C".into()], today).is_none());
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in [UnitState::InStore, UnitState::Picked, UnitState::Delivered, UnitState::Administered, UnitState::Rejected] {
+            assert_eq!(UnitState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(UnitState::parse("lost"), None);
+    }
+}

@@ -1,0 +1,281 @@
+//! The journal: one SQLite file (WAL, synchronous commits) that is the source of
+//! truth for stock records, dispenses and every step taken. Each hardware command is
+//! written as an intent before it is sent and as an outcome after.
+
+use crate::inventory::{StockRecord, UnitState};
+use crate::order::{DispenseStatus, PatientOrder, Stage, UnitInfo};
+use chrono::{DateTime, NaiveDate, Utc};
+use hal::manifest::ManifestUnit;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("journal record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+/// One line of the step log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub dispense_id: Option<String>,
+    pub unit_code: Option<String>,
+    /// `intent`, `outcome`, `stage`, `stock`, `confirmation`.
+    pub kind: String,
+    pub step: String,
+    pub detail: String,
+}
+
+/// What `create_dispense` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(String),
+    /// The request id was seen before with the same order.
+    Existing(String),
+    /// The request id was seen before with a different order.
+    Conflict(String),
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE stock_units (
+    code        TEXT PRIMARY KEY,
+    gtin        TEXT NOT NULL,
+    lot         TEXT NOT NULL,
+    expiry      TEXT NOT NULL,
+    slot        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    dispense_id TEXT
+);
+CREATE INDEX stock_units_pick ON stock_units(state, gtin, expiry);
+CREATE TABLE dispenses (
+    id          TEXT PRIMARY KEY,
+    request_id  TEXT NOT NULL UNIQUE,
+    order_json  TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    status_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE steps (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    dispense_id TEXT,
+    unit_code   TEXT,
+    kind        TEXT NOT NULL,
+    step        TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX steps_dispense ON steps(dispense_id, seq);
+";
+
+impl Journal {
+    /// Opens (creating if need be) the journal file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        // WAL lets readers run beside the writer; FULL makes each commit durable
+        // before the hardware command it records is sent.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 0 {
+            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+        } else if version != SCHEMA_VERSION {
+            return Err(JournalError::Corrupt(format!("schema version {version} is newer than this controller ({SCHEMA_VERSION})")));
+        }
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stocks the manifest's units that the journal does not know yet; returns how many.
+    pub fn import_manifest(&self, units: &[ManifestUnit]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut added = 0;
+        for u in units {
+            let code = hal::codes::UnitCode::Gs1(u.code.clone()).canonical();
+            let expiry = u.code.expiry.map(|d| d.to_string()).unwrap_or_default();
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+                params![code, u.code.gtin, u.code.lot.clone().unwrap_or_default(), expiry, u.slot.to_string()],
+            )?;
+            if inserted == 1 {
+                added += 1;
+                insert_step(&tx, None, Some(&code), "stock", "stocked", &format!("slot {}", u.slot))?;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Units in store of the given GTINs, earliest expiry first.
+    pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT code, gtin, lot, expiry, slot, state, dispense_id FROM stock_units WHERE state = 'in_store' ORDER BY expiry, slot",
+        )?;
+        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter()
+            .filter(|row| row.as_ref().map_or(true, |r| gtins.contains(&r.gtin)))
+            .collect()
+    }
+
+    pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row("SELECT code, gtin, lot, expiry, slot, state, dispense_id FROM stock_units WHERE code = ?1", [code], row_to_record)
+            .optional()?;
+        row.transpose()
+    }
+
+    /// Moves a unit to a new state, journalling the change in the same transaction.
+    pub fn set_unit_state(&self, code: &str, state: UnitState, dispense_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute("UPDATE stock_units SET state = ?2, dispense_id = ?3 WHERE code = ?1", params![code, state.as_str(), dispense_id])?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!("no stock record {code}")));
+        }
+        insert_step(&tx, Some(dispense_id), Some(code), "stock", state.as_str(), "")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Counts units by state, for summaries.
+    pub fn stock_counts(&self) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Records a new dispense, or finds the one this request id already made.
+    pub fn create_dispense(&self, request_id: &str, status: &DispenseStatus) -> Result<Created> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let existing: Option<(String, String)> = tx
+            .query_row("SELECT id, order_json FROM dispenses WHERE request_id = ?1", [request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, order_json)) = existing {
+            let order: PatientOrder = from_json(&order_json)?;
+            return Ok(if order == status.order { Created::Existing(id) } else { Created::Conflict(id) });
+        }
+        let seq: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM dispenses", [], |r| r.get(0))?;
+        let id = format!("D{seq:06}");
+        let mut status = status.clone();
+        status.id = id.clone();
+        tx.execute(
+            "INSERT INTO dispenses (id, request_id, order_json, stage, status_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, request_id, to_json(&status.order), stage_name(status.stage), to_json(&status), status.created_at.to_rfc3339()],
+        )?;
+        insert_step(&tx, Some(&id), None, "stage", "accepted", &to_json(&status.order))?;
+        tx.commit()?;
+        Ok(Created::New(id))
+    }
+
+    /// Stores the dispense's new status and journals the stage it entered.
+    pub fn record_stage(&self, status: &DispenseStatus) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE dispenses SET stage = ?2, status_json = ?3 WHERE id = ?1",
+            params![status.id, stage_name(status.stage), to_json(status)],
+        )?;
+        let unit = status.unit.as_ref().map(|u| u.code.as_str());
+        insert_step(&tx, Some(&status.id), unit, "stage", stage_name(status.stage), &status.detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn dispense(&self, id: &str) -> Result<Option<DispenseStatus>> {
+        let conn = self.conn();
+        let json: Option<String> = conn.query_row("SELECT status_json FROM dispenses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        json.map(|j| from_json(&j)).transpose()
+    }
+
+    /// Appends one step to the log.
+    pub fn record(&self, dispense_id: &str, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
+        insert_step(&self.conn(), Some(dispense_id), unit_code, kind, step, detail)
+    }
+
+    /// The step log of one dispense, in order.
+    pub fn entries(&self, dispense_id: &str) -> Result<Vec<Entry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE dispense_id = ?1 ORDER BY seq")?;
+        let rows = stmt
+            .query_map([dispense_id], |r| {
+                let at: String = r.get(1)?;
+                Ok((r.get(0)?, at, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(seq, at, dispense_id, unit_code, kind, step, detail)| {
+                Ok(Entry { seq, at: parse_time(&at)?, dispense_id, unit_code, kind, step, detail })
+            })
+            .collect()
+    }
+}
+
+fn insert_step(conn: &Connection, dispense_id: Option<&str>, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO steps (at, dispense_id, unit_code, kind, step, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![Utc::now().to_rfc3339(), dispense_id, unit_code, kind, step, detail],
+    )?;
+    Ok(())
+}
+
+type RecordRow = Result<StockRecord>;
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+    let (code, gtin, lot): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (expiry, slot, state, dispense_id): (String, String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    Ok((|| {
+        Ok(StockRecord {
+            expiry: NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| JournalError::Corrupt(format!("{code}: expiry {expiry:?}: {e}")))?,
+            slot: slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?,
+            state: UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?,
+            code,
+            gtin,
+            lot,
+            dispense_id,
+        })
+    })())
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    stage.describe()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Our own plain data types always serialise.
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"unserialisable\":\"{e}\"}}"))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| JournalError::Corrupt(e.to_string()))
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| JournalError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+/// The unit info a status shows, from its stock record.
+pub fn unit_info(record: &StockRecord) -> UnitInfo {
+    UnitInfo { code: record.code.clone(), gtin: record.gtin.clone(), lot: record.lot.clone(), expiry: record.expiry, slot: record.slot.to_string() }
+}
