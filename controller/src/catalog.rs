@@ -31,18 +31,18 @@ pub struct Catalog {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("cannot read catalog {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("catalog {path} is not valid: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    #[error("cannot read catalog {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("catalog {path} is not valid: {error}")]
+    Parse { path: String, error: toml::de::Error },
     #[error("catalog: {0}")]
     Invalid(String),
 }
 
 impl Catalog {
     pub fn load(path: &Path) -> Result<Self, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?;
-        let catalog: Catalog = toml::from_str(&text).map_err(|source| CatalogError::Parse { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| CatalogError::Read { path: path.display().to_string(), error })?;
+        let catalog: Catalog = toml::from_str(&text).map_err(|error| CatalogError::Parse { path: path.display().to_string(), error })?;
         catalog.validate()?;
         Ok(catalog)
     }

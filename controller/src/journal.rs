@@ -279,3 +279,11 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
 pub fn unit_info(record: &StockRecord) -> UnitInfo {
     UnitInfo { code: record.code.clone(), gtin: record.gtin.clone(), lot: record.lot.clone(), expiry: record.expiry, slot: record.slot.to_string() }
 }
+
+impl Journal {
+    /// The dispense a request id created, if any.
+    pub fn find_request(&self, request_id: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT id FROM dispenses WHERE request_id = ?1", [request_id], |r| r.get(0)).optional()?)
+    }
+}

@@ -1,8 +1,16 @@
-//! The workstation controller.
+//! The workstation controller: verification rules, inventory, journal, the dispense
+//! flow and its runner, the workstation state, and (in `api`) the gRPC server.
+pub mod api;
 pub mod catalog;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod dispatcher;
 pub mod flow;
 pub mod inventory;
 pub mod journal;
 pub mod order;
+mod runner;
 pub mod scan;
 pub mod verify;
+pub mod workstation;

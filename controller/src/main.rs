@@ -1,1 +1,91 @@
-fn main() {}
+//! `workstation`: the controller daemon (`serve`) and the newcomer's demo (`demo`).
+
+use clap::{Parser, Subcommand};
+use controller::config::Config;
+use controller::daemon::{assemble, serve};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "workstation", about = "Vaccine dispensing workstation controller", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller: open the devices named in the config and serve gRPC.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start the workstation on simulated hardware and send it a stream of patients
+    /// through the gRPC API, with progress and a summary.
+    Demo {
+        #[arg(long, default_value = "config/simulated.toml")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 12)]
+        patients: usize,
+        /// Machine seconds between patient arrivals.
+        #[arg(long, default_value_t = 6.0)]
+        arrival_every: f64,
+        /// Keep the journal at this path instead of a fresh temporary file.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let listen = config.server.listen;
+            let assembled = assemble(config).await?;
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!("workstation {}: serving dispense.v1 on {}", assembled.dispatcher.workstation_state(), listener.local_addr()?);
+            serve(assembled.dispatcher, listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::Demo { config, patients, arrival_every, journal } => {
+            let mut config = Config::load(&config)?;
+            // A fresh journal each run, so the demo always starts from the manifest.
+            let _temp = match journal {
+                Some(path) => {
+                    config.journal.path = path;
+                    None
+                }
+                None => {
+                    let dir = tempfile::tempdir()?;
+                    config.journal.path = dir.path().join("demo-journal.db");
+                    Some(dir)
+                }
+            };
+            let options = controller::demo::DemoOptions { patients, arrival_every_s: arrival_every, guardian_s: 4.0, nurse_s: 6.0 };
+            controller::demo::run(config, options).await
+        }
+    }
+}

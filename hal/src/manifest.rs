@@ -28,8 +28,9 @@ impl ManifestUnit {
 /// Why a manifest could not be loaded, naming the entry.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is not valid TOML: {0}")]
-    Toml(#[from] toml::de::Error),
+    /// The TOML parser's message (kept as text, so it is printed once).
+    #[error("not valid TOML: {0}")]
+    Toml(String),
     #[error("manifest {entry}: {problem}")]
     Entry { entry: String, problem: String },
 }
@@ -78,7 +79,7 @@ pub const COLUMNS_PER_ROW: u8 = 10;
 
 /// Parses a manifest and checks every entry (GTIN check digit, slot form, no slot used twice).
 pub fn parse(text: &str) -> Result<Vec<ManifestUnit>, ManifestError> {
-    let file: ManifestFile = toml::from_str(text)?;
+    let file: ManifestFile = toml::from_str(text).map_err(|e| ManifestError::Toml(e.to_string()))?;
     let mut units = Vec::new();
     for (i, b) in file.batch.iter().enumerate() {
         let entry = || format!("batch #{} (lot {})", i + 1, b.lot);

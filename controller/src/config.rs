@@ -1,0 +1,144 @@
+//! The workstation's TOML configuration. Relative paths are resolved against the
+//! config file's folder, so a config and its catalog and manifest travel together.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub journal: JournalConfig,
+    pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub stock: StockConfig,
+    #[serde(default)]
+    pub scan: ScanConfig,
+    pub hardware: HardwareConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where gRPC listens, e.g. `127.0.0.1:50051`.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// The SQLite file; its folder is created if missing.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockConfig {
+    /// A loading manifest imported at start (units already journalled are skipped).
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    pub max_frames: u32,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self { max_frames: 8 }
+    }
+}
+
+/// Which hardware the controller drives. Real drivers arrive with the wire protocols.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HardwareConfig {
+    /// The in-process simulator.
+    Simulated {
+        #[serde(default)]
+        simulator: simulator::SimConfig,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("config {path} is not valid: {error}")]
+    Parse { path: String, error: toml::de::Error },
+    #[error("config {path}: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: shown.clone(), error })?;
+        let mut config: Config = toml::from_str(&text).map_err(|error| ConfigError::Parse { path: shown.clone(), error })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.journal.path = base.join(&config.journal.path);
+        config.catalog.path = base.join(&config.catalog.path);
+        config.stock.manifest = config.stock.manifest.map(|m| base.join(m));
+        if config.scan.max_frames == 0 {
+            return Err(ConfigError::Invalid { path: shown, problem: "scan.max_frames must be at least 1".into() });
+        }
+        let HardwareConfig::Simulated { simulator } = &config.hardware;
+        if !(simulator.speed > 0.0 && simulator.speed.is_finite()) {
+            return Err(ConfigError::Invalid { path: shown, problem: format!("hardware.simulator.speed must be positive, got {}", simulator.speed) });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("ws.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    const VALID: &str = r#"
+        [server]
+        listen = "127.0.0.1:0"
+        [journal]
+        path = "var/j.db"
+        [catalog]
+        path = "catalog.toml"
+        [hardware]
+        kind = "simulated"
+        [hardware.simulator]
+        speed = 20.0
+        booths = 4
+    "#;
+
+    #[test]
+    fn paths_resolve_against_the_config_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::load(&write(dir.path(), VALID)).expect("valid");
+        assert_eq!(config.journal.path, dir.path().join("var/j.db"));
+        let HardwareConfig::Simulated { simulator } = config.hardware;
+        assert_eq!((simulator.speed, simulator.booths, simulator.racks), (20.0, 4, 4));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let typo = Config::load(&write(dir.path(), &VALID.replace("booths", "boths"))).unwrap_err().to_string();
+        assert!(typo.contains("boths"), "{typo}");
+        let zero = Config::load(&write(dir.path(), &VALID.replace("speed = 20.0", "speed = 0.0"))).unwrap_err().to_string();
+        assert!(zero.contains("hardware.simulator.speed"), "{zero}");
+        let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err().to_string();
+        assert!(missing.contains("nope.toml"), "{missing}");
+    }
+}

@@ -1,0 +1,60 @@
+//! Assembles a workstation from its config (catalog, journal, devices, dispatcher)
+//! and serves the gRPC API on a socket.
+
+use crate::api::DispensingApi;
+use crate::catalog::Catalog;
+use crate::config::{Config, HardwareConfig};
+use crate::dispatcher::{Dispatcher, Settings};
+use crate::journal::Journal;
+use anyhow::Context;
+use simulator::SimWorkstation;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A workstation ready to serve: the dispatcher and, on simulated hardware, the
+/// simulator (for tests and the demo to look inside).
+#[derive(Debug)]
+pub struct Assembled {
+    pub dispatcher: Dispatcher,
+    pub simulator: Option<SimWorkstation>,
+    pub config: Config,
+}
+
+/// Opens everything the config names, imports the loading manifest and homes the picker.
+pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
+    let catalog = Catalog::load(&config.catalog.path)?;
+    let manifest = match &config.stock.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+            hal::manifest::parse(&text).with_context(|| format!("manifest {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    if let Some(dir) = config.journal.path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create journal folder {}", dir.display()))?;
+    }
+    let journal = Arc::new(Journal::open(&config.journal.path).with_context(|| format!("journal {}", config.journal.path.display()))?);
+    let added = journal.import_manifest(&manifest)?;
+    tracing::info!(added, total = manifest.len(), "loading manifest imported");
+
+    let (devices, simulator) = match &config.hardware {
+        HardwareConfig::Simulated { simulator } => {
+            let sim = SimWorkstation::new(simulator.clone(), &manifest);
+            (sim.devices(), Some(sim))
+        }
+    };
+    let settings = Settings { scan_max_frames: config.scan.max_frames, ..Settings::default() };
+    let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
+    dispatcher.home().await.context("homing the picker")?;
+    Ok(Assembled { dispatcher, simulator, config })
+}
+
+/// Serves the clinic API on `listener` until `shutdown` completes.
+pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(DispensingApi::new(dispatcher).into_server())
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .context("gRPC server")
+}

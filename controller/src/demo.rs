@@ -1,0 +1,202 @@
+//! The newcomer's demo: a workstation on simulated hardware, and a clinic that sends
+//! it a stream of patients through the real gRPC API over loopback, confirms each
+//! guardian validation and administration, prints progress and a summary.
+
+use crate::daemon::{assemble, serve};
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// Patients of the demo: names, and the vaccine each one is due.
+const PATIENTS: &[(&str, &str)] = &[
+    ("Wang Xiaoming", "HepB"),
+    ("Li Na", "IPV"),
+    ("Zhang Wei", "DTaP"),
+    ("Liu Yang", "MMR"),
+    ("Chen Jie", "HepB"),
+    ("Yang Fan", "JE-L"),
+    ("Zhao Lei", "MPSV-A"),
+    ("Huang Min", "DTaP"),
+    ("Zhou Tao", "IPV"),
+    ("Wu Hao", "MMR"),
+    ("Xu Jing", "HepB"),
+    ("Sun Li", "DTaP"),
+];
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub patients: usize,
+    /// Machine seconds between arrivals.
+    pub arrival_every_s: f64,
+    /// Machine seconds the guardian takes to validate, and the nurse to administer.
+    pub guardian_s: f64,
+    pub nurse_s: f64,
+}
+
+/// How one patient's visit ended.
+#[derive(Debug)]
+struct Visit {
+    /// The final dispense of each attempt (a rejected unit means a second attempt).
+    attempts: Vec<pb::Dispense>,
+}
+
+pub async fn run(config: crate::config::Config, options: DemoOptions) -> anyhow::Result<()> {
+    let crate::config::HardwareConfig::Simulated { simulator } = &config.hardware;
+    let (speed, booths) = (simulator.speed, simulator.booths);
+    let journal_path = config.journal.path.clone();
+    let assembled = assemble(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(assembled.dispatcher.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    let client = DispensingServiceClient::connect(format!("http://{addr}")).await?;
+
+    println!("Workstation ready: simulated hardware ({booths} booths, running {speed}x real time), gRPC on {addr}");
+    println!("Journal: {}", journal_path.display());
+    println!("A clinic now sends {} patients through the gRPC API, one every {:.0} s (machine time).\n", options.patients, options.arrival_every_s);
+
+    let started = Instant::now();
+    let options = Arc::new(options);
+    let mut visits = Vec::new();
+    for i in 0..options.patients {
+        let (name, product) = PATIENTS[i % PATIENTS.len()];
+        let patient = Patient { number: i + 1, name: name.to_owned(), product: product.to_owned(), booth: (i % usize::from(booths)) as u32 + 1 };
+        let (client, options) = (client.clone(), options.clone());
+        let delay = Duration::from_secs_f64(i as f64 * options.arrival_every_s / speed);
+        visits.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            patient.visit(client, &options, speed, started).await
+        }));
+    }
+    let mut results = Vec::new();
+    for v in visits {
+        results.push(v.await??);
+    }
+    let wall = started.elapsed();
+    summarise(&results, speed, wall);
+    if let Some(sim) = &assembled.simulator {
+        println!(
+            "  physical check         {} units reached booth trays, {} lie in the reject bin, {} still in store",
+            sim.deliveries().len(),
+            sim.reject_bin().len(),
+            sim.occupied_slots()
+        );
+    }
+    let counts = assembled.dispatcher.journal().stock_counts()?;
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("  journal stock          {}", counts.join(", "));
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(())
+}
+
+struct Patient {
+    number: usize,
+    name: String,
+    product: String,
+    booth: u32,
+}
+
+impl Patient {
+    async fn visit(self, mut client: DispensingServiceClient<Channel>, options: &DemoOptions, speed: f64, t0: Instant) -> anyhow::Result<Visit> {
+        let mut attempts = Vec::new();
+        // A rejected unit is replaced by a second order, as a clinic would.
+        for attempt in 1..=2 {
+            let request_id = format!("demo-{}-{attempt}", self.number);
+            let order = pb::PatientOrder {
+                patient_id: format!("P{:04}", self.number),
+                patient_name: self.name.clone(),
+                product_id: self.product.clone(),
+                booth: self.booth,
+                dose_number: 1,
+            };
+            let id = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order) }).await?.into_inner().dispense_id;
+            let mut stream = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await?.into_inner();
+            let mut last = None;
+            while let Some(update) = stream.message().await? {
+                let Some(d) = update.dispense else { continue };
+                self.print(&d, t0);
+                match pb::DispenseStage::try_from(d.stage) {
+                    Ok(pb::DispenseStage::AwaitingValidation) => {
+                        tokio::time::sleep(Duration::from_secs_f64(options.guardian_s / speed)).await;
+                        client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone() }).await?;
+                    }
+                    Ok(pb::DispenseStage::AwaitingAdministration) => {
+                        tokio::time::sleep(Duration::from_secs_f64(options.nurse_s / speed)).await;
+                        client
+                            .confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: format!("N{}", self.booth) })
+                            .await?;
+                    }
+                    _ => {}
+                }
+                last = Some(d);
+            }
+            let last = last.ok_or_else(|| anyhow::anyhow!("dispense {id} sent no progress"))?;
+            let rejected = last.stage == pb::DispenseStage::Rejected as i32;
+            attempts.push(last);
+            if !rejected {
+                break;
+            }
+        }
+        Ok(Visit { attempts })
+    }
+
+    fn print(&self, d: &pb::Dispense, t0: Instant) {
+        let stage = pb::DispenseStage::try_from(d.stage).map_or("?".to_owned(), |s| s.as_str_name().trim_start_matches("DISPENSE_STAGE_").to_lowercase());
+        let mut extra = String::new();
+        if let Some(u) = &d.unit {
+            if matches!(stage.as_str(), "picking" | "awaiting_validation") {
+                extra = format!("  slot {} lot {} exp {}", u.slot, u.lot, u.expiry);
+            }
+        }
+        if !d.violations.is_empty() {
+            let v: Vec<String> = d.violations.iter().map(|v| format!("{}: {}", v.id, v.message)).collect();
+            extra = format!("  {}", v.join("; "));
+        } else if !d.detail.is_empty() {
+            extra = format!("  {}", d.detail);
+        }
+        println!(
+            "[{:6.1}s] #{:02} {:<14} {:<7} booth {} {} {:<24}{}",
+            t0.elapsed().as_secs_f64(),
+            self.number,
+            self.name,
+            self.product,
+            self.booth,
+            d.dispense_id,
+            stage,
+            extra
+        );
+    }
+}
+
+fn seconds_between(a: &Option<prost_types::Timestamp>, b: &Option<prost_types::Timestamp>) -> Option<f64> {
+    let (a, b) = (a.as_ref()?, b.as_ref()?);
+    Some((b.seconds - a.seconds) as f64 + f64::from(b.nanos - a.nanos) / 1e9)
+}
+
+fn summarise(visits: &[Visit], speed: f64, wall: Duration) {
+    let all: Vec<&pb::Dispense> = visits.iter().flat_map(|v| &v.attempts).collect();
+    let count = |stage: pb::DispenseStage| all.iter().filter(|d| d.stage == stage as i32).count();
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &all {
+        for v in &d.violations {
+            *reasons.entry(v.id.as_str()).or_default() += 1;
+        }
+    }
+    let to_booth: Vec<f64> = all.iter().filter_map(|d| seconds_between(&d.created_at, &d.at_booth_at)).collect();
+    let mean = if to_booth.is_empty() { 0.0 } else { to_booth.iter().sum::<f64>() / to_booth.len() as f64 };
+    let reasons: Vec<String> = reasons.iter().map(|(id, n)| format!("{id} x{n}")).collect();
+    println!("\nSummary");
+    println!("  patients               {}", visits.len());
+    println!("  orders sent            {}", all.len());
+    println!("  dispensed              {}", count(pb::DispenseStage::Administered));
+    println!("  rejected               {}{}", count(pb::DispenseStage::Rejected), if reasons.is_empty() { String::new() } else { format!("  ({})", reasons.join(", ")) });
+    println!("  failed                 {}", count(pb::DispenseStage::Failed));
+    println!("  mean order-to-booth    {:.1} s machine time ({:.2} s wall at {speed}x)", mean * speed, mean);
+    println!("  demo wall time         {:.1} s", wall.as_secs_f64());
+}

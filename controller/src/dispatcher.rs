@@ -1,0 +1,278 @@
+//! The dispatcher: accepts orders (idempotently), starts a runner per dispense,
+//! routes the clinic's confirmations, and answers questions about dispenses. It is
+//! what the gRPC layer calls; it knows nothing of gRPC.
+
+use crate::catalog::Catalog;
+use crate::journal::{Created, Journal, JournalError};
+use crate::order::{DispenseStatus, PatientOrder, Stage};
+use crate::runner::{Confirmation, DispenseRun};
+use crate::workstation::{WorkstationMachine, WsEvent};
+use chrono::Utc;
+use hal::{BoothId, Devices};
+use statig::blocking::IntoStateMachineExt;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Why a request was refused. `InvalidArgument` names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    #[error("no dispense {0}")]
+    NotFound(String),
+    #[error("request id {request_id} was already used for dispense {dispense_id} with a different order")]
+    RequestIdReused { request_id: String, dispense_id: String },
+    #[error("dispense {id} is {stage}, not {expected}")]
+    WrongStage { id: String, stage: &'static str, expected: &'static str },
+    #[error("the workstation is {0} and does not accept orders")]
+    NotReady(&'static str),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// Tunables of the controller.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Frames the scan station grabs before the unit is declared unreadable.
+    pub scan_max_frames: u32,
+    /// How often a paused runner looks at the interlocks again.
+    pub interlock_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { scan_max_frames: 8, interlock_poll: Duration::from_millis(50) }
+    }
+}
+
+/// A dispense in progress: its published status and where confirmations go.
+struct Live {
+    status: watch::Sender<DispenseStatus>,
+    confirmations: mpsc::UnboundedSender<Confirmation>,
+}
+
+/// State shared by the dispatcher and every runner.
+pub(crate) struct Shared {
+    pub journal: Arc<Journal>,
+    pub devices: Devices,
+    pub catalog: Catalog,
+    pub settings: Settings,
+    /// One dispense per booth at a time: held from allocation until the dispense ends.
+    pub booth_locks: HashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
+    /// One unit in the picker at a time.
+    pub picker: tokio::sync::Mutex<()>,
+    /// One unit at the scan station at a time: held from the run to the station
+    /// until the unit leaves it.
+    pub scan_station: Arc<tokio::sync::Mutex<()>>,
+    /// Choosing and reserving a unit is one step, so two orders never get one unit.
+    pub allocation: Mutex<()>,
+    pub carriers: AtomicU64,
+    machine: Mutex<statig::blocking::StateMachine<WorkstationMachine>>,
+    state_tx: watch::Sender<&'static str>,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+impl Shared {
+    pub fn workstation_event(&self, event: WsEvent) {
+        let mut machine = lock(&self.machine);
+        machine.handle(&event);
+        let name = machine.state().name();
+        self.state_tx.send_if_modified(|current| std::mem::replace(current, name) != name);
+    }
+
+    pub fn allocation_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.allocation)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The controller's front door for orders and confirmations.
+#[derive(Clone)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").field("state", &self.workstation_state()).finish_non_exhaustive()
+    }
+}
+
+/// What `start` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub dispense_id: String,
+    pub duplicate: bool,
+}
+
+impl Dispatcher {
+    pub fn new(journal: Arc<Journal>, devices: Devices, catalog: Catalog, settings: Settings) -> Self {
+        let booth_locks = (1..=devices.booths.count()).map(|b| (BoothId(b), Arc::new(tokio::sync::Mutex::new(())))).collect();
+        let machine = WorkstationMachine::default().state_machine();
+        let (state_tx, _) = watch::channel(machine.state().name());
+        Self {
+            shared: Arc::new(Shared {
+                journal,
+                devices,
+                catalog,
+                settings,
+                booth_locks,
+                picker: tokio::sync::Mutex::new(()),
+                scan_station: Arc::new(tokio::sync::Mutex::new(())),
+                allocation: Mutex::new(()),
+                carriers: AtomicU64::new(1),
+                machine: Mutex::new(machine),
+                state_tx,
+                live: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Homes the picker; the workstation accepts orders once this succeeds.
+    pub async fn home(&self) -> Result<(), hal::DeviceError> {
+        self.shared.workstation_event(WsEvent::HomingStarted);
+        match self.shared.devices.store.home().await {
+            Ok(()) => {
+                self.shared.workstation_event(WsEvent::Homed);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.workstation_event(WsEvent::HomingFailed(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    pub fn workstation_state(&self) -> &'static str {
+        *self.shared.state_tx.borrow()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.shared.journal
+    }
+
+    /// Accepts an order. The same request id with the same order returns the same
+    /// dispense and starts nothing.
+    pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
+        self.validate(request_id, &order)?;
+        let state = self.workstation_state();
+        let accepts = lock(&self.shared.machine).state().accepts_orders();
+        let status = DispenseStatus {
+            id: String::new(),
+            request_id: request_id.to_owned(),
+            order,
+            stage: Stage::Queued,
+            unit: None,
+            violations: Vec::new(),
+            detail: String::new(),
+            created_at: Utc::now(),
+            at_booth_at: None,
+            finished_at: None,
+        };
+        // A retry of an accepted order must find its dispense even while the
+        // workstation is paused or faulted, so readiness is checked for new ids only.
+        if !accepts && self.shared.journal.find_request(request_id)?.is_none() {
+            return Err(DispatchError::NotReady(state));
+        }
+        // create_dispense is one transaction: concurrent retries find one dispense.
+        match self.shared.journal.create_dispense(request_id, &status)? {
+            Created::Existing(id) => Ok(Started { dispense_id: id, duplicate: true }),
+            Created::Conflict(id) => Err(DispatchError::RequestIdReused { request_id: request_id.to_owned(), dispense_id: id }),
+            Created::New(id) => {
+                let status = DispenseStatus { id: id.clone(), ..status };
+                let (status_tx, _) = watch::channel(status.clone());
+                let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
+                lock(&self.shared.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx });
+                self.shared.workstation_event(WsEvent::DispenseStarted);
+                let run = DispenseRun::new(self.shared.clone(), status, status_tx, confirm_rx);
+                tokio::spawn(run.run());
+                Ok(Started { dispense_id: id, duplicate: false })
+            }
+        }
+    }
+
+    fn validate(&self, request_id: &str, order: &PatientOrder) -> Result<(), DispatchError> {
+        let invalid = |field, reason: String| Err(DispatchError::InvalidArgument { field, reason });
+        if request_id.trim().is_empty() || request_id.len() > 64 {
+            return invalid("request_id", "must be 1 to 64 characters".into());
+        }
+        if order.patient_id.trim().is_empty() {
+            return invalid("order.patient_id", "is required".into());
+        }
+        if self.shared.catalog.product(&order.product_id).is_none() {
+            let known: Vec<&str> = self.shared.catalog.products.iter().map(|p| p.id.as_str()).collect();
+            return invalid("order.product_id", format!("{:?} is not in the catalog (known: {})", order.product_id, known.join(", ")));
+        }
+        let booths = self.shared.devices.booths.count();
+        if order.booth.0 == 0 || order.booth.0 > booths {
+            return invalid("order.booth", format!("{} is not a booth of this workstation (1 to {booths})", order.booth.0));
+        }
+        if order.dose_number == 0 {
+            return invalid("order.dose_number", "starts at 1".into());
+        }
+        Ok(())
+    }
+
+    /// The dispense's current status, live or from the journal.
+    pub fn get(&self, id: &str) -> Result<DispenseStatus, DispatchError> {
+        if let Some(live) = lock(&self.shared.live).get(id) {
+            return Ok(live.status.borrow().clone());
+        }
+        self.shared.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))
+    }
+
+    /// A receiver of the dispense's status changes; `None` inside means it is finished
+    /// and only the journal's final status remains.
+    pub fn watch(&self, id: &str) -> Result<Watch, DispatchError> {
+        if let Some(live) = lock(&self.shared.live).get(id) {
+            return Ok(Watch::Live(live.status.subscribe()));
+        }
+        Ok(Watch::Finished(self.get(id)?))
+    }
+
+    pub fn confirm_validation(&self, id: &str) -> Result<(), DispatchError> {
+        self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated)
+    }
+
+    pub fn confirm_administration(&self, id: &str, nurse_id: &str) -> Result<(), DispatchError> {
+        if nurse_id.trim().is_empty() {
+            return Err(DispatchError::InvalidArgument { field: "nurse_id", reason: "is required".into() });
+        }
+        self.confirm(id, Stage::AwaitingAdministration, Confirmation::Administered { nurse_id: nurse_id.to_owned() })
+    }
+
+    fn confirm(&self, id: &str, expected: Stage, confirmation: Confirmation) -> Result<(), DispatchError> {
+        let live = lock(&self.shared.live);
+        let Some(dispense) = live.get(id) else {
+            let status = self.shared.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))?;
+            return Err(DispatchError::WrongStage { id: id.to_owned(), stage: status.stage.describe(), expected: expected.describe() });
+        };
+        let stage = dispense.status.borrow().stage;
+        if stage != expected {
+            return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
+        }
+        dispense
+            .confirmations
+            .send(confirmation)
+            .map_err(|_| DispatchError::WrongStage { id: id.to_owned(), stage: "finishing", expected: expected.describe() })
+    }
+
+    /// Called by a runner when its dispense has ended.
+    pub(crate) fn forget(shared: &Shared, id: &str) {
+        lock(&shared.live).remove(id);
+        shared.workstation_event(WsEvent::DispenseEnded);
+    }
+}
+
+/// A watch on a dispense.
+#[derive(Debug)]
+pub enum Watch {
+    Live(watch::Receiver<DispenseStatus>),
+    Finished(DispenseStatus),
+}

@@ -1,0 +1,325 @@
+//! Runs one dispense: drives the [`flow`](crate::flow) machine, executing each
+//! command against the devices with the journal written first (intent) and after
+//! (outcome), and publishing every stage change to watchers.
+
+use crate::dispatcher::{Dispatcher, Shared};
+use crate::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
+use crate::inventory::{UnitState, choose_fefo};
+use crate::journal::{JournalError, unit_info};
+use crate::order::{DispenseStatus, Stage};
+use crate::scan::{FrameError, decode_frame};
+use crate::verify::{Evidence, verify};
+use crate::workstation::WsEvent;
+use chrono::Utc;
+use hal::{BoothDisplay, DeviceError, Station, TrackingId};
+use statig::blocking::IntoStateMachineExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{OwnedMutexGuard, mpsc, watch};
+
+/// A confirmation from the clinic, routed to the dispense waiting for it.
+#[derive(Debug, Clone)]
+pub enum Confirmation {
+    Validated,
+    Administered { nurse_id: String },
+}
+
+pub(crate) struct DispenseRun {
+    shared: Arc<Shared>,
+    status: DispenseStatus,
+    status_tx: watch::Sender<DispenseStatus>,
+    confirmations: mpsc::UnboundedReceiver<Confirmation>,
+    carrier: TrackingId,
+    booth_guard: Option<OwnedMutexGuard<()>>,
+    scan_guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl DispenseRun {
+    pub fn new(
+        shared: Arc<Shared>,
+        status: DispenseStatus,
+        status_tx: watch::Sender<DispenseStatus>,
+        confirmations: mpsc::UnboundedReceiver<Confirmation>,
+    ) -> Self {
+        let carrier = TrackingId(shared.carriers.fetch_add(1, Ordering::Relaxed));
+        Self { shared, status, status_tx, confirmations, carrier, booth_guard: None, scan_guard: None }
+    }
+
+    pub async fn run(mut self) {
+        if let Err(e) = self.drive().await {
+            // The journal could not be written: stop touching hardware at once.
+            tracing::error!(dispense = %self.status.id, error = %e, "journal failure; dispense stopped");
+            self.status.stage = Stage::Failed;
+            self.status.detail = format!("journal failure, dispense stopped: {e}");
+            self.status.finished_at = Some(Utc::now());
+            self.status_tx.send_replace(self.status.clone());
+        }
+        self.booth_guard = None;
+        self.scan_guard = None;
+        Dispatcher::forget(&self.shared, &self.status.id);
+    }
+
+    async fn drive(&mut self) -> Result<(), JournalError> {
+        let mut outbox = Outbox::default();
+        let mut machine = DispenseFlow::new(self.status.order.booth).uninitialized_state_machine().init_with_context(&mut outbox);
+        while let Some(command) = outbox.take() {
+            self.journal("intent", &format!("{command:?}"))?;
+            let event = self.execute(&command, machine.inner()).await?;
+            self.journal("outcome", &describe(&event))?;
+            machine.handle_with_context(&event, &mut outbox);
+            self.publish(&machine)?;
+            if matches!(command, Command::Finish(_)) {
+                return Ok(());
+            }
+        }
+        // The flow ignored an event it did not expect and has nothing to do: a bug.
+        // Fail loudly rather than leave the dispense hanging.
+        let detail = format!("internal: dispense flow stalled in {:?}", machine.state());
+        tracing::error!(dispense = %self.status.id, "{detail}");
+        self.status.stage = Stage::Failed;
+        self.status.detail = detail;
+        self.status.finished_at = Some(Utc::now());
+        self.shared.journal.record_stage(&self.status)?;
+        self.status_tx.send_replace(self.status.clone());
+        Ok(())
+    }
+
+    fn journal(&self, kind: &str, detail: &str) -> Result<(), JournalError> {
+        let unit = self.status.unit.as_ref().map(|u| u.code.as_str());
+        let step = detail.split(['(', ' ', '{']).next().unwrap_or(detail);
+        self.shared.journal.record(&self.status.id, unit, kind, step, detail)
+    }
+
+    /// Copies the flow's state into the status; journals and publishes a change.
+    fn publish(&mut self, machine: &statig::blocking::InitializedStateMachine<DispenseFlow>) -> Result<(), JournalError> {
+        let flow = machine.inner();
+        let mut next = self.status.clone();
+        next.stage = stage_of(machine.state());
+        next.violations = flow.violations.clone();
+        if !flow.detail.is_empty() {
+            next.detail = flow.detail.clone();
+        }
+        if next.stage == Stage::AwaitingValidation && next.at_booth_at.is_none() {
+            next.at_booth_at = Some(Utc::now());
+        }
+        if next.stage.is_final() && next.finished_at.is_none() {
+            next.finished_at = Some(Utc::now());
+        }
+        if next != self.status {
+            self.status = next;
+            self.shared.journal.record_stage(&self.status)?;
+            self.status_tx.send_replace(self.status.clone());
+        }
+        Ok(())
+    }
+
+    /// Updates the detail line watchers see, without a stage change.
+    fn set_detail(&mut self, detail: String) {
+        self.status.detail = detail;
+        self.status_tx.send_replace(self.status.clone());
+    }
+
+    async fn execute(&mut self, command: &Command, flow: &DispenseFlow) -> Result<Event, JournalError> {
+        let event = match command {
+            Command::Allocate => self.allocate().await?,
+            Command::Pick { slot } => self.device_step(|s, carrier| {
+                let slot = *slot;
+                async move {
+                    let _picker = s.picker.lock().await;
+                    s.devices.store.pick_to_hatch(slot, carrier).await?;
+                    s.devices.store.release_to_belt(carrier).await
+                }
+            }, Event::Picked).await,
+            Command::Convey(to) => self.convey(*to).await?,
+            Command::Scan => self.scan().await,
+            Command::Verify(decoded) => {
+                let record = self.shared.journal.stock_record(&decoded.code.canonical())?;
+                let picked = flow.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
+                let violations = verify(&Evidence {
+                    order: &self.status.order,
+                    catalog: &self.shared.catalog,
+                    scanned: &decoded.code,
+                    record: record.as_ref(),
+                    picked_code: &picked,
+                    dispense_id: &self.status.id,
+                    administration_day: Utc::now().date_naive(),
+                });
+                if violations.is_empty() { Event::Passed } else { Event::Violations(violations) }
+            }
+            Command::AwaitValidation => {
+                if let Err(e) = self.show_at_booth(flow).await {
+                    return Ok(Event::Fault(e));
+                }
+                self.await_confirmation().await
+            }
+            Command::AwaitAdministration => self.await_confirmation().await,
+            Command::Finish(stage) => {
+                self.finish(*stage).await?;
+                Event::Finished
+            }
+        };
+        Ok(event)
+    }
+
+    /// Waits for the booth, then chooses and reserves the earliest-expiry unit.
+    async fn allocate(&mut self) -> Result<Event, JournalError> {
+        let booth = self.status.order.booth;
+        let lock = self.shared.booth_locks[&booth].clone();
+        let guard = match lock.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                self.set_detail(format!("waiting for {booth} to be free"));
+                lock.lock_owned().await
+            }
+        };
+        self.booth_guard = Some(guard);
+        let Some(product) = self.shared.catalog.product(&self.status.order.product_id) else {
+            return Ok(Event::NoStock(format!("product {} left the catalog", self.status.order.product_id)));
+        };
+        let today = Utc::now().date_naive();
+        let _one_allocation_at_a_time = self.shared.allocation_lock();
+        let candidates = self.shared.journal.units_in_store(&product.gtins)?;
+        let Some(unit) = choose_fefo(&candidates, &product.gtins, today).cloned() else {
+            return Ok(Event::NoStock(format!("no {} unit in store that is valid on {today}", product.id)));
+        };
+        self.shared.journal.set_unit_state(&unit.code, UnitState::Picked, &self.status.id)?;
+        self.status.unit = Some(unit_info(&unit));
+        self.status.detail.clear();
+        Ok(Event::Allocated(unit))
+    }
+
+    /// Runs a motion once every interlock is closed; a device error becomes a Fault event.
+    async fn device_step<F, Fut>(&mut self, step: F, success: Event) -> Event
+    where
+        F: FnOnce(Arc<Shared>, TrackingId) -> Fut,
+        Fut: std::future::Future<Output = Result<(), DeviceError>>,
+    {
+        if let Err(e) = self.interlocks_closed().await {
+            return Event::Fault(e);
+        }
+        match step(self.shared.clone(), self.carrier).await {
+            Ok(()) => success,
+            Err(e) => Event::Fault(e),
+        }
+    }
+
+    async fn convey(&mut self, to: Station) -> Result<Event, JournalError> {
+        if to == Station::Scan {
+            self.scan_guard = Some(self.shared.scan_station.clone().lock_owned().await);
+        }
+        let event = self.device_step(|s, carrier| async move { s.devices.conveyor.convey(carrier, to).await }, Event::Arrived).await;
+        if to != Station::Scan {
+            // The unit has left the scan station (or never reached it): the next may come.
+            self.scan_guard = None;
+        }
+        if let (Event::Arrived, Some(unit)) = (&event, &self.status.unit) {
+            let state = match to {
+                Station::Booth(_) => Some(UnitState::Delivered),
+                Station::Reject => Some(UnitState::Rejected),
+                Station::Hatch | Station::Scan => None,
+            };
+            if let Some(state) = state {
+                self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
+            }
+        }
+        Ok(event)
+    }
+
+    /// Grabs frames while the rollers turn the vial, until a code is read.
+    async fn scan(&mut self) -> Event {
+        let max = self.shared.settings.scan_max_frames;
+        for frame_no in 1..=max {
+            let frame = match self.shared.devices.camera.grab_frame().await {
+                Ok(frame) => frame,
+                Err(e) => return Event::Fault(e),
+            };
+            match decode_frame(&frame) {
+                Ok(decoded) => {
+                    tracing::debug!(dispense = %self.status.id, frame_no, symbology = %decoded.symbology, "code read");
+                    return Event::Read(decoded);
+                }
+                Err(FrameError::NoCode) => {}
+                Err(e @ FrameError::Unparseable { .. }) => {
+                    tracing::warn!(dispense = %self.status.id, frame_no, "{e}");
+                }
+            }
+        }
+        Event::Unreadable { frames: max }
+    }
+
+    async fn show_at_booth(&self, flow: &DispenseFlow) -> Result<(), DeviceError> {
+        let product = self.shared.catalog.product(&self.status.order.product_id);
+        let unit = flow.unit.as_ref();
+        let display = BoothDisplay {
+            patient_name: self.status.order.patient_name.clone(),
+            product_name: product.map_or_else(|| self.status.order.product_id.clone(), |p| format!("{} {}", p.name, p.specification)),
+            lot: unit.map(|u| u.lot.clone()).unwrap_or_default(),
+            expiry: unit.map(|u| u.expiry.to_string()).unwrap_or_default(),
+        };
+        self.shared.devices.booths.show(self.status.order.booth, &display).await
+    }
+
+    async fn await_confirmation(&mut self) -> Event {
+        match self.confirmations.recv().await {
+            Some(Confirmation::Validated) => Event::Validated,
+            Some(Confirmation::Administered { nurse_id }) => Event::Administered { nurse_id },
+            // The dispatcher holds the sender for as long as the dispense is live.
+            None => Event::Fault(DeviceError::new("dispatcher", hal::ErrorKind::NoResponse, "confirmation channel closed")),
+        }
+    }
+
+    /// Settles the unit's record and frees the booth.
+    async fn finish(&mut self, stage: Stage) -> Result<(), JournalError> {
+        if let Some(unit) = &self.status.unit {
+            let record = self.shared.journal.stock_record(&unit.code)?;
+            let settled = match (stage, record.map(|r| r.state)) {
+                (Stage::Administered, _) => Some(UnitState::Administered),
+                // A unit that left the store and did not end in a tray or the bin is
+                // not where the records say: quarantine it until someone looks.
+                (Stage::Failed, Some(UnitState::Picked | UnitState::Delivered)) => Some(UnitState::Rejected),
+                _ => None,
+            };
+            if let Some(state) = settled {
+                self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
+            }
+        }
+        if stage == Stage::Administered {
+            if let Err(e) = self.shared.devices.booths.clear(self.status.order.booth).await {
+                tracing::warn!(dispense = %self.status.id, "booth display not cleared: {e}");
+            }
+        }
+        self.booth_guard = None;
+        Ok(())
+    }
+
+    /// Waits until every interlock is closed, pausing the workstation meanwhile.
+    async fn interlocks_closed(&mut self) -> Result<(), DeviceError> {
+        let mut paused = false;
+        loop {
+            let status = self.shared.devices.interlocks.read().await?;
+            if status.all_closed() {
+                if paused {
+                    self.shared.workstation_event(WsEvent::InterlockClosed);
+                    self.set_detail(String::new());
+                }
+                return Ok(());
+            }
+            if !paused {
+                let open = status.open_names().join(", ");
+                self.shared.workstation_event(WsEvent::InterlockOpened(open.clone()));
+                self.set_detail(format!("paused: {open} open"));
+                let _ = self.journal("interlock", &format!("waiting: {open} open"));
+                paused = true;
+            }
+            tokio::time::sleep(self.shared.settings.interlock_poll).await;
+        }
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Allocated(unit) => format!("Allocated {} from {}", unit.code, unit.slot),
+        Event::Read(d) => format!("Read {} {}", d.symbology, d.code.canonical()),
+        other => format!("{other:?}"),
+    }
+}

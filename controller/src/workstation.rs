@@ -1,0 +1,175 @@
+//! The workstation as a whole, as a statig state machine:
+//!
+//! ```text
+//! starting → homing → ready ⇄ dispensing        (superstate: operational)
+//!            homing ─(failed)→ faulted
+//! operational ─(interlock open)→ paused ─(closed)→ ready / dispensing
+//! ```
+//! It gates what the clinic may do (no orders before homing) and is reported to
+//! observers. The dispenses themselves are driven by [`crate::flow`].
+#![allow(missing_debug_implementations)] // statig's generated superstate enum
+
+use statig::prelude::*;
+
+#[derive(Debug, Clone)]
+pub enum WsEvent {
+    HomingStarted,
+    Homed,
+    HomingFailed(String),
+    DispenseStarted,
+    DispenseEnded,
+    InterlockOpened(String),
+    InterlockClosed,
+}
+
+/// Shared storage: how many dispenses are in flight, and the last fault text.
+#[derive(Debug, Default, Clone)]
+pub struct WorkstationMachine {
+    pub in_flight: usize,
+    pub fault: Option<String>,
+    pub paused_by: Option<String>,
+}
+
+#[state_machine(initial = "State::starting()", state(derive(Debug, Clone, PartialEq, Eq)))]
+impl WorkstationMachine {
+    /// Devices opened, not yet homed. HomingStarted → homing.
+    #[state]
+    fn starting(event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::HomingStarted => Transition(State::homing()),
+            _ => Handled,
+        }
+    }
+
+    /// Picker moving to its reference. Homed → ready; HomingFailed → faulted.
+    #[state]
+    fn homing(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::Homed => Transition(State::ready()),
+            WsEvent::HomingFailed(reason) => {
+                self.fault = Some(reason.clone());
+                Transition(State::faulted())
+            }
+            _ => Handled,
+        }
+    }
+
+    /// Nothing in flight. DispenseStarted → dispensing.
+    #[state(superstate = "operational")]
+    fn ready(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::DispenseStarted => {
+                self.in_flight += 1;
+                Transition(State::dispensing())
+            }
+            _ => Super,
+        }
+    }
+
+    /// Units in flight. DispenseEnded (last one) → ready.
+    #[state(superstate = "operational")]
+    fn dispensing(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::DispenseStarted => {
+                self.in_flight += 1;
+                Handled
+            }
+            WsEvent::DispenseEnded => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.in_flight == 0 { Transition(State::ready()) } else { Handled }
+            }
+            _ => Super,
+        }
+    }
+
+    /// InterlockOpened → paused (motion stops until it closes).
+    #[superstate]
+    fn operational(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::InterlockOpened(what) => {
+                self.paused_by = Some(what.clone());
+                Transition(State::paused())
+            }
+            _ => Handled,
+        }
+    }
+
+    /// An interlock is open; orders still queue. InterlockClosed → ready / dispensing.
+    #[state]
+    fn paused(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::InterlockClosed => {
+                self.paused_by = None;
+                if self.in_flight == 0 { Transition(State::ready()) } else { Transition(State::dispensing()) }
+            }
+            WsEvent::DispenseStarted => {
+                self.in_flight += 1;
+                Handled
+            }
+            WsEvent::DispenseEnded => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                Handled
+            }
+            _ => Handled,
+        }
+    }
+
+    /// Homing failed; needs a maintenance crew (clearing arrives with the CLI).
+    #[state]
+    fn faulted(context: &mut (), event: &WsEvent) -> Outcome<State> {
+        let _ = (context, event);
+        Handled
+    }
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Starting {} => "starting",
+            State::Homing {} => "homing",
+            State::Ready {} => "ready",
+            State::Dispensing {} => "dispensing",
+            State::Paused {} => "paused",
+            State::Faulted {} => "faulted",
+        }
+    }
+
+    /// Whether the clinic may place orders now.
+    pub fn accepts_orders(&self) -> bool {
+        matches!(self, State::Ready {} | State::Dispensing {} | State::Paused {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_accepted_only_after_homing_and_counted() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        assert!(!sm.state().accepts_orders());
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::DispenseStarted);
+        assert_eq!(sm.state().name(), "homing", "no dispensing before homing");
+        sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::DispenseStarted);
+        sm.handle(&WsEvent::DispenseStarted);
+        sm.handle(&WsEvent::InterlockOpened("restock door".into()));
+        assert_eq!(sm.state().name(), "paused");
+        sm.handle(&WsEvent::DispenseEnded);
+        sm.handle(&WsEvent::InterlockClosed);
+        assert_eq!(sm.state().name(), "dispensing");
+        sm.handle(&WsEvent::DispenseEnded);
+        assert_eq!(sm.state().name(), "ready");
+    }
+
+    #[test]
+    fn failed_homing_faults() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::HomingFailed("picker: timeout".into()));
+        assert_eq!(sm.state().name(), "faulted");
+        assert!(!sm.state().accepts_orders());
+        assert_eq!(sm.inner().fault.as_deref(), Some("picker: timeout"));
+    }
+}
