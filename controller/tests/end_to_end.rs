@@ -1,0 +1,250 @@
+//! End to end: the daemon's gRPC server on loopback with simulated hardware, a real
+//! tonic client as the clinic, and assertions on the physical truth of the simulator
+//! and on the journal.
+
+use controller::config::Config;
+use controller::daemon::{Assembled, assemble, serve};
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
+use hal::BoothId;
+use hal::codes::UnitCode;
+use std::path::Path;
+use std::time::Duration;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const HEPB: &str = "06901234000016";
+const IPV: &str = "06901234000030";
+const MMR: &str = "06901234000061";
+
+/// A manifest with two HepB lots (FEFO must take the earlier one) and an MMR unit
+/// whose printed label is really an IPV unit.
+const MANIFEST: &str = r#"
+[[batch]]
+gtin = "06901234000016"
+lot = "LATE"
+expiry = "2028-12-31"
+serial_prefix = "HL"
+count = 2
+first_slot = "R0-0-0"
+
+[[batch]]
+gtin = "06901234000016"
+lot = "EARLY"
+expiry = "2027-03-31"
+serial_prefix = "HE"
+count = 2
+first_slot = "R2-4-8"
+
+[[unit]]
+slot = "R1-0-0"
+gtin = "06901234000061"
+lot = "MMRLOT"
+expiry = "2027-05-31"
+serial = "MM0001"
+physical_label = "0106901234000030172705311099X\u001d21FAKE01"
+"#;
+
+struct Station {
+    assembled: Assembled,
+    client: DispensingServiceClient<Channel>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_workstation() -> Station {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("copy catalog");
+    std::fs::write(dir.path().join("stock.toml"), MANIFEST).expect("manifest");
+    std::fs::write(
+        dir.path().join("ws.toml"),
+        r#"
+        [server]
+        listen = "127.0.0.1:0"
+        [journal]
+        path = "var/journal.db"
+        [catalog]
+        path = "catalog.toml"
+        [stock]
+        manifest = "stock.toml"
+        [hardware]
+        kind = "simulated"
+        [hardware.simulator]
+        speed = 40.0
+        booths = 4
+        "#,
+    )
+    .expect("config");
+    let config = Config::load(&dir.path().join("ws.toml")).expect("config loads");
+    let assembled = assemble(config).await.expect("workstation assembles");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
+    let client = DispensingServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    Station { assembled, client, _dir: dir }
+}
+
+fn order(product: &str, booth: u32) -> pb::PatientOrder {
+    pb::PatientOrder { patient_id: "P0001".into(), patient_name: "Wang Xiaoming".into(), product_id: product.into(), booth, dose_number: 1 }
+}
+
+async fn start(client: &mut DispensingServiceClient<Channel>, request_id: &str, order: pb::PatientOrder) -> pb::StartDispenseResponse {
+    client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order: Some(order) }).await.expect("start").into_inner()
+}
+
+/// Watches until the dispense reaches `stage` (or any final stage) and returns it.
+async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, stage: pb::DispenseStage) -> pb::Dispense {
+    let watch = async {
+        let mut stream = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.into() }).await.expect("watch").into_inner();
+        let mut last = None;
+        while let Some(update) = stream.message().await.expect("stream") {
+            let d = update.dispense.expect("dispense");
+            if d.stage == stage as i32 || d.finished {
+                return d;
+            }
+            last = Some(d);
+        }
+        panic!("stream ended before {stage:?}; last {last:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(30), watch).await.expect("dispense progressed in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
+    let Station { assembled, mut client, _dir } = start_workstation().await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let id = start(&mut client, "req-1", order("HepB", 2)).await.dispense_id;
+
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32, "{at_booth:?}");
+    let unit = at_booth.unit.expect("unit known");
+    assert_eq!((unit.lot.as_str(), unit.slot.as_str()), ("EARLY", "R2-4-8"), "earliest expiry first, though farther away");
+
+    // Physical truth: exactly that unit lies in booth 2's tray, and the display shows it.
+    let deliveries = sim.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].booth, BoothId(2));
+    assert_eq!(UnitCode::parse(&deliveries[0].label).expect("label parses").canonical(), unit.code);
+    let display = sim.booth_display(BoothId(2)).expect("booth display set");
+    assert_eq!((display.lot.as_str(), display.expiry.as_str()), ("EARLY", "2027-03-31"));
+
+    // Administration before validation is refused: the guardian validates first.
+    let early = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await;
+    assert_eq!(early.expect_err("out of order").code(), Code::FailedPrecondition);
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone() }).await.expect("validation");
+    wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
+    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await.expect("administration");
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
+    assert_eq!(done.stage, pb::DispenseStage::Administered as i32);
+    assert!(done.at_booth_at.is_some() && done.finished_at.is_some());
+
+    // The journal: every command as intent then outcome, in the order the flow ran.
+    let journal = assembled.dispatcher.journal();
+    let entries = journal.entries(&id).expect("journal");
+    let commands: Vec<(&str, &str)> = entries.iter().filter(|e| e.kind == "intent" || e.kind == "outcome").map(|e| (e.kind.as_str(), e.step.as_str())).collect();
+    let intents: Vec<&str> = commands.iter().filter(|(k, _)| *k == "intent").map(|(_, s)| *s).collect();
+    assert_eq!(intents, ["Allocate", "Pick", "Convey", "Scan", "Verify", "Convey", "AwaitValidation", "AwaitAdministration", "Finish"]);
+    for pair in commands.chunks(2) {
+        assert_eq!((pair[0].0, pair[1].0), ("intent", "outcome"), "each intent is followed by its outcome: {commands:?}");
+    }
+    let outcome_of_scan = entries.iter().find(|e| e.kind == "outcome" && e.step == "Read").expect("scan outcome");
+    assert!(outcome_of_scan.detail.contains("]d2") && outcome_of_scan.detail.contains(&unit.code), "{}", outcome_of_scan.detail);
+    let stages: Vec<&str> = entries.iter().filter(|e| e.kind == "stage").map(|e| e.step.as_str()).collect();
+    assert_eq!(stages.first(), Some(&"accepted"));
+    assert_eq!(stages.last(), Some(&"administered"));
+    let record = journal.stock_record(&unit.code).expect("journal").expect("record");
+    assert_eq!(record.state, controller::inventory::UnitState::Administered);
+    assert_eq!(sim.reject_bin(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mislabelled_unit_goes_to_the_reject_bin_never_to_a_booth() {
+    let Station { assembled, mut client, _dir } = start_workstation().await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let id = start(&mut client, "req-mmr", order("MMR", 3)).await.dispense_id;
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    assert_eq!(done.stage, pb::DispenseStage::Rejected as i32, "{done:?}");
+    let ids: Vec<&str> = done.violations.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, ["ProductMismatch", "UnknownUnit"]);
+    assert!(done.violations[0].message.contains("IPV"), "{:?}", done.violations[0]);
+
+    assert!(sim.deliveries().is_empty(), "nothing reached a booth");
+    let bin = sim.reject_bin();
+    assert_eq!(bin.len(), 1);
+    assert!(bin[0].contains(IPV) && !bin[0].contains(MMR), "the physical unit is in the bin: {bin:?}");
+    let recorded = &done.unit.expect("unit").code;
+    let record = assembled.dispatcher.journal().stock_record(recorded).expect("journal").expect("record");
+    assert_eq!(record.state, controller::inventory::UnitState::Rejected, "the picked unit is quarantined");
+
+    // Confirming a rejected dispense is refused.
+    let late = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id }).await;
+    assert_eq!(late.expect_err("rejected").code(), Code::FailedPrecondition);
+    // And there is no other MMR: the next order fails cleanly with a reason.
+    let none = start(&mut client, "req-mmr-2", order("MMR", 3)).await.dispense_id;
+    let failed = wait_for(&mut client, &none, pb::DispenseStage::Failed).await;
+    assert!(failed.detail.contains("no MMR unit in store"), "{}", failed.detail);
+    // Homing, pick, hatch release, belt to the scan station, belt to the bin; the
+    // order with no stock moved nothing.
+    assert_eq!(sim.motions_started(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_id_never_dispenses_twice() {
+    let Station { assembled, mut client, _dir } = start_workstation().await;
+    let first = start(&mut client, "retry-me", order("HepB", 1)).await;
+    let again = start(&mut client, "retry-me", order("HepB", 1)).await;
+    assert_eq!((again.dispense_id.as_str(), again.duplicate, first.duplicate), (first.dispense_id.as_str(), true, false));
+    let conflict = client.start_dispense(pb::StartDispenseRequest { request_id: "retry-me".into(), order: Some(order("IPV", 1)) }).await;
+    let status = conflict.expect_err("different order");
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().contains(&first.dispense_id));
+    wait_for(&mut client, &first.dispense_id, pb::DispenseStage::AwaitingValidation).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(assembled.simulator.expect("sim").deliveries().len(), 1, "one unit for one request id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_naming_the_field() {
+    let Station { mut client, _dir, .. } = start_workstation().await;
+    let cases = [
+        ("r1", Some(order("HepB", 9)), "order.booth"),
+        ("r2", Some(order("Rabies", 1)), "order.product_id"),
+        ("", Some(order("HepB", 1)), "request_id"),
+        ("r3", None, "order"),
+        ("r4", Some(pb::PatientOrder { patient_id: String::new(), ..order("HepB", 1) }), "order.patient_id"),
+        ("r5", Some(pb::PatientOrder { dose_number: 0, ..order("HepB", 1) }), "order.dose_number"),
+    ];
+    for (request_id, order, field) in cases {
+        let err = client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order }).await.expect_err(field);
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(err.message().starts_with(field), "{field}: {}", err.message());
+    }
+    let unknown = client.get_dispense(pb::GetDispenseRequest { dispense_id: "D999999".into() }).await.expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_moves_while_the_restock_door_is_open() {
+    let Station { assembled, mut client, _dir } = start_workstation().await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let before = sim.motions_started();
+    sim.set_restock_door_open(true);
+    let id = start(&mut client, "door", order("HepB", 1)).await.dispense_id;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.motions_started(), before, "no motion with the door open");
+    let waiting = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner().dispense.expect("d");
+    assert!(waiting.detail.contains("restock door"), "the clinic sees why: {}", waiting.detail);
+    assert_eq!(assembled.dispatcher.workstation_state(), "paused");
+    sim.set_restock_door_open(false);
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32);
+    assert_eq!(assembled.dispatcher.workstation_state(), "dispensing");
+}
+
+#[test]
+fn hepb_constant_matches_the_catalog() {
+    let catalog = controller::catalog::Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog");
+    assert_eq!(catalog.product("HepB").expect("HepB").gtins, [HEPB]);
+    assert_eq!(catalog.product("MMR").expect("MMR").gtins, [MMR]);
+    assert_eq!(catalog.product("IPV").expect("IPV").gtins, [IPV]);
+}
