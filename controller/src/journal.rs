@@ -287,3 +287,80 @@ impl Journal {
         Ok(conn.query_row("SELECT id FROM dispenses WHERE request_id = ?1", [request_id], |r| r.get(0)).optional()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hal::BoothId;
+
+    fn manifest() -> Vec<ManifestUnit> {
+        hal::manifest::parse(
+            r#"
+            [[batch]]
+            gtin = "06901234000016"
+            lot = "L1"
+            expiry = "2027-06-30"
+            serial_prefix = "S"
+            count = 3
+            first_slot = "R0-0-0"
+            "#,
+        )
+        .expect("manifest")
+    }
+
+    fn status(product: &str) -> DispenseStatus {
+        DispenseStatus {
+            id: String::new(),
+            request_id: "r".into(),
+            order: PatientOrder { patient_id: "P".into(), patient_name: "N".into(), product_id: product.into(), booth: BoothId(1), dose_number: 1 },
+            stage: Stage::Queued,
+            unit: None,
+            violations: vec![],
+            detail: String::new(),
+            created_at: Utc::now(),
+            at_booth_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn manifest_import_is_idempotent_and_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.db");
+        let journal = Journal::open(&path).expect("open");
+        assert_eq!(journal.import_manifest(&manifest()).expect("import"), 3);
+        assert_eq!(journal.import_manifest(&manifest()).expect("again"), 0);
+        drop(journal);
+        let journal = Journal::open(&path).expect("reopen");
+        let mode: String = journal.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
+        assert_eq!(mode, "wal");
+        let units = journal.units_in_store(&["06901234000016".into()]).expect("units");
+        assert_eq!(units.len(), 3);
+        assert!(journal.units_in_store(&["06901234000030".into()]).expect("units").is_empty());
+    }
+
+    #[test]
+    fn request_ids_are_unique_and_conflicts_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+        let Created::New(id) = journal.create_dispense("r", &status("HepB")).expect("create") else { panic!("new") };
+        assert_eq!(journal.create_dispense("r", &status("HepB")).expect("again"), Created::Existing(id.clone()));
+        assert_eq!(journal.create_dispense("r", &status("IPV")).expect("conflict"), Created::Conflict(id.clone()));
+        assert_eq!(journal.dispense(&id).expect("read").expect("found").order.product_id, "HepB");
+        assert_eq!(journal.find_request("r").expect("find"), Some(id));
+        assert_eq!(journal.find_request("other").expect("find"), None);
+    }
+
+    #[test]
+    fn unit_state_changes_are_journalled_and_unknown_units_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+        journal.import_manifest(&manifest()).expect("import");
+        let code = journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code.clone();
+        journal.set_unit_state(&code, UnitState::Picked, "D000001").expect("pick");
+        let record = journal.stock_record(&code).expect("read").expect("found");
+        assert_eq!((record.state, record.dispense_id.as_deref()), (UnitState::Picked, Some("D000001")));
+        assert_eq!(journal.entries("D000001").expect("entries").last().map(|e| e.step.as_str()), Some("picked"));
+        assert!(matches!(journal.set_unit_state("nope", UnitState::Picked, "D1"), Err(JournalError::Corrupt(_))));
+    }
+}
