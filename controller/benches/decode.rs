@@ -1,0 +1,63 @@
+//! Decoding benchmark: how fast and how reliably the scan pipeline reads the
+//! simulator's label frames, clean, blurred and low-contrast. Prints figures;
+//! run with `cargo bench -p controller --bench decode [-- FRAMES]`.
+
+use controller::scan::decode_frame;
+use hal::Frame;
+use hal::codes::Gs1Code;
+use rand::SeedableRng;
+use std::time::{Duration, Instant};
+
+fn box_blur(f: &Frame) -> Frame {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let mut out = f.pixels.clone();
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let sum: u32 = (0..3).flat_map(|dy| (0..3).map(move |dx| (dy, dx))).map(|(dy, dx)| u32::from(f.pixels[(y + dy - 1) * w + x + dx - 1])).sum();
+            out[y * w + x] = (sum / 9) as u8;
+        }
+    }
+    Frame { pixels: out, ..f.clone() }
+}
+
+fn low_contrast(f: &Frame) -> Frame {
+    Frame { pixels: f.pixels.iter().map(|&p| (128.0 + (f64::from(p) - 128.0) * 0.3) as u8).collect(), ..f.clone() }
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(150);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+    let variants: [(&str, fn(&Frame) -> Frame); 3] =
+        [("clean", |f| f.clone()), ("blur 3x3 x3", |f| box_blur(&box_blur(&box_blur(f)))), ("low contrast 30%", low_contrast)];
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let code = Gs1Code {
+            gtin: "06901234000016".into(),
+            expiry: chrono::NaiveDate::from_ymd_opt(2027, 6, 30),
+            lot: Some(format!("HB25{:03}", i % 40)),
+            serial: Some(format!("SN{:08}", i * 7919)),
+        };
+        let symbol = simulator::label::encode_symbol(&code.element_string()).expect("encodes");
+        let frame = simulator::label::render_frame(Some(&symbol), (i % 3) as u64, &mut rng);
+        labels.push((code.human_readable(), frame));
+    }
+    println!("decoder: rxing {} (DataMatrix + Code 128, try-harder), {n} frames of {}x{} per variant", "0.9", labels[0].1.width, labels[0].1.height);
+    for (name, transform) in variants {
+        let frames: Vec<(String, Frame)> = labels.iter().map(|(want, f)| (want.clone(), transform(f))).collect();
+        let (mut ok, mut total, mut worst) = (0, Duration::ZERO, Duration::ZERO);
+        for (want, frame) in &frames {
+            let t = Instant::now();
+            let read = decode_frame(frame);
+            let took = t.elapsed();
+            total += took;
+            worst = worst.max(took);
+            ok += usize::from(read.is_ok_and(|d| d.code.canonical() == *want));
+        }
+        println!(
+            "{name:18} read {ok:4}/{n} ({:5.1} %)  mean {:6.3} ms/frame  worst {:6.3} ms",
+            100.0 * ok as f64 / n as f64,
+            total.as_secs_f64() * 1e3 / n as f64,
+            worst.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -1,0 +1,2 @@
+//! One module per `wsctl` subcommand.
+pub mod dispense;
