@@ -212,71 +212,49 @@ mod tests {
         v.iter().map(|v| v.id).collect()
     }
 
-    #[test]
-    fn the_right_unit_passes() {
-        let (c, o) = (catalog(), order());
-        let scanned = label(HEPB, day(2027, 6, 30), "S1");
-        let record = record_of(&scanned, UnitState::Picked, Some("D1"));
-        let e = Evidence {
-            order: &o,
-            catalog: &c,
-            scanned: &scanned,
-            record: Some(&record),
-            picked_code: &record.code,
+    /// Verifies `scanned` for dispense D1 of a HepB order on 2026-11-24.
+    fn check(scanned: &UnitCode, record: Option<&StockRecord>, picked_code: &str) -> Vec<Violation> {
+        let (catalog, order) = (catalog(), order());
+        verify(&Evidence {
+            order: &order,
+            catalog: &catalog,
+            scanned,
+            record,
+            picked_code,
             dispense_id: "D1",
             administration_day: day(2026, 11, 24),
-        };
-        assert_eq!(verify(&e), vec![]);
+        })
+    }
+
+    #[test]
+    fn the_right_unit_passes() {
+        let scanned = label(HEPB, day(2027, 6, 30), "S1");
+        let record = record_of(&scanned, UnitState::Picked, Some("D1"));
+        let found = check(&scanned, Some(&record), &record.code);
+        assert_eq!(found, vec![]);
     }
 
     #[test]
     fn every_violation_is_reported_not_just_the_first() {
-        let (c, o) = (catalog(), order());
         let scanned = label(MMR, day(2026, 1, 31), "S9");
-        let e = Evidence {
-            order: &o,
-            catalog: &c,
-            scanned: &scanned,
-            record: None,
-            picked_code: "(01)x",
-            dispense_id: "D1",
-            administration_day: day(2026, 11, 24),
-        };
-        assert_eq!(ids(&verify(&e)), vec![ViolationId::ProductMismatch, ViolationId::UnknownUnit, ViolationId::Expired]);
+        let found = check(&scanned, None, "(01)x");
+        assert_eq!(ids(&found), vec![ViolationId::ProductMismatch, ViolationId::UnknownUnit, ViolationId::Expired]);
     }
 
     #[test]
     fn a_used_code_seen_again_is_a_duplicate() {
-        let (c, o) = (catalog(), order());
         let scanned = label(HEPB, day(2027, 6, 30), "S1");
         let record = record_of(&scanned, UnitState::Administered, Some("D0"));
-        let e = Evidence {
-            order: &o,
-            catalog: &c,
-            scanned: &scanned,
-            record: Some(&record),
-            picked_code: &record.code,
-            dispense_id: "D1",
-            administration_day: day(2026, 11, 24),
-        };
-        assert_eq!(ids(&verify(&e)), vec![ViolationId::DuplicateUnit]);
+        let found = check(&scanned, Some(&record), &record.code);
+        assert_eq!(ids(&found), vec![ViolationId::DuplicateUnit]);
     }
 
     #[test]
     fn label_disagreeing_with_record_and_wrong_unit_are_caught() {
-        let (c, o) = (catalog(), order());
         let scanned = label(HEPB, day(2027, 6, 30), "S2");
         let mut record = record_of(&scanned, UnitState::InStore, None);
         record.lot = "OTHER".into();
-        let e = Evidence {
-            order: &o,
-            catalog: &c,
-            scanned: &scanned,
-            record: Some(&record),
-            picked_code: "(01)06901234000016(21)S1",
-            dispense_id: "D1",
-            administration_day: day(2026, 11, 24),
-        };
-        assert_eq!(ids(&verify(&e)), vec![ViolationId::NotThePickedUnit, ViolationId::LabelRecordMismatch]);
+        let found = check(&scanned, Some(&record), "(01)06901234000016(21)S1");
+        assert_eq!(ids(&found), vec![ViolationId::NotThePickedUnit, ViolationId::LabelRecordMismatch]);
     }
 }
