@@ -67,8 +67,13 @@ impl DispenseRun {
             let event = self.execute(&command, machine.inner()).await?;
             self.journal("outcome", &describe(&event))?;
             machine.handle_with_context(&event, &mut outbox);
-            self.publish(&machine)?;
-            if matches!(command, Command::Finish(_)) {
+            let finishing = matches!(command, Command::Finish(_));
+            // A final stage is published only once Finish has settled the unit's
+            // record and freed the booth, so a client that sees it sees it all.
+            if finishing || !stage_of(machine.state()).is_final() {
+                self.publish(&machine)?;
+            }
+            if finishing {
                 return Ok(());
             }
         }
