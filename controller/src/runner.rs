@@ -127,14 +127,19 @@ impl DispenseRun {
     async fn execute(&mut self, command: &Command, flow: &DispenseFlow) -> Result<Event, JournalError> {
         let event = match command {
             Command::Allocate => self.allocate().await?,
-            Command::Pick { slot } => self.device_step(|s, carrier| {
+            Command::Pick { slot } => {
+                // Take the picker before looking at the interlocks, as convey does with
+                // the scan station: a door opened while waiting for the picker must
+                // pause this dispense, not fail it.
+                let shared = self.shared.clone();
+                let _picker = shared.picker.lock().await;
                 let slot = *slot;
-                async move {
-                    let _picker = s.picker.lock().await;
+                self.device_step(|s, carrier| async move {
                     s.devices.store.pick_to_hatch(slot, carrier).await?;
                     s.devices.store.release_to_belt(carrier).await
-                }
-            }, Event::Picked).await,
+                }, Event::Picked)
+                .await
+            }
             Command::Convey(to) => self.convey(*to).await?,
             Command::Scan => self.scan().await,
             Command::Verify(decoded) => {
