@@ -26,6 +26,10 @@ pub enum ErrorKind {
     InvalidTarget,
     /// The device is in a state where the command makes no sense (e.g. tray occupied).
     Busy,
+    /// The device finished somewhere other than where it was sent (target ≠ actual).
+    WrongPosition,
+    /// The device stopped motion because the controller's heartbeat stopped reaching it.
+    HeartbeatLost,
 }
 
 impl fmt::Display for ErrorKind {
@@ -40,6 +44,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::GripFailure => "grip failure",
             ErrorKind::InvalidTarget => "invalid target",
             ErrorKind::Busy => "busy",
+            ErrorKind::WrongPosition => "target and actual position differ",
+            ErrorKind::HeartbeatLost => "controller heartbeat lost",
         };
         f.write_str(text)
     }

@@ -5,10 +5,12 @@
 //! [`DeviceError`] whose [`ErrorKind`] tells the caller what went wrong without
 //! knowing the device behind it. Nothing here knows of gRPC or SQLite.
 
+pub mod camera;
 pub mod codes;
 pub mod devices;
 pub mod error;
 pub mod manifest;
+pub mod modbus;
 pub mod types;
 
 pub use devices::{Booths, ColdStore, Conveyor, Devices, Interlocks, ScanCamera, TemperatureProbe};

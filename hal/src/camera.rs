@@ -1,0 +1,8 @@
+//! The scan-station camera opened through OpenCV's `VideoCapture`: a device index or a
+//! stream URL, the same code for a real camera and for the simulator's MJPEG stream.
+
+#[cfg(feature = "opencv")]
+mod capture;
+
+#[cfg(feature = "opencv")]
+pub use capture::OpenCvCamera;

@@ -1,0 +1,253 @@
+//! [`FieldDevice`]: what both Modbus devices share on top of the link: identity,
+//! status and alarms, the two-way heartbeat, and the task handshake of REGISTERS.md.
+
+use super::link::ModbusLink;
+use super::map::{self, DeviceType, JobResult, JobState, hr, ir, status};
+use crate::error::{DeviceError, ErrorKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
+
+/// Who answers at the address: IR 0–11.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub device_type: DeviceType,
+    pub map_version: u16,
+    pub firmware: String,
+    pub serial_number: String,
+}
+
+/// The status word and the active alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    pub word: u16,
+    pub alarms: Vec<&'static map::Alarm>,
+}
+
+impl DeviceStatus {
+    pub fn has(&self, bit: u16) -> bool {
+        self.word & bit != 0
+    }
+}
+
+/// Link health as the heartbeat task sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The device's heartbeat has not changed (or could not be read) for the timeout.
+    pub silent: bool,
+    pub last_heartbeat: Option<u16>,
+    /// When the heartbeat was last seen to change.
+    pub changed_at: Instant,
+}
+
+/// A job that reached `DONE`, with where the device says the unit ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobDone {
+    pub actual: u16,
+}
+
+/// A task for the device: code, four parameters and (for displays) text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task<'a> {
+    pub code: u16,
+    pub params: [u16; 4],
+    pub text: Option<&'a str>,
+    /// Longest the job may run before the controller gives up on it.
+    pub deadline: Duration,
+}
+
+/// How long the device may take to take over a written task block (one scan cycle
+/// is ≤ 10 ms; this leaves room for a slow bus).
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct FieldDevice {
+    link: Arc<ModbusLink>,
+    kind: DeviceType,
+    /// One task block on the wire at a time: the handshake has a single mailbox.
+    mailbox: Mutex<()>,
+    health: watch::Receiver<Health>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FieldDevice {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+impl FieldDevice {
+    /// Starts the heartbeat task (needs a tokio runtime). Connecting is lazy: a device
+    /// that is not there yet shows as silent, and works as soon as it answers.
+    pub fn start(link: ModbusLink, kind: DeviceType) -> Self {
+        let link = Arc::new(link);
+        let (tx, health) = watch::channel(Health { silent: false, last_heartbeat: None, changed_at: Instant::now() });
+        let heartbeat = tokio::spawn(heartbeat_loop(link.clone(), tx));
+        Self { link, kind, mailbox: Mutex::new(()), health, heartbeat }
+    }
+
+    pub fn link(&self) -> &ModbusLink {
+        &self.link
+    }
+
+    pub fn kind(&self) -> DeviceType {
+        self.kind
+    }
+
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    fn error(&self, kind: ErrorKind, detail: impl Into<String>) -> DeviceError {
+        self.link.error(kind, detail)
+    }
+
+    /// Reads IR 0–11 and checks that the right kind of device, with a map this
+    /// driver understands, answers.
+    pub async fn identity(&self) -> Result<Identity, DeviceError> {
+        let r = self.link.read_input(ir::DEVICE_TYPE, ir::SERIAL_NUMBER + ir::SERIAL_NUMBER_LEN).await?;
+        let device_type = DeviceType::from_register(r[0])
+            .ok_or_else(|| self.error(ErrorKind::Exception, format!("unknown device type {} at {}", r[0], self.link.transport())))?;
+        if device_type != self.kind {
+            return Err(self.error(ErrorKind::Exception, format!("expected a {:?} at {}, found a {device_type:?}", self.kind, self.link.transport())));
+        }
+        if r[1] != map::MAP_VERSION {
+            return Err(self.error(ErrorKind::Exception, format!("register map version {} (this driver speaks {})", r[1], map::MAP_VERSION)));
+        }
+        let serial = &r[usize::from(ir::SERIAL_NUMBER)..usize::from(ir::SERIAL_NUMBER + ir::SERIAL_NUMBER_LEN)];
+        Ok(Identity {
+            device_type,
+            map_version: r[1],
+            firmware: format!("{}.{}.{}", r[2] >> 8, r[2] & 0xff, r[3]),
+            serial_number: map::registers_to_text(serial),
+        })
+    }
+
+    pub async fn status(&self) -> Result<DeviceStatus, DeviceError> {
+        let r = self.link.read_input(ir::STATUS, 3).await?;
+        Ok(DeviceStatus { word: r[0], alarms: map::active_alarms(self.kind, map::registers_to_u32(r[2], r[1])) })
+    }
+
+    pub async fn reset_alarms(&self) -> Result<(), DeviceError> {
+        self.link.write(hr::ALARM_RESET, &[1]).await
+    }
+
+    /// Runs a task through the handshake and waits for its job to end.
+    pub async fn run(&self, task: Task<'_>) -> Result<JobDone, DeviceError> {
+        let seq = self.hand_over(&task).await?;
+        self.wait_job(seq, task.deadline).await
+    }
+
+    /// Writes the task block while `TASK_RECEIVED` is clear and waits until the device
+    /// has taken it over; returns its sequence number.
+    async fn hand_over(&self, task: &Task<'_>) -> Result<u16, DeviceError> {
+        let _mailbox = self.mailbox.lock().await;
+        let poll = self.link.timing().poll();
+        let started = Instant::now();
+        let echo = loop {
+            let r = self.link.read_input(ir::STATUS, 4).await?;
+            if r[0] & status::TASK_RECEIVED == 0 {
+                break r[3];
+            }
+            if started.elapsed() > HANDSHAKE_DEADLINE {
+                return Err(self.error(ErrorKind::Busy, "the device has not taken over the previous task"));
+            }
+            tokio::time::sleep(poll).await;
+        };
+        // The device ignores a block whose seq equals the last one it accepted, which
+        // makes a retried write harmless; the next number is therefore never that one.
+        let seq = match echo.wrapping_add(1) {
+            0 => 1,
+            s => s,
+        };
+        if let Some(text) = task.text {
+            self.link.write(hr::TEXT, &map::text_to_registers(text, usize::from(hr::TEXT_LEN))).await?;
+        }
+        let [p0, p1, p2, p3] = task.params;
+        self.link.write(hr::TASK_BLOCK, &[seq, task.code, p0, p1, p2, p3]).await?;
+        loop {
+            let r = self.link.read_input(ir::STATUS, 5).await?;
+            let (word, echo, refusal) = (r[0], r[3], r[4]);
+            if echo == seq && word & status::TASK_RECEIVED == 0 {
+                if let Some(kind) = JobResult::from_register(refusal).and_then(JobResult::error_kind) {
+                    return Err(self.error(kind, format!("task {} refused: {}", task.code, describe(refusal))));
+                }
+                return Ok(seq);
+            }
+            if started.elapsed() > HANDSHAKE_DEADLINE {
+                return Err(self.error(ErrorKind::Timeout, format!("task {seq} not taken over (echo {echo})")));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    async fn wait_job(&self, seq: u16, deadline: Duration) -> Result<JobDone, DeviceError> {
+        let slot = ir::JOB_SLOTS + (seq % ir::JOB_SLOT_COUNT) * ir::JOB_SLOT_LEN;
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(self.link.timing().poll()).await;
+            let r = self.link.read_input(slot, ir::JOB_SLOT_LEN).await?;
+            let (job_seq, state, result, actual) = (r[0], JobState::from_register(r[1]), r[2], r[3]);
+            if job_seq != seq {
+                return Err(self.error(ErrorKind::NoResponse, format!("job {seq} lost: the slot now holds job {job_seq} (device restarted?)")));
+            }
+            match state {
+                Some(JobState::Done) => return Ok(JobDone { actual }),
+                Some(JobState::Failed) => {
+                    let kind = JobResult::from_register(result).and_then(JobResult::error_kind).unwrap_or(ErrorKind::Exception);
+                    return Err(self.error(kind, format!("job {seq} failed: {}", describe(result))));
+                }
+                Some(JobState::Running | JobState::Idle) => {}
+                None => return Err(self.error(ErrorKind::Exception, format!("job {seq}: invalid state {}", r[1]))),
+            }
+            if started.elapsed() > deadline {
+                return Err(self.error(ErrorKind::Timeout, format!("job {seq} still running after {deadline:?}")));
+            }
+        }
+    }
+}
+
+fn describe(result: u16) -> String {
+    match JobResult::from_register(result) {
+        Some(r) => format!("{r:?}"),
+        None => format!("result code {result}"),
+    }
+}
+
+/// Writes the controller's heartbeat and watches the device's, both every period.
+async fn heartbeat_loop(link: Arc<ModbusLink>, health: watch::Sender<Health>) {
+    let timing = *link.timing();
+    let mut counter: u16 = 0;
+    let mut ticker = tokio::time::interval(timing.heartbeat_period());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        counter = counter.wrapping_add(1);
+        let written = link.write(hr::CONTROLLER_HEARTBEAT, &[counter]).await;
+        let read = match written {
+            Ok(()) => link.read_input(ir::DEVICE_HEARTBEAT, 1).await.map(|r| r[0]).ok(),
+            Err(_) => None,
+        };
+        let now = Instant::now();
+        health.send_if_modified(|h| {
+            let changed = read.is_some() && read != h.last_heartbeat;
+            if changed {
+                h.last_heartbeat = read;
+                h.changed_at = now;
+                if h.silent {
+                    h.silent = false;
+                    tracing::info!(device = link.device(), "device heartbeat back after {:?}", now - h.changed_at);
+                    return true;
+                }
+                return false;
+            }
+            if !h.silent && now - h.changed_at >= timing.heartbeat_timeout() {
+                h.silent = true;
+                tracing::warn!(device = link.device(), transport = %link.transport(), "device silent: heartbeat unchanged for {:?}", now - h.changed_at);
+                return true;
+            }
+            false
+        });
+    }
+}
