@@ -4,3 +4,4 @@
 pub mod map;
 pub mod field;
 pub mod link;
+pub mod drivers;

@@ -44,6 +44,8 @@ impl Booths for SimBooths {
 
     async fn tray(&self, booth: BoothId) -> Result<TrayState> {
         self.check(booth)?;
-        Ok(if self.shared.world().trays.contains_key(&booth) { TrayState::Occupied } else { TrayState::Empty })
+        let world = self.shared.world();
+        let occupied = world.trays.contains_key(&booth) || world.faults.stuck_tray == Some(booth);
+        Ok(if occupied { TrayState::Occupied } else { TrayState::Empty })
     }
 }

@@ -1,6 +1,7 @@
 //! The simulated scan-station camera: renders the label of the unit at the scan
 //! station, one frame per roller step, as real pixels.
 
+use crate::faults::CameraFault;
 use crate::label::{encode_symbol, render_frame};
 use crate::world::Shared;
 use async_trait::async_trait;
@@ -31,6 +32,56 @@ impl ScanCamera for SimCamera {
             .map_err(|e| DeviceError::new("camera", ErrorKind::Exception, format!("label cannot be printed: {e}")))?;
         world.frames_grabbed += 1;
         let phase = world.frames_grabbed - 1;
-        Ok(render_frame(symbol.as_ref(), phase, &mut world.rng))
+        let mut frame = render_frame(symbol.as_ref(), phase, &mut world.rng);
+        spoil(&mut frame, world.faults.camera);
+        Ok(frame)
+    }
+}
+
+/// What a dirty lens, a reflection or a finger in the way does to the view.
+fn spoil(frame: &mut Frame, fault: CameraFault) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    match fault {
+        CameraFault::Clear => {}
+        // A heavy box blur: a few passes of a 7-pixel running mean in each direction.
+        CameraFault::Blur => {
+            for _ in 0..3 {
+                box_blur(&mut frame.pixels, w, h, 1, w);
+                box_blur(&mut frame.pixels, h, w, w, 1);
+            }
+        }
+        // A saturated band of light across the middle of the view.
+        CameraFault::Glare => {
+            for y in h * 2 / 5..h * 3 / 5 {
+                for p in &mut frame.pixels[y * w..(y + 1) * w] {
+                    *p = 255;
+                }
+            }
+        }
+        // Something dark covering the left half of the view.
+        CameraFault::Occlusion => {
+            for y in 0..h {
+                for p in &mut frame.pixels[y * w..y * w + w / 2] {
+                    *p = 20;
+                }
+            }
+        }
+    }
+}
+
+/// Running mean of 7 pixels along `len` pixels `step` apart, for each of `lines` lines
+/// starting `stride` apart.
+fn box_blur(pixels: &mut [u8], len: usize, lines: usize, step: usize, stride: usize) {
+    const R: usize = 3;
+    let mut line = vec![0u8; len];
+    for l in 0..lines {
+        for (i, v) in line.iter_mut().enumerate() {
+            *v = pixels[l * stride + i * step];
+        }
+        for i in 0..len {
+            let (a, b) = (i.saturating_sub(R), (i + R).min(len - 1));
+            let sum: u32 = line[a..=b].iter().map(|&v| u32::from(v)).sum();
+            pixels[l * stride + i * step] = (sum / (b - a + 1) as u32) as u8;
+        }
     }
 }

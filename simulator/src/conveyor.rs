@@ -53,10 +53,23 @@ impl Conveyor for SimConveyor {
                 return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} at {from} cannot run back to {to}")));
             }
             world.start_motion(DEVICE, "belt run")?;
+            world.runs_started += 1;
             from
         };
         let metres = self.position(to) - self.position(from);
-        self.shared.clock.sleep(metres / self.shared.config.timings.belt_speed_mps).await;
+        let seconds = metres / self.shared.config.timings.belt_speed_mps;
+        let jammed = {
+            let mut world = self.shared.world();
+            let jammed = world.faults.jams_pending > 0;
+            world.faults.jams_pending = world.faults.jams_pending.saturating_sub(1);
+            jammed
+        };
+        if jammed {
+            // The unit sticks on the way; the next eye never sees it.
+            self.shared.clock.sleep(seconds).await;
+            return Err(DeviceError::new(DEVICE, ErrorKind::Jam, format!("{carrier} did not reach the {to} eye")));
+        }
+        self.shared.clock.sleep(seconds).await;
 
         let mut world = self.shared.world();
         let (_, unit) = world

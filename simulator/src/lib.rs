@@ -11,9 +11,12 @@ mod camera;
 pub mod clock;
 pub mod config;
 mod conveyor;
+pub mod faults;
 pub mod label;
 mod sensors;
 mod store;
+pub mod thermal;
+pub mod wire;
 mod world;
 
 pub use clock::SimClock;

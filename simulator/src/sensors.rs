@@ -28,8 +28,20 @@ impl TemperatureProbe for SimProbe {
     }
 
     async fn read_celsius(&self) -> Result<f64> {
-        let jitter: f64 = self.shared.world().rng.random_range(-0.1..0.1);
-        Ok(self.shared.config.cabinet_celsius + jitter)
+        Ok(read_probe(&self.shared, self.name))
+    }
+}
+
+/// What a probe reads now: the cabinet's temperature (the belt tunnel runs a degree
+/// warmer), sensor noise, and probe B's injected offset.
+pub(crate) fn read_probe(shared: &Shared, name: &str) -> f64 {
+    let mut world = shared.world_now();
+    let jitter: f64 = world.rng.random_range(-0.1..0.1);
+    let base = world.thermal.cabinet_c + jitter;
+    match name {
+        "cabinet-b" => base + world.faults.probe_b_offset,
+        "belt-tunnel" => base + 1.0,
+        _ => base,
     }
 }
 

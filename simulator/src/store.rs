@@ -54,9 +54,17 @@ impl ColdStore for SimStore {
                 return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("slot {slot} is empty")));
             }
             world.start_motion(DEVICE, "pick")?;
+            world.picks_started += 1;
         }
         self.shared.clock.sleep(self.pick_seconds(slot)).await;
         let mut world = self.shared.world();
+        if world.faults.grip_failures_pending > 0 {
+            world.faults.grip_failures_pending -= 1;
+            if let Some(unit) = world.slots.remove(&slot) {
+                world.dropped.push(unit);
+            }
+            return Err(DeviceError::new(DEVICE, ErrorKind::GripFailure, format!("the picker dropped the unit from {slot}")));
+        }
         let unit = world
             .slots
             .remove(&slot)

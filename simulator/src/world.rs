@@ -3,6 +3,8 @@
 
 use crate::clock::SimClock;
 use crate::config::SimConfig;
+use crate::faults::{CameraFault, Fault};
+use crate::thermal::Thermal;
 use crate::{booths::SimBooths, camera::SimCamera, conveyor::SimConveyor, sensors, store::SimStore};
 use hal::manifest::ManifestUnit;
 use hal::{BoothDisplay, BoothId, Devices, InterlockStatus, SlotAddress, Station, TrackingId};
@@ -38,7 +40,24 @@ pub(crate) struct World {
     /// Motion commands that started; none may start with an interlock open.
     pub motions_started: u64,
     pub frames_grabbed: u64,
+    pub picks_started: u64,
+    pub runs_started: u64,
+    /// Units the picker dropped inside the store.
+    pub dropped: Vec<PhysicalUnit>,
+    pub faults: ActiveFaults,
+    pub thermal: Thermal,
     pub rng: SmallRng,
+}
+
+/// Faults injected into the physical world (line faults live with the wire servers).
+#[derive(Debug, Default)]
+pub(crate) struct ActiveFaults {
+    pub jams_pending: u32,
+    pub grip_failures_pending: u32,
+    pub stuck_tray: Option<BoothId>,
+    pub compressor_failed: bool,
+    pub probe_b_offset: f64,
+    pub camera: CameraFault,
 }
 
 /// What every device model holds: the world, the clock and the configuration.
@@ -47,9 +66,24 @@ pub(crate) struct Shared {
     pub world: Mutex<World>,
     pub clock: SimClock,
     pub config: SimConfig,
+    pub started: tokio::time::Instant,
 }
 
 impl Shared {
+    /// Machine seconds since the simulator was built.
+    pub fn machine_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * self.clock.speed()
+    }
+
+    /// The world with the cabinet temperature brought up to now.
+    pub fn world_now(&self) -> MutexGuard<'_, World> {
+        let now = self.machine_seconds();
+        let mut world = self.world();
+        let (door, failed) = (world.interlocks.restock_door_open, world.faults.compressor_failed);
+        world.thermal.advance(now, door, failed);
+        world
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock is a simulator bug; keep the state usable.
         self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -77,10 +111,16 @@ impl SimWorkstation {
             interlocks: InterlockStatus::default(),
             motions_started: 0,
             frames_grabbed: 0,
+            picks_started: 0,
+            runs_started: 0,
+            dropped: Vec::new(),
+            faults: ActiveFaults::default(),
+            thermal: Thermal::new(config.cabinet_celsius),
             rng: SmallRng::seed_from_u64(config.seed),
         };
         let clock = SimClock::new(config.speed);
-        Self { shared: Arc::new(Shared { world: Mutex::new(world), clock, config }) }
+        let started = tokio::time::Instant::now();
+        Self { shared: Arc::new(Shared { world: Mutex::new(world), clock, config, started }) }
     }
 
     /// The device handles, as the controller receives real drivers.
@@ -93,6 +133,10 @@ impl SimWorkstation {
             probes: sensors::probes(&self.shared),
             interlocks: Arc::new(sensors::SimInterlocks::new(self.shared.clone())),
         }
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     pub fn clock(&self) -> SimClock {
@@ -128,6 +172,64 @@ impl SimWorkstation {
 
     pub fn set_estop(&self, pressed: bool) {
         self.shared.world().interlocks.estop_pressed = pressed;
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    pub fn machine_seconds(&self) -> f64 {
+        self.shared.machine_seconds()
+    }
+
+    /// Picks and belt runs started so far (for event-triggered faults).
+    pub fn motion_counts(&self) -> (u64, u64) {
+        let world = self.shared.world();
+        (world.picks_started, world.runs_started)
+    }
+
+    /// The units the picker dropped inside the store.
+    pub fn dropped(&self) -> Vec<String> {
+        self.shared.world().dropped.iter().map(|u| u.label.clone()).collect()
+    }
+
+    /// The true cabinet temperature (the probes read it with noise and any offset).
+    pub fn cabinet_celsius(&self) -> f64 {
+        self.shared.world_now().thermal.cabinet_c
+    }
+
+    pub fn interlocks(&self) -> InterlockStatus {
+        self.shared.world().interlocks
+    }
+
+    /// Injects a fault into the physical world. Line faults (noise, silent, unplug,
+    /// power loss) need the wire servers and are refused here with a reason.
+    pub fn inject(&self, fault: &Fault) -> Result<(), String> {
+        let mut world = self.shared.world_now();
+        match fault {
+            Fault::Jam => world.faults.jams_pending += 1,
+            Fault::GripFailure => world.faults.grip_failures_pending += 1,
+            Fault::TrayStuck(booth) => {
+                if let Some(b) = booth.filter(|b| b.0 == 0 || b.0 > self.shared.config.booths) {
+                    return Err(format!("there is no {b}"));
+                }
+                world.faults.stuck_tray = *booth;
+            }
+            Fault::Door(open) => world.interlocks.restock_door_open = *open,
+            Fault::Estop(on) => world.interlocks.estop_pressed = *on,
+            Fault::LightCurtain(on) => world.interlocks.light_curtain_broken = *on,
+            Fault::CompressorFailure(failed) => world.faults.compressor_failed = *failed,
+            Fault::ProbeOffset(offset) => world.faults.probe_b_offset = *offset,
+            Fault::Camera(fault) => world.faults.camera = *fault,
+            Fault::Mislabel(slot, label) => match world.slots.get_mut(slot) {
+                Some(unit) => unit.label.clone_from(label),
+                None => return Err(format!("slot {slot} is empty")),
+            },
+            Fault::PowerLoss(_) | Fault::Noise(..) | Fault::Silent(..) | Fault::Unplug(..) => {
+                return Err("this fault acts on the wire: run the simulator in hardware mode".into());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,84 @@
+//! The cabinet's temperature with thermal inertia: heat leaks in (much faster with
+//! the restock door open), a thermostat runs the compressor between 4.0 and 5.5 °C,
+//! and a failed compressor lets the cabinet warm slowly towards the room.
+//!
+//! The state is integrated lazily in one-second machine-time steps whenever it is
+//! read, so an idle simulator burns no CPU on physics.
+
+const ROOM_C: f64 = 25.0;
+/// Fraction of the room/cabinet difference that leaks in per second, door closed/open.
+const LEAK_CLOSED: f64 = 1.0 / 3600.0;
+const LEAK_OPEN: f64 = 1.0 / 300.0;
+/// Cooling of a running compressor, °C per second.
+const COOLING: f64 = 0.02;
+const THERMOSTAT_ON: f64 = 5.5;
+const THERMOSTAT_OFF: f64 = 4.0;
+/// Longest stretch integrated at once (a simulator left alone for days stops there).
+const MAX_STEPS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thermal {
+    pub cabinet_c: f64,
+    pub compressor_on: bool,
+    /// Machine seconds up to which the state is integrated.
+    pub at_s: f64,
+}
+
+impl Thermal {
+    pub fn new(cabinet_c: f64) -> Self {
+        Self { cabinet_c, compressor_on: false, at_s: 0.0 }
+    }
+
+    /// Integrates up to `now_s` machine seconds.
+    pub fn advance(&mut self, now_s: f64, door_open: bool, compressor_failed: bool) {
+        let mut steps = 0;
+        while self.at_s + 1.0 <= now_s && steps < MAX_STEPS {
+            let leak = if door_open { LEAK_OPEN } else { LEAK_CLOSED };
+            if self.cabinet_c > THERMOSTAT_ON {
+                self.compressor_on = true;
+            } else if self.cabinet_c < THERMOSTAT_OFF {
+                self.compressor_on = false;
+            }
+            let cooling = if self.compressor_on && !compressor_failed { COOLING } else { 0.0 };
+            self.cabinet_c += leak * (ROOM_C - self.cabinet_c) - cooling;
+            self.at_s += 1.0;
+            steps += 1;
+        }
+        if steps == MAX_STEPS {
+            self.at_s = now_s;
+        }
+        self.compressor_on &= !compressor_failed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thermostat_holds_the_cabinet_between_its_limits() {
+        let mut t = Thermal::new(5.0);
+        for minute in 1..=240 {
+            t.advance(f64::from(minute) * 60.0, false, false);
+            assert!((3.9..=5.6).contains(&t.cabinet_c), "{} °C at minute {minute}", t.cabinet_c);
+        }
+    }
+
+    #[test]
+    fn failed_compressor_warms_slowly_past_eight_degrees() {
+        let mut t = Thermal::new(5.0);
+        t.advance(300.0, false, true);
+        assert!(t.cabinet_c < 8.0, "not within 5 minutes: {}", t.cabinet_c);
+        t.advance(3600.0, false, true);
+        assert!(t.cabinet_c > 8.0, "within the hour: {}", t.cabinet_c);
+        assert!(!t.compressor_on);
+    }
+
+    #[test]
+    fn open_door_warms_faster_than_closed() {
+        let (mut open, mut closed) = (Thermal::new(5.0), Thermal::new(5.0));
+        open.advance(120.0, true, true);
+        closed.advance(120.0, false, true);
+        assert!(open.cabinet_c > closed.cabinet_c + 1.0);
+    }
+}

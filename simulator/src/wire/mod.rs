@@ -1,0 +1,193 @@
+//! Hardware mode: the simulated workstation behind exactly the real wires. Each field
+//! device serves the register map of `hal/REGISTERS.md` over Modbus RTU on a
+//! pseudo-terminal or Modbus TCP on a port; the camera is an MJPEG stream; faults
+//! are injected from scripts or the HTTP control endpoint.
+
+mod core;
+mod http;
+mod line;
+mod models;
+mod service;
+
+pub use self::core::DeviceCore;
+pub use http::encode_jpeg;
+pub use line::LineControl;
+
+use crate::camera::SimCamera;
+use crate::faults::{Fault, Line};
+use crate::world::SimWorkstation;
+use models::{ConveyorModel, StoreModel};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How one field device is exposed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "transport", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Exposure {
+    /// Modbus RTU on a new pseudo-terminal (the path is printed and written out).
+    Rtu {
+        #[serde(default = "default_baud")]
+        baud: u32,
+    },
+    /// Modbus TCP on this address (port 0 picks a free one).
+    Tcp { bind: SocketAddr },
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+/// Where each device goes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwarePlan {
+    pub store: Exposure,
+    pub conveyor: Exposure,
+    /// The camera stream and control endpoint.
+    pub http: SocketAddr,
+}
+
+/// Where a running hardware simulator can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Rtu { path: String, baud: u32, unit: u8 },
+    Tcp { address: SocketAddr, unit: u8 },
+}
+
+pub const STORE_UNIT: u8 = 1;
+pub const CONVEYOR_UNIT: u8 = 2;
+
+/// The running hardware simulator.
+#[derive(Debug, Clone)]
+pub struct HardwareSim {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sim: SimWorkstation,
+    store: Arc<DeviceCore>,
+    conveyor: Arc<DeviceCore>,
+    store_line: Arc<LineControl>,
+    conveyor_line: Arc<LineControl>,
+    store_endpoint: Endpoint,
+    conveyor_endpoint: Endpoint,
+    http: SocketAddr,
+}
+
+impl HardwareSim {
+    /// Starts both device servers and the HTTP endpoint (needs a tokio runtime).
+    pub async fn start(sim: SimWorkstation, plan: &HardwarePlan) -> std::io::Result<Self> {
+        let shared = sim.shared();
+        let seed = sim.config().seed;
+        let store = DeviceCore::new(Arc::new(StoreModel::new(shared.clone())), STORE_UNIT);
+        let conveyor = DeviceCore::new(Arc::new(ConveyorModel::new(shared.clone())), CONVEYOR_UNIT);
+        let (store_line, conveyor_line) = (Arc::new(LineControl::new(seed ^ 1)), Arc::new(LineControl::new(seed ^ 2)));
+        let store_endpoint = expose(&plan.store, store.clone(), store_line.clone(), STORE_UNIT).await?;
+        let conveyor_endpoint = expose(&plan.conveyor, conveyor.clone(), conveyor_line.clone(), CONVEYOR_UNIT).await?;
+        let listener = tokio::net::TcpListener::bind(plan.http).await?;
+        let http = listener.local_addr()?;
+        let this = Self {
+            inner: Arc::new(Inner { sim, store, conveyor, store_line, conveyor_line, store_endpoint, conveyor_endpoint, http }),
+        };
+        http::spawn(listener, Arc::new(SimCamera::new(shared)), Arc::new(this.clone()));
+        Ok(this)
+    }
+
+    pub fn workstation(&self) -> &SimWorkstation {
+        &self.inner.sim
+    }
+
+    pub fn store_endpoint(&self) -> &Endpoint {
+        &self.inner.store_endpoint
+    }
+
+    pub fn conveyor_endpoint(&self) -> &Endpoint {
+        &self.inner.conveyor_endpoint
+    }
+
+    pub fn camera_url(&self) -> String {
+        format!("http://{}/scan.mjpg", self.inner.http)
+    }
+
+    pub fn http_address(&self) -> SocketAddr {
+        self.inner.http
+    }
+
+    pub fn line(&self, line: Line) -> &LineControl {
+        match line {
+            Line::Store => &self.inner.store_line,
+            Line::Conveyor => &self.inner.conveyor_line,
+        }
+    }
+
+    /// The devices file the controller's config names (`hal::modbus::drivers::WireConfig`).
+    pub fn wire_config_toml(&self) -> String {
+        let section = |name: &str, e: &Endpoint| match e {
+            Endpoint::Rtu { path, baud, unit } => format!("[{name}]\ntransport = \"rtu\"\npath = \"{path}\"\nbaud = {baud}\nunit = {unit}\n"),
+            Endpoint::Tcp { address, unit } => format!("[{name}]\ntransport = \"tcp\"\naddress = \"{address}\"\nunit = {unit}\n"),
+        };
+        format!(
+            "# Written by wssim hardware: where each simulated device is.\nbooths = {}\ncamera = \"{}\"\n\n{}\n{}",
+            self.inner.sim.config().booths,
+            self.camera_url(),
+            section("store", &self.inner.store_endpoint),
+            section("conveyor", &self.inner.conveyor_endpoint)
+        )
+    }
+
+    /// Injects any fault: line faults on the wires, the rest into the world.
+    pub fn inject(&self, fault: &Fault) -> Result<(), String> {
+        let i = &self.inner;
+        let core = |line: &Line| match line {
+            Line::Store => &i.store,
+            Line::Conveyor => &i.conveyor,
+        };
+        match fault {
+            Fault::Noise(line, rate) => self.line(*line).set_noise(*rate),
+            Fault::Silent(line, seconds) => core(line).go_silent(Duration::from_secs_f64(*seconds)),
+            Fault::Unplug(line, seconds) => self.line(*line).unplug(Duration::from_secs_f64(*seconds)),
+            Fault::PowerLoss(seconds) => {
+                i.store.power_cut(Duration::from_secs_f64(*seconds));
+                i.conveyor.power_cut(Duration::from_secs_f64(*seconds));
+            }
+            other => i.sim.inject(other)?,
+        }
+        tracing::info!("fault injected: {fault:?}");
+        Ok(())
+    }
+}
+
+impl http::Control for HardwareSim {
+    fn inject(&self, fault: &Fault) -> Result<(), String> {
+        HardwareSim::inject(self, fault)
+    }
+
+    fn state(&self) -> String {
+        let sim = &self.inner.sim;
+        let interlocks = sim.interlocks();
+        format!(
+            "machine_seconds {:.1}\ncabinet_celsius {:.2}\nestop {}\nrestock_door_open {}\nlight_curtain_broken {}\ndelivered {}\nrejected {}\ndropped {}\noccupied_slots {}\nstore_line_corrupted {}\nconveyor_line_corrupted {}\n",
+            sim.machine_seconds(),
+            sim.cabinet_celsius(),
+            interlocks.estop_pressed,
+            interlocks.restock_door_open,
+            interlocks.light_curtain_broken,
+            sim.deliveries().len(),
+            sim.reject_bin().len(),
+            sim.dropped().len(),
+            sim.occupied_slots(),
+            self.inner.store_line.corrupted(),
+            self.inner.conveyor_line.corrupted(),
+        )
+    }
+}
+
+async fn expose(how: &Exposure, core: Arc<DeviceCore>, line: Arc<LineControl>, unit: u8) -> std::io::Result<Endpoint> {
+    Ok(match how {
+        Exposure::Rtu { baud } => Endpoint::Rtu { path: line::serve_rtu(core, line, *baud)?, baud: *baud, unit },
+        Exposure::Tcp { bind } => Endpoint::Tcp { address: line::serve_tcp(core, line, *bind).await?, unit },
+    })
+}
