@@ -1,0 +1,272 @@
+//! The hardware-mode simulator driven through the real drivers over real wires:
+//! Modbus RTU on pseudo-terminals, Modbus TCP on loopback, the camera through
+//! OpenCV. Protocol round trips, every injected fault, the interlocks.
+
+use hal::codes::Gs1Code;
+use hal::manifest::ManifestUnit;
+use hal::modbus::drivers::{WireConfig, WireDevices};
+use hal::modbus::link::{LinkTiming, ModbusLink, Transport};
+use hal::modbus::map::{self, hr, ir, status, task};
+use hal::{BoothDisplay, BoothId, Booths, ColdStore, Conveyor, ErrorKind, Interlocks, ScanCamera, SlotAddress, Station, TemperatureProbe, TrackingId, TrayState};
+use simulator::faults::{Fault, Line};
+use simulator::wire::{Endpoint, Exposure, HardwarePlan, HardwareSim};
+use simulator::{SimConfig, SimWorkstation};
+use std::time::Duration;
+
+const NEAR: SlotAddress = SlotAddress::new(0, 0, 0);
+const OTHER: SlotAddress = SlotAddress::new(0, 0, 1);
+
+fn unit(slot: SlotAddress, serial: &str) -> ManifestUnit {
+    ManifestUnit {
+        slot,
+        code: Gs1Code { gtin: "06901234000016".into(), expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 31), lot: Some("L1".into()), serial: Some(serial.into()) },
+        physical_label: None,
+    }
+}
+
+fn rtu() -> Exposure {
+    Exposure::Rtu { baud: 115_200 }
+}
+
+fn tcp() -> Exposure {
+    Exposure::Tcp { bind: "127.0.0.1:0".parse().expect("address") }
+}
+
+/// A hardware simulator at 20x and the drivers connected to it as the controller would.
+async fn start(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
+    start_at(20.0, store, conveyor).await
+}
+
+async fn start_at(speed: f64, store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
+    let config = SimConfig { speed, ..SimConfig::default() };
+    let sim = SimWorkstation::new(config, &[unit(NEAR, "A"), unit(OTHER, "B")]);
+    let plan = HardwarePlan { store, conveyor, http: "127.0.0.1:0".parse().expect("address") };
+    let hw = HardwareSim::start(sim, &plan).await.expect("hardware simulator starts");
+    let wire = WireConfig::from_toml(&hw.wire_config_toml()).expect("the devices file parses as the controller's WireConfig");
+    let devices = WireDevices::open(&wire);
+    (hw, devices)
+}
+
+async fn homed(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
+    let (hw, d) = start(store, conveyor).await;
+    // The devices refuse motion until they have seen the controller's heartbeat.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.store.home().await.expect("store homes");
+    d.conveyor_device.run(hal::modbus::field::Task { code: task::HOME, params: [0; 4], text: None, deadline: Duration::from_secs(5) }).await.expect("conveyor homes");
+    (hw, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_travels_from_slot_to_booth_over_rtu_and_tcp() {
+    let (hw, d) = homed(rtu(), tcp()).await;
+    assert!(matches!(hw.store_endpoint(), Endpoint::Rtu { path, .. } if path.starts_with("/dev/pts/")));
+
+    let store_id = d.store_device.identity().await.expect("store identity");
+    assert_eq!((store_id.device_type, store_id.firmware.as_str(), store_id.serial_number.as_str()), (map::DeviceType::ColdStore, "2.4.1", "SIM-CS-0001"));
+    let conveyor_id = d.conveyor_device.identity().await.expect("conveyor identity");
+    assert_eq!(conveyor_id.device_type, map::DeviceType::Conveyor);
+
+    assert!(d.store.slot_occupied(NEAR).await.expect("occupancy"));
+    assert!(!d.store.slot_occupied(SlotAddress::new(3, 4, 9)).await.expect("occupancy"));
+    let carrier = TrackingId(70_001);
+    d.store.pick_to_hatch(NEAR, carrier).await.expect("pick");
+    assert!(!d.store.slot_occupied(NEAR).await.expect("occupancy after pick"));
+    d.store.release_to_belt(carrier).await.expect("release");
+    d.conveyor.convey(carrier, Station::Scan).await.expect("to scan");
+    d.conveyor.convey(carrier, Station::Booth(BoothId(2))).await.expect("to booth 2");
+    assert_eq!(d.conveyor.tray(BoothId(2)).await.expect("tray"), TrayState::Occupied);
+    let display = BoothDisplay { patient_name: "刘洋".into(), product_name: "HepB".into(), lot: "L1".into(), expiry: "2027-01-31".into() };
+    d.conveyor.show(BoothId(2), &display).await.expect("display");
+    assert_eq!(hw.workstation().booth_display(BoothId(2)), Some(display), "the display text crossed the wire intact");
+    assert_eq!(hw.workstation().deliveries().len(), 1);
+
+    let temps: Vec<f64> = futures_temps(&d).await;
+    assert!(temps.iter().all(|t| (3.0..8.0).contains(t)), "{temps:?}");
+    assert!(d.interlocks.read().await.expect("interlocks").all_closed());
+}
+
+async fn futures_temps(d: &WireDevices) -> Vec<f64> {
+    let mut out = Vec::new();
+    for p in &d.probes {
+        out.push(p.read_celsius().await.expect("probe"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_motion_with_an_interlock_open_and_an_estop_stops_a_running_belt() {
+    let (hw, d) = homed(tcp(), rtu()).await;
+    hw.inject(&Fault::Door(true)).expect("door");
+    let motions = hw.workstation().motions_started();
+    let err = d.store.pick_to_hatch(NEAR, TrackingId(1)).await.expect_err("door open");
+    assert_eq!(err.kind(), ErrorKind::Interlock);
+    assert_eq!(hw.workstation().motions_started(), motions, "no motion started");
+    let codes: Vec<_> = d.store_device.status().await.expect("status").alarms.iter().map(|a| a.code).collect();
+    assert!(codes.contains(&"CS-01"), "{codes:?}");
+    assert!(d.interlocks.read().await.expect("interlocks").restock_door_open);
+
+    hw.inject(&Fault::Door(false)).expect("door");
+    d.store.pick_to_hatch(NEAR, TrackingId(1)).await.expect("pick once closed");
+    d.store.release_to_belt(TrackingId(1)).await.expect("release");
+    let belt = d.conveyor.clone();
+    let run = tokio::spawn(async move { belt.convey(TrackingId(1), Station::Reject).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    hw.inject(&Fault::Estop(true)).expect("e-stop");
+    let err = run.await.expect("join").expect_err("e-stop stops the belt");
+    assert_eq!(err.kind(), ErrorKind::Interlock);
+    assert!(hw.workstation().reject_bin().is_empty(), "the unit stopped on the belt");
+    let st = d.conveyor_device.status().await.expect("status");
+    assert!(st.has(status::INTERLOCK_OPEN) && !st.has(status::READY));
+    assert!(st.alarms.iter().any(|a| a.code == "CV-01"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_stops_motion_when_the_controller_heartbeat_stops() {
+    // Real time: homing takes 2 s and the pick 4 s, longer than the 1 s timeout.
+    let (hw, drivers) = start_at(1.0, tcp(), tcp()).await;
+    drop(drivers); // their heartbeat task would keep the device alive
+    let Endpoint::Tcp { address, unit } = hw.store_endpoint().clone() else { panic!("tcp") };
+    // A bare link without the driver's heartbeat task: heartbeats while homing, then none.
+    let link = ModbusLink::new("cold store", Transport::Tcp { address, unit }, LinkTiming::default());
+    link.write(hr::CONTROLLER_HEARTBEAT, &[1]).await.expect("heartbeat");
+    link.write(hr::TASK_BLOCK, &[1, task::HOME, 0, 0, 0, 0]).await.expect("home task");
+    for beat in 2..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        link.write(hr::CONTROLLER_HEARTBEAT, &[beat]).await.expect("heartbeat");
+    }
+    let home = link.read_input(ir::JOB_SLOTS + ir::JOB_SLOT_LEN, 2).await.expect("job slot");
+    assert_eq!(home, [1, map::JobState::Done as u16], "homed while the heartbeat ran");
+    link.write(hr::TASK_BLOCK, &[2, task::PICK_TO_HATCH, 0, 0, 1, 0]).await.expect("pick task");
+    tokio::time::sleep(Duration::from_millis(1_400)).await;
+    let slot = link.read_input(ir::JOB_SLOTS + 2 * ir::JOB_SLOT_LEN, 4).await.expect("job slot");
+    assert_eq!((slot[0], slot[1], slot[2]), (2, map::JobState::Failed as u16, map::JobResult::HeartbeatLost as u16), "{slot:?}");
+    let st = link.read_input(ir::STATUS, 3).await.expect("status");
+    assert!(st[0] & status::CONTROLLER_HEARTBEAT_LOST != 0);
+    assert!(map::active_alarms(map::DeviceType::ColdStore, map::registers_to_u32(st[2], st[1])).iter().any(|a| a.code == "CS-06"));
+    assert_eq!(hw.workstation().occupied_slots(), 2, "the pick stopped before the unit left its slot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_task_block_never_starts_a_second_motion() {
+    let (hw, d) = homed(tcp(), tcp()).await;
+    let Endpoint::Tcp { address, unit } = hw.store_endpoint().clone() else { panic!("tcp") };
+    let link = ModbusLink::new("cold store", Transport::Tcp { address, unit }, LinkTiming::default());
+    let echo = link.read_input(ir::TASK_SEQ_ECHO, 1).await.expect("echo")[0];
+    let seq = echo + 1;
+    let before = hw.workstation().motions_started();
+    let block = [seq, task::PICK_TO_HATCH, 0, 0, 9, 0];
+    link.write(hr::TASK_BLOCK, &block).await.expect("task");
+    link.write(hr::TASK_BLOCK, &block).await.expect("same task again (a retried write)");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(hw.workstation().motions_started(), before + 1);
+    drop(d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_device_is_detected_and_its_return_noticed() {
+    let (hw, d) = homed(rtu(), tcp()).await;
+    let mut health = d.store_device.health();
+    assert!(!health.borrow().silent);
+    hw.inject(&Fault::Silent(Line::Store, 2.0)).expect("silent");
+    tokio::time::timeout(Duration::from_secs(2), health.wait_for(|h| h.silent)).await.expect("detected in time").expect("health");
+    let err = d.store.slot_occupied(NEAR).await.expect_err("no answers while silent");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    tokio::time::timeout(Duration::from_secs(3), health.wait_for(|h| !h.silent)).await.expect("recovered").expect("health");
+    assert!(d.store.slot_occupied(NEAR).await.expect("answers again"), "same driver, no restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_noise_is_absorbed_by_retries() {
+    let (hw, d) = homed(rtu(), rtu()).await;
+    hw.inject(&Fault::Noise(Line::Store, 0.2)).expect("noise");
+    for _ in 0..40 {
+        d.store_device.identity().await.expect("identity read despite noise");
+    }
+    assert!(hw.line(Line::Store).corrupted() > 0, "noise was injected");
+    assert!(d.store_device.link().stats().retries > 0, "and retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_device_comes_back_without_a_restart() {
+    for (store, line) in [(tcp(), Line::Store), (rtu(), Line::Store)] {
+        let (hw, d) = homed(store, tcp()).await;
+        let reconnects = d.store_device.link().stats().reconnects;
+        hw.inject(&Fault::Unplug(line, 1.5)).expect("unplug");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(d.store.slot_occupied(NEAR).await.is_err(), "unplugged");
+        tokio::time::sleep(Duration::from_millis(1_400)).await;
+        assert!(d.store.slot_occupied(NEAR).await.expect("plugged back in"));
+        assert!(d.store_device.link().stats().reconnects > reconnects);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jams_and_grip_failures_are_defined_faults_with_alarms() {
+    let (hw, d) = homed(tcp(), tcp()).await;
+    hw.inject(&Fault::GripFailure).expect("grip");
+    let err = d.store.pick_to_hatch(NEAR, TrackingId(5)).await.expect_err("dropped");
+    assert_eq!(err.kind(), ErrorKind::GripFailure);
+    assert_eq!(hw.workstation().dropped().len(), 1);
+    assert!(d.store_device.status().await.expect("status").alarms.iter().any(|a| a.code == "CS-02"));
+
+    d.store.pick_to_hatch(OTHER, TrackingId(6)).await.expect("pick");
+    d.store.release_to_belt(TrackingId(6)).await.expect("release");
+    hw.inject(&Fault::Jam).expect("jam");
+    let err = d.conveyor.convey(TrackingId(6), Station::Scan).await.expect_err("jam");
+    assert_eq!(err.kind(), ErrorKind::Jam);
+    assert!(d.conveyor_device.status().await.expect("status").alarms.iter().any(|a| a.code == "CV-02"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_cut_loses_running_jobs_and_needs_homing() {
+    let (hw, d) = homed(tcp(), tcp()).await;
+    let store = d.store.clone();
+    let pick = tokio::spawn(async move { store.pick_to_hatch(NEAR, TrackingId(8)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    hw.inject(&Fault::PowerLoss(0.3)).expect("power loss");
+    let err = pick.await.expect("join").expect_err("job lost");
+    assert!(matches!(err.kind(), ErrorKind::NoResponse | ErrorKind::Timeout), "{err}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let st = d.store_device.status().await.expect("status after power returns");
+    assert!(!st.has(status::HOMED));
+    assert!(st.alarms.iter().any(|a| a.code == "CS-07"));
+    let err = d.store.pick_to_hatch(NEAR, TrackingId(9)).await.expect_err("not homed");
+    assert_eq!(err.kind(), ErrorKind::Busy);
+    d.store.home().await.expect("home after power loss");
+    d.store.pick_to_hatch(NEAR, TrackingId(9)).await.expect("pick after homing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_device_or_address_is_a_clear_error() {
+    let (hw, d) = start(tcp(), tcp()).await;
+    let Endpoint::Tcp { address, .. } = hw.conveyor_endpoint().clone() else { panic!("tcp") };
+    let link = ModbusLink::new("conveyor", Transport::Tcp { address, unit: 2 }, LinkTiming::default());
+    let err = link.read_input(200, 4).await.expect_err("outside the map");
+    assert_eq!(err.kind(), ErrorKind::Exception);
+    assert!(err.to_string().contains("IllegalDataAddress"), "{err}");
+    let wrong = hal::modbus::field::FieldDevice::start(link, map::DeviceType::ColdStore);
+    let err = wrong.identity().await.expect_err("a conveyor is not a store");
+    assert!(err.to_string().contains("found a Conveyor"), "{err}");
+    drop(d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_stream_opens_through_opencv_and_shows_the_label() {
+    let (hw, d) = homed(tcp(), tcp()).await;
+    d.store.pick_to_hatch(NEAR, TrackingId(3)).await.expect("pick");
+    d.store.release_to_belt(TrackingId(3)).await.expect("release");
+    d.conveyor.convey(TrackingId(3), Station::Scan).await.expect("to scan");
+    let camera = hal::camera::OpenCvCamera::open(&hw.camera_url(), Duration::from_secs(5));
+    let frame = camera.grab_frame().await.expect("a frame through OpenCV");
+    assert_eq!((frame.width, frame.height), (400, 300));
+    let bright = frame.pixels.iter().filter(|&&p| p > 200).count();
+    assert!(bright > 10_000, "the label paper is in view ({bright} bright pixels)");
+
+    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Occlusion)).expect("occlusion");
+    let mut dark = 0;
+    for _ in 0..3 {
+        let frame = camera.grab_frame().await.expect("frame");
+        dark = dark.max(frame.pixels.iter().filter(|&&p| p < 40).count());
+    }
+    assert!(dark > 50_000, "half the view is covered ({dark} dark pixels)");
+}
