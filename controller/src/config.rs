@@ -57,15 +57,28 @@ impl Default for ScanConfig {
     }
 }
 
-/// Which hardware the controller drives. Real drivers arrive with the wire protocols.
+/// Which hardware the controller drives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HardwareConfig {
-    /// The in-process simulator.
+    /// The in-process simulator (device models called directly, no wire).
     Simulated {
         #[serde(default)]
         simulator: simulator::SimConfig,
     },
+    /// Field devices over Modbus RTU/TCP and a camera opened through OpenCV: the
+    /// real workstation, or `wssim hardware`, which writes the devices file.
+    Wire {
+        /// A devices file (`hal::modbus::drivers::WireConfig`): transports, camera, booths.
+        devices: PathBuf,
+        /// How long to wait for a fresh camera frame before the grab fails.
+        #[serde(default = "default_frame_timeout_ms")]
+        frame_timeout_ms: u64,
+    },
+}
+
+fn default_frame_timeout_ms() -> u64 {
+    2_000
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +103,13 @@ impl Config {
         if config.scan.max_frames == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "scan.max_frames must be at least 1".into() });
         }
-        let HardwareConfig::Simulated { simulator } = &config.hardware;
-        if !(simulator.speed > 0.0 && simulator.speed.is_finite()) {
-            return Err(ConfigError::Invalid { path: shown, problem: format!("hardware.simulator.speed must be positive, got {}", simulator.speed) });
+        match &mut config.hardware {
+            HardwareConfig::Simulated { simulator } => {
+                if !(simulator.speed > 0.0 && simulator.speed.is_finite()) {
+                    return Err(ConfigError::Invalid { path: shown, problem: format!("hardware.simulator.speed must be positive, got {}", simulator.speed) });
+                }
+            }
+            HardwareConfig::Wire { devices, .. } => *devices = base.join(&*devices),
         }
         Ok(config)
     }
@@ -127,8 +144,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::load(&write(dir.path(), VALID)).expect("valid");
         assert_eq!(config.journal.path, dir.path().join("var/j.db"));
-        let HardwareConfig::Simulated { simulator } = config.hardware;
+        let HardwareConfig::Simulated { simulator } = config.hardware else { panic!("simulated hardware") };
         assert_eq!((simulator.speed, simulator.booths, simulator.racks), (20.0, 4, 4));
+    }
+
+    #[test]
+    fn wire_hardware_names_a_devices_file_beside_the_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = VALID.find("[hardware]").expect("hardware section");
+        let wire = format!("{}[hardware]\nkind = \"wire\"\ndevices = \"wire/devices.toml\"\n", &VALID[..start]);
+        let config = Config::load(&write(dir.path(), &wire)).expect("valid");
+        let HardwareConfig::Wire { devices, frame_timeout_ms } = config.hardware else { panic!("wire hardware") };
+        assert_eq!((devices, frame_timeout_ms), (dir.path().join("wire/devices.toml"), 2_000));
     }
 
     #[test]

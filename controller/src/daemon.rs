@@ -7,6 +7,8 @@ use crate::config::{Config, HardwareConfig};
 use crate::dispatcher::{Dispatcher, Settings};
 use crate::journal::Journal;
 use anyhow::Context;
+use hal::modbus::drivers::{WireConfig, WireDevices};
+use std::time::Duration;
 use simulator::SimWorkstation;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -23,13 +25,7 @@ pub struct Assembled {
 /// Opens everything the config names, imports the loading manifest and homes the picker.
 pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
     let catalog = Catalog::load(&config.catalog.path)?;
-    let manifest = match &config.stock.manifest {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
-            hal::manifest::parse(&text).with_context(|| format!("manifest {}", path.display()))?
-        }
-        None => Vec::new(),
-    };
+    let manifest = load_manifest(&config)?;
     if let Some(dir) = config.journal.path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create journal folder {}", dir.display()))?;
     }
@@ -42,11 +38,34 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
             let sim = SimWorkstation::new(simulator.clone(), &manifest);
             (sim.devices(), Some(sim))
         }
+        HardwareConfig::Wire { devices, frame_timeout_ms } => (open_wire(devices, *frame_timeout_ms).await?, None),
     };
     let settings = Settings { scan_max_frames: config.scan.max_frames, ..Settings::default() };
     let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
     dispatcher.home().await.context("homing the picker")?;
     Ok(Assembled { dispatcher, simulator, config })
+}
+
+/// The loading manifest the config names (none: an empty store).
+pub fn load_manifest(config: &Config) -> anyhow::Result<Vec<hal::manifest::ManifestUnit>> {
+    let Some(path) = &config.stock.manifest else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+    hal::manifest::parse(&text).with_context(|| format!("manifest {}", path.display()))
+}
+
+/// Opens the field devices and the camera a devices file names, and reports who
+/// answers (device type, firmware, serial) before anything moves.
+async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Result<hal::Devices> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read devices file {}", path.display()))?;
+    let wire = WireConfig::from_toml(&text).with_context(|| format!("devices file {}", path.display()))?;
+    let drivers = WireDevices::open(&wire);
+    for device in [&drivers.store_device, &drivers.conveyor_device] {
+        let identity = device.identity().await.with_context(|| format!("{} at {}", device.link().device(), device.link().transport()))?;
+        tracing::info!(device = device.link().device(), transport = %device.link().transport(), firmware = %identity.firmware, serial = %identity.serial_number, "field device found");
+        crate::faults::watch_health(device.clone());
+    }
+    let camera = hal::camera::OpenCvCamera::open(&wire.camera, Duration::from_millis(frame_timeout_ms));
+    Ok(drivers.into_devices(Arc::new(camera)))
 }
 
 /// Serves the clinic API on `listener` until `shutdown` completes.

@@ -2,7 +2,11 @@
 //! it a stream of patients through the real gRPC API over loopback, confirms each
 //! guardian validation and administration, prints progress and a summary.
 
-use crate::daemon::{assemble, serve};
+use crate::config::HardwareConfig;
+use crate::daemon::{assemble, load_manifest, serve};
+use anyhow::Context;
+use simulator::SimWorkstation;
+use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::collections::BTreeMap;
@@ -29,6 +33,10 @@ const PATIENTS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub patients: usize,
+    /// Drive the simulator over the real wires (Modbus RTU on a pseudo-terminal for
+    /// the store, Modbus TCP for the conveyor, the camera through OpenCV), as
+    /// `wssim hardware` would; false calls the device models in process.
+    pub over_the_wire: bool,
     /// Machine seconds between arrivals.
     pub arrival_every_s: f64,
     /// Machine seconds the guardian takes to validate, and the nurse to administer.
@@ -43,11 +51,29 @@ struct Visit {
     attempts: Vec<pb::Dispense>,
 }
 
-pub async fn run(config: crate::config::Config, options: DemoOptions) -> anyhow::Result<()> {
-    let crate::config::HardwareConfig::Simulated { simulator } = &config.hardware;
+pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> anyhow::Result<()> {
+    let HardwareConfig::Simulated { simulator } = config.hardware.clone() else {
+        anyhow::bail!("the demo drives simulated hardware: give it a config with [hardware] kind = \"simulated\"");
+    };
     let (speed, booths) = (simulator.speed, simulator.booths);
     let journal_path = config.journal.path.clone();
+    let mut wire = None;
+    if options.over_the_wire {
+        let sim = SimWorkstation::new(simulator, &load_manifest(&config)?);
+        let plan = HardwarePlan {
+            store: Exposure::Rtu { baud: 115_200 },
+            conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse()? },
+            http: "127.0.0.1:0".parse()?,
+        };
+        let hardware = HardwareSim::start(sim, &plan).await.context("starting the hardware simulator")?;
+        let devices = journal_path.with_extension("devices.toml");
+        std::fs::write(&devices, hardware.wire_config_toml()).with_context(|| format!("writing {}", devices.display()))?;
+        println!("Simulated hardware on the wire: store {:?}, conveyor {:?}, camera {}", hardware.store_endpoint(), hardware.conveyor_endpoint(), hardware.camera_url());
+        config.hardware = HardwareConfig::Wire { devices, frame_timeout_ms: 2_000 };
+        wire = Some(hardware);
+    }
     let assembled = assemble(config).await?;
+    let physical = wire.as_ref().map(|h| h.workstation().clone()).or_else(|| assembled.simulator.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -79,7 +105,7 @@ pub async fn run(config: crate::config::Config, options: DemoOptions) -> anyhow:
     }
     let wall = started.elapsed();
     summarise(&results, speed, wall);
-    if let Some(sim) = &assembled.simulator {
+    if let Some(sim) = &physical {
         println!(
             "  physical check         {} units reached booth trays, {} lie in the reject bin, {} still in store",
             sim.deliveries().len(),

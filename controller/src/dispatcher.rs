@@ -137,7 +137,13 @@ impl Dispatcher {
     /// Homes the picker; the workstation accepts orders once this succeeds.
     pub async fn home(&self) -> Result<(), hal::DeviceError> {
         self.shared.workstation_event(WsEvent::HomingStarted);
-        match self.shared.devices.store.home().await {
+        let devices = &self.shared.devices;
+        // Picker and belt home one after the other: the picker first, so the hatch is clear.
+        let homed = match devices.store.home().await {
+            Ok(()) => devices.conveyor.home().await,
+            Err(e) => Err(e),
+        };
+        match homed {
             Ok(()) => {
                 self.shared.workstation_event(WsEvent::Homed);
                 Ok(())

@@ -15,6 +15,7 @@ use crate::inventory::StockRecord;
 use crate::order::Stage;
 use crate::scan::Decoded;
 use crate::verify::{Violation, ViolationId};
+use crate::faults::describe;
 use hal::{BoothId, DeviceError, SlotAddress, Station};
 use statig::prelude::*;
 
@@ -114,7 +115,7 @@ impl DispenseFlow {
         match event {
             Event::Picked => Transition(State::on_belt()),
             Event::Fault(e) => {
-                self.detail = format!("pick failed: {e}");
+                self.detail = format!("pick failed: {}", describe(e));
                 Transition(State::failed())
             }
             _ => Handled,
@@ -200,7 +201,7 @@ impl DispenseFlow {
     fn travelling(&mut self, event: &Event) -> Outcome<State> {
         match event {
             Event::Fault(e) => {
-                self.violations.push(Violation::new(ViolationId::HandlingFault, e.to_string()));
+                self.violations.push(Violation::new(ViolationId::HandlingFault, describe(e)));
                 Transition(State::to_reject())
             }
             _ => Handled,
@@ -242,7 +243,7 @@ impl DispenseFlow {
     fn at_booth(&mut self, event: &Event) -> Outcome<State> {
         match event {
             Event::Fault(e) => {
-                self.detail = format!("booth fault with the unit in the tray: {e}");
+                self.detail = format!("booth fault with the unit in the tray: {}", describe(e));
                 Transition(State::failed())
             }
             _ => Handled,
@@ -255,7 +256,7 @@ impl DispenseFlow {
         match event {
             Event::Arrived => Transition(State::rejected()),
             Event::Fault(e) => {
-                self.detail = format!("unit could not reach the reject bin and is on the belt: {e}");
+                self.detail = format!("unit could not reach the reject bin and is on the belt: {}", describe(e));
                 Transition(State::failed())
             }
             _ => Handled,

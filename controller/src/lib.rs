@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;
+pub mod faults;
 pub mod flow;
 pub mod inventory;
 pub mod journal;

@@ -33,6 +33,9 @@ enum Command {
         /// Keep the journal at this path instead of a fresh temporary file.
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Call the simulated devices in process instead of over Modbus and the camera stream.
+        #[arg(long)]
+        in_process: bool,
     },
 }
 
@@ -70,7 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Demo { config, patients, arrival_every, journal } => {
+        Command::Demo { config, patients, arrival_every, journal, in_process } => {
             let mut config = Config::load(&config)?;
             // A fresh journal each run, so the demo always starts from the manifest.
             let _temp = match journal {
@@ -84,7 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(dir)
                 }
             };
-            let options = controller::demo::DemoOptions { patients, arrival_every_s: arrival_every, guardian_s: 4.0, nurse_s: 6.0 };
+            let options = controller::demo::DemoOptions { patients, over_the_wire: !in_process, arrival_every_s: arrival_every, guardian_s: 4.0, nurse_s: 6.0 };
             controller::demo::run(config, options).await
         }
     }

@@ -183,9 +183,9 @@ async fn a_mislabelled_unit_goes_to_the_reject_bin_never_to_a_booth() {
     let none = start(&mut client, "req-mmr-2", order("MMR", 3)).await.dispense_id;
     let failed = wait_for(&mut client, &none, pb::DispenseStage::Failed).await;
     assert!(failed.detail.contains("no MMR unit in store"), "{}", failed.detail);
-    // Homing, pick, hatch release, belt to the scan station, belt to the bin; the
-    // order with no stock moved nothing.
-    assert_eq!(sim.motions_started(), 5);
+    // Picker and belt homing, pick, hatch release, belt to the scan station, belt to
+    // the bin; the order with no stock moved nothing.
+    assert_eq!(sim.motions_started(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

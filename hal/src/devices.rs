@@ -28,6 +28,8 @@ pub trait ColdStore: Send + Sync {
 /// The chilled belt with its photo-eyes and diverters.
 #[async_trait]
 pub trait Conveyor: Send + Sync {
+    /// Runs the belt's homing routine (eyes checked, diverters to their rest position).
+    async fn home(&self) -> Result<()>;
     /// Carries `carrier` from where it is to `to`, returning when the photo-eye at `to`
     /// has seen it (for a booth: when it has been diverted into the tray).
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()>;

@@ -34,6 +34,12 @@ impl SimConveyor {
 
 #[async_trait]
 impl Conveyor for SimConveyor {
+    async fn home(&self) -> Result<()> {
+        self.shared.world().start_motion(DEVICE, "belt homing")?;
+        self.shared.clock.sleep(1.0).await;
+        Ok(())
+    }
+
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
         let from = {
             let mut world = self.shared.world();

@@ -52,7 +52,7 @@ async fn homed(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices
     // The devices refuse motion until they have seen the controller's heartbeat.
     tokio::time::sleep(Duration::from_millis(300)).await;
     d.store.home().await.expect("store homes");
-    d.conveyor_device.run(hal::modbus::field::Task { code: task::HOME, params: [0; 4], text: None, deadline: Duration::from_secs(5) }).await.expect("conveyor homes");
+    d.conveyor.home().await.expect("conveyor homes");
     (hw, d)
 }
 

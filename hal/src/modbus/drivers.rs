@@ -143,6 +143,11 @@ impl ModbusConveyor {
 
 #[async_trait]
 impl Conveyor for ModbusConveyor {
+    async fn home(&self) -> Result<()> {
+        self.device.reset_alarms().await?;
+        self.device.run(Task { code: task::HOME, params: [0; 4], text: None, deadline: self.deadline }).await.map(drop)
+    }
+
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
         if let Station::Booth(b) = to {
             self.check_booth(b)?;

@@ -252,7 +252,7 @@ impl FieldModel for ConveyorModel {
         let (conveyor, booths, shared) = (self.conveyor.clone(), self.booths.clone(), self.shared.clone());
         let booth = BoothId(u8::try_from(params[0]).map_err(|_| JobResult::InvalidTarget)?);
         let (motion, run): (bool, BoxFuture<'static, _>) = match code {
-            task::HOME => (true, Box::pin(async move { Ok(0) })),
+            task::HOME => (true, Box::pin(async move { conveyor.home().await.map(|()| 0).map_err(|e| (failed(&e), 0)) })),
             task::CONVEY => {
                 let to = map::station_from_code(params[0]).ok_or(JobResult::InvalidTarget)?;
                 let carrier = carrier(params);
