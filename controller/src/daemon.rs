@@ -62,6 +62,7 @@ async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Res
     for device in [&drivers.store_device, &drivers.conveyor_device] {
         let identity = device.identity().await.with_context(|| format!("{} at {}", device.link().device(), device.link().transport()))?;
         tracing::info!(device = device.link().device(), transport = %device.link().transport(), firmware = %identity.firmware, serial = %identity.serial_number, "field device found");
+        device.wait_heartbeat(Duration::from_secs(5)).await?;
         crate::faults::watch_health(device.clone());
     }
     let camera = hal::camera::OpenCvCamera::open(&wire.camera, Duration::from_millis(frame_timeout_ms));

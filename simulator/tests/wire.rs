@@ -50,7 +50,9 @@ async fn start_at(speed: f64, store: Exposure, conveyor: Exposure) -> (HardwareS
 async fn homed(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
     let (hw, d) = start(store, conveyor).await;
     // The devices refuse motion until they have seen the controller's heartbeat.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for device in [&d.store_device, &d.conveyor_device] {
+        device.wait_heartbeat(Duration::from_secs(5)).await.expect("heartbeat exchanged");
+    }
     d.store.home().await.expect("store homes");
     d.conveyor.home().await.expect("conveyor homes");
     (hw, d)

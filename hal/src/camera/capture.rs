@@ -85,11 +85,13 @@ impl ScanCamera for OpenCvCamera {
     }
 }
 
-/// Opens a source: all digits is a device index, anything else a file or URL.
+/// Opens a source: all digits is a device index (whatever backend the platform has),
+/// anything else a file or URL, through FFmpeg (GStreamer, tried first by `CAP_ANY`,
+/// cannot open an MJPEG URL without a pipeline and fills the log with errors).
 fn open_capture(source: &str) -> opencv::Result<VideoCapture> {
     match source.parse::<i32>() {
         Ok(index) => VideoCapture::new(index, videoio::CAP_ANY),
-        Err(_) => VideoCapture::from_file(source, videoio::CAP_ANY),
+        Err(_) => VideoCapture::from_file(source, videoio::CAP_FFMPEG),
     }
 }
 

@@ -99,6 +99,16 @@ impl FieldDevice {
         self.health.clone()
     }
 
+    /// Waits until the heartbeat has been exchanged once: the device refuses motion
+    /// until it has seen the controller's heartbeat.
+    pub async fn wait_heartbeat(&self, timeout: Duration) -> Result<(), DeviceError> {
+        let mut health = self.health.clone();
+        match tokio::time::timeout(timeout, health.wait_for(|h| h.last_heartbeat.is_some())).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(self.error(ErrorKind::NoResponse, format!("no heartbeat exchanged with {} within {timeout:?}", self.link.transport()))),
+        }
+    }
+
     fn error(&self, kind: ErrorKind, detail: impl Into<String>) -> DeviceError {
         self.link.error(kind, detail)
     }
@@ -162,7 +172,15 @@ impl FieldDevice {
             s => s,
         };
         if let Some(text) = task.text {
-            self.link.write(hr::TEXT, &map::text_to_registers(text, usize::from(hr::TEXT_LEN))).await?;
+            let room = usize::from(hr::TEXT_LEN) * 2;
+            if text.len() > room {
+                // A guardian validates what the display shows: never a cut-off line.
+                return Err(self.error(ErrorKind::Exception, format!("display text is {} bytes; the display holds {room}", text.len())));
+            }
+            let registers = map::text_to_registers(text, usize::from(hr::TEXT_LEN));
+            for (i, chunk) in registers.chunks(60).enumerate() {
+                self.link.write(hr::TEXT + 60 * i as u16, chunk).await?;
+            }
         }
         let [p0, p1, p2, p3] = task.params;
         self.link.write(hr::TASK_BLOCK, &[seq, task.code, p0, p1, p2, p3]).await?;
@@ -233,14 +251,17 @@ async fn heartbeat_loop(link: Arc<ModbusLink>, health: watch::Sender<Health>) {
         health.send_if_modified(|h| {
             let changed = read.is_some() && read != h.last_heartbeat;
             if changed {
+                // Watchers hear of the first heartbeat and of a return from silence,
+                // not of every tick.
+                let first = h.last_heartbeat.is_none();
+                let was_silent = h.silent;
+                if was_silent {
+                    tracing::info!(device = link.device(), "device heartbeat back after {:?}", now - h.changed_at);
+                }
                 h.last_heartbeat = read;
                 h.changed_at = now;
-                if h.silent {
-                    h.silent = false;
-                    tracing::info!(device = link.device(), "device heartbeat back after {:?}", now - h.changed_at);
-                    return true;
-                }
-                return false;
+                h.silent = false;
+                return first || was_silent;
             }
             if !h.silent && now - h.changed_at >= timing.heartbeat_timeout() {
                 h.silent = true;

@@ -61,7 +61,8 @@ pub mod hr {
     pub const TASK_BLOCK_LEN: u16 = 6;
     pub const ALARM_RESET: u16 = 8;
     pub const TEXT: u16 = 16;
-    pub const TEXT_LEN: u16 = 48;
+    /// 240 bytes: a display's four lines with room for long product names.
+    pub const TEXT_LEN: u16 = 120;
     pub const END: u16 = TEXT + TEXT_LEN;
 }
 

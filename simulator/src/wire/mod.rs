@@ -14,7 +14,7 @@ pub use http::encode_jpeg;
 pub use line::LineControl;
 
 use crate::camera::SimCamera;
-use crate::faults::{Fault, Line};
+use crate::faults::{Fault, Line, ScriptedFault, Trigger};
 use crate::world::SimWorkstation;
 use models::{ConveyorModel, StoreModel};
 use serde::Deserialize;
@@ -157,6 +157,33 @@ impl HardwareSim {
         }
         tracing::info!("fault injected: {fault:?}");
         Ok(())
+    }
+}
+
+impl HardwareSim {
+    /// Fires each scripted fault when its trigger comes (machine time, or the n-th
+    /// pick / belt run), in a background task; a fault that cannot be applied is logged.
+    pub fn run_script(&self, script: Vec<ScriptedFault>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut pending = script;
+            while !pending.is_empty() {
+                let now = this.inner.sim.machine_seconds();
+                let (picks, runs) = this.inner.sim.motion_counts();
+                let (due, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|s| match s.trigger {
+                    Trigger::At(t) => now >= t,
+                    Trigger::OnPick(n) => picks >= n,
+                    Trigger::OnConvey(n) => runs >= n,
+                });
+                for s in due {
+                    if let Err(why) = this.inject(&s.fault) {
+                        tracing::error!("scripted fault {:?} not applied: {why}", s.fault);
+                    }
+                }
+                pending = later;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
     }
 }
 

@@ -1,0 +1,66 @@
+//! What the end-to-end tests share: the loading manifest, orders, and a clinic
+//! client's start-and-watch helpers.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+pub const HEPB: &str = "06901234000016";
+pub const IPV: &str = "06901234000030";
+pub const MMR: &str = "06901234000061";
+
+/// A manifest with two HepB lots (FEFO must take the earlier one) and an MMR unit
+/// whose printed label is really an IPV unit.
+pub const MANIFEST: &str = r#"
+[[batch]]
+gtin = "06901234000016"
+lot = "LATE"
+expiry = "2028-12-31"
+serial_prefix = "HL"
+count = 2
+first_slot = "R0-0-0"
+
+[[batch]]
+gtin = "06901234000016"
+lot = "EARLY"
+expiry = "2027-03-31"
+serial_prefix = "HE"
+count = 2
+first_slot = "R2-4-8"
+
+[[unit]]
+slot = "R1-0-0"
+gtin = "06901234000061"
+lot = "MMRLOT"
+expiry = "2027-05-31"
+serial = "MM0001"
+physical_label = "0106901234000030172705311099X\u001d21FAKE01"
+"#;
+
+pub fn order(product: &str, booth: u32) -> pb::PatientOrder {
+    pb::PatientOrder { patient_id: "P0001".into(), patient_name: "Wang Xiaoming".into(), product_id: product.into(), booth, dose_number: 1 }
+}
+
+pub async fn start(client: &mut DispensingServiceClient<Channel>, request_id: &str, order: pb::PatientOrder) -> pb::StartDispenseResponse {
+    client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order: Some(order) }).await.expect("start").into_inner()
+}
+
+/// Watches until the dispense reaches `stage` (or any final stage) and returns it.
+pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, stage: pb::DispenseStage) -> pb::Dispense {
+    let watch = async {
+        let mut stream = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.into() }).await.expect("watch").into_inner();
+        let mut last = None;
+        while let Some(update) = stream.message().await.expect("stream") {
+            let d = update.dispense.expect("dispense");
+            if d.stage == stage as i32 || d.finished {
+                return d;
+            }
+            last = Some(d);
+        }
+        panic!("stream ended before {stage:?}; last {last:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(30), watch).await.expect("dispense progressed in time")
+}
+
