@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build the workspace. Sourced by the
-# README's commands. Today the build needs only Rust and a C compiler (SQLite is
-# compiled in; protoc comes vendored from crates.io): no OpenCV yet.
+# README's commands. The build needs Rust, a C compiler (SQLite is compiled in;
+# protoc comes vendored from crates.io), and for the camera driver OpenCV's core,
+# imgproc, imgcodecs and videoio development packages plus libclang, which the
+# opencv crate uses to generate its bindings (.cargo/config.toml tells it where
+# Debian puts OpenCV).
 set -euo pipefail
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -15,10 +18,13 @@ fi
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -f /usr/include/opencv4/opencv2/videoio.hpp ] || missing+=(libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
