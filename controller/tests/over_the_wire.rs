@@ -141,3 +141,17 @@ async fn an_open_door_read_over_modbus_pauses_the_dispense_until_closed() {
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32, "{at_booth:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_swapped_by_fault_injection_never_reaches_the_booth() {
+    let Rig { hardware, mut client, .. } = rig().await;
+    // The earliest-expiry HepB unit now carries an IPV label (element string: GTIN,
+    // expiry, serial last so no separator is needed).
+    let swap = format!("mislabel R2-4-8 01{IPV}1727013121SWAP1");
+    hardware.inject(&swap.parse::<Fault>().expect("fault")).expect("mislabel");
+    let id = start(&mut client, "wire-swap", order("HepB", 2)).await.dispense_id;
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    let ids: Vec<&str> = done.violations.iter().map(|v| v.id.as_str()).collect();
+    assert!(ids.contains(&"ProductMismatch"), "{done:?}");
+    assert!(hardware.workstation().deliveries().is_empty());
+}

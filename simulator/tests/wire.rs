@@ -272,3 +272,53 @@ async fn the_camera_stream_opens_through_opencv_and_shows_the_label() {
     }
     assert!(dark > 50_000, "half the view is covered ({dark} dark pixels)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_chain_faults_show_in_the_probes_and_the_alarm_word() {
+    // 200x and a cabinet near its limit: a failed compressor warms it past 8 °C in a
+    // fraction of a second of wall time.
+    let config = SimConfig { speed: 200.0, cabinet_celsius: 7.8, ..SimConfig::default() };
+    let sim = SimWorkstation::new(config, &[]);
+    let plan = HardwarePlan { store: rtu(), conveyor: tcp(), http: "127.0.0.1:0".parse().expect("address") };
+    let hw = HardwareSim::start(sim, &plan).await.expect("hardware");
+    let d = WireDevices::open(&WireConfig::from_toml(&hw.wire_config_toml()).expect("devices"));
+    hw.inject(&Fault::CompressorFailure(true)).expect("compressor");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let cabinet = d.probes[0].read_celsius().await.expect("probe a");
+    assert!(cabinet > 8.0, "warmed past 8 °C: {cabinet}");
+    let codes: Vec<_> = d.store_device.status().await.expect("status").alarms.iter().map(|a| a.code).collect();
+    assert!(codes.contains(&"CS-03") && codes.contains(&"CS-05"), "{codes:?}");
+
+    hw.inject(&Fault::ProbeOffset(2.5)).expect("offset");
+    let (a, b) = (d.probes[0].read_celsius().await.expect("a"), d.probes[1].read_celsius().await.expect("b"));
+    assert!((b - a - 2.5).abs() < 0.3, "probe B reads 2.5 °C high: {a} vs {b}");
+    assert!(d.store_device.status().await.expect("status").alarms.iter().any(|a| a.code == "CS-04"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_sensors_light_curtains_and_camera_faults_reach_the_wire() {
+    let (hw, d) = homed(tcp(), rtu()).await;
+    hw.inject(&"tray-stuck 3".parse::<Fault>().expect("fault")).expect("stuck");
+    assert_eq!(d.conveyor.tray(BoothId(3)).await.expect("tray"), TrayState::Occupied, "reads occupied with nothing in it");
+    hw.inject(&Fault::TrayStuck(None)).expect("freed");
+    assert_eq!(d.conveyor.tray(BoothId(3)).await.expect("tray"), TrayState::Empty);
+
+    d.store.pick_to_hatch(NEAR, TrackingId(4)).await.expect("pick");
+    d.store.release_to_belt(TrackingId(4)).await.expect("release");
+    hw.inject(&Fault::LightCurtain(true)).expect("curtain");
+    assert!(d.interlocks.read().await.expect("interlocks").light_curtain_broken);
+    let err = d.conveyor.convey(TrackingId(4), Station::Scan).await.expect_err("curtain broken");
+    assert_eq!(err.kind(), ErrorKind::Interlock);
+    hw.inject(&Fault::LightCurtain(false)).expect("curtain");
+    d.conveyor.convey(TrackingId(4), Station::Scan).await.expect("to scan once clear");
+
+    let camera = hal::camera::OpenCvCamera::open(&hw.camera_url(), Duration::from_secs(5));
+    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Glare)).expect("glare");
+    let frame = camera.grab_frame().await.expect("frame");
+    let saturated = frame.pixels.iter().filter(|&&p| p > 245).count();
+    assert!(saturated > 20_000, "a band of glare ({saturated} saturated pixels)");
+    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Blur)).expect("blur");
+    let frame = camera.grab_frame().await.expect("frame");
+    let edges = frame.pixels.windows(2).filter(|w| w[0].abs_diff(w[1]) > 100).count();
+    assert!(edges < 50, "a blurred view has no sharp edges left ({edges})");
+}
