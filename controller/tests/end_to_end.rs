@@ -2,8 +2,7 @@
 //! tonic client as the clinic, and assertions on the physical truth of the simulator
 //! and on the journal.
 
-use controller::config::Config;
-use controller::daemon::{Assembled, assemble, serve};
+use controller::daemon::Assembled;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use hal::BoothId;
@@ -14,7 +13,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 mod common;
-use common::{HEPB, IPV, MANIFEST, MMR, order, start, wait_for};
+use common::{HEPB, IPV, MMR, order, serve_workstation, start, wait_for};
 
 struct Station {
     assembled: Assembled,
@@ -24,34 +23,7 @@ struct Station {
 
 async fn start_workstation() -> Station {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("copy catalog");
-    std::fs::write(dir.path().join("stock.toml"), MANIFEST).expect("manifest");
-    std::fs::write(
-        dir.path().join("ws.toml"),
-        r#"
-        [server]
-        listen = "127.0.0.1:0"
-        [journal]
-        path = "var/journal.db"
-        [catalog]
-        path = "catalog.toml"
-        [stock]
-        manifest = "stock.toml"
-        [hardware]
-        kind = "simulated"
-        [hardware.simulator]
-        speed = 40.0
-        booths = 4
-        "#,
-    )
-    .expect("config");
-    let config = Config::load(&dir.path().join("ws.toml")).expect("config loads");
-    let assembled = assemble(config).await.expect("workstation assembles");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
-    let client = DispensingServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    let (assembled, client) = serve_workstation(dir.path(), "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n").await;
     Station { assembled, client, _dir: dir }
 }
 

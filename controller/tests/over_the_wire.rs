@@ -3,20 +3,18 @@
 //! stream; the daemon opens them from a devices file as it would a real machine,
 //! and a tonic client plays the clinic.
 
-use controller::config::Config;
-use controller::daemon::{Assembled, assemble, serve};
+use controller::daemon::Assembled;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use hal::BoothId;
 use simulator::faults::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
-use std::path::Path;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 mod common;
-use common::{IPV, MANIFEST, order, start, wait_for};
+use common::{IPV, MANIFEST, order, serve_workstation, start, wait_for};
 
 struct Rig {
     assembled: Assembled,
@@ -27,10 +25,6 @@ struct Rig {
 
 async fn rig() -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("copy catalog");
-    std::fs::write(dir.path().join("stock.toml"), MANIFEST).expect("manifest");
-
     let manifest = hal::manifest::parse(MANIFEST).expect("manifest parses");
     let sim = SimWorkstation::new(SimConfig { speed: 40.0, booths: 4, ..SimConfig::default() }, &manifest);
     let plan = HardwarePlan {
@@ -40,29 +34,7 @@ async fn rig() -> Rig {
     };
     let hardware = HardwareSim::start(sim, &plan).await.expect("hardware simulator");
     std::fs::write(dir.path().join("devices.toml"), hardware.wire_config_toml()).expect("devices file");
-    std::fs::write(
-        dir.path().join("ws.toml"),
-        r#"
-        [server]
-        listen = "127.0.0.1:0"
-        [journal]
-        path = "var/journal.db"
-        [catalog]
-        path = "catalog.toml"
-        [stock]
-        manifest = "stock.toml"
-        [hardware]
-        kind = "wire"
-        devices = "devices.toml"
-        "#,
-    )
-    .expect("config");
-    let config = Config::load(&dir.path().join("ws.toml")).expect("config loads");
-    let assembled = assemble(config).await.expect("workstation assembles over the wire");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
-    let client = DispensingServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    let (assembled, client) = serve_workstation(dir.path(), "[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n").await;
     Rig { assembled, hardware, client, _dir: dir }
 }
 

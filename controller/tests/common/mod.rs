@@ -2,7 +2,10 @@
 //! client's start-and-watch helpers.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use controller::config::Config;
+use controller::daemon::{Assembled, assemble, serve};
 use dispense_proto::v1 as pb;
+use std::path::Path;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -64,3 +67,22 @@ pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, s
     tokio::time::timeout(Duration::from_secs(30), watch).await.expect("dispense progressed in time")
 }
 
+
+/// Writes the catalog, [`MANIFEST`] and a config with this `[hardware]` section into
+/// `dir`, assembles the workstation, serves it on loopback and connects a client.
+pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, DispensingServiceClient<Channel>) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("copy catalog");
+    std::fs::write(dir.join("stock.toml"), MANIFEST).expect("manifest");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}"
+    );
+    std::fs::write(dir.join("ws.toml"), config).expect("config");
+    let config = Config::load(&dir.join("ws.toml")).expect("config loads");
+    let assembled = assemble(config).await.expect("workstation assembles");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
+    let client = DispensingServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    (assembled, client)
+}
