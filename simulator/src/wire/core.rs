@@ -62,6 +62,10 @@ impl CoreState {
     }
 }
 
+/// A request addressed registers the map does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutsideMap;
+
 /// One simulated field device (cold store controller or conveyor PLC).
 #[derive(Debug)]
 pub struct DeviceCore {
@@ -89,7 +93,7 @@ impl DeviceCore {
     pub fn answering(&self) -> bool {
         let now = Instant::now();
         let s = self.state();
-        !s.off_until.is_some_and(|t| now < t) && !s.silent_until.is_some_and(|t| now < t)
+        s.off_until.is_none_or(|t| now >= t) && s.silent_until.is_none_or(|t| now >= t)
     }
 
     /// The device stops answering for a while (a hung firmware, a bus fault).
@@ -164,11 +168,12 @@ impl DeviceCore {
         self.state().holding.clone()
     }
 
-    /// Applies a write of holding registers and reacts to what it touched.
-    pub fn write_holding(self: &Arc<Self>, address: u16, values: &[u16]) -> Result<(), ()> {
+    /// Applies a write of holding registers and reacts to what it touched; a write
+    /// reaching past the map is refused whole.
+    pub fn write_holding(self: &Arc<Self>, address: u16, values: &[u16]) -> Result<(), OutsideMap> {
         let end = usize::from(address) + values.len();
         if end > usize::from(hr::END) {
-            return Err(());
+            return Err(OutsideMap);
         }
         let touches = |reg: u16| (usize::from(address)..end).contains(&usize::from(reg));
         let mut s = self.state();

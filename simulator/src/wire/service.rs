@@ -29,11 +29,11 @@ impl ModbusService {
             Request::ReadInputRegisters(addr, count) => Ok(Response::ReadInputRegisters(slice(self.core.input_registers(), addr, count)?)),
             Request::ReadHoldingRegisters(addr, count) => Ok(Response::ReadHoldingRegisters(slice(self.core.holding_registers(), addr, count)?)),
             Request::WriteSingleRegister(addr, value) => {
-                self.core.write_holding(addr, &[value]).map_err(|()| ExceptionCode::IllegalDataAddress)?;
+                self.core.write_holding(addr, &[value]).map_err(|_| ExceptionCode::IllegalDataAddress)?;
                 Ok(Response::WriteSingleRegister(addr, value))
             }
             Request::WriteMultipleRegisters(addr, values) => {
-                self.core.write_holding(addr, &values).map_err(|()| ExceptionCode::IllegalDataAddress)?;
+                self.core.write_holding(addr, &values).map_err(|_| ExceptionCode::IllegalDataAddress)?;
                 Ok(Response::WriteMultipleRegisters(addr, values.len() as u16))
             }
             _ => Err(ExceptionCode::IllegalFunction),
