@@ -64,11 +64,13 @@ impl Conveyor for SimConveyor {
         };
         let metres = self.position(to) - self.position(from);
         let seconds = metres / self.shared.config.timings.belt_speed_mps;
-        let jammed = {
+        let (jammed, misrouted) = {
             let mut world = self.shared.world();
             let jammed = world.faults.jams_pending > 0;
             world.faults.jams_pending = world.faults.jams_pending.saturating_sub(1);
-            jammed
+            // A stuck diverter lets a unit meant for a booth ride on to the bin.
+            let misrouted = !jammed && matches!(to, Station::Booth(_)) && world.faults.diverter_stuck;
+            (jammed, misrouted)
         };
         if jammed {
             // The unit sticks on the way; the next eye never sees it.
@@ -77,7 +79,10 @@ impl Conveyor for SimConveyor {
         }
         self.shared.clock.sleep(seconds).await;
 
+        let asked = to;
+        let to = if misrouted { Station::Reject } else { to };
         let mut world = self.shared.world();
+        world.last_stop.insert(carrier, to);
         let (_, unit) = world
             .belt
             .remove(&carrier)
@@ -96,6 +101,9 @@ impl Conveyor for SimConveyor {
             Station::Hatch | Station::Scan => {
                 world.belt.insert(carrier, (to, unit));
             }
+        }
+        if to != asked {
+            return Err(DeviceError::new(DEVICE, ErrorKind::WrongPosition, format!("{carrier} sent to {asked} ended at {to}")));
         }
         Ok(())
     }

@@ -30,6 +30,8 @@ pub enum Fault {
     Jam,
     /// The next pick drops the unit inside the store.
     GripFailure,
+    /// The booth diverters do not move: units meant for a booth ride on to the bin.
+    DiverterStuck(bool),
     /// A booth's tray sensor reads occupied whatever is there (`None` frees it).
     TrayStuck(Option<BoothId>),
     Door(bool),
@@ -60,7 +62,7 @@ pub struct FaultParseError {
     pub problem: String,
 }
 
-pub const FAULT_HELP: &str = "jam | grip-failure | tray-stuck BOOTH|off | door open|close | estop on|off | curtain on|off | \
+pub const FAULT_HELP: &str = "jam | grip-failure | diverter stuck|ok | tray-stuck BOOTH|off | door open|close | estop on|off | curtain on|off | \
 compressor fail|ok | probe-offset DEGREES | power-loss SECONDS | noise store|conveyor RATE | \
 silent store|conveyor SECONDS | unplug store|conveyor SECONDS | camera blur|glare|occlusion|clear | mislabel SLOT LABEL";
 
@@ -96,6 +98,7 @@ impl FromStr for Fault {
                 "off" => Fault::TrayStuck(None),
                 w => Fault::TrayStuck(Some(BoothId(w.parse().map_err(|_| fail(format!("booth must be a number, got `{w}`")))?))),
             },
+            "diverter" => Fault::DiverterStuck(switch(1, "stuck", "ok")?),
             "door" => Fault::Door(switch(1, "open", "close")?),
             "estop" => Fault::Estop(switch(1, "on", "off")?),
             "curtain" => Fault::LightCurtain(switch(1, "on", "off")?),
@@ -198,6 +201,7 @@ mod tests {
     fn every_fault_parses_from_its_line() {
         let cases = [
             ("jam", Fault::Jam),
+            ("diverter stuck", Fault::DiverterStuck(true)),
             ("tray-stuck 3", Fault::TrayStuck(Some(BoothId(3)))),
             ("door open", Fault::Door(true)),
             ("estop off", Fault::Estop(false)),

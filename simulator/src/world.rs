@@ -32,6 +32,8 @@ pub(crate) struct World {
     pub hatch: Option<(TrackingId, PhysicalUnit)>,
     /// Units on the belt and the station whose photo-eye saw them last.
     pub belt: HashMap<TrackingId, (Station, PhysicalUnit)>,
+    /// Where each carrier's last belt run ended (what the eyes saw last).
+    pub last_stop: HashMap<TrackingId, Station>,
     pub trays: BTreeMap<BoothId, PhysicalUnit>,
     pub displays: BTreeMap<BoothId, BoothDisplay>,
     pub reject_bin: Vec<PhysicalUnit>,
@@ -55,6 +57,7 @@ pub(crate) struct ActiveFaults {
     pub jams_pending: u32,
     pub grip_failures_pending: u32,
     pub stuck_tray: Option<BoothId>,
+    pub diverter_stuck: bool,
     pub compressor_failed: bool,
     pub probe_b_offset: f64,
     pub camera: CameraFault,
@@ -104,6 +107,7 @@ impl SimWorkstation {
             slots,
             hatch: None,
             belt: HashMap::new(),
+            last_stop: HashMap::new(),
             trays: BTreeMap::new(),
             displays: BTreeMap::new(),
             reject_bin: Vec::new(),
@@ -209,6 +213,7 @@ impl SimWorkstation {
         match fault {
             Fault::Jam => world.faults.jams_pending += 1,
             Fault::GripFailure => world.faults.grip_failures_pending += 1,
+            Fault::DiverterStuck(stuck) => world.faults.diverter_stuck = *stuck,
             Fault::TrayStuck(booth) => {
                 if let Some(b) = booth.filter(|b| b.0 == 0 || b.0 > self.shared.config.booths) {
                     return Err(format!("there is no {b}"));

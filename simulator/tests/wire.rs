@@ -322,3 +322,17 @@ async fn stuck_sensors_light_curtains_and_camera_faults_reach_the_wire() {
     let edges = frame.pixels.windows(2).filter(|w| w[0].abs_diff(w[1]) > 100).count();
     assert!(edges < 50, "a blurred view has no sharp edges left ({edges})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_alarms_when_target_and_actual_station_differ() {
+    let (hw, d) = homed(tcp(), tcp()).await;
+    d.store.pick_to_hatch(NEAR, TrackingId(11)).await.expect("pick");
+    d.store.release_to_belt(TrackingId(11)).await.expect("release");
+    d.conveyor.convey(TrackingId(11), Station::Scan).await.expect("to scan");
+    hw.inject(&"diverter stuck".parse::<Fault>().expect("fault")).expect("diverter");
+    let err = d.conveyor.convey(TrackingId(11), Station::Booth(BoothId(2))).await.expect_err("ended in the bin");
+    assert_eq!(err.kind(), ErrorKind::WrongPosition);
+    assert!(err.to_string().contains("sent to booth 2 but last seen at reject bin"), "{err}");
+    assert!(hw.workstation().deliveries().is_empty());
+    assert_eq!(hw.workstation().reject_bin().len(), 1);
+}

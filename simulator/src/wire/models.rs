@@ -178,9 +178,11 @@ impl ConveyorModel {
         Self { conveyor: Arc::new(SimConveyor::new(shared.clone())), booths: Arc::new(SimBooths::new(shared.clone())), shared }
     }
 
-    /// Where the belt's eyes last saw a carrier (its target once it left the belt).
+    /// Where the belt's eyes last saw a carrier.
     fn last_seen(shared: &Shared, carrier: TrackingId) -> Option<u16> {
-        shared.world().belt.get(&carrier).map(|(at, _)| map::station_code(*at))
+        let world = shared.world();
+        let at = world.belt.get(&carrier).map(|(at, _)| *at).or_else(|| world.last_stop.get(&carrier).copied());
+        at.map(map::station_code)
     }
 }
 
@@ -262,6 +264,9 @@ impl FieldModel for ConveyorModel {
                     Box::pin(async move {
                         match conveyor.convey(carrier, to).await {
                             Ok(()) => Ok(code),
+                            // The PLC does not judge where a unit should be: it reports
+                            // where its eyes saw it, and the controller compares.
+                            Err(e) if e.kind() == hal::ErrorKind::WrongPosition => Ok(Self::last_seen(&shared, carrier).unwrap_or(u16::MAX)),
                             Err(e) => Err((failed(&e), Self::last_seen(&shared, carrier).unwrap_or(u16::MAX))),
                         }
                     }),
