@@ -11,7 +11,7 @@ use crate::scan::{FrameError, decode_frame};
 use crate::verify::{Evidence, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
-use hal::{BoothDisplay, DeviceError, Station, TrackingId};
+use hal::{BoothDisplay, DeviceError, ErrorKind, Station, TrackingId};
 use statig::blocking::IntoStateMachineExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -302,23 +302,30 @@ impl DispenseRun {
         Ok(())
     }
 
-    /// Waits until every interlock is closed, pausing the workstation meanwhile.
+    /// Waits until every interlock is closed and readable, pausing the workstation
+    /// meanwhile. A device that does not answer is waited for like an open door
+    /// (policy: wait for an operator): nothing moves until the safety chain can be read.
     async fn interlocks_closed(&mut self) -> Result<(), DeviceError> {
         let mut paused = false;
         loop {
-            let status = self.shared.devices.interlocks.read().await?;
-            if status.all_closed() {
-                if paused {
-                    self.shared.workstation_event(WsEvent::InterlockClosed);
-                    self.set_detail(String::new());
+            let reason = match self.shared.devices.interlocks.read().await {
+                Ok(status) if status.all_closed() => {
+                    if paused {
+                        self.shared.workstation_event(WsEvent::InterlockClosed);
+                        self.set_detail(String::new());
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
+                Ok(status) => format!("{} open", status.open_names().join(", ")),
+                Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse) => {
+                    format!("{} not answering ({})", e.device(), crate::faults::DEVICE_SILENT.code)
+                }
+                Err(e) => return Err(e),
+            };
             if !paused {
-                let open = status.open_names().join(", ");
-                self.shared.workstation_event(WsEvent::InterlockOpened(open.clone()));
-                self.set_detail(format!("paused: {open} open"));
-                let _ = self.journal("interlock", &format!("waiting: {open} open"));
+                self.shared.workstation_event(WsEvent::InterlockOpened(reason.clone()));
+                self.set_detail(format!("paused: {reason}"));
+                let _ = self.journal("interlock", &format!("waiting: {reason}"));
                 paused = true;
             }
             tokio::time::sleep(self.shared.settings.interlock_poll).await;

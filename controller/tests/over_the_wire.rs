@@ -127,3 +127,16 @@ async fn a_label_swapped_by_fault_injection_never_reaches_the_booth() {
     assert!(ids.contains(&"ProductMismatch"), "{done:?}");
     assert!(hardware.workstation().deliveries().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_store_pauses_the_dispense_which_goes_on_when_it_answers_again() {
+    let Rig { hardware, mut client, .. } = rig().await;
+    hardware.inject(&"silent store 2".parse::<Fault>().expect("fault")).expect("silent");
+    let id = start(&mut client, "wire-silent", order("HepB", 3)).await.dispense_id;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let now = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner();
+    let detail = now.dispense.expect("dispense").detail;
+    assert!(detail.contains("cold store not answering"), "{detail}");
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32, "{at_booth:?}");
+}

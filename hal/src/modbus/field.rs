@@ -5,6 +5,7 @@ use super::link::ModbusLink;
 use super::map::{self, DeviceType, JobResult, JobState, hr, ir, status};
 use crate::error::{DeviceError, ErrorKind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
@@ -67,6 +68,8 @@ pub struct FieldDevice {
     kind: DeviceType,
     /// One task block on the wire at a time: the handshake has a single mailbox.
     mailbox: Mutex<()>,
+    /// The controller heartbeat's value, shared by the heartbeat task and `hand_over`.
+    beat: Arc<AtomicU16>,
     health: watch::Receiver<Health>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
@@ -83,8 +86,9 @@ impl FieldDevice {
     pub fn start(link: ModbusLink, kind: DeviceType) -> Self {
         let link = Arc::new(link);
         let (tx, health) = watch::channel(Health { silent: false, last_heartbeat: None, changed_at: Instant::now() });
-        let heartbeat = tokio::spawn(heartbeat_loop(link.clone(), tx));
-        Self { link, kind, mailbox: Mutex::new(()), health, heartbeat }
+        let beat = Arc::new(AtomicU16::new(0));
+        let heartbeat = tokio::spawn(heartbeat_loop(link.clone(), beat.clone(), tx));
+        Self { link, kind, mailbox: Mutex::new(()), beat, health, heartbeat }
     }
 
     pub fn link(&self) -> &ModbusLink {
@@ -157,11 +161,19 @@ impl FieldDevice {
         let started = Instant::now();
         let echo = loop {
             let r = self.link.read_input(ir::STATUS, 4).await?;
-            if r[0] & status::TASK_RECEIVED == 0 {
+            let heartbeat_lost = r[0] & status::CONTROLLER_HEARTBEAT_LOST != 0;
+            if !heartbeat_lost && r[0] & status::TASK_RECEIVED == 0 {
                 break r[3];
             }
             if started.elapsed() > HANDSHAKE_DEADLINE {
-                return Err(self.error(ErrorKind::Busy, "the device has not taken over the previous task"));
+                let why = if heartbeat_lost { "the device still misses the controller heartbeat" } else { "the device has not taken over the previous task" };
+                return Err(self.error(ErrorKind::Busy, why));
+            }
+            if heartbeat_lost {
+                // The link came back before the next heartbeat tick: beat now, so the
+                // device takes motion again, and look at the status once more.
+                write_beat(&self.link, &self.beat).await?;
+                continue;
             }
             tokio::time::sleep(poll).await;
         };
@@ -233,16 +245,20 @@ fn describe(result: u16) -> String {
     }
 }
 
+/// Writes the next value of the controller's heartbeat.
+async fn write_beat(link: &ModbusLink, beat: &AtomicU16) -> Result<(), DeviceError> {
+    let value = beat.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+    link.write(hr::CONTROLLER_HEARTBEAT, &[value]).await
+}
+
 /// Writes the controller's heartbeat and watches the device's, both every period.
-async fn heartbeat_loop(link: Arc<ModbusLink>, health: watch::Sender<Health>) {
+async fn heartbeat_loop(link: Arc<ModbusLink>, beat: Arc<AtomicU16>, health: watch::Sender<Health>) {
     let timing = *link.timing();
-    let mut counter: u16 = 0;
     let mut ticker = tokio::time::interval(timing.heartbeat_period());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        counter = counter.wrapping_add(1);
-        let written = link.write(hr::CONTROLLER_HEARTBEAT, &[counter]).await;
+        let written = write_beat(&link, &beat).await;
         let read = match written {
             Ok(()) => link.read_input(ir::DEVICE_HEARTBEAT, 1).await.map(|r| r[0]).ok(),
             Err(_) => None,
