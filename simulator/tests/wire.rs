@@ -341,3 +341,26 @@ async fn the_driver_alarms_when_target_and_actual_station_differ() {
     assert!(hw.workstation().deliveries().is_empty());
     assert_eq!(hw.workstation().reject_bin().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_short_tasks_never_overwrite_a_running_belt_run() {
+    // Half speed of real: the belt run to the scan station takes 2 s of wall time.
+    let (hw, d) = start_at(2.0, tcp(), tcp()).await;
+    for device in [&d.store_device, &d.conveyor_device] {
+        device.wait_heartbeat(Duration::from_secs(5)).await.expect("heartbeat");
+    }
+    d.store.home().await.expect("home");
+    d.conveyor.home().await.expect("home");
+    d.store.pick_to_hatch(NEAR, TrackingId(21)).await.expect("pick");
+    d.store.release_to_belt(TrackingId(21)).await.expect("release");
+    let belt = d.conveyor.clone();
+    let run = tokio::spawn(async move { belt.convey(TrackingId(21), Station::Scan).await });
+    let display = BoothDisplay { patient_name: "P".into(), product_name: "HepB".into(), lot: "L".into(), expiry: "2027-01-31".into() };
+    for i in 0..2 * map::ir::JOB_SLOT_COUNT {
+        let booth = BoothId((i % 6) as u8 + 1);
+        d.conveyor.show(booth, &display).await.expect("display task");
+        d.conveyor.clear(booth).await.expect("clear task");
+    }
+    run.await.expect("join").expect("the belt run finished, never overwritten");
+    assert!(hw.workstation().booth_display(BoothId(1)).is_none());
+}

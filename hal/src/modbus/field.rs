@@ -4,6 +4,7 @@
 use super::link::ModbusLink;
 use super::map::{self, DeviceType, JobResult, JobState, hr, ir, status};
 use crate::error::{DeviceError, ErrorKind};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
@@ -70,6 +71,8 @@ pub struct FieldDevice {
     mailbox: Mutex<()>,
     /// The controller heartbeat's value, shared by the heartbeat task and `hand_over`.
     beat: Arc<AtomicU16>,
+    /// Job slots holding this driver's running jobs: new tasks get other slots.
+    busy_slots: Arc<std::sync::Mutex<HashSet<u16>>>,
     health: watch::Receiver<Health>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
@@ -88,7 +91,7 @@ impl FieldDevice {
         let (tx, health) = watch::channel(Health { silent: false, last_heartbeat: None, changed_at: Instant::now() });
         let beat = Arc::new(AtomicU16::new(0));
         let heartbeat = tokio::spawn(heartbeat_loop(link.clone(), beat.clone(), tx));
-        Self { link, kind, mailbox: Mutex::new(()), beat, health, heartbeat }
+        Self { link, kind, mailbox: Mutex::new(()), beat, busy_slots: Arc::default(), health, heartbeat }
     }
 
     pub fn link(&self) -> &ModbusLink {
@@ -149,13 +152,13 @@ impl FieldDevice {
 
     /// Runs a task through the handshake and waits for its job to end.
     pub async fn run(&self, task: Task<'_>) -> Result<JobDone, DeviceError> {
-        let seq = self.hand_over(&task).await?;
+        let (seq, _slot) = self.hand_over(&task).await?;
         self.wait_job(seq, task.deadline).await
     }
 
     /// Writes the task block while `TASK_RECEIVED` is clear and waits until the device
-    /// has taken it over; returns its sequence number.
-    async fn hand_over(&self, task: &Task<'_>) -> Result<u16, DeviceError> {
+    /// has taken it over; returns its sequence number and the claim on its job slot.
+    async fn hand_over(&self, task: &Task<'_>) -> Result<(u16, SlotClaim), DeviceError> {
         let _mailbox = self.mailbox.lock().await;
         let poll = self.link.timing().poll();
         let started = Instant::now();
@@ -178,11 +181,18 @@ impl FieldDevice {
             tokio::time::sleep(poll).await;
         };
         // The device ignores a block whose seq equals the last one it accepted, which
-        // makes a retried write harmless; the next number is therefore never that one.
-        let seq = match echo.wrapping_add(1) {
-            0 => 1,
-            s => s,
+        // makes a retried write harmless; the next number is therefore never that one,
+        // nor 0, nor one whose slot holds a job of ours still running.
+        let claim = {
+            let mut busy = self.busy_slots.lock().unwrap_or_else(|p| p.into_inner());
+            let seq = (1..=ir::JOB_SLOT_COUNT)
+                .map(|k| echo.wrapping_add(k))
+                .find(|&seq| seq != 0 && !busy.contains(&(seq % ir::JOB_SLOT_COUNT)))
+                .ok_or_else(|| self.error(ErrorKind::Busy, "every job slot holds a running job"))?;
+            busy.insert(seq % ir::JOB_SLOT_COUNT);
+            SlotClaim { seq, busy: self.busy_slots.clone() }
         };
+        let seq = claim.seq;
         if let Some(text) = task.text {
             let room = usize::from(hr::TEXT_LEN) * 2;
             if text.len() > room {
@@ -203,7 +213,7 @@ impl FieldDevice {
                 if let Some(kind) = JobResult::from_register(refusal).and_then(JobResult::error_kind) {
                     return Err(self.error(kind, format!("task {} refused: {}", task.code, describe(refusal))));
                 }
-                return Ok(seq);
+                return Ok((seq, claim));
             }
             if started.elapsed() > HANDSHAKE_DEADLINE {
                 return Err(self.error(ErrorKind::Timeout, format!("task {seq} not taken over (echo {echo})")));
@@ -235,6 +245,19 @@ impl FieldDevice {
                 return Err(self.error(ErrorKind::Timeout, format!("job {seq} still running after {deadline:?}")));
             }
         }
+    }
+}
+
+/// A job slot this driver uses, freed when the job has ended (or was given up).
+#[derive(Debug)]
+struct SlotClaim {
+    seq: u16,
+    busy: Arc<std::sync::Mutex<HashSet<u16>>>,
+}
+
+impl Drop for SlotClaim {
+    fn drop(&mut self) {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&(self.seq % ir::JOB_SLOT_COUNT));
     }
 }
 

@@ -24,7 +24,7 @@ pub mod ir {
     pub const DEVICE_SPECIFIC: u16 = 20;
     pub const JOB_SLOTS: u16 = 40;
     pub const JOB_SLOT_LEN: u16 = 4;
-    pub const JOB_SLOT_COUNT: u16 = 8;
+    pub const JOB_SLOT_COUNT: u16 = 16;
     /// One past the last input register either device serves.
     pub const END: u16 = JOB_SLOTS + JOB_SLOT_LEN * JOB_SLOT_COUNT;
 

@@ -208,8 +208,10 @@ impl DeviceCore {
         s.last_seq = seq;
         s.received_at = Some(Instant::now());
         let slot_index = usize::from(seq % ir::JOB_SLOT_COUNT);
-        if let Some(abort) = s.jobs[slot_index].abort.take() {
-            abort.abort();
+        if s.jobs[slot_index].state == JobState::Running as u16 {
+            // Never overwrite a running job (a unit on the move): refuse the task.
+            s.refusal = JobResult::Busy as u16;
+            return;
         }
         let refusal = self.refusal(s, code);
         let started = match refusal {
