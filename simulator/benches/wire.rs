@@ -10,10 +10,10 @@ use hal::{BoothId, ColdStore, Conveyor, ScanCamera, SlotAddress, Station, Tracki
 use simulator::faults::{Fault, Line};
 use simulator::wire::{Endpoint, Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/wssim_process.rs"]
+mod wssim_process;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -95,31 +95,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 async fn simulator_cpu() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/stock.toml");
-    let config = dir.path().join("wssim.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "stock = {:?}\ndevices_out = \"devices.toml\"\n[simulator]\nspeed = 10.0\n[hardware]\nstore = {{ transport = \"rtu\" }}\nconveyor = {{ transport = \"tcp\", bind = \"127.0.0.1:0\" }}\nhttp = \"127.0.0.1:0\"\n",
-            stock.display().to_string()
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wssim"))
-        .args(["hardware", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wssim");
-    let out = child.stdout.take().expect("stdout");
-    for line in BufReader::new(out).lines() {
-        if line.expect("line").contains("devices file") {
-            break;
-        }
-    }
-    let pid = child.id();
-    let wire = WireConfig::from_toml(&std::fs::read_to_string(dir.path().join("devices.toml")).expect("devices")).expect("devices");
+    let wssim = wssim_process::start(dir.path(), 10.0);
+    let pid = wssim.pid();
+    let wire = WireConfig::from_toml(&std::fs::read_to_string(&wssim.devices_file).expect("devices")).expect("devices");
     let devices = WireDevices::open(&wire);
     devices.store_device.wait_heartbeat(Duration::from_secs(5)).await.expect("heartbeat");
     devices.conveyor_device.wait_heartbeat(Duration::from_secs(5)).await.expect("heartbeat");
@@ -160,8 +138,7 @@ async fn simulator_cpu() {
     let busy = (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64();
     let delivered = count_delivered(runs).await;
     println!("wssim CPU, full belt ({carried} units carried at 10x, {delivered} delivered, camera streaming)  {:.1} % of one core", busy * 100.0);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(wssim);
 }
 
 async fn count_delivered(runs: Vec<tokio::task::JoinHandle<hal::devices::Result<()>>>) -> usize {

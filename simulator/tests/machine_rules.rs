@@ -1,18 +1,12 @@
 //! The simulator enforces the real machine's rules, on paused tokio time.
 
-use hal::codes::Gs1Code;
-use hal::manifest::ManifestUnit;
 use hal::{BoothId, ErrorKind, SlotAddress, Station, TrackingId, TrayState};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;
 
-fn unit(slot: SlotAddress, serial: &str) -> ManifestUnit {
-    ManifestUnit {
-        slot,
-        code: Gs1Code { gtin: "06901234000016".into(), expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 31), lot: Some("L".into()), serial: Some(serial.into()) },
-        physical_label: None,
-    }
-}
+mod support;
+use support::unit;
+
 
 fn sim() -> SimWorkstation {
     SimWorkstation::new(SimConfig::default(), &[unit(SlotAddress::new(0, 0, 0), "A"), unit(SlotAddress::new(3, 4, 9), "B")])

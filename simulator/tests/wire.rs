@@ -2,8 +2,6 @@
 //! Modbus RTU on pseudo-terminals, Modbus TCP on loopback, the camera through
 //! OpenCV. Protocol round trips, every injected fault, the interlocks.
 
-use hal::codes::Gs1Code;
-use hal::manifest::ManifestUnit;
 use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, ModbusLink, Transport};
 use hal::modbus::map::{self, hr, ir, status, task};
@@ -13,16 +11,12 @@ use simulator::wire::{Endpoint, Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;
 
+mod support;
+use support::unit;
+
 const NEAR: SlotAddress = SlotAddress::new(0, 0, 0);
 const OTHER: SlotAddress = SlotAddress::new(0, 0, 1);
 
-fn unit(slot: SlotAddress, serial: &str) -> ManifestUnit {
-    ManifestUnit {
-        slot,
-        code: Gs1Code { gtin: "06901234000016".into(), expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 31), lot: Some("L1".into()), serial: Some(serial.into()) },
-        physical_label: None,
-    }
-}
 
 fn rtu() -> Exposure {
     Exposure::Rtu { baud: 115_200 }

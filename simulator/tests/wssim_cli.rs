@@ -4,34 +4,12 @@
 
 use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::{ColdStore, Interlocks, SlotAddress};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::Command;
 use std::time::Duration;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn write_config(dir: &Path, hardware: &str) -> PathBuf {
-    let stock = repo().join("config/stock.toml");
-    let text = format!("stock = {:?}\ndevices_out = \"devices.toml\"\n[simulator]\nspeed = 20.0\n{hardware}", stock.display().to_string());
-    let path = dir.join("wssim.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-const HARDWARE: &str = "[hardware]\nstore = { transport = \"rtu\" }\nconveyor = { transport = \"tcp\", bind = \"127.0.0.1:0\" }\nhttp = \"127.0.0.1:0\"\n";
-
-/// Kills the simulator when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::wssim_process::{self, HARDWARE, write_config};
 
 /// One HTTP request to the control endpoint; returns the status line and body.
 fn http(address: &str, method: &str, path: &str, body: &str) -> (String, String) {
@@ -46,29 +24,10 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> (String, String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wssim_hardware_serves_devices_a_controller_can_drive_and_takes_faults() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), HARDWARE);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wssim"))
-        .args(["hardware", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wssim starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let running = Running(child);
-    let mut control = None;
-    for line in BufReader::new(stdout).lines().take(10) {
-        let line = line.expect("line");
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") && w.ends_with("/fault")) {
-            control = Some(url.trim_start_matches("http://").trim_end_matches("/fault").to_owned());
-        }
-        if line.contains("devices file") {
-            break;
-        }
-    }
-    let control = control.expect("wssim printed its control endpoint");
+    let running = wssim_process::start(dir.path(), 20.0);
+    let control = running.control.clone();
 
-    let wire = WireConfig::from_toml(&std::fs::read_to_string(dir.path().join("devices.toml")).expect("devices file written")).expect("devices file parses");
+    let wire = WireConfig::from_toml(&std::fs::read_to_string(&running.devices_file).expect("devices file written")).expect("devices file parses");
     assert_eq!(wire.booths, 6);
     let devices = WireDevices::open(&wire);
     let identity = devices.store_device.identity().await.expect("store answers on its pty");
@@ -93,11 +52,11 @@ fn a_broken_config_or_script_is_refused_with_a_reason() {
         let out = Command::new(env!("CARGO_BIN_EXE_wssim")).args(args).output().expect("wssim runs");
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    let bad = write_config(dir.path(), &HARDWARE.replace("store = { transport = \"rtu\" }", "store = { transport = \"can\" }"));
+    let bad = write_config(dir.path(), 20.0, &HARDWARE.replace("store = { transport = \"rtu\" }", "store = { transport = \"can\" }"));
     let (ok, err) = run(&["hardware", "--config", bad.to_str().expect("utf-8")]);
     assert!(!ok && err.contains("can"), "{err}");
 
-    let good = write_config(dir.path(), HARDWARE);
+    let good = write_config(dir.path(), 20.0, HARDWARE);
     let script = dir.path().join("faults.txt");
     std::fs::write(&script, "at 5 door open\nat soon estop on\n").expect("script");
     let (ok, err) = run(&["hardware", "--config", good.to_str().expect("utf-8"), "--faults", script.to_str().expect("utf-8")]);
