@@ -3,7 +3,8 @@
 //! that touches proto types.
 
 use crate::dispatcher::{DispatchError, Dispatcher, Watch};
-use crate::order::{DispenseStatus, PatientOrder, Stage};
+use crate::order::{DispenseStatus, PatientOrder, PriorDose, Stage};
+use chrono::NaiveDate;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_server::{DispensingService, DispensingServiceServer};
 use futures::Stream;
@@ -27,21 +28,74 @@ impl DispensingApi {
     }
 }
 
+/// A field's text as a date, or an error naming the field.
+fn parse_date(field: &str, text: &str) -> Result<NaiveDate, Status> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| Status::invalid_argument(format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))
+}
+
+fn optional(text: String) -> Option<String> {
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The order as the domain sees it; what cannot be parsed is refused naming the field.
+fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
+    let booth = u8::try_from(order.booth).map_err(|_| Status::invalid_argument(format!("order.booth: {} is not a booth", order.booth)))?;
+    if order.birth_date.is_empty() {
+        return Err(Status::invalid_argument("order.birth_date: is required (YYYY-MM-DD)"));
+    }
+    let birth_date = parse_date("order.birth_date", &order.birth_date)?;
+    let dose_ul = match order.dose_ml {
+        d if d == 0.0 => None,
+        d if d.is_finite() && d > 0.0 && d < 100.0 => Some((d * 1000.0).round() as u32),
+        d => return Err(Status::invalid_argument(format!("order.dose_ml: {d} is not a dose in mL"))),
+    };
+    let history = order
+        .history
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| Ok(PriorDose { product_id: h.product_id, dose_number: h.dose_number, date: parse_date(&format!("order.history[{i}].date"), &h.date)? }))
+        .collect::<Result<Vec<_>, Status>>()?;
+    Ok(PatientOrder {
+        patient_id: order.patient_id,
+        patient_name: order.patient_name,
+        product_id: order.product_id,
+        booth: BoothId(booth),
+        dose_number: order.dose_number,
+        birth_date,
+        specification: optional(order.specification),
+        dose_ul,
+        route: optional(order.route),
+        site: optional(order.site),
+        health_check_attested: order.health_check_attested,
+        history,
+    })
+}
+
+fn order_to_pb(o: PatientOrder) -> pb::PatientOrder {
+    pb::PatientOrder {
+        patient_id: o.patient_id,
+        patient_name: o.patient_name,
+        product_id: o.product_id,
+        booth: u32::from(o.booth.0),
+        dose_number: o.dose_number,
+        birth_date: o.birth_date.to_string(),
+        specification: o.specification.unwrap_or_default(),
+        dose_ml: o.dose_ul.map_or(0.0, |ul| f64::from(ul) / 1000.0),
+        route: o.route.unwrap_or_default(),
+        site: o.site.unwrap_or_default(),
+        health_check_attested: o.health_check_attested,
+        history: o.history.into_iter().map(|h| pb::PriorDose { product_id: h.product_id, dose_number: h.dose_number, date: h.date.to_string() }).collect(),
+    }
+}
+
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<pb::WatchDispenseResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl DispensingService for DispensingApi {
     async fn start_dispense(&self, request: Request<pb::StartDispenseRequest>) -> Result<Response<pb::StartDispenseResponse>, Status> {
         let req = request.into_inner();
-        let order = req.order.ok_or_else(|| Status::invalid_argument("order: is required"))?;
-        let booth = u8::try_from(order.booth).map_err(|_| Status::invalid_argument(format!("order.booth: {} is not a booth", order.booth)))?;
-        let order = PatientOrder {
-            patient_id: order.patient_id,
-            patient_name: order.patient_name,
-            product_id: order.product_id,
-            booth: BoothId(booth),
-            dose_number: order.dose_number,
-        };
+        let order = order_from_pb(req.order.ok_or_else(|| Status::invalid_argument("order: is required"))?)?;
         let started = self.dispatcher.start(&req.request_id, order).map_err(to_status)?;
         Ok(Response::new(pb::StartDispenseResponse { dispense_id: started.dispense_id, duplicate: started.duplicate }))
     }
@@ -74,7 +128,9 @@ impl DispensingService for DispensingApi {
     }
 
     async fn confirm_validation(&self, request: Request<pb::ConfirmValidationRequest>) -> Result<Response<pb::ConfirmValidationResponse>, Status> {
-        self.dispatcher.confirm_validation(&request.into_inner().dispense_id).map_err(to_status)?;
+        let req = request.into_inner();
+        let booth_scan = Some(req.booth_scan.trim()).filter(|s| !s.is_empty());
+        self.dispatcher.confirm_validation(&req.dispense_id, booth_scan).map_err(to_status)?;
         Ok(Response::new(pb::ConfirmValidationResponse {}))
     }
 
@@ -114,13 +170,7 @@ fn dispense(s: DispenseStatus) -> pb::Dispense {
     pb::Dispense {
         dispense_id: s.id,
         request_id: s.request_id,
-        order: Some(pb::PatientOrder {
-            patient_id: s.order.patient_id,
-            patient_name: s.order.patient_name,
-            product_id: s.order.product_id,
-            booth: u32::from(s.order.booth.0),
-            dose_number: s.order.dose_number,
-        }),
+        order: Some(order_to_pb(s.order)),
         stage: stage(s.stage) as i32,
         finished: s.stage.is_final(),
         unit: s.unit.map(|u| pb::Unit { code: u.code, gtin: u.gtin, lot: u.lot, expiry: u.expiry.to_string(), slot: u.slot }),

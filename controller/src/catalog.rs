@@ -1,5 +1,6 @@
-//! The product catalog: which codes belong to which vaccine product, and what is
-//! printed for people. Loaded from TOML at start.
+//! The product catalog: which codes belong to which vaccine product, what is printed
+//! for people, and the clinical facts the checks need (dose, route and sites, ages,
+//! intervals, live/inactivated, cold-chain limits). Loaded from TOML at start.
 
 use serde::Deserialize;
 use std::path::Path;
@@ -12,8 +13,27 @@ pub struct Product {
     pub name: String,
     /// 规格, e.g. `10 µg / 0.5 mL`.
     pub specification: String,
-    /// IM, SC, ID, PO.
+    /// The dose given, in mL.
+    pub dose_ml: f64,
+    /// IM, SC, ID or PO.
     pub route: String,
+    /// Where it may be given, e.g. `deltoid`.
+    pub sites: Vec<String>,
+    /// Doses in the series.
+    pub doses: u32,
+    /// Youngest eligible age, in days.
+    pub min_age_days: u32,
+    /// The schedule's "finish before", in days; none when there is no limit.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+    /// Least days between two doses of the series.
+    pub min_interval_days: u32,
+    /// Live attenuated (two live injectables on different days must be 28 days apart).
+    pub live: bool,
+    /// Adsorbed vaccines that a freeze excursion destroys.
+    pub freeze_sensitive: bool,
+    /// Minutes a unit may spend out of refrigeration from leaving the store to the jab.
+    pub out_of_fridge_limit_min: u32,
     /// GS1 GTINs of the product's single-unit packages.
     #[serde(default)]
     pub gtins: Vec<String>,
@@ -54,6 +74,19 @@ impl Catalog {
         for p in &self.products {
             if !ids.insert(p.id.as_str()) {
                 return Err(CatalogError::Invalid(format!("product id {:?} appears twice", p.id)));
+            }
+            let bad = |field: &str, why: String| Err(CatalogError::Invalid(format!("product {}: {field} {why}", p.id)));
+            if !["IM", "SC", "ID", "PO"].contains(&p.route.as_str()) {
+                return bad("route", format!("{:?} is not one of IM, SC, ID, PO", p.route));
+            }
+            if !(p.dose_ml > 0.0 && p.dose_ml.is_finite()) {
+                return bad("dose_ml", format!("must be positive, got {}", p.dose_ml));
+            }
+            if p.sites.is_empty() || p.doses == 0 {
+                return bad("sites/doses", "need at least one site and one dose".into());
+            }
+            if p.max_age_days.is_some_and(|max| max < p.min_age_days) {
+                return bad("max_age_days", format!("is below min_age_days {}", p.min_age_days));
             }
             for code in p.gtins.iter().chain(&p.cn_product_ids) {
                 if let Some(other) = codes.insert(code.as_str(), p.id.as_str()) {

@@ -14,20 +14,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-/// Patients of the demo: names, and the vaccine each one is due.
-const PATIENTS: &[(&str, &str)] = &[
-    ("Wang Xiaoming", "HepB"),
-    ("Li Na", "IPV"),
-    ("Zhang Wei", "DTaP"),
-    ("Liu Yang", "MMR"),
-    ("Chen Jie", "HepB"),
-    ("Yang Fan", "JE-L"),
-    ("Zhao Lei", "MPSV-A"),
-    ("Huang Min", "DTaP"),
-    ("Zhou Tao", "IPV"),
-    ("Wu Hao", "MMR"),
-    ("Xu Jing", "HepB"),
-    ("Sun Li", "DTaP"),
+/// Patients of the demo: name, the vaccine and dose due, age in days, and earlier
+/// doses (product, dose number, age in days when given).
+type PriorDoses = &'static [(&'static str, u32, i64)];
+const PATIENTS: &[(&str, &str, u32, i64, PriorDoses)] = &[
+    ("Wang Xiaoming", "HepB", 1, 1, &[]),
+    ("Li Na", "IPV", 1, 65, &[("HepB", 1, 0), ("HepB", 2, 31)]),
+    ("Zhang Wei", "DTaP", 1, 62, &[("HepB", 1, 0)]),
+    ("Liu Yang", "MMR", 1, 245, &[]),
+    ("Chen Jie", "HepB", 2, 33, &[("HepB", 1, 0)]),
+    ("Yang Fan", "JE-L", 1, 250, &[]),
+    ("Zhao Lei", "MPSV-A", 1, 190, &[]),
+    ("Huang Min", "DTaP", 2, 125, &[("DTaP", 1, 61)]),
+    ("Zhou Tao", "IPV", 2, 95, &[("IPV", 1, 62)]),
+    ("Wu Hao", "MMR", 1, 260, &[]),
+    ("Xu Jing", "HepB", 3, 185, &[("HepB", 1, 0), ("HepB", 2, 30)]),
+    ("Sun Li", "DTaP", 1, 70, &[]),
 ];
 
 #[derive(Debug, Clone)]
@@ -90,8 +92,21 @@ pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> any
     let options = Arc::new(options);
     let mut visits = Vec::new();
     for i in 0..options.patients {
-        let (name, product) = PATIENTS[i % PATIENTS.len()];
-        let patient = Patient { number: i + 1, name: name.to_owned(), product: product.to_owned(), booth: (i % usize::from(booths)) as u32 + 1 };
+        let (name, product, dose, age_days, prior) = PATIENTS[i % PATIENTS.len()];
+        let born = chrono::Utc::now().date_naive() - chrono::Duration::days(age_days);
+        let history = prior
+            .iter()
+            .map(|&(product, dose_number, at)| pb::PriorDose { product_id: product.into(), dose_number, date: (born + chrono::Duration::days(at)).to_string() })
+            .collect();
+        let patient = Patient {
+            number: i + 1,
+            name: name.to_owned(),
+            product: product.to_owned(),
+            dose,
+            birth_date: born.to_string(),
+            history,
+            booth: (i % usize::from(booths)) as u32 + 1,
+        };
         let (client, options) = (client.clone(), options.clone());
         let delay = Duration::from_secs_f64(i as f64 * options.arrival_every_s / speed);
         visits.push(tokio::spawn(async move {
@@ -125,6 +140,9 @@ struct Patient {
     number: usize,
     name: String,
     product: String,
+    dose: u32,
+    birth_date: String,
+    history: Vec<pb::PriorDose>,
     booth: u32,
 }
 
@@ -139,7 +157,11 @@ impl Patient {
                 patient_name: self.name.clone(),
                 product_id: self.product.clone(),
                 booth: self.booth,
-                dose_number: 1,
+                dose_number: self.dose,
+                birth_date: self.birth_date.clone(),
+                health_check_attested: true,
+                history: self.history.clone(),
+                ..Default::default()
             };
             let id = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order) }).await?.into_inner().dispense_id;
             let mut stream = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await?.into_inner();
@@ -150,7 +172,9 @@ impl Patient {
                 match pb::DispenseStage::try_from(d.stage) {
                     Ok(pb::DispenseStage::AwaitingValidation) => {
                         tokio::time::sleep(Duration::from_secs_f64(options.guardian_s / speed)).await;
-                        client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone() }).await?;
+                        // The nurse scans the unit in the tray once more as the guardian validates.
+                        let booth_scan = d.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
+                        client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan }).await?;
                     }
                     Ok(pb::DispenseStage::AwaitingAdministration) => {
                         tokio::time::sleep(Duration::from_secs_f64(options.nurse_s / speed)).await;

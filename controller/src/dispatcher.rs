@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use crate::journal::{Created, Journal, JournalError};
 use crate::order::{DispenseStatus, PatientOrder, Stage};
 use crate::runner::{Confirmation, DispenseRun};
+use hal::codes::UnitCode;
 use crate::workstation::{WorkstationMachine, WsEvent};
 use chrono::Utc;
 use hal::{BoothId, Devices};
@@ -40,11 +41,22 @@ pub struct Settings {
     pub scan_max_frames: u32,
     /// How often a paused runner looks at the interlocks again.
     pub interlock_poll: Duration,
+    /// How long after verification the jab is expected (expiry and out-of-fridge
+    /// limits are judged at that time, not at the scan).
+    pub expected_to_jab: Duration,
+    /// How long the guardian has to validate at the booth; then the unit is
+    /// rejected (it has been out of refrigeration and cannot go back).
+    pub validation_timeout: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { scan_max_frames: 8, interlock_poll: Duration::from_millis(50) }
+        Self {
+            scan_max_frames: 8,
+            interlock_poll: Duration::from_millis(50),
+            expected_to_jab: Duration::from_secs(10 * 60),
+            validation_timeout: Duration::from_secs(10 * 60),
+        }
     }
 }
 
@@ -222,6 +234,18 @@ impl Dispatcher {
         if order.dose_number == 0 {
             return invalid("order.dose_number", "starts at 1".into());
         }
+        let today = chrono::Utc::now().date_naive();
+        if order.birth_date > today {
+            return invalid("order.birth_date", format!("{} is in the future", order.birth_date));
+        }
+        for (i, dose) in order.history.iter().enumerate() {
+            if self.shared.catalog.product(&dose.product_id).is_none() {
+                return Err(DispatchError::InvalidArgument { field: "order.history.product_id", reason: format!("entry {i}: {:?} is not in the catalog", dose.product_id) });
+            }
+            if dose.date > today || dose.date < order.birth_date {
+                return Err(DispatchError::InvalidArgument { field: "order.history.date", reason: format!("entry {i}: {} is not between birth and today", dose.date) });
+            }
+        }
         Ok(())
     }
 
@@ -242,8 +266,12 @@ impl Dispatcher {
         Ok(Watch::Finished(self.get(id)?))
     }
 
-    pub fn confirm_validation(&self, id: &str) -> Result<(), DispatchError> {
-        self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated)
+    /// The guardian validated; `booth_scan` is the code read again at the booth, if any.
+    pub fn confirm_validation(&self, id: &str, booth_scan: Option<&str>) -> Result<(), DispatchError> {
+        let booth_scan = booth_scan
+            .map(|text| UnitCode::parse(text).map_err(|e| DispatchError::InvalidArgument { field: "booth_scan", reason: e.to_string() }))
+            .transpose()?;
+        self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated { booth_scan })
     }
 
     pub fn confirm_administration(&self, id: &str, nurse_id: &str) -> Result<(), DispatchError> {

@@ -100,6 +100,11 @@ impl DispenseFlow {
                 self.detail = reason.clone();
                 Transition(State::failed())
             }
+            // The patient's own checks failed: nothing was picked.
+            Event::Violations(found) => {
+                self.violations = found.clone();
+                Transition(State::rejected())
+            }
             _ => Handled,
         }
     }
@@ -208,11 +213,16 @@ impl DispenseFlow {
         }
     }
 
-    /// In the tray; the guardian validates. Validated → awaiting_administration; Fault → failed.
+    /// In the tray; the guardian validates. Validated → awaiting_administration;
+    /// Violations (timeout, booth scan of another unit) → rejected; Fault → failed.
     #[state(superstate = "at_booth", entry_action = "enter_awaiting_validation")]
-    fn awaiting_validation(event: &Event) -> Outcome<State> {
+    fn awaiting_validation(&mut self, event: &Event) -> Outcome<State> {
         match event {
             Event::Validated => Transition(State::awaiting_administration()),
+            Event::Violations(found) => {
+                self.violations = found.clone();
+                Transition(State::rejected())
+            }
             _ => Super,
         }
     }
@@ -344,7 +354,7 @@ mod tests {
             expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).expect("date"),
             slot: SlotAddress::new(0, 1, 2),
             state: UnitState::InStore,
-            dispense_id: None,
+            dispense_id: None, hold: None, left_store_at: None
         }
     }
 

@@ -36,6 +36,31 @@ impl UnitState {
     }
 }
 
+/// Why a unit may not be used, whatever its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hold {
+    /// Its batch was recalled.
+    Recalled,
+    /// Quarantined pending review.
+    Quarantined,
+    /// Exposed to a cold-chain excursion.
+    ColdChain,
+}
+
+impl Hold {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::Recalled => "recalled",
+            Hold::Quarantined => "quarantined",
+            Hold::ColdChain => "cold_chain",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Hold::Recalled, Hold::Quarantined, Hold::ColdChain].into_iter().find(|h| h.as_str() == s)
+    }
+}
+
 /// What the journal knows of one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockRecord {
@@ -47,6 +72,10 @@ pub struct StockRecord {
     pub slot: SlotAddress,
     pub state: UnitState,
     pub dispense_id: Option<String>,
+    /// A hold and its reason; a held unit is never picked.
+    pub hold: Option<(Hold, String)>,
+    /// When it left the store (its time out of refrigeration starts).
+    pub left_store_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The unit to pick: in store, of one of the product's GTINs, not expired on the day
@@ -54,7 +83,7 @@ pub struct StockRecord {
 pub fn choose_fefo<'a>(candidates: &'a [StockRecord], gtins: &[String], administration_day: NaiveDate) -> Option<&'a StockRecord> {
     candidates
         .iter()
-        .filter(|r| r.state == UnitState::InStore && gtins.contains(&r.gtin) && r.expiry >= administration_day)
+        .filter(|r| r.state == UnitState::InStore && r.hold.is_none() && gtins.contains(&r.gtin) && r.expiry >= administration_day)
         .min_by_key(|r| (r.expiry, r.slot))
 }
 
@@ -70,7 +99,7 @@ mod tests {
             expiry: NaiveDate::from_ymd_opt(expiry.0, expiry.1, expiry.2).expect("valid date"),
             slot: SlotAddress::new(0, 0, column),
             state,
-            dispense_id: None,
+            dispense_id: None, hold: None, left_store_at: None
         }
     }
 

@@ -3,6 +3,7 @@
 //! written as an intent before it is sent and as an outcome after.
 
 use crate::inventory::{StockRecord, UnitState};
+use crate::inventory::Hold;
 use crate::order::{DispenseStatus, PatientOrder, Stage, UnitInfo};
 use chrono::{DateTime, NaiveDate, Utc};
 use hal::manifest::ManifestUnit;
@@ -48,7 +49,15 @@ pub struct Journal {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Migrations from each older version to the next, applied in order.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "ALTER TABLE stock_units ADD COLUMN hold TEXT;
+     ALTER TABLE stock_units ADD COLUMN hold_reason TEXT;
+     ALTER TABLE stock_units ADD COLUMN left_store_at TEXT;",
+)];
 
 const SCHEMA: &str = "
 CREATE TABLE stock_units (
@@ -58,7 +67,10 @@ CREATE TABLE stock_units (
     expiry      TEXT NOT NULL,
     slot        TEXT NOT NULL,
     state       TEXT NOT NULL,
-    dispense_id TEXT
+    dispense_id TEXT,
+    hold        TEXT,
+    hold_reason TEXT,
+    left_store_at TEXT
 );
 CREATE INDEX stock_units_pick ON stock_units(state, gtin, expiry);
 CREATE TABLE dispenses (
@@ -93,8 +105,12 @@ impl Journal {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version == 0 {
             conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
-        } else if version != SCHEMA_VERSION {
+        } else if version > SCHEMA_VERSION {
             return Err(JournalError::Corrupt(format!("schema version {version} is newer than this controller ({SCHEMA_VERSION})")));
+        } else {
+            for (from, sql) in MIGRATIONS.iter().filter(|(from, _)| *from >= version) {
+                conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", from + 1))?;
+            }
         }
         Ok(Self { conn: Mutex::new(conn) })
     }
@@ -128,7 +144,7 @@ impl Journal {
     pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT code, gtin, lot, expiry, slot, state, dispense_id FROM stock_units WHERE state = 'in_store' ORDER BY expiry, slot",
+            "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE state = 'in_store' ORDER BY expiry, slot",
         )?;
         let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter()
@@ -139,7 +155,11 @@ impl Journal {
     pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
         let conn = self.conn();
         let row = conn
-            .query_row("SELECT code, gtin, lot, expiry, slot, state, dispense_id FROM stock_units WHERE code = ?1", [code], row_to_record)
+            .query_row(
+                "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE code = ?1",
+                [code],
+                row_to_record,
+            )
             .optional()?;
         row.transpose()
     }
@@ -148,11 +168,30 @@ impl Journal {
     pub fn set_unit_state(&self, code: &str, state: UnitState, dispense_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let changed = tx.execute("UPDATE stock_units SET state = ?2, dispense_id = ?3 WHERE code = ?1", params![code, state.as_str(), dispense_id])?;
+        // Leaving the store starts the unit's time out of refrigeration.
+        let left = (state == UnitState::Picked).then(|| chrono::Utc::now().to_rfc3339());
+        let changed = tx.execute(
+            "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
+            params![code, state.as_str(), dispense_id, left],
+        )?;
         if changed != 1 {
             return Err(JournalError::Corrupt(format!("no stock record {code}")));
         }
         insert_step(&tx, Some(dispense_id), Some(code), "stock", state.as_str(), "")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts a unit on hold (recall, quarantine, cold-chain exposure) with the reason
+    /// and who did it; held units are never picked and fail verification.
+    pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!("no stock record {code}")));
+        }
+        insert_step(&tx, None, Some(code), "hold", hold.as_str(), &format!("{reason} (by {actor})"))?;
         tx.commit()?;
         Ok(())
     }
@@ -245,8 +284,20 @@ type RecordRow = Result<StockRecord>;
 fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     let (code, gtin, lot): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
     let (expiry, slot, state, dispense_id): (String, String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    let (hold, hold_reason, left_store_at): (Option<String>, Option<String>, Option<String>) = (r.get(7)?, r.get(8)?, r.get(9)?);
     Ok((|| {
         Ok(StockRecord {
+            hold: match hold {
+                Some(kind) => Some((
+                    Hold::parse(&kind).ok_or_else(|| JournalError::Corrupt(format!("{code}: hold {kind:?}")))?,
+                    hold_reason.unwrap_or_default(),
+                )),
+                None => None,
+            },
+            left_store_at: left_store_at
+                .map(|t| chrono::DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&chrono::Utc)))
+                .transpose()
+                .map_err(|e| JournalError::Corrupt(format!("{code}: left_store_at: {e}")))?,
             expiry: NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| JournalError::Corrupt(format!("{code}: expiry {expiry:?}: {e}")))?,
             slot: slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?,
             state: UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?,
@@ -312,7 +363,7 @@ mod tests {
         DispenseStatus {
             id: String::new(),
             request_id: "r".into(),
-            order: PatientOrder { patient_id: "P".into(), patient_name: "N".into(), product_id: product.into(), booth: BoothId(1), dose_number: 1 },
+            order: PatientOrder::new("P", "N", product, BoothId(1), 1, chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")),
             stage: Stage::Queued,
             unit: None,
             violations: vec![],

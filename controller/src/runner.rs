@@ -8,9 +8,10 @@ use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
 use crate::order::{DispenseStatus, Stage};
 use crate::scan::{FrameError, decode_frame};
-use crate::verify::{Evidence, verify};
+use crate::verify::{Evidence, Violation, ViolationId, check_order, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
+use hal::codes::UnitCode;
 use hal::{BoothDisplay, DeviceError, ErrorKind, Station, TrackingId};
 use statig::blocking::IntoStateMachineExt;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 /// A confirmation from the clinic, routed to the dispense waiting for it.
 #[derive(Debug, Clone)]
 pub enum Confirmation {
-    Validated,
+    /// The guardian validated; `booth_scan` is the unit's code if the clinic scanned it again at the booth.
+    Validated { booth_scan: Option<UnitCode> },
     Administered { nurse_id: String },
 }
 
@@ -152,7 +154,7 @@ impl DispenseRun {
                     record: record.as_ref(),
                     picked_code: &picked,
                     dispense_id: &self.status.id,
-                    administration_day: Utc::now().date_naive(),
+                    expected_administration: self.expected_administration(),
                 });
                 if violations.is_empty() { Event::Passed } else { Event::Violations(violations) }
             }
@@ -160,7 +162,7 @@ impl DispenseRun {
                 if let Err(e) = self.show_at_booth(flow).await {
                     return Ok(Event::Fault(e));
                 }
-                self.await_confirmation().await
+                self.await_validation().await
             }
             Command::AwaitAdministration => self.await_confirmation().await,
             Command::Finish(stage) => {
@@ -169,6 +171,10 @@ impl DispenseRun {
             }
         };
         Ok(event)
+    }
+
+    fn expected_administration(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.shared.settings.expected_to_jab).unwrap_or_default()
     }
 
     /// Waits for the booth, then chooses and reserves the earliest-expiry unit.
@@ -186,7 +192,12 @@ impl DispenseRun {
         let Some(product) = self.shared.catalog.product(&self.status.order.product_id) else {
             return Ok(Event::NoStock(format!("product {} left the catalog", self.status.order.product_id)));
         };
-        let today = Utc::now().date_naive();
+        let today = self.expected_administration().date_naive();
+        // The patient's own checks need no unit: refuse before one leaves the store.
+        let refused = check_order(&self.status.order, &self.shared.catalog, today);
+        if !refused.is_empty() {
+            return Ok(Event::Violations(refused));
+        }
         let _one_allocation_at_a_time = self.shared.allocation_lock();
         let candidates = self.shared.journal.units_in_store(&product.gtins)?;
         let Some(unit) = choose_fefo(&candidates, &product.gtins, today).cloned() else {
@@ -269,9 +280,32 @@ impl DispenseRun {
         self.shared.devices.booths.show(self.status.order.booth, &display).await
     }
 
+    /// The guardian's validation (一验证), within the timeout; a second scan at the
+    /// booth, if the clinic sent one, must be the delivered unit.
+    async fn await_validation(&mut self) -> Event {
+        let timeout = self.shared.settings.validation_timeout;
+        let failed = |message: String| Event::Violations(vec![Violation::new(ViolationId::ValidationFailed, message)]);
+        match tokio::time::timeout(timeout, self.confirmations.recv()).await {
+            Err(_) => failed(format!("the guardian did not validate within {} s; the nurse puts the unit in the booth's return bin", timeout.as_secs())),
+            Ok(Some(Confirmation::Validated { booth_scan: Some(scan) })) => {
+                let delivered = self.status.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
+                if scan.canonical() == delivered {
+                    Event::Validated
+                } else {
+                    failed(format!("the booth scan read {}, but the delivered unit is {delivered}", scan.canonical()))
+                }
+            }
+            Ok(other) => Self::confirmation_event(other),
+        }
+    }
+
     async fn await_confirmation(&mut self) -> Event {
-        match self.confirmations.recv().await {
-            Some(Confirmation::Validated) => Event::Validated,
+        Self::confirmation_event(self.confirmations.recv().await)
+    }
+
+    fn confirmation_event(confirmation: Option<Confirmation>) -> Event {
+        match confirmation {
+            Some(Confirmation::Validated { .. }) => Event::Validated,
             Some(Confirmation::Administered { nurse_id }) => Event::Administered { nurse_id },
             // The dispatcher holds the sender for as long as the dispense is live.
             None => Event::Fault(DeviceError::new("dispatcher", hal::ErrorKind::NoResponse, "confirmation channel closed")),
@@ -284,6 +318,8 @@ impl DispenseRun {
             let record = self.shared.journal.stock_record(&unit.code)?;
             let settled = match (stage, record.map(|r| r.state)) {
                 (Stage::Administered, _) => Some(UnitState::Administered),
+                // Refused at the booth: the nurse returns it; it is never used.
+                (Stage::Rejected, Some(UnitState::Delivered)) => Some(UnitState::Rejected),
                 // A unit that left the store and did not end in a tray or the bin is
                 // not where the records say: quarantine it until someone looks.
                 (Stage::Failed, Some(UnitState::Picked | UnitState::Delivered)) => Some(UnitState::Rejected),
@@ -293,7 +329,7 @@ impl DispenseRun {
                 self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
             }
         }
-        if stage == Stage::Administered {
+        if stage == Stage::Administered || self.status.at_booth_at.is_some() {
             if let Err(e) = self.shared.devices.booths.clear(self.status.order.booth).await {
                 tracing::warn!(dispense = %self.status.id, "booth display not cleared: {e}");
             }

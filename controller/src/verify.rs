@@ -1,11 +1,11 @@
-//! Verification of a scanned unit against the order (the machine's part of
-//! 三查七对): a pure function that returns *every* violation, each with a stable id.
-//! A unit with any violation never reaches a booth.
+//! Verification of a scanned unit against the order — the machine's part of
+//! 三查七对一验证: pure functions that return *every* violation, each with a stable
+//! id. A unit with any violation never reaches a booth.
 
 use crate::catalog::{Catalog, Product};
-use crate::inventory::{StockRecord, UnitState};
-use crate::order::PatientOrder;
-use chrono::NaiveDate;
+use crate::inventory::{Hold, StockRecord, UnitState};
+use crate::order::{PatientOrder, PriorDose};
+use chrono::{DateTime, NaiveDate, Utc};
 use hal::codes::UnitCode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -16,6 +16,8 @@ use std::fmt;
 pub enum ViolationId {
     /// The code is not in the stock records: never stocked here, or fake.
     UnknownUnit,
+    /// A known unit that is no longer stock (already sent to the reject bin).
+    NotInStock,
     /// A known unit, but not the one the picker was sent for.
     NotThePickedUnit,
     /// The unit was already delivered or administered: a second physical unit with
@@ -23,27 +25,93 @@ pub enum ViolationId {
     DuplicateUnit,
     /// The unit's product is not the product ordered.
     ProductMismatch,
-    /// Expired on the day of administration.
+    /// The product's specification (规格) is not the one ordered.
+    SpecificationMismatch,
+    /// The product's dose is not the one ordered.
+    DoseMismatch,
+    /// The ordered route is not the product's.
+    RouteNotAllowed,
+    /// The ordered injection site is not one the product may be given at.
+    SiteNotAllowed,
+    /// Expired at the expected time of administration.
     Expired,
+    /// Its batch was recalled.
+    Recalled,
+    /// The unit is quarantined pending review.
+    Quarantined,
+    /// The unit was exposed to a cold-chain excursion.
+    ColdChainBreach,
+    /// It would be out of refrigeration longer than the product allows by the jab.
+    OutOfFridgeLimit,
+    /// The patient's age is outside the product's eligible ages.
+    AgeNotEligible,
+    /// The dose number does not follow the patient's history of this product.
+    DoseNumberMismatch,
+    /// Too soon after the previous dose (of the series, or of another live vaccine).
+    IntervalTooShort,
+    /// The clinic has not attested the health and contraindication check.
+    HealthCheckMissing,
     /// The label's lot or expiry differ from the stock record.
     LabelRecordMismatch,
     /// No code could be read from the unit.
     Unreadable,
     /// A device failed while the unit was on its way; it cannot be trusted.
     HandlingFault,
+    /// The guardian did not validate in time, or a scan at the booth did not match.
+    ValidationFailed,
 }
 
 impl ViolationId {
+    pub const ALL: [ViolationId; 22] = [
+        ViolationId::UnknownUnit,
+        ViolationId::NotInStock,
+        ViolationId::NotThePickedUnit,
+        ViolationId::DuplicateUnit,
+        ViolationId::ProductMismatch,
+        ViolationId::SpecificationMismatch,
+        ViolationId::DoseMismatch,
+        ViolationId::RouteNotAllowed,
+        ViolationId::SiteNotAllowed,
+        ViolationId::Expired,
+        ViolationId::Recalled,
+        ViolationId::Quarantined,
+        ViolationId::ColdChainBreach,
+        ViolationId::OutOfFridgeLimit,
+        ViolationId::AgeNotEligible,
+        ViolationId::DoseNumberMismatch,
+        ViolationId::IntervalTooShort,
+        ViolationId::HealthCheckMissing,
+        ViolationId::LabelRecordMismatch,
+        ViolationId::Unreadable,
+        ViolationId::HandlingFault,
+        ViolationId::ValidationFailed,
+    ];
+
+    /// The stable identifier: the variant's name.
     pub fn as_str(self) -> &'static str {
         match self {
             ViolationId::UnknownUnit => "UnknownUnit",
+            ViolationId::NotInStock => "NotInStock",
             ViolationId::NotThePickedUnit => "NotThePickedUnit",
             ViolationId::DuplicateUnit => "DuplicateUnit",
             ViolationId::ProductMismatch => "ProductMismatch",
+            ViolationId::SpecificationMismatch => "SpecificationMismatch",
+            ViolationId::DoseMismatch => "DoseMismatch",
+            ViolationId::RouteNotAllowed => "RouteNotAllowed",
+            ViolationId::SiteNotAllowed => "SiteNotAllowed",
             ViolationId::Expired => "Expired",
+            ViolationId::Recalled => "Recalled",
+            ViolationId::Quarantined => "Quarantined",
+            ViolationId::ColdChainBreach => "ColdChainBreach",
+            ViolationId::OutOfFridgeLimit => "OutOfFridgeLimit",
+            ViolationId::AgeNotEligible => "AgeNotEligible",
+            ViolationId::DoseNumberMismatch => "DoseNumberMismatch",
+            ViolationId::IntervalTooShort => "IntervalTooShort",
+            ViolationId::HealthCheckMissing => "HealthCheckMissing",
             ViolationId::LabelRecordMismatch => "LabelRecordMismatch",
             ViolationId::Unreadable => "Unreadable",
             ViolationId::HandlingFault => "HandlingFault",
+            ViolationId::ValidationFailed => "ValidationFailed",
         }
     }
 }
@@ -67,6 +135,9 @@ impl Violation {
     }
 }
 
+/// Two live injectable vaccines given on different days must be this far apart.
+const LIVE_INTERVAL_DAYS: i64 = 28;
+
 /// What verification looks at.
 #[derive(Debug)]
 pub struct Evidence<'a> {
@@ -80,59 +151,68 @@ pub struct Evidence<'a> {
     pub picked_code: &'a str,
     /// The dispense doing the checking (its own unit is `Picked` by it).
     pub dispense_id: &'a str,
-    pub administration_day: NaiveDate,
+    /// When the jab is expected (now plus the usual time to the booth and validation).
+    pub expected_administration: DateTime<Utc>,
 }
 
-/// Every violation of the evidence; empty means the unit may go to the booth.
+/// Every violation of the evidence; empty means the unit may go to the booth. The
+/// patient's own checks ([`check_order`]) come first, then the unit's.
 pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
-    let mut violations = Vec::new();
+    let mut violations = check_order(e.order, e.catalog, e.expected_administration.date_naive());
+    let day = e.expected_administration.date_naive();
     let scanned_code = e.scanned.canonical();
     let ordered: Option<&Product> = e.catalog.product(&e.order.product_id);
     let actual = e.catalog.product_of(e.scanned);
+    let mut push = |id, message: String| violations.push(Violation::new(id, message));
 
     match (ordered, actual) {
         (Some(o), Some(a)) if o.id == a.id => {}
-        (Some(o), Some(a)) => violations.push(Violation::new(
-            ViolationId::ProductMismatch,
-            format!("ordered {} but the unit is {}", o.id, a.id),
-        )),
-        (_, None) => violations.push(Violation::new(
-            ViolationId::ProductMismatch,
-            format!("the unit's product code is not in the catalog (ordered {})", e.order.product_id),
-        )),
-        (None, Some(a)) => violations.push(Violation::new(
-            ViolationId::ProductMismatch,
-            format!("ordered product {:?} is not in the catalog; the unit is {}", e.order.product_id, a.id),
-        )),
+        (Some(o), Some(a)) => push(ViolationId::ProductMismatch, format!("ordered {} but the unit is {}", o.id, a.id)),
+        (_, None) => push(ViolationId::ProductMismatch, format!("the unit's product code is not in the catalog (ordered {})", e.order.product_id)),
+        (None, Some(a)) => push(ViolationId::ProductMismatch, format!("ordered product {:?} is not in the catalog; the unit is {}", e.order.product_id, a.id)),
+    }
+    // The seven verifications compare the order with what this unit is.
+    if let Some(product) = actual {
+        check_product_facts(e.order, product, &mut push);
     }
 
     match e.record {
-        None => violations.push(Violation::new(ViolationId::UnknownUnit, format!("{scanned_code} is not in the stock records"))),
+        None => push(ViolationId::UnknownUnit, format!("{scanned_code} is not in the stock records")),
         Some(r) => {
             let used = matches!(r.state, UnitState::Delivered | UnitState::Administered)
                 || (r.state == UnitState::Picked && r.dispense_id.as_deref() != Some(e.dispense_id));
             if used {
-                violations.push(Violation::new(
-                    ViolationId::DuplicateUnit,
-                    format!("{scanned_code} is already {} (dispense {})", r.state.as_str(), r.dispense_id.as_deref().unwrap_or("-")),
-                ));
+                push(ViolationId::DuplicateUnit, format!("{scanned_code} is already {} (dispense {})", r.state.as_str(), r.dispense_id.as_deref().unwrap_or("-")));
+            } else if r.state == UnitState::Rejected {
+                push(ViolationId::NotInStock, format!("{scanned_code} was sent to the reject bin (dispense {})", r.dispense_id.as_deref().unwrap_or("-")));
             } else if r.code != e.picked_code {
-                violations.push(Violation::new(
-                    ViolationId::NotThePickedUnit,
-                    format!("read {scanned_code}, but the picker was sent for {}", e.picked_code),
-                ));
+                push(ViolationId::NotThePickedUnit, format!("read {scanned_code}, but the picker was sent for {}", e.picked_code));
             }
-            if r.expiry < e.administration_day {
-                violations.push(Violation::new(ViolationId::Expired, format!("expired on {}", r.expiry)));
+            if r.expiry < day {
+                push(ViolationId::Expired, format!("expired on {}", r.expiry));
+            }
+            match &r.hold {
+                Some((Hold::Recalled, why)) => push(ViolationId::Recalled, format!("batch {} recalled: {why}", r.lot)),
+                Some((Hold::Quarantined, why)) => push(ViolationId::Quarantined, format!("quarantined: {why}")),
+                Some((Hold::ColdChain, why)) => push(ViolationId::ColdChainBreach, format!("cold-chain excursion: {why}")),
+                None => {}
+            }
+            if let (Some(left), Some(product)) = (r.left_store_at, actual.or(ordered)) {
+                let out = e.expected_administration - left;
+                let limit = chrono::Duration::minutes(i64::from(product.out_of_fridge_limit_min));
+                if out > limit {
+                    push(ViolationId::OutOfFridgeLimit, format!("{} min out of refrigeration by the jab; {} allows {}", out.num_minutes(), product.id, limit.num_minutes()));
+                }
             }
         }
     }
 
     if let UnitCode::Gs1(label) = e.scanned {
-        if let Some(expiry) = label.expiry {
-            if expiry < e.administration_day && !violations.iter().any(|v| v.id == ViolationId::Expired) {
-                violations.push(Violation::new(ViolationId::Expired, format!("label says it expired on {expiry}")));
-            }
+        if let Some(expiry) = label.expiry
+            && expiry < day
+            && !violations.iter().any(|v| v.id == ViolationId::Expired)
+        {
+            violations.push(Violation::new(ViolationId::Expired, format!("label says it expired on {expiry}")));
         }
         if let Some(r) = e.record {
             let lot_differs = label.lot.as_deref().is_some_and(|lot| lot != r.lot);
@@ -154,41 +234,106 @@ pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
     violations
 }
 
+/// Specification, dose, route and site as ordered, against the product's facts.
+fn check_product_facts(order: &PatientOrder, product: &Product, push: &mut impl FnMut(ViolationId, String)) {
+    if let Some(spec) = &order.specification
+        && spec != &product.specification
+    {
+        push(ViolationId::SpecificationMismatch, format!("ordered {spec}, {} is {}", product.id, product.specification));
+    }
+    let product_ul = (product.dose_ml * 1000.0).round() as u32;
+    if let Some(ul) = order.dose_ul
+        && ul != product_ul
+    {
+        push(ViolationId::DoseMismatch, format!("ordered {} mL, {} is {} mL", f64::from(ul) / 1000.0, product.id, product.dose_ml));
+    }
+    if let Some(route) = &order.route
+        && route != &product.route
+    {
+        push(ViolationId::RouteNotAllowed, format!("route {route} ordered, {} is given {}", product.id, product.route));
+    }
+    if let Some(site) = &order.site
+        && !product.sites.contains(site)
+    {
+        push(ViolationId::SiteNotAllowed, format!("site {site:?} ordered, {} is given at {}", product.id, product.sites.join(" or ")));
+    }
+}
+
+/// The patient's checks, which need no unit: run before anything is picked (so no
+/// unit is spent on a child who may not have it) and again at verification.
+pub fn check_order(order: &PatientOrder, catalog: &Catalog, day: NaiveDate) -> Vec<Violation> {
+    let mut v = Vec::new();
+    if !order.health_check_attested {
+        v.push(Violation::new(ViolationId::HealthCheckMissing, "the clinic has not attested the health and contraindication check"));
+    }
+    let Some(product) = catalog.product(&order.product_id) else { return v };
+    let age = (day - order.birth_date).num_days();
+    let too_old = product.max_age_days.is_some_and(|max| age > i64::from(max));
+    if age < i64::from(product.min_age_days) || too_old {
+        let range = match product.max_age_days {
+            Some(max) => format!("{} to {max} days", product.min_age_days),
+            None => format!("from {} days", product.min_age_days),
+        };
+        v.push(Violation::new(ViolationId::AgeNotEligible, format!("{age} days old; {} is for ages {range}", product.id)));
+    }
+    let earlier: Vec<&PriorDose> = order.history.iter().filter(|h| h.product_id == product.id).collect();
+    let expected = earlier.len() as u32 + 1;
+    if order.dose_number != expected || order.dose_number > product.doses {
+        v.push(Violation::new(
+            ViolationId::DoseNumberMismatch,
+            format!("dose {} ordered; history has {} dose(s) of {} (series of {})", order.dose_number, earlier.len(), product.id, product.doses),
+        ));
+    }
+    if let Some(last) = earlier.iter().map(|h| h.date).max() {
+        let since = (day - last).num_days();
+        if since < i64::from(product.min_interval_days) {
+            v.push(Violation::new(ViolationId::IntervalTooShort, format!("{since} days since the last {}; at least {} needed", product.id, product.min_interval_days)));
+        }
+    }
+    if product.live && product.route != "PO" {
+        let recent_live = order.history.iter().filter(|h| h.product_id != product.id).find(|h| {
+            let since = (day - h.date).num_days();
+            let live_injectable = catalog.product(&h.product_id).is_some_and(|p| p.live && p.route != "PO");
+            live_injectable && since > 0 && since < LIVE_INTERVAL_DAYS
+        });
+        if let Some(h) = recent_live {
+            v.push(Violation::new(
+                ViolationId::IntervalTooShort,
+                format!("{} (live) {} days after {} (live); two live vaccines not given the same day need {LIVE_INTERVAL_DAYS}", product.id, (day - h.date).num_days(), h.product_id),
+            ));
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use hal::codes::Gs1Code;
     use hal::{BoothId, SlotAddress};
+    use std::path::Path;
 
     const HEPB: &str = "06901234000016";
-    const MMR: &str = "06901234000078";
+    const MMR: &str = "06901234000061";
+    const JE: &str = "06901234000078";
 
+    /// The seeded catalog of the repository: the rules run on the real product facts.
     fn catalog() -> Catalog {
-        toml::from_str(&format!(
-            r#"
-            [[product]]
-            id = "HepB"
-            name = "HepB"
-            specification = "10 µg"
-            route = "IM"
-            gtins = ["{HEPB}"]
-            [[product]]
-            id = "MMR"
-            name = "MMR"
-            specification = "0.5 mL"
-            route = "SC"
-            gtins = ["{MMR}"]
-            "#
-        ))
-        .expect("catalog")
-    }
-
-    fn order() -> PatientOrder {
-        PatientOrder { patient_id: "P1".into(), patient_name: "Li".into(), product_id: "HepB".into(), booth: BoothId(1), dose_number: 1 }
+        Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("seeded catalog")
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    /// The day of every check: 2026-11-24 at noon.
+    fn noon() -> DateTime<Utc> {
+        day(2026, 11, 24).and_hms_opt(12, 0, 0).expect("time").and_utc()
+    }
+
+    /// A HepB dose 1 for a child born yesterday: valid as it stands.
+    fn order() -> PatientOrder {
+        PatientOrder::new("P1", "Li", "HepB", BoothId(1), 1, day(2026, 11, 23))
     }
 
     fn label(gtin: &str, expiry: NaiveDate, serial: &str) -> UnitCode {
@@ -205,6 +350,8 @@ mod tests {
             slot: SlotAddress::new(0, 0, 0),
             state,
             dispense_id: dispense.map(str::to_owned),
+            hold: None,
+            left_store_at: Some(noon() - chrono::Duration::minutes(2)),
         }
     }
 
@@ -212,49 +359,221 @@ mod tests {
         v.iter().map(|v| v.id).collect()
     }
 
-    /// Verifies `scanned` for dispense D1 of a HepB order on 2026-11-24.
-    fn check(scanned: &UnitCode, record: Option<&StockRecord>, picked_code: &str) -> Vec<Violation> {
-        let (catalog, order) = (catalog(), order());
+    /// One case: a change to the good order, scanned unit or record, and the
+    /// violations it must produce (exactly those).
+    struct Case {
+        name: &'static str,
+        order: fn(&mut PatientOrder),
+        scanned: fn() -> UnitCode,
+        record: fn(&UnitCode) -> Option<StockRecord>,
+        expect: &'static [ViolationId],
+    }
+
+    fn good_label() -> UnitCode {
+        label(HEPB, day(2027, 6, 30), "S1")
+    }
+
+    fn picked(code: &UnitCode) -> Option<StockRecord> {
+        Some(record_of(code, UnitState::Picked, Some("D1")))
+    }
+
+    fn same(_: &mut PatientOrder) {}
+
+    fn run(case: &Case) -> Vec<Violation> {
+        let catalog = catalog();
+        let mut order = order();
+        (case.order)(&mut order);
+        let scanned = (case.scanned)();
+        let record = (case.record)(&scanned);
+        let picked_code = good_label().canonical();
         verify(&Evidence {
             order: &order,
             catalog: &catalog,
-            scanned,
-            record,
-            picked_code,
+            scanned: &scanned,
+            record: record.as_ref(),
+            picked_code: &picked_code,
             dispense_id: "D1",
-            administration_day: day(2026, 11, 24),
+            expected_administration: noon(),
         })
     }
 
+    const CASES: &[Case] = &[
+        Case { name: "the right unit passes", order: same, scanned: good_label, record: picked, expect: &[] },
+        Case {
+            name: "all seven verifications as ordered pass",
+            order: |o| {
+                o.specification = Some("10 µg / 0.5 mL".into());
+                o.dose_ul = Some(500);
+                o.route = Some("IM".into());
+                o.site = Some("anterolateral thigh".into());
+            },
+            scanned: good_label,
+            record: picked,
+            expect: &[],
+        },
+        Case { name: "unknown code", order: same, scanned: good_label, record: |_| None, expect: &[ViolationId::UnknownUnit] },
+        Case {
+            name: "a unit already sent to the reject bin",
+            order: same,
+            scanned: good_label,
+            record: |c| Some(record_of(c, UnitState::Rejected, Some("D0"))),
+            expect: &[ViolationId::NotInStock],
+        },
+        Case {
+            name: "a used code seen again is a duplicate",
+            order: same,
+            scanned: good_label,
+            record: |c| Some(record_of(c, UnitState::Administered, Some("D0"))),
+            expect: &[ViolationId::DuplicateUnit],
+        },
+        Case {
+            name: "another dispense's unit",
+            order: same,
+            scanned: good_label,
+            record: |c| Some(record_of(c, UnitState::Picked, Some("D7"))),
+            expect: &[ViolationId::DuplicateUnit],
+        },
+        Case {
+            name: "not the unit the picker was sent for",
+            order: same,
+            scanned: || label(HEPB, day(2027, 6, 30), "S2"),
+            record: |c| Some(record_of(c, UnitState::InStore, None)),
+            expect: &[ViolationId::NotThePickedUnit],
+        },
+        Case {
+            name: "product differs from the order",
+            order: same,
+            scanned: || label(MMR, day(2027, 6, 30), "M1"),
+            record: picked,
+            expect: &[ViolationId::ProductMismatch, ViolationId::NotThePickedUnit],
+        },
+        Case { name: "specification differs", order: |o| o.specification = Some("20 µg / 1.0 mL".into()), scanned: good_label, record: picked, expect: &[ViolationId::SpecificationMismatch] },
+        Case { name: "dose differs", order: |o| o.dose_ul = Some(1000), scanned: good_label, record: picked, expect: &[ViolationId::DoseMismatch] },
+        Case { name: "route not the product's", order: |o| o.route = Some("SC".into()), scanned: good_label, record: picked, expect: &[ViolationId::RouteNotAllowed] },
+        Case { name: "site not allowed", order: |o| o.site = Some("gluteus".into()), scanned: good_label, record: picked, expect: &[ViolationId::SiteNotAllowed] },
+        Case {
+            name: "expired at the expected time of administration",
+            order: same,
+            scanned: || label(HEPB, day(2026, 11, 23), "S1"),
+            record: picked,
+            expect: &[ViolationId::NotThePickedUnit, ViolationId::Expired],
+        },
+        Case {
+            name: "batch recalled",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::Recalled, "supplier notice 42".into())), ..r }),
+            expect: &[ViolationId::Recalled],
+        },
+        Case {
+            name: "unit quarantined",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::Quarantined, "dropped".into())), ..r }),
+            expect: &[ViolationId::Quarantined],
+        },
+        Case {
+            name: "cold-chain breach on this unit",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::ColdChain, "cabinet 9.4 °C for 3 h".into())), ..r }),
+            expect: &[ViolationId::ColdChainBreach],
+        },
+        Case {
+            name: "out of refrigeration too long by the jab",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { left_store_at: Some(noon() - chrono::Duration::minutes(31)), ..r }),
+            expect: &[ViolationId::OutOfFridgeLimit],
+        },
+        Case { name: "too young", order: |o| o.product_id = "IPV".into(), scanned: || label("06901234000030", day(2027, 6, 30), "I1"), record: |c| Some(record_of(c, UnitState::Picked, Some("D1"))), expect: &[ViolationId::AgeNotEligible, ViolationId::NotThePickedUnit] },
+        Case {
+            name: "too old for BCG",
+            order: |o| {
+                o.product_id = "BCG".into();
+                o.birth_date = day(2026, 1, 1);
+            },
+            scanned: || label("06901234000023", day(2027, 6, 30), "B1"),
+            record: |c| Some(record_of(c, UnitState::Picked, Some("D1"))),
+            expect: &[ViolationId::AgeNotEligible, ViolationId::NotThePickedUnit],
+        },
+        Case { name: "dose number skips one", order: |o| o.dose_number = 2, scanned: good_label, record: picked, expect: &[ViolationId::DoseNumberMismatch] },
+        Case {
+            name: "dose 2 too soon after dose 1",
+            order: |o| {
+                o.birth_date = day(2026, 10, 1);
+                o.dose_number = 2;
+                o.history = vec![PriorDose { product_id: "HepB".into(), dose_number: 1, date: day(2026, 11, 1) }];
+            },
+            scanned: good_label,
+            record: picked,
+            expect: &[ViolationId::IntervalTooShort],
+        },
+        Case {
+            name: "dose beyond the series",
+            order: |o| {
+                o.birth_date = day(2025, 1, 1);
+                o.dose_number = 4;
+                o.history = (1..=3).map(|n| PriorDose { product_id: "HepB".into(), dose_number: n, date: day(2025, n, 2) }).collect();
+            },
+            scanned: good_label,
+            record: picked,
+            expect: &[ViolationId::DoseNumberMismatch],
+        },
+        Case {
+            name: "two live vaccines 10 days apart",
+            order: |o| {
+                o.product_id = "JE-L".into();
+                o.birth_date = day(2026, 1, 1);
+                o.history = vec![PriorDose { product_id: "MMR".into(), dose_number: 1, date: day(2026, 11, 14) }];
+            },
+            scanned: || label(JE, day(2027, 6, 30), "J1"),
+            record: |c| Some(record_of(c, UnitState::Picked, Some("D1"))),
+            expect: &[ViolationId::IntervalTooShort, ViolationId::NotThePickedUnit],
+        },
+        Case { name: "health check not attested", order: |o| o.health_check_attested = false, scanned: good_label, record: picked, expect: &[ViolationId::HealthCheckMissing] },
+        Case {
+            name: "label disagrees with the record",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { lot: "OTHER".into(), ..r }),
+            expect: &[ViolationId::LabelRecordMismatch],
+        },
+    ];
+
     #[test]
-    fn the_right_unit_passes() {
-        let scanned = label(HEPB, day(2027, 6, 30), "S1");
-        let record = record_of(&scanned, UnitState::Picked, Some("D1"));
-        let found = check(&scanned, Some(&record), &record.code);
-        assert_eq!(found, vec![]);
+    fn every_rule_fires_exactly_when_broken() {
+        for case in CASES {
+            assert_eq!(ids(&run(case)), case.expect, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn every_unit_rule_has_a_case() {
+        // Unreadable, HandlingFault and ValidationFailed come from the flow, not from verify.
+        let covered: std::collections::HashSet<ViolationId> = CASES.iter().flat_map(|c| c.expect.iter().copied()).collect();
+        for id in ViolationId::ALL {
+            let from_flow = matches!(id, ViolationId::Unreadable | ViolationId::HandlingFault | ViolationId::ValidationFailed);
+            assert!(covered.contains(&id) || from_flow, "no case for {id}");
+        }
     }
 
     #[test]
     fn every_violation_is_reported_not_just_the_first() {
-        let scanned = label(MMR, day(2026, 1, 31), "S9");
-        let found = check(&scanned, None, "(01)x");
-        assert_eq!(ids(&found), vec![ViolationId::ProductMismatch, ViolationId::UnknownUnit, ViolationId::Expired]);
+        let case = Case {
+            name: "many at once",
+            order: |o| o.health_check_attested = false,
+            scanned: || label(MMR, day(2026, 1, 31), "S9"),
+            record: |_| None,
+            expect: &[],
+        };
+        assert_eq!(ids(&run(&case)), [ViolationId::HealthCheckMissing, ViolationId::ProductMismatch, ViolationId::UnknownUnit, ViolationId::Expired]);
     }
 
     #[test]
-    fn a_used_code_seen_again_is_a_duplicate() {
-        let scanned = label(HEPB, day(2027, 6, 30), "S1");
-        let record = record_of(&scanned, UnitState::Administered, Some("D0"));
-        let found = check(&scanned, Some(&record), &record.code);
-        assert_eq!(ids(&found), vec![ViolationId::DuplicateUnit]);
-    }
-
-    #[test]
-    fn label_disagreeing_with_record_and_wrong_unit_are_caught() {
-        let scanned = label(HEPB, day(2027, 6, 30), "S2");
-        let mut record = record_of(&scanned, UnitState::InStore, None);
-        record.lot = "OTHER".into();
-        let found = check(&scanned, Some(&record), "(01)06901234000016(21)S1");
-        assert_eq!(ids(&found), vec![ViolationId::NotThePickedUnit, ViolationId::LabelRecordMismatch]);
+    fn ids_are_stable_names() {
+        for id in ViolationId::ALL {
+            assert_eq!(format!("{id:?}"), id.as_str());
+        }
     }
 }

@@ -49,7 +49,7 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     // Administration before validation is refused: the guardian validates first.
     let early = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await;
     assert_eq!(early.expect_err("out of order").code(), Code::FailedPrecondition);
-    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone() }).await.expect("validation");
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
     client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await.expect("administration");
     let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
@@ -95,7 +95,7 @@ async fn a_mislabelled_unit_goes_to_the_reject_bin_never_to_a_booth() {
     assert_eq!(record.state, controller::inventory::UnitState::Rejected, "the picked unit is quarantined");
 
     // Confirming a rejected dispense is refused.
-    let late = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id }).await;
+    let late = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id, booth_scan: String::new() }).await;
     assert_eq!(late.expect_err("rejected").code(), Code::FailedPrecondition);
     // And there is no other MMR: the next order fails cleanly with a reason.
     let none = start(&mut client, "req-mmr-2", order("MMR", 3)).await.dispense_id;

@@ -68,7 +68,7 @@ async fn a_dispense_over_modbus_and_the_camera_stream_reaches_the_booth() {
     let read = entries.iter().find(|e| e.kind == "outcome" && e.step == "Read").expect("scan outcome");
     assert!(read.detail.contains(&unit.code), "{}", read.detail);
 
-    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone() }).await.expect("validation");
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
     client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into() }).await.expect("administration");
     let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;

@@ -42,8 +42,20 @@ serial = "MM0001"
 physical_label = "0106901234000030172705311099X\u001d21FAKE01"
 "#;
 
+/// Dose 1 of `product` for a 300-day-old child (eligible for every product the
+/// tests order), health check attested.
 pub fn order(product: &str, booth: u32) -> pb::PatientOrder {
-    pb::PatientOrder { patient_id: "P0001".into(), patient_name: "Wang Xiaoming".into(), product_id: product.into(), booth, dose_number: 1 }
+    let born = chrono::Utc::now().date_naive() - chrono::Duration::days(300);
+    pb::PatientOrder {
+        patient_id: "P0001".into(),
+        patient_name: "Wang Xiaoming".into(),
+        product_id: product.into(),
+        booth,
+        dose_number: 1,
+        birth_date: born.to_string(),
+        health_check_attested: true,
+        ..Default::default()
+    }
 }
 
 pub async fn start(client: &mut DispensingServiceClient<Channel>, request_id: &str, order: pb::PatientOrder) -> pb::StartDispenseResponse {
