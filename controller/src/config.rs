@@ -15,6 +15,8 @@ pub struct Config {
     pub stock: StockConfig,
     #[serde(default)]
     pub scan: ScanConfig,
+    #[serde(default)]
+    pub checks: ChecksConfig,
     pub hardware: HardwareConfig,
 }
 
@@ -54,6 +56,23 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> Self {
         Self { max_frames: 8 }
+    }
+}
+
+/// Timing of the checks around the jab.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChecksConfig {
+    /// Seconds from verification to the expected jab: expiry and out-of-fridge
+    /// limits are judged at that time.
+    pub expected_to_jab_s: u64,
+    /// Seconds the guardian has to validate at the booth before the unit is rejected.
+    pub validation_timeout_s: u64,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self { expected_to_jab_s: 600, validation_timeout_s: 600 }
     }
 }
 
@@ -100,6 +119,9 @@ impl Config {
         config.journal.path = base.join(&config.journal.path);
         config.catalog.path = base.join(&config.catalog.path);
         config.stock.manifest = config.stock.manifest.map(|m| base.join(m));
+        if config.checks.validation_timeout_s == 0 {
+            return Err(ConfigError::Invalid { path: shown, problem: "checks.validation_timeout_s must be at least 1".into() });
+        }
         if config.scan.max_frames == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "scan.max_frames must be at least 1".into() });
         }

@@ -40,7 +40,12 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
         }
         HardwareConfig::Wire { devices, frame_timeout_ms } => (open_wire(devices, *frame_timeout_ms).await?, None),
     };
-    let settings = Settings { scan_max_frames: config.scan.max_frames, ..Settings::default() };
+    let settings = Settings {
+        scan_max_frames: config.scan.max_frames,
+        expected_to_jab: Duration::from_secs(config.checks.expected_to_jab_s),
+        validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
+        ..Settings::default()
+    };
     let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
     dispatcher.home().await.context("homing the picker")?;
     Ok(Assembled { dispatcher, simulator, config })

@@ -131,6 +131,20 @@ async fn bad_requests_are_refused_naming_the_field() {
         ("r3", None, "order"),
         ("r4", Some(pb::PatientOrder { patient_id: String::new(), ..order("HepB", 1) }), "order.patient_id"),
         ("r5", Some(pb::PatientOrder { dose_number: 0, ..order("HepB", 1) }), "order.dose_number"),
+        ("r6", Some(pb::PatientOrder { birth_date: String::new(), ..order("HepB", 1) }), "order.birth_date"),
+        ("r7", Some(pb::PatientOrder { birth_date: "2026-13-01".into(), ..order("HepB", 1) }), "order.birth_date"),
+        ("r8", Some(pb::PatientOrder { birth_date: "2099-01-01".into(), ..order("HepB", 1) }), "order.birth_date"),
+        ("r9", Some(pb::PatientOrder { dose_ml: -1.0, ..order("HepB", 1) }), "order.dose_ml"),
+        (
+            "r10",
+            Some(pb::PatientOrder { history: vec![pb::PriorDose { product_id: "HepB".into(), dose_number: 1, date: "yesterday".into() }], ..order("HepB", 1) }),
+            "order.history[0].date",
+        ),
+        (
+            "r11",
+            Some(pb::PatientOrder { history: vec![pb::PriorDose { product_id: "Rabies".into(), dose_number: 1, date: "2026-01-01".into() }], ..order("HepB", 1) }),
+            "order.history.product_id",
+        ),
     ];
     for (request_id, order, field) in cases {
         let err = client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order }).await.expect_err(field);
@@ -139,6 +153,56 @@ async fn bad_requests_are_refused_naming_the_field() {
     }
     let unknown = client.get_dispense(pb::GetDispenseRequest { dispense_id: "D999999".into() }).await.expect_err("unknown");
     assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ineligible_patient_is_refused_before_anything_is_picked() {
+    let Station { assembled, mut client, _dir } = start_workstation().await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let before = (sim.motions_started(), assembled.dispatcher.journal().stock_counts().expect("counts"));
+    let born = chrono::Utc::now().date_naive() - chrono::Duration::days(100);
+    let young = pb::PatientOrder { birth_date: born.to_string(), health_check_attested: false, ..order("MMR", 2) };
+    let id = start(&mut client, "too-young", young).await.dispense_id;
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    let ids: Vec<&str> = done.violations.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, ["HealthCheckMissing", "AgeNotEligible"], "{done:?}");
+    assert!(done.unit.is_none(), "no unit was allocated");
+    assert_eq!((sim.motions_started(), assembled.dispatcher.journal().stock_counts().expect("counts")), before, "nothing moved, no stock touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guardian_must_validate_in_time_and_a_booth_scan_must_be_the_delivered_unit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hardware = "[checks]\nvalidation_timeout_s = 1\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let journal = assembled.dispatcher.journal();
+
+    // Nobody validates: after the timeout the unit is rejected and quarantined.
+    let id = start(&mut client, "late", order("HepB", 1)).await.dispense_id;
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    assert_eq!(done.violations.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["ValidationFailed"], "{done:?}");
+    let code = done.unit.expect("unit").code;
+    assert_eq!(journal.stock_record(&code).expect("journal").expect("record").state, controller::inventory::UnitState::Rejected);
+    assert!(sim.booth_display(BoothId(1)).is_none(), "the display no longer offers it");
+
+    // The booth scan reads another unit: rejected.
+    let id = start(&mut client, "wrong-scan", order("HepB", 2)).await.dispense_id;
+    wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    let other = format!("(01){HEPB}(17)281231(10)LATE(21)NOTTHIS");
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: other }).await.expect("validation call");
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    assert!(done.violations.iter().any(|v| v.id == "ValidationFailed" && v.message.contains("NOTTHIS")), "{done:?}");
+
+    // A garbled booth scan is refused as a bad argument; the right one validates.
+    let id = start(&mut client, "right-scan", order("HepB", 3)).await.dispense_id;
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    let garbled = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: "(01)123".into() }).await;
+    assert_eq!(garbled.expect_err("garbled").code(), Code::InvalidArgument);
+    let right = at_booth.unit.expect("unit").code;
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: right }).await.expect("validation");
+    let validated = wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
+    assert_eq!(validated.stage, pb::DispenseStage::AwaitingAdministration as i32);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
