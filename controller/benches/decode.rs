@@ -2,7 +2,7 @@
 //! simulator's label frames, clean, blurred and low-contrast. Prints figures;
 //! run with `cargo bench -p controller --bench decode [-- FRAMES]`.
 
-use controller::scan::decode_frame;
+use controller::scan::{Stage, decode_staged};
 use hal::Frame;
 use hal::codes::Gs1Code;
 use rand::SeedableRng;
@@ -20,15 +20,19 @@ fn box_blur(f: &Frame) -> Frame {
     Frame { pixels: out, ..f.clone() }
 }
 
-fn low_contrast(f: &Frame) -> Frame {
-    Frame { pixels: f.pixels.iter().map(|&p| (128.0 + (f64::from(p) - 128.0) * 0.3) as u8).collect(), ..f.clone() }
+fn contrast(f: &Frame, factor: f64) -> Frame {
+    Frame { pixels: f.pixels.iter().map(|&p| (128.0 + (f64::from(p) - 128.0) * factor) as u8).collect(), ..f.clone() }
 }
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(150);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
-    let variants: [(&str, fn(&Frame) -> Frame); 3] =
-        [("clean", |f| f.clone()), ("blur 3x3 x3", |f| box_blur(&box_blur(&box_blur(f)))), ("low contrast 30%", low_contrast)];
+    let variants: [(&str, fn(&Frame) -> Frame); 4] = [
+        ("clean", |f| f.clone()),
+        ("blur 3x3 x3", |f| box_blur(&box_blur(&box_blur(f)))),
+        ("low contrast 30%", |f| contrast(f, 0.3)),
+        ("low contrast 20%", |f| contrast(f, 0.2)),
+    ];
     let mut labels = Vec::new();
     for i in 0..n {
         let code = Gs1Code {
@@ -45,19 +49,32 @@ fn main() {
     for (name, transform) in variants {
         let frames: Vec<(String, Frame)> = labels.iter().map(|(want, f)| (want.clone(), transform(f))).collect();
         let (mut ok, mut total, mut worst) = (0, Duration::ZERO, Duration::ZERO);
+        let mut stages = [0usize; 3];
         for (want, frame) in &frames {
             let t = Instant::now();
-            let read = decode_frame(frame);
+            let read = decode_staged(frame);
             let took = t.elapsed();
             total += took;
             worst = worst.max(took);
-            ok += usize::from(read.is_ok_and(|d| d.code.canonical() == *want));
+            if let Ok((d, stage)) = read
+                && d.code.canonical() == *want
+            {
+                ok += 1;
+                stages[match stage {
+                    Stage::WholeFrame => 0,
+                    Stage::LabelRegion => 1,
+                    Stage::Stretched => 2,
+                }] += 1;
+            }
         }
         println!(
-            "{name:18} read {ok:4}/{n} ({:5.1} %)  mean {:6.3} ms/frame  worst {:6.3} ms",
+            "{name:18} read {ok:4}/{n} ({:5.1} %)  mean {:6.3} ms/frame  worst {:6.3} ms  (whole frame {}, label region {}, stretched {})",
             100.0 * ok as f64 / n as f64,
             total.as_secs_f64() * 1e3 / n as f64,
-            worst.as_secs_f64() * 1e3
+            worst.as_secs_f64() * 1e3,
+            stages[0],
+            stages[1],
+            stages[2]
         );
     }
 }

@@ -51,11 +51,13 @@ pub struct StockConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ScanConfig {
     pub max_frames: u32,
+    /// Frames that must read the same code before it is taken (a misread needs to repeat itself).
+    pub agree: u32,
 }
 
 impl Default for ScanConfig {
     fn default() -> Self {
-        Self { max_frames: 8 }
+        Self { max_frames: 8, agree: 2 }
     }
 }
 
@@ -121,6 +123,9 @@ impl Config {
         config.stock.manifest = config.stock.manifest.map(|m| base.join(m));
         if config.checks.validation_timeout_s == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "checks.validation_timeout_s must be at least 1".into() });
+        }
+        if config.scan.agree == 0 || config.scan.agree > config.scan.max_frames {
+            return Err(ConfigError::Invalid { path: shown, problem: format!("scan.agree must be 1 to scan.max_frames ({}), got {}", config.scan.max_frames, config.scan.agree) });
         }
         if config.scan.max_frames == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "scan.max_frames must be at least 1".into() });

@@ -42,6 +42,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
     };
     let settings = Settings {
         scan_max_frames: config.scan.max_frames,
+        scan_agree: config.scan.agree,
         expected_to_jab: Duration::from_secs(config.checks.expected_to_jab_s),
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
         ..Settings::default()

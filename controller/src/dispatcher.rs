@@ -39,6 +39,8 @@ pub enum DispatchError {
 pub struct Settings {
     /// Frames the scan station grabs before the unit is declared unreadable.
     pub scan_max_frames: u32,
+    /// Frames that must read the same code before it is taken.
+    pub scan_agree: u32,
     /// How often a paused runner looks at the interlocks again.
     pub interlock_poll: Duration,
     /// How long after verification the jab is expected (expiry and out-of-fridge
@@ -53,6 +55,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             scan_max_frames: 8,
+            scan_agree: 2,
             interlock_poll: Duration::from_millis(50),
             expected_to_jab: Duration::from_secs(10 * 60),
             validation_timeout: Duration::from_secs(10 * 60),

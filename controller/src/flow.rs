@@ -47,7 +47,8 @@ pub enum Event {
     Picked,
     Arrived,
     Read(Decoded),
-    Unreadable { frames: u32 },
+    /// The frames ran out (or disagreed); `why` says what was seen.
+    Unreadable { why: String },
     Passed,
     Violations(Vec<Violation>),
     Validated,
@@ -154,8 +155,8 @@ impl DispenseFlow {
     fn scanning(&mut self, event: &Event) -> Outcome<State> {
         match event {
             Event::Read(decoded) => Transition(State::verifying(decoded.clone())),
-            Event::Unreadable { frames } => {
-                self.violations.push(Violation::new(ViolationId::Unreadable, format!("no code read in {frames} frames")));
+            Event::Unreadable { why } => {
+                self.violations.push(Violation::new(ViolationId::Unreadable, why.clone()));
                 Transition(State::to_reject())
             }
             _ => Super,
@@ -427,7 +428,7 @@ mod tests {
 
     #[test]
     fn unreadable_unit_and_missing_stock() {
-        let (_, stage, flow) = run(vec![Event::Allocated(unit()), Event::Picked, Event::Arrived, Event::Unreadable { frames: 8 }, Event::Arrived]);
+        let (_, stage, flow) = run(vec![Event::Allocated(unit()), Event::Picked, Event::Arrived, Event::Unreadable { why: "no code read in 8 frames".into() }, Event::Arrived]);
         assert_eq!((stage, flow.violations[0].id), (Stage::Rejected, ViolationId::Unreadable));
         let (commands, stage, flow) = run(vec![Event::NoStock("no HepB in store".into())]);
         assert_eq!((stage, flow.detail.as_str()), (Stage::Failed, "no HepB in store"));

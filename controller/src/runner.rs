@@ -7,7 +7,7 @@ use crate::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
 use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
 use crate::order::{DispenseStatus, Stage};
-use crate::scan::{FrameError, decode_frame};
+use crate::scan::{FrameError, Verdict, Vote, decode_frame};
 use crate::verify::{Evidence, Violation, ViolationId, check_order, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
@@ -247,25 +247,32 @@ impl DispenseRun {
     }
 
     /// Grabs frames while the rollers turn the vial, until a code is read.
+    /// Grabs frames while the rollers turn the vial until the vote decides, or the
+    /// frames run out (the unit is then rejected as unreadable).
     async fn scan(&mut self) -> Event {
         let max = self.shared.settings.scan_max_frames;
+        let mut vote = Vote::new(self.shared.settings.scan_agree);
         for frame_no in 1..=max {
             let frame = match self.shared.devices.camera.grab_frame().await {
                 Ok(frame) => frame,
                 Err(e) => return Event::Fault(e),
             };
-            match decode_frame(&frame) {
-                Ok(decoded) => {
+            let read = decode_frame(&frame);
+            if let Err(e @ FrameError::Unparseable { .. }) = &read {
+                tracing::warn!(dispense = %self.status.id, frame_no, "{e}");
+            }
+            match vote.count(read) {
+                Verdict::Undecided => {}
+                Verdict::Read(decoded) => {
                     tracing::debug!(dispense = %self.status.id, frame_no, symbology = %decoded.symbology, "code read");
                     return Event::Read(decoded);
                 }
-                Err(FrameError::NoCode) => {}
-                Err(e @ FrameError::Unparseable { .. }) => {
-                    tracing::warn!(dispense = %self.status.id, frame_no, "{e}");
+                Verdict::Conflict(codes) => {
+                    return Event::Unreadable { why: format!("different codes read off one unit: {}", codes.join(" and ")) };
                 }
             }
         }
-        Event::Unreadable { frames: max }
+        Event::Unreadable { why: vote.summary(max) }
     }
 
     async fn show_at_booth(&self, flow: &DispenseFlow) -> Result<(), DeviceError> {

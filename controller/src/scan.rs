@@ -1,5 +1,8 @@
 //! Reading a unit's code from scan-station frames: decode real pixels with rxing
-//! (restricted to the symbologies vaccine labels use), then parse the text.
+//! (restricted to the symbologies vaccine labels use), preprocessing only as far as
+//! it helps (whole frame, then the label's region, then that region with its
+//! contrast stretched), parse the text, and vote across frames while the rollers
+//! turn the vial.
 
 use hal::Frame;
 use hal::codes::{CodeError, UnitCode};
@@ -26,8 +29,38 @@ pub enum FrameError {
     Unparseable { text: String, error: CodeError },
 }
 
-/// Decodes one 8-bit greyscale frame.
+/// Which preprocessing a frame needed before it decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    WholeFrame,
+    LabelRegion,
+    Stretched,
+}
+
+/// Decodes one 8-bit greyscale frame, trying the cheap way first.
 pub fn decode_frame(frame: &Frame) -> Result<Decoded, FrameError> {
+    decode_staged(frame).map(|(decoded, _)| decoded)
+}
+
+/// [`decode_frame`], also saying which stage read it.
+pub fn decode_staged(frame: &Frame) -> Result<(Decoded, Stage), FrameError> {
+    let whole = match decode_pixels(frame) {
+        Ok(d) => return Ok((d, Stage::WholeFrame)),
+        Err(e) => e,
+    };
+    let Some(region) = label_region(frame) else { return Err(whole) };
+    let mut errors = vec![whole];
+    for (stage, pixels) in [(Stage::LabelRegion, region.clone()), (Stage::Stretched, stretch_contrast(&region))] {
+        match decode_pixels(&pixels) {
+            Ok(d) => return Ok((d, stage)),
+            Err(e) => errors.push(e),
+        }
+    }
+    // A symbol that decoded but did not parse says more than "no code".
+    Err(errors.into_iter().find(|e| matches!(e, FrameError::Unparseable { .. })).unwrap_or(FrameError::NoCode))
+}
+
+fn decode_pixels(frame: &Frame) -> Result<Decoded, FrameError> {
     let source = Luma8Source::new_with_slice(&frame.pixels, frame.width, frame.height).map_err(|_| FrameError::NoCode)?;
     let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
     let hints = DecodeHints {
@@ -43,6 +76,109 @@ pub fn decode_frame(frame: &Frame) -> Result<Decoded, FrameError> {
     };
     let code = UnitCode::parse(&text).map_err(|error| FrameError::Unparseable { text: text.clone(), error })?;
     Ok(Decoded { symbology, text, code })
+}
+
+/// The label's bounding box (the paper is the frame's brightest large area), with a
+/// margin, or `None` when nothing stands out.
+fn label_region(frame: &Frame) -> Option<Frame> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    if w == 0 || h == 0 || frame.pixels.len() < w * h {
+        return None;
+    }
+    let mut histogram = [0usize; 256];
+    for &p in &frame.pixels {
+        histogram[usize::from(p)] += 1;
+    }
+    // The brightest 15 % of pixels: paper (and glare, which a box tolerates).
+    let mut seen = 0;
+    let threshold = (0..256).rev().find(|&v| {
+        seen += histogram[v];
+        seen * 100 >= w * h * 15
+    })?;
+    let bright = |x: usize, y: usize| usize::from(frame.pixels[y * w + x]) >= threshold;
+    let rows: Vec<usize> = (0..h).filter(|&y| (0..w).filter(|&x| bright(x, y)).count() * 10 >= w).collect();
+    let cols: Vec<usize> = (0..w).filter(|&x| (0..h).filter(|&y| bright(x, y)).count() * 10 >= h).collect();
+    let (y0, y1, x0, x1) = (*rows.first()?, *rows.last()?, *cols.first()?, *cols.last()?);
+    let margin = 8;
+    let (x0, y0, x1, y1) = (x0.saturating_sub(margin), y0.saturating_sub(margin), (x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
+    if x1 <= x0 + 20 || y1 <= y0 + 20 {
+        return None;
+    }
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    let mut pixels = Vec::with_capacity(cw * ch);
+    for y in y0..=y1 {
+        pixels.extend_from_slice(&frame.pixels[y * w + x0..=y * w + x1]);
+    }
+    Some(Frame { width: cw as u32, height: ch as u32, pixels })
+}
+
+/// Stretches the 2nd–98th percentile of grey to the full range: a faded print or a
+/// dim light becomes black on white again.
+fn stretch_contrast(frame: &Frame) -> Frame {
+    let mut sorted = frame.pixels.clone();
+    sorted.sort_unstable();
+    let at = |q: usize| sorted.get(sorted.len() * q / 100).copied().unwrap_or(0);
+    let (lo, hi) = (at(2), at(98));
+    let span = f32::from(hi.saturating_sub(lo).max(1));
+    let pixels = frame.pixels.iter().map(|&p| ((f32::from(p.saturating_sub(lo)) / span) * 255.0).min(255.0) as u8).collect();
+    Frame { width: frame.width, height: frame.height, pixels }
+}
+
+/// Votes across the frames of one unit: a code is accepted once it has been read
+/// `agree` times and no other code was read; two different codes on one unit mean
+/// its label cannot be trusted.
+#[derive(Debug, Clone)]
+pub struct Vote {
+    agree: u32,
+    tally: Vec<(Decoded, u32)>,
+    unparseable: Vec<String>,
+}
+
+/// What a vote concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not decided yet: grab another frame.
+    Undecided,
+    Read(Decoded),
+    /// Different codes were read off one unit.
+    Conflict(Vec<String>),
+}
+
+impl Vote {
+    pub fn new(agree: u32) -> Self {
+        Self { agree: agree.max(1), tally: Vec::new(), unparseable: Vec::new() }
+    }
+
+    /// Counts one frame's result.
+    pub fn count(&mut self, frame: Result<Decoded, FrameError>) -> Verdict {
+        match frame {
+            Ok(decoded) => match self.tally.iter_mut().find(|(d, _)| d.code == decoded.code) {
+                Some((_, votes)) => *votes += 1,
+                None => self.tally.push((decoded, 1)),
+            },
+            Err(FrameError::Unparseable { text, error }) => self.unparseable.push(format!("{text:?}: {error}")),
+            Err(FrameError::NoCode) => {}
+        }
+        if self.tally.len() > 1 {
+            return Verdict::Conflict(self.tally.iter().map(|(d, _)| d.code.canonical()).collect());
+        }
+        match self.tally.first() {
+            Some((decoded, votes)) if *votes >= self.agree => Verdict::Read(decoded.clone()),
+            _ => Verdict::Undecided,
+        }
+    }
+
+    /// Why the frames ran out, for the Unreadable violation.
+    pub fn summary(&self, frames: u32) -> String {
+        let mut s = format!("no code read {} time(s) in {frames} frames", self.agree);
+        if let Some((d, votes)) = self.tally.first() {
+            s.push_str(&format!("; {} read {votes} time(s)", d.code.canonical()));
+        }
+        if let Some(last) = self.unparseable.last() {
+            s.push_str(&format!("; {} unparseable read(s), last {last}", self.unparseable.len()));
+        }
+        s
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +222,49 @@ mod tests {
         let away = render_frame(Some(&symbol), FRAMES_PER_TURN - 1, &mut rng);
         assert_eq!(decode_frame(&away), Err(FrameError::NoCode));
         assert_eq!(decode_frame(&render_frame(None, 0, &mut rng)), Err(FrameError::NoCode));
+    }
+
+    fn faded(frame: &Frame, contrast: f32) -> Frame {
+        let pixels = frame.pixels.iter().map(|&p| (128.0 + (f32::from(p) - 128.0) * contrast) as u8).collect();
+        Frame { pixels, ..frame.clone() }
+    }
+
+    #[test]
+    fn a_faded_label_is_read_after_cropping_and_stretching() {
+        let symbol = encode_symbol(&gs1().element_string()).expect("encodes");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
+        let mut stretched = 0;
+        for phase in [0, 1, 2, 4, 5, 6] {
+            let frame = faded(&render_frame(Some(&symbol), phase, &mut rng), 0.2);
+            let (decoded, stage) = decode_staged(&frame).expect("a faded label still reads");
+            assert_eq!(decoded.code, UnitCode::Gs1(gs1()));
+            stretched += usize::from(stage != Stage::WholeFrame);
+        }
+        assert!(stretched > 0, "at 20 % contrast some frames need the later stages");
+    }
+
+    fn read(serial: &str) -> Result<Decoded, FrameError> {
+        let code = UnitCode::Gs1(Gs1Code { serial: Some(serial.into()), ..gs1() });
+        Ok(Decoded { symbology: "]d2".into(), text: code.canonical(), code })
+    }
+
+    #[test]
+    fn a_code_is_taken_once_enough_frames_agree() {
+        let mut vote = Vote::new(2);
+        assert_eq!(vote.count(read("A")), Verdict::Undecided);
+        assert_eq!(vote.count(Err(FrameError::NoCode)), Verdict::Undecided);
+        assert!(matches!(vote.count(read("A")), Verdict::Read(d) if d.code.canonical().ends_with("(21)A")));
+    }
+
+    #[test]
+    fn two_codes_on_one_unit_are_a_conflict_and_running_out_is_explained() {
+        let mut vote = Vote::new(2);
+        vote.count(read("A"));
+        assert!(matches!(vote.count(read("B")), Verdict::Conflict(codes) if codes.len() == 2));
+        let mut vote = Vote::new(3);
+        vote.count(read("A"));
+        vote.count(Err(FrameError::Unparseable { text: "01x".into(), error: hal::codes::CodeError::Empty }));
+        let why = vote.summary(8);
+        assert!(why.contains("in 8 frames") && why.contains("read 1 time") && why.contains("unparseable"), "{why}");
     }
 }
