@@ -4,6 +4,7 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod daemon;
+pub mod decode;
 pub mod demo;
 pub mod dispatcher;
 pub mod faults;

@@ -1,4 +1,5 @@
-//! `workstation`: the controller daemon (`serve`) and the newcomer's demo (`demo`).
+//! `workstation`: the controller daemon (`serve`), the newcomer's demo (`demo`) and
+//! the label decoder for image files (`decode`).
 
 use clap::{Parser, Subcommand};
 use controller::config::Config;
@@ -37,6 +38,14 @@ enum Command {
         #[arg(long)]
         in_process: bool,
     },
+    /// Decode label images through the scan station's pipeline; exits 1 if any file
+    /// has no readable code.
+    Decode {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +53,11 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let cli = Cli::parse();
+    // Decoding files needs no runtime.
+    if let Command::Decode { images, json } = &cli.command {
+        return if controller::decode::run(images, *json) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -51,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(Cli::parse())) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -90,5 +104,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = controller::demo::DemoOptions { patients, over_the_wire: !in_process, arrival_every_s: arrival_every, guardian_s: 4.0, nurse_s: 6.0 };
             controller::demo::run(config, options).await
         }
+        Command::Decode { .. } => Ok(()),
     }
 }

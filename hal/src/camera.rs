@@ -6,3 +6,6 @@ mod capture;
 
 #[cfg(feature = "opencv")]
 pub use capture::OpenCvCamera;
+
+#[cfg(feature = "opencv")]
+pub use capture::load_grey;

@@ -152,3 +152,18 @@ fn to_luma(mat: &Mat) -> opencv::Result<Frame> {
     let pixels = if grey.is_continuous() { grey.data_bytes()?.to_vec() } else { grey.try_clone()?.data_bytes()?.to_vec() };
     Ok(Frame { width, height, pixels })
 }
+
+/// Reads an image file (any format OpenCV's imgcodecs knows: PNG, JPEG, BMP, TIFF…)
+/// as an 8-bit grey frame, the form the decoder reads.
+pub fn load_grey(path: &std::path::Path) -> std::result::Result<Frame, String> {
+    let shown = path.display();
+    if !path.is_file() {
+        return Err(format!("{shown}: no such file"));
+    }
+    let text = path.to_str().ok_or_else(|| format!("{shown}: path is not UTF-8"))?;
+    let mat = opencv::imgcodecs::imread(text, opencv::imgcodecs::IMREAD_GRAYSCALE).map_err(|e| format!("{shown}: {e}"))?;
+    if mat.empty() {
+        return Err(format!("{shown}: not an image OpenCV can read"));
+    }
+    to_luma(&mat).map_err(|e| format!("{shown}: {e}"))
+}
