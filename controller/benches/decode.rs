@@ -1,5 +1,6 @@
 //! Decoding benchmark: how fast and how reliably the scan pipeline reads the
-//! simulator's label frames, clean, blurred and low-contrast. Prints figures;
+//! simulator's label frames as rendered (curved, tilted, the odd glare), blurred
+//! and low-contrast. Prints figures;
 //! run with `cargo bench -p controller --bench decode [-- FRAMES]`.
 
 use controller::scan::{Stage, decode_staged};
@@ -28,7 +29,7 @@ fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(150);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
     let variants: [(&str, fn(&Frame) -> Frame); 4] = [
-        ("clean", |f| f.clone()),
+        ("as rendered", |f| f.clone()),
         ("blur 3x3 x3", |f| box_blur(&box_blur(&box_blur(f)))),
         ("low contrast 30%", |f| contrast(f, 0.3)),
         ("low contrast 20%", |f| contrast(f, 0.2)),

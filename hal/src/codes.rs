@@ -57,6 +57,8 @@ pub enum CodeError {
     GtinCheckDigit { gtin: String, expected: u8, found: u8 },
     #[error("AI ({ai}) appears twice (second at position {position})")]
     DuplicateAi { ai: &'static str, position: usize },
+    #[error("character {found:?} at position {position} is not allowed in a GS1 element string")]
+    BadCharacter { position: usize, found: char },
     #[error("GS1 code has no GTIN (AI 01)")]
     MissingGtin,
     #[error("not a GS1 element string nor a 20-digit traceability code: {0:?}")]
@@ -72,8 +74,18 @@ impl UnitCode {
         if text.is_empty() {
             return Err(CodeError::Empty);
         }
-        if text.len() == 20 && text.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(UnitCode::Cn20(Cn20Code { digits: text.to_owned() }));
+        let twenty_digits = |t: &str| t.len() == 20 && t.bytes().all(|b| b.is_ascii_digit());
+        // Plain Code 128 (symbology identifier ]C0) carries the 20-digit code.
+        if let Some(digits) = text.strip_prefix("]C0").filter(|t| twenty_digits(t)) {
+            return Ok(UnitCode::Cn20(Cn20Code { digits: digits.to_owned() }));
+        }
+        // Without a symbology identifier, 20 digits are the Chinese code unless they
+        // form a complete, valid GS1 element string (a GTIN with its check digit…).
+        if twenty_digits(text) {
+            return Ok(match parse_gs1(text) {
+                Ok(gs1) if text.starts_with("01") => UnitCode::Gs1(gs1),
+                _ => UnitCode::Cn20(Cn20Code { digits: text.to_owned() }),
+            });
         }
         let body = ["]d2", "]C1", "]Q3"].iter().find_map(|p| text.strip_prefix(p)).unwrap_or(text);
         let body = body.strip_prefix(GS).unwrap_or(body);
@@ -188,6 +200,11 @@ fn ai_spec(digits: &str) -> Option<(&'static str, usize, Length)> {
 }
 
 fn parse_gs1(s: &str) -> Result<Gs1Code, CodeError> {
+    // GS1 element strings are ASCII (character set 82 plus GS): anything else is
+    // refused here, which also keeps every index below on a character boundary.
+    if let Some((position, found)) = s.char_indices().find(|(_, c)| !c.is_ascii() || (c.is_ascii_control() && *c != GS)) {
+        return Err(CodeError::BadCharacter { position, found });
+    }
     let mut code = Gs1Code { gtin: String::new(), expiry: None, lot: None, serial: None };
     let mut pos = 0;
     while pos < s.len() {

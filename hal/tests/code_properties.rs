@@ -26,7 +26,8 @@ fn gs1() -> impl Strategy<Value = Gs1Code> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    // A fixed seed keeps CI repeatable; set PROPTEST_CASES higher to search further.
+    #![proptest_config(ProptestConfig { rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_c0de), ..ProptestConfig::with_cases(2_000) })]
 
     #[test]
     fn gs1_codes_round_trip_in_every_printed_form(code in gs1()) {
@@ -38,10 +39,14 @@ proptest! {
         prop_assert_eq!(UnitCode::parse(&unit.canonical()).map(|u| u.canonical()), Ok(unit.canonical()));
     }
 
+    // Codes in use start with 8; any 20 digits are the Chinese code when the reader
+    // says plain Code 128 (]C0).
     #[test]
-    fn twenty_digit_codes_round_trip(digits in "[0-9]{20}") {
+    fn twenty_digit_codes_round_trip(digits in "8[0-9]{19}", any in "[0-9]{20}") {
         let parsed = UnitCode::parse(&digits);
         prop_assert!(matches!(&parsed, Ok(UnitCode::Cn20(c)) if c.digits == digits && c.product_id() == &digits[..7]));
+        let parsed = UnitCode::parse(&format!("]C0{any}"));
+        prop_assert!(matches!(&parsed, Ok(UnitCode::Cn20(c)) if c.digits == any));
     }
 
     #[test]
@@ -49,7 +54,7 @@ proptest! {
         let check = code.gtin.as_bytes()[13] - b'0';
         let wrong = format!("{}{}", &code.gtin[..13], (check + bump) % 10);
         let bad = Gs1Code { gtin: wrong.clone(), ..code };
-        let is_check_digit_error = matches!(UnitCode::parse(&bad.element_string()), Err(CodeError::GtinCheckDigit { gtin, .. }) if gtin == wrong);
+        let is_check_digit_error = matches!(UnitCode::parse(&format!("]d2{}", bad.element_string())), Err(CodeError::GtinCheckDigit { gtin, .. }) if gtin == wrong);
         prop_assert!(is_check_digit_error);
     }
 
@@ -71,6 +76,13 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
         let _ = UnitCode::parse(&String::from_utf8_lossy(&bytes));
+    }
+
+    // Found by the test above: a multi-byte character inside a GS1 field.
+    #[test]
+    fn non_ascii_in_a_gs1_string_is_named(gtin in gtin(), junk in "[^\\x00-\\x7f]{1,3}") {
+        let parsed = UnitCode::parse(&format!("01{gtin}10{junk}"));
+        prop_assert!(matches!(parsed, Err(CodeError::BadCharacter { position: 18, .. })), "{:?}", parsed);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Renders what the scan-station camera sees: the unit's label with its printed
 //! code (GS1 DataMatrix, or Code 128 for the 20-digit code) as real 8-bit pixels,
-//! shifted as the rollers turn the vial and with sensor noise.
+//! wrapped on the vial, tilted, shifted as the rollers turn it, with faded prints,
+//! defocus, glare, the odd fingertip and sensor noise.
 
 use hal::Frame;
 use rand::Rng;
@@ -38,34 +39,28 @@ pub fn encode_symbol(label: &str) -> Result<BitMatrix, rxing::Exceptions> {
 
 /// A frame of the scan station. `turn_phase` is the frame's position in the vial's
 /// turn: the code moves across the view and, in the last phase, is on the far side.
+///
+/// The label is drawn flat, then wrapped onto the vial (a cylinder seen from the
+/// side: modules squeeze and darken towards the edges), tilted by a few degrees,
+/// and each frame gets its own print contrast, focus and, now and then, a glare
+/// spot or a fingertip in view, all drawn from `rng` so a seed repeats a run.
 pub fn render_frame(symbol: Option<&BitMatrix>, turn_phase: u64, rng: &mut impl Rng) -> Frame {
     let (w, h) = (FRAME_WIDTH, FRAME_HEIGHT);
     let mut pixels = vec![BACKGROUND; (w * h) as usize];
     if let Some(symbol) = symbol {
+        let look = Look::draw(rng);
         let facing_away = turn_phase % FRAMES_PER_TURN == FRAMES_PER_TURN - 1;
-        // 1-D symbols are one row high in the matrix: print them as 60 px tall bars of
-        // narrower modules (a 20-digit Code 128 is about 145 modules wide).
-        let one_d = symbol.getHeight() == 1;
-        let module = if one_d { MODULE_PX_1D } else { MODULE_PX };
-        let (sw, sh) = (symbol.getWidth() * module, if one_d { 60 } else { symbol.getHeight() * module });
-        // Quiet zones: 10 modules for Code 128, and a generous 6 for DataMatrix (needs 1).
-        let quiet = if one_d { 10 } else { 6 } * module;
-        let (label_w, label_h) = ((sw + 2 * quiet).min(w - 20), (sh + 2 * quiet).min(h - 20));
-        let shift = (turn_phase % FRAMES_PER_TURN) as u32 * 12;
-        let (lx, ly) = (((w - label_w) / 2).saturating_sub(18) + shift, (h - label_h) / 2);
-        fill(&mut pixels, w, lx, ly, label_w, label_h, PAPER);
-        if !facing_away {
-            for y in 0..sh {
-                for x in 0..sw {
-                    let (mx, my) = (x / module, if one_d { 0 } else { y / module });
-                    if symbol.get(mx, my) {
-                        let (px, py) = (lx + quiet + x, ly + quiet + y);
-                        if px < w && py < h {
-                            pixels[(py * w + px) as usize] = INK;
-                        }
-                    }
-                }
-            }
+        let label = flat_label(symbol, !facing_away, look.ink);
+        let shift = (turn_phase % FRAMES_PER_TURN) as f64 * 12.0;
+        wrap_onto_vial(&mut pixels, w, h, &label, shift, look.tilt);
+        if look.blur {
+            soften(&mut pixels, w as usize, h as usize);
+        }
+        if let Some((gx, gy)) = look.glare {
+            glare(&mut pixels, w, h, gx, gy);
+        }
+        if look.fingertip {
+            fingertip(&mut pixels, w, h);
         }
     }
     for p in &mut pixels {
@@ -75,12 +70,121 @@ pub fn render_frame(symbol: Option<&BitMatrix>, turn_phase: u64, rng: &mut impl 
     Frame { width: w, height: h, pixels }
 }
 
-fn fill(pixels: &mut [u8], stride: u32, x0: u32, y0: u32, w: u32, h: u32, value: u8) {
-    for y in y0..y0 + h {
-        for x in x0..x0 + w {
-            if let Some(p) = pixels.get_mut((y * stride + x) as usize) {
-                *p = value;
+/// How one frame looks: drawn per frame from the seeded generator.
+struct Look {
+    /// Degrees the label sits tilted on the vial.
+    tilt: f64,
+    /// Ink grey: 28 is a fresh print, up to 110 a faded one.
+    ink: u8,
+    blur: bool,
+    glare: Option<(u32, u32)>,
+    fingertip: bool,
+}
+
+impl Look {
+    fn draw(rng: &mut impl Rng) -> Self {
+        Self {
+            tilt: rng.random_range(-6.0..6.0),
+            ink: if rng.random_bool(0.2) { rng.random_range(60..110) } else { INK },
+            blur: rng.random_bool(0.15),
+            glare: rng.random_bool(0.1).then(|| (rng.random_range(120..280), rng.random_range(90..210))),
+            fingertip: rng.random_bool(0.03),
+        }
+    }
+}
+
+/// The label as printed: paper with the symbol and its quiet zone.
+struct FlatLabel {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+fn flat_label(symbol: &BitMatrix, printed_side_visible: bool, ink: u8) -> FlatLabel {
+    // 1-D symbols are one row high in the matrix: print them as 60 px tall bars of
+    // narrower modules (a 20-digit Code 128 is about 145 modules wide).
+    let one_d = symbol.getHeight() == 1;
+    let module = if one_d { MODULE_PX_1D } else { MODULE_PX };
+    let (sw, sh) = (symbol.getWidth() * module, if one_d { 60 } else { symbol.getHeight() * module });
+    // Quiet zones: 10 modules for Code 128, and a generous 6 for DataMatrix (needs 1).
+    let quiet = if one_d { 10 } else { 6 } * module;
+    let (width, height) = ((sw + 2 * quiet).min(FRAME_WIDTH - 20), (sh + 2 * quiet).min(FRAME_HEIGHT - 20));
+    let mut pixels = vec![PAPER; (width * height) as usize];
+    if printed_side_visible {
+        for y in 0..sh.min(height - quiet) {
+            for x in 0..sw.min(width - quiet) {
+                let (mx, my) = (x / module, if one_d { 0 } else { y / module });
+                if symbol.get(mx, my) {
+                    pixels[((quiet + y) * width + quiet + x) as usize] = ink;
+                }
+            }
+        }
+    }
+    FlatLabel { width, height, pixels }
+}
+
+/// Draws the label wrapped on a vial whose axis is vertical: a screen column at
+/// distance `u` from the axis shows the label at arc length `R·asin(u/R)`, lit
+/// less towards the edges; the whole is tilted by `tilt` degrees and moved by
+/// `shift` pixels as the rollers turn the vial.
+fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f64, tilt: f64) {
+    let radius = f64::from(label.width) * 0.75;
+    let (cx, cy) = (f64::from(w) / 2.0 - 18.0 + shift, f64::from(h) / 2.0);
+    let (sin, cos) = tilt.to_radians().sin_cos();
+    let half_w = radius * (f64::from(label.width) / 2.0 / radius).min(1.0).sin();
+    let half_h = f64::from(label.height) / 2.0 + half_w * sin.abs();
+    for y in (cy - half_h - 2.0).max(0.0) as u32..((cy + half_h + 2.0) as u32).min(h) {
+        for x in (cx - half_w - half_h * sin.abs() - 2.0).max(0.0) as u32..((cx + half_w + half_h * sin.abs() + 2.0) as u32).min(w) {
+            let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
+            // Undo the tilt, then the cylinder.
+            let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
+            if u.abs() >= radius {
+                continue;
+            }
+            let angle = (u / radius).asin();
+            let (lx, ly) = (radius * angle + f64::from(label.width) / 2.0, v + f64::from(label.height) / 2.0);
+            if lx < 0.0 || ly < 0.0 || lx >= f64::from(label.width) || ly >= f64::from(label.height) {
+                continue;
+            }
+            let grey = f64::from(label.pixels[(ly as u32 * label.width + lx as u32) as usize]);
+            let lit = 0.75 + 0.25 * angle.cos();
+            pixels[(y * w + x) as usize] = (grey * lit) as u8;
+        }
+    }
+}
+
+/// A light defocus: one pass of a 3x3 mean.
+fn soften(pixels: &mut [u8], w: usize, h: usize) {
+    let src = pixels.to_vec();
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let sum: u32 = (y - 1..=y + 1).flat_map(|yy| (x - 1..=x + 1).map(move |xx| (yy, xx))).map(|(yy, xx)| u32::from(src[yy * w + xx])).sum();
+            pixels[y * w + x] = (sum / 9) as u8;
+        }
+    }
+}
+
+/// A reflection of the station's light: a soft saturated spot.
+fn glare(pixels: &mut [u8], w: u32, h: u32, gx: u32, gy: u32) {
+    let r = 28.0;
+    for y in gy.saturating_sub(30)..(gy + 30).min(h) {
+        for x in gx.saturating_sub(30)..(gx + 30).min(w) {
+            let d = ((f64::from(x) - f64::from(gx)).powi(2) + (f64::from(y) - f64::from(gy)).powi(2)).sqrt();
+            if d < r {
+                let p = &mut pixels[(y * w + x) as usize];
+                let boost = 255.0 * (1.0 - d / r);
+                *p = (f64::from(*p) + boost).min(255.0) as u8;
             }
         }
     }
 }
+
+/// A gloved fingertip covering a corner of the view.
+fn fingertip(pixels: &mut [u8], w: u32, h: u32) {
+    for y in h * 2 / 3..h {
+        for x in 0..w / 4 {
+            pixels[(y * w + x) as usize] = 60;
+        }
+    }
+}
+
