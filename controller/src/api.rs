@@ -46,7 +46,7 @@ fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
     }
     let birth_date = parse_date("order.birth_date", &order.birth_date)?;
     let dose_ul = match order.dose_ml {
-        d if d == 0.0 => None,
+        0.0 => None,
         d if d.is_finite() && d > 0.0 && d < 100.0 => Some((d * 1000.0).round() as u32),
         d => return Err(Status::invalid_argument(format!("order.dose_ml: {d} is not a dose in mL"))),
     };

@@ -98,7 +98,7 @@ fn run_flow(record: &StockRecord, decoded: Decoded, verdict: Event) -> (Vec<Comm
 
 proptest! {
     // A fixed seed keeps CI repeatable; set PROPTEST_CASES higher to search further.
-    #![proptest_config(ProptestConfig { rng_seed: proptest::test_runner::RngSeed::Fixed(0x5afe_7), ..ProptestConfig::with_cases(3_000) })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest::test_runner::RngSeed::Fixed(0x0005_afe7), ..ProptestConfig::with_cases(3_000) })]
 
     #[test]
     fn no_unit_with_a_violation_reaches_a_booth(order in order(), (picked, scanned_record, scanned) in unit()) {

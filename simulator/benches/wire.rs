@@ -13,6 +13,7 @@ use simulator::{SimConfig, SimWorkstation};
 use std::time::{Duration, Instant};
 
 #[path = "../tests/support/wssim_process.rs"]
+#[allow(dead_code)] // the bench uses only part of the helper
 mod wssim_process;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
