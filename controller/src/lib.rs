@@ -2,6 +2,7 @@
 //! flow and its runner, the workstation state, and (in `api`) the gRPC server.
 pub mod api;
 pub mod catalog;
+pub mod coldchain;
 pub mod config;
 pub mod daemon;
 pub mod decode;
