@@ -17,6 +17,8 @@ pub struct Config {
     pub scan: ScanConfig,
     #[serde(default)]
     pub checks: ChecksConfig,
+    #[serde(default)]
+    pub coldchain: crate::coldwatch::ColdChainConfig,
     pub hardware: HardwareConfig,
 }
 
@@ -121,6 +123,9 @@ impl Config {
         config.journal.path = base.join(&config.journal.path);
         config.catalog.path = base.join(&config.catalog.path);
         config.stock.manifest = config.stock.manifest.map(|m| base.join(m));
+        if !(config.coldchain.sample_s > 0.0 && config.coldchain.sample_s.is_finite()) {
+            return Err(ConfigError::Invalid { path: shown, problem: format!("coldchain.sample_s must be positive, got {}", config.coldchain.sample_s) });
+        }
         if config.checks.validation_timeout_s == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "checks.validation_timeout_s must be at least 1".into() });
         }

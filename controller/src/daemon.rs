@@ -47,6 +47,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
         ..Settings::default()
     };
+    crate::coldwatch::spawn(devices.clone(), journal.clone(), Arc::new(catalog.clone()), config.coldchain.clone());
     let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
     dispatcher.home().await.context("homing the picker")?;
     Ok(Assembled { dispatcher, simulator, config })

@@ -49,7 +49,7 @@ pub struct Journal {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations from each older version to the next, applied in order.
 const MIGRATIONS: &[(i64, &str)] = &[(
@@ -57,7 +57,24 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     "ALTER TABLE stock_units ADD COLUMN hold TEXT;
      ALTER TABLE stock_units ADD COLUMN hold_reason TEXT;
      ALTER TABLE stock_units ADD COLUMN left_store_at TEXT;",
-)];
+), (2, COLD_CHAIN_SCHEMA)];
+
+/// Every probe reading, and the cold-chain alarms with when their condition began.
+const COLD_CHAIN_SCHEMA: &str = "
+CREATE TABLE temperatures (
+    at      TEXT NOT NULL,
+    probe   TEXT NOT NULL,
+    celsius REAL
+);
+CREATE INDEX temperatures_at ON temperatures(at);
+CREATE TABLE alarms (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    since      TEXT NOT NULL,
+    raised_at  TEXT NOT NULL,
+    cleared_at TEXT,
+    detail     TEXT NOT NULL
+);";
 
 const SCHEMA: &str = "
 CREATE TABLE stock_units (
@@ -104,7 +121,7 @@ impl Journal {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version == 0 {
-            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+            conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
         } else if version > SCHEMA_VERSION {
             return Err(JournalError::Corrupt(format!("schema version {version} is newer than this controller ({SCHEMA_VERSION})")));
         } else {
@@ -194,6 +211,64 @@ impl Journal {
         insert_step(&tx, None, Some(code), "hold", hold.as_str(), &format!("{reason} (by {actor})"))?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records one cold-chain sample's readings in one transaction (`None`: the probe
+    /// could not be read, which is recorded too).
+    pub fn record_readings(&self, at: DateTime<Utc>, readings: &[(String, Option<f64>)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (probe, celsius) in readings {
+            tx.execute("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many readings are recorded (all probes), for summaries and tests.
+    pub fn reading_count(&self) -> Result<i64> {
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)
+    }
+
+    pub fn raise_alarm(&self, kind: &str, since: DateTime<Utc>, detail: &str) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, since.to_rfc3339(), Utc::now().to_rfc3339(), detail],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn clear_alarm(&self, kind: &str, at: DateTime<Utc>) -> Result<()> {
+        self.conn().execute("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
+        Ok(())
+    }
+
+    /// Alarms not yet cleared: (kind, since, detail).
+    pub fn active_alarms(&self) -> Result<Vec<(String, String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Puts every unit in the store (of these GTINs, or all when `gtins` is `None`)
+    /// on a cold-chain hold after an excursion; returns how many were held.
+    pub fn hold_exposed(&self, gtins: Option<&[String]>, reason: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let codes: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT code, gtin FROM stock_units WHERE state = 'in_store' AND hold IS NULL")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut held = 0;
+        for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
+            tx.execute("UPDATE stock_units SET hold = 'cold_chain', hold_reason = ?2 WHERE code = ?1", params![code, reason])?;
+            insert_step(&tx, None, Some(code), "hold", Hold::ColdChain.as_str(), &format!("{reason} ({gtin})"))?;
+            held += 1;
+        }
+        tx.commit()?;
+        Ok(held)
     }
 
     /// Counts units by state, for summaries.
@@ -413,5 +488,50 @@ mod tests {
         assert_eq!((record.state, record.dispense_id.as_deref()), (UnitState::Picked, Some("D000001")));
         assert_eq!(journal.entries("D000001").expect("entries").last().map(|e| e.step.as_str()), Some("picked"));
         assert!(matches!(journal.set_unit_state("nope", UnitState::Picked, "D1"), Err(JournalError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_keeps_its_units() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            // The schema as version 1 wrote it.
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE stock_units (code TEXT PRIMARY KEY, gtin TEXT NOT NULL, lot TEXT NOT NULL, expiry TEXT NOT NULL,
+                     slot TEXT NOT NULL, state TEXT NOT NULL, dispense_id TEXT);
+                 CREATE TABLE dispenses (id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, order_json TEXT NOT NULL,
+                     stage TEXT NOT NULL, status_json TEXT NOT NULL, created_at TEXT NOT NULL);
+                 CREATE TABLE steps (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, dispense_id TEXT, unit_code TEXT,
+                     kind TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL);
+                 INSERT INTO stock_units VALUES ('(01)06901234000016(21)OLD', '06901234000016', 'L0', '2027-01-31', 'R0-0-0', 'in_store', NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("old schema");
+        }
+        let journal = Journal::open(&path).expect("migrates");
+        let record = journal.stock_record("(01)06901234000016(21)OLD").expect("read").expect("kept");
+        assert_eq!((record.hold, record.left_store_at), (None, None));
+        journal.record_readings(Utc::now(), &[("cabinet-a".into(), Some(5.0))]).expect("cold-chain tables exist");
+        let version: i64 = journal.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+        journal.import_manifest(&manifest()).expect("import");
+        let other = ["06901234000030".to_owned()];
+        assert_eq!(journal.hold_exposed(Some(&other), "freeze").expect("hold"), 0, "no unit of that product");
+        assert_eq!(journal.hold_exposed(None, "heat since 08:00").expect("hold"), 3);
+        assert_eq!(journal.hold_exposed(None, "again").expect("hold"), 0, "held units are not held twice");
+        let held = journal.stock_record(&journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code).expect("read").expect("record");
+        assert_eq!(held.hold, Some((Hold::ColdChain, "heat since 08:00".into())));
+
+        journal.raise_alarm("heat", Utc::now(), "above 8 °C").expect("raise");
+        assert_eq!(journal.active_alarms().expect("alarms").len(), 1);
+        journal.clear_alarm("heat", Utc::now()).expect("clear");
+        assert!(journal.active_alarms().expect("alarms").is_empty());
     }
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod catalog;
 pub mod coldchain;
+pub mod coldwatch;
 pub mod config;
 pub mod daemon;
 pub mod decode;

@@ -1,0 +1,47 @@
+//! The cold chain end to end on simulated hardware: every reading is journalled, a
+//! failed compressor warms the cabinet into an excursion, the alarms are recorded
+//! and the exposed units are held, so nothing from the cabinet is dispensed.
+
+use dispense_proto::v1 as pb;
+use simulator::faults::Fault;
+use std::time::Duration;
+
+mod common;
+use common::{order, serve_workstation, start, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressor_failure_becomes_an_excursion_that_holds_the_cabinet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 200x: the cabinet, just under 8 °C, warms past it within a second of wall time;
+    // heat needs only 1 s above the limit here (10 h by default).
+    let hardware = "[coldchain]\nsample_s = 0.05\n[coldchain.rules]\nheat_s = 1\n\
+                    [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 200.0\nbooths = 4\ncabinet_celsius = 7.9\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let journal = assembled.dispatcher.journal();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(journal.reading_count().expect("count") >= 3 * 3, "every probe's readings are recorded");
+    assert!(journal.active_alarms().expect("alarms").is_empty(), "the compressor keeps it cold: {:?}", journal.active_alarms());
+
+    sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
+    let mut alarms = Vec::new();
+    for _ in 0..100 {
+        alarms = journal.active_alarms().expect("alarms").into_iter().map(|(kind, _, _)| kind).collect::<Vec<_>>();
+        if alarms.contains(&"heat".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(alarms.contains(&"high".to_owned()) && alarms.contains(&"heat".to_owned()), "{alarms:?}");
+
+    // Every unit in the cabinet is held: nothing is picked, the order fails cleanly.
+    let counts = journal.stock_counts().expect("counts");
+    let in_store: i64 = counts.iter().filter(|(s, _)| s == "in_store").map(|(_, n)| n).sum();
+    assert!(in_store > 0);
+    assert!(journal.units_in_store(&[common::HEPB.to_owned()]).expect("units").iter().all(|u| u.hold.is_some()));
+    let motions = sim.motions_started();
+    let id = start(&mut client, "after-heat", order("HepB", 1)).await.dispense_id;
+    let failed = wait_for(&mut client, &id, pb::DispenseStage::Failed).await;
+    assert!(failed.detail.contains("no HepB unit"), "{}", failed.detail);
+    assert_eq!(sim.motions_started(), motions, "no held unit left the store");
+}
