@@ -195,6 +195,7 @@ impl Dispatcher {
             created_at: Utc::now(),
             at_booth_at: None,
             finished_at: None,
+            administered_by: None,
         };
         // A retry of an accepted order must find its dispense even while the
         // workstation is paused or faulted, so readiness is checked for new ids only.

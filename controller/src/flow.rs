@@ -79,11 +79,13 @@ pub struct DispenseFlow {
     pub unit: Option<StockRecord>,
     pub violations: Vec<Violation>,
     pub detail: String,
+    /// The nurse who gave the dose.
+    pub administered_by: Option<String>,
 }
 
 impl DispenseFlow {
     pub fn new(booth: BoothId) -> Self {
-        Self { booth, unit: None, violations: Vec::new(), detail: String::new() }
+        Self { booth, unit: None, violations: Vec::new(), detail: String::new(), administered_by: None }
     }
 }
 
@@ -239,6 +241,7 @@ impl DispenseFlow {
         match event {
             Event::Administered { nurse_id } => {
                 self.detail = format!("administered by {nurse_id}");
+                self.administered_by = Some(nurse_id.clone());
                 Transition(State::administered())
             }
             _ => Super,

@@ -328,12 +328,35 @@ impl Journal {
         insert_step(&self.conn(), Some(dispense_id), unit_code, kind, step, detail)
     }
 
+    /// Every step that concerns a unit: its own (stocked, held…) and those of the
+    /// dispenses that took it, in order.
+    pub fn unit_entries(&self, code: &str) -> Result<Vec<Entry>> {
+        self.query_entries(
+            "SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps
+             WHERE unit_code = ?1 OR dispense_id IN (SELECT dispense_id FROM steps WHERE unit_code = ?1 AND dispense_id IS NOT NULL)
+             ORDER BY seq",
+            code,
+        )
+    }
+
+    /// The dispenses of one patient, oldest first.
+    pub fn patient_dispenses(&self, patient_id: &str) -> Result<Vec<DispenseStatus>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE json_extract(order_json, '$.patient_id') = ?1 ORDER BY created_at, id")?;
+        let rows = stmt.query_map([patient_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.iter().map(|json| from_json(json)).collect()
+    }
+
     /// The step log of one dispense, in order.
     pub fn entries(&self, dispense_id: &str) -> Result<Vec<Entry>> {
+        self.query_entries("SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE dispense_id = ?1 ORDER BY seq", dispense_id)
+    }
+
+    fn query_entries(&self, sql: &str, key: &str) -> Result<Vec<Entry>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE dispense_id = ?1 ORDER BY seq")?;
+        let mut stmt = conn.prepare(sql)?;
         let rows = stmt
-            .query_map([dispense_id], |r| {
+            .query_map([key], |r| {
                 let at: String = r.get(1)?;
                 Ok((r.get(0)?, at, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?
@@ -446,6 +469,7 @@ mod tests {
             created_at: Utc::now(),
             at_booth_at: None,
             finished_at: None,
+            administered_by: None,
         }
     }
 

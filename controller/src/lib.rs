@@ -16,5 +16,6 @@ pub mod journal;
 pub mod order;
 mod runner;
 pub mod scan;
+pub mod trace;
 pub mod verify;
 pub mod workstation;

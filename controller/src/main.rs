@@ -38,6 +38,21 @@ enum Command {
         #[arg(long)]
         in_process: bool,
     },
+    /// Export from the journal a unit's chain of custody, a patient's dispenses (JSON,
+    /// or CSV with --csv), or an administered dose as a FHIR R4 Immunization.
+    Trace {
+        #[arg(long, default_value = "config/simulated.toml")]
+        config: PathBuf,
+        #[arg(long, group = "what")]
+        unit: Option<String>,
+        #[arg(long, group = "what")]
+        patient: Option<String>,
+        /// A dispense id: its Immunization resource.
+        #[arg(long, group = "what")]
+        fhir: Option<String>,
+        #[arg(long)]
+        csv: bool,
+    },
     /// Decode label images through the scan station's pipeline; exits 1 if any file
     /// has no readable code.
     Decode {
@@ -104,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = controller::demo::DemoOptions { patients, over_the_wire: !in_process, arrival_every_s: arrival_every, guardian_s: 4.0, nurse_s: 6.0 };
             controller::demo::run(config, options).await
         }
+        Command::Trace { config, unit, patient, fhir, csv } => controller::trace::cli(&Config::load(&config)?, unit, patient, fhir, csv),
         Command::Decode { .. } => Ok(()),
     }
 }

@@ -129,4 +129,7 @@ pub struct DispenseStatus {
     pub created_at: DateTime<Utc>,
     pub at_booth_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The nurse who administered the dose (for the immunization record).
+    #[serde(default)]
+    pub administered_by: Option<String>,
 }

@@ -103,6 +103,7 @@ impl DispenseRun {
         let mut next = self.status.clone();
         next.stage = stage_of(machine.state());
         next.violations = flow.violations.clone();
+        next.administered_by.clone_from(&flow.administered_by);
         if !flow.detail.is_empty() {
             next.detail = flow.detail.clone();
         }
