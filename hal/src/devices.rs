@@ -18,6 +18,8 @@ pub trait ColdStore: Send + Sync {
     async fn home(&self) -> Result<()>;
     /// Whether the slot's presence sensor sees a unit.
     async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool>;
+    /// Every slot whose presence sensor sees a unit (for the stock count).
+    async fn occupied_slots(&self) -> Result<Vec<SlotAddress>>;
     /// Takes the unit from `slot` to the outlet hatch, tagging it as `carrier`.
     /// Returns when the unit is in the hatch.
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()>;

@@ -40,6 +40,10 @@ impl ColdStore for SimStore {
         Ok(self.shared.world().slots.contains_key(&slot))
     }
 
+    async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
+        Ok(self.shared.world().slots.keys().copied().collect())
+    }
+
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()> {
         let c = &self.shared.config;
         if slot.rack >= c.racks || slot.row >= c.rows || slot.column >= c.columns {

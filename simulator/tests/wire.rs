@@ -16,6 +16,8 @@ use support::unit;
 
 const NEAR: SlotAddress = SlotAddress::new(0, 0, 0);
 const OTHER: SlotAddress = SlotAddress::new(0, 0, 1);
+/// The last slot (index 199): its occupancy bit lives far from the job slots.
+const FAR: SlotAddress = SlotAddress::new(3, 4, 9);
 
 
 fn rtu() -> Exposure {
@@ -33,7 +35,7 @@ async fn start(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices
 
 async fn start_at(speed: f64, store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
     let config = SimConfig { speed, ..SimConfig::default() };
-    let sim = SimWorkstation::new(config, &[unit(NEAR, "A"), unit(OTHER, "B")]);
+    let sim = SimWorkstation::new(config, &[unit(NEAR, "A"), unit(OTHER, "B"), unit(FAR, "C")]);
     let plan = HardwarePlan { store, conveyor, http: "127.0.0.1:0".parse().expect("address") };
     let hw = HardwareSim::start(sim, &plan).await.expect("hardware simulator starts");
     let wire = WireConfig::from_toml(&hw.wire_config_toml()).expect("the devices file parses as the controller's WireConfig");
@@ -63,7 +65,9 @@ async fn a_unit_travels_from_slot_to_booth_over_rtu_and_tcp() {
     assert_eq!(conveyor_id.device_type, map::DeviceType::Conveyor);
 
     assert!(d.store.slot_occupied(NEAR).await.expect("occupancy"));
-    assert!(!d.store.slot_occupied(SlotAddress::new(3, 4, 9)).await.expect("occupancy"));
+    assert!(d.store.slot_occupied(FAR).await.expect("occupancy"));
+    assert!(!d.store.slot_occupied(SlotAddress::new(3, 4, 8)).await.expect("occupancy"));
+    assert_eq!(d.store.occupied_slots().await.expect("all occupancy"), [NEAR, OTHER, FAR]);
     let carrier = TrackingId(70_001);
     d.store.pick_to_hatch(NEAR, carrier).await.expect("pick");
     assert!(!d.store.slot_occupied(NEAR).await.expect("occupancy after pick"));
@@ -139,7 +143,7 @@ async fn the_device_stops_motion_when_the_controller_heartbeat_stops() {
     let st = link.read_input(ir::STATUS, 3).await.expect("status");
     assert!(st[0] & status::CONTROLLER_HEARTBEAT_LOST != 0);
     assert!(map::active_alarms(map::DeviceType::ColdStore, map::registers_to_u32(st[2], st[1])).iter().any(|a| a.code == "CS-06"));
-    assert_eq!(hw.workstation().occupied_slots(), 2, "the pick stopped before the unit left its slot");
+    assert_eq!(hw.workstation().occupied_slots(), 3, "the pick stopped before the unit left its slot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +246,7 @@ async fn a_wrong_device_or_address_is_a_clear_error() {
     let (hw, d) = start(tcp(), tcp()).await;
     let Endpoint::Tcp { address, .. } = hw.conveyor_endpoint().clone() else { panic!("tcp") };
     let link = ModbusLink::new("conveyor", Transport::Tcp { address, unit: 2 }, LinkTiming::default());
-    let err = link.read_input(200, 4).await.expect_err("outside the map");
+    let err = link.read_input(hal::modbus::map::ir::END, 4).await.expect_err("outside the map");
     assert_eq!(err.kind(), ErrorKind::Exception);
     assert!(err.to_string().contains("IllegalDataAddress"), "{err}");
     let wrong = hal::modbus::field::FieldDevice::start(link, map::DeviceType::ColdStore);

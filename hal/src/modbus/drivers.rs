@@ -106,6 +106,23 @@ impl ColdStore for ModbusColdStore {
         Ok(bits & (1 << (index % 16)) != 0)
     }
 
+    async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
+        let (racks, rows, columns) = self.geometry().await?;
+        let bits = self.device.link().read_input(ir::store::SLOT_OCCUPANCY, ir::store::SLOT_OCCUPANCY_LEN).await?;
+        let mut slots = Vec::new();
+        for rack in 0..racks {
+            for row in 0..rows {
+                for column in 0..columns {
+                    let index = (usize::from(rack) * usize::from(rows) + usize::from(row)) * usize::from(columns) + usize::from(column);
+                    if bits.get(index / 16).is_some_and(|word| word & (1 << (index % 16)) != 0) {
+                        slots.push(SlotAddress::new(rack, row, column));
+                    }
+                }
+            }
+        }
+        Ok(slots)
+    }
+
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()> {
         let index = self.slot_index(slot).await?;
         let [hi, lo] = carrier_registers(carrier)?;

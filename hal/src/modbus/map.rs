@@ -25,8 +25,9 @@ pub mod ir {
     pub const JOB_SLOTS: u16 = 40;
     pub const JOB_SLOT_LEN: u16 = 4;
     pub const JOB_SLOT_COUNT: u16 = 16;
-    /// One past the last input register either device serves.
-    pub const END: u16 = JOB_SLOTS + JOB_SLOT_LEN * JOB_SLOT_COUNT;
+    /// One past the last input register either device serves (the store's slot
+    /// occupancy block is the highest).
+    pub const END: u16 = store::SLOT_OCCUPANCY + store::SLOT_OCCUPANCY_LEN;
 
     /// Cold store controller.
     pub mod store {
@@ -37,8 +38,9 @@ pub mod ir {
         pub const HATCH_FULL: u16 = 24;
         pub const HATCH_CARRIER: u16 = 25;
         pub const GEOMETRY: u16 = 27;
-        pub const SLOT_OCCUPANCY: u16 = 32;
-        pub const SLOT_OCCUPANCY_LEN: u16 = 8;
+        /// One bit per slot: 32 registers, up to 512 slots.
+        pub const SLOT_OCCUPANCY: u16 = 200;
+        pub const SLOT_OCCUPANCY_LEN: u16 = 32;
     }
 
     /// Conveyor PLC.
@@ -307,6 +309,15 @@ pub fn register_to_celsius(value: u16) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn register_blocks_do_not_overlap() {
+        let job_slots_end = ir::JOB_SLOTS + ir::JOB_SLOT_LEN * ir::JOB_SLOT_COUNT;
+        assert!(ir::DEVICE_SPECIFIC < ir::JOB_SLOTS && ir::store::GEOMETRY < ir::JOB_SLOTS && ir::conveyor::EYES < ir::JOB_SLOTS);
+        assert!(job_slots_end <= ir::store::SLOT_OCCUPANCY, "job slots end at {job_slots_end}");
+        assert_eq!(ir::END, ir::store::SLOT_OCCUPANCY + ir::store::SLOT_OCCUPANCY_LEN);
+        assert!(hr::TASK_BLOCK + hr::TASK_BLOCK_LEN <= hr::ALARM_RESET && hr::ALARM_RESET < hr::TEXT);
+    }
 
     #[test]
     fn station_codes_round_trip() {
