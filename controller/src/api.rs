@@ -147,7 +147,8 @@ impl DispensingService for DispensingApi {
 fn to_status(e: DispatchError) -> Status {
     match &e {
         DispatchError::InvalidArgument { .. } => Status::invalid_argument(e.to_string()),
-        DispatchError::NotFound(_) => Status::not_found(e.to_string()),
+        DispatchError::NotFound(_) | DispatchError::NoSuchStock(_) => Status::not_found(e.to_string()),
+        DispatchError::Device(_) => Status::unavailable(e.to_string()),
         DispatchError::RequestIdReused { .. } => Status::already_exists(e.to_string()),
         DispatchError::WrongStage { .. } => Status::failed_precondition(e.to_string()),
         DispatchError::NotReady(_) => Status::unavailable(e.to_string()),

@@ -24,6 +24,11 @@ pub enum DispatchError {
     InvalidArgument { field: &'static str, reason: String },
     #[error("no dispense {0}")]
     NotFound(String),
+    /// A unit, batch or hold that the journal does not have.
+    #[error("{0}")]
+    NoSuchStock(String),
+    #[error(transparent)]
+    Device(#[from] hal::DeviceError),
     #[error("request id {request_id} was already used for dispense {dispense_id} with a different order")]
     RequestIdReused { request_id: String, dispense_id: String },
     #[error("dispense {id} is {stage}, not {expected}")]
@@ -176,6 +181,55 @@ impl Dispatcher {
 
     pub fn journal(&self) -> &Journal {
         &self.shared.journal
+    }
+
+    /// The stock count: the store's slot sensors against the journal, and units
+    /// expiring within `warn_days`.
+    pub async fn stock_count(&self, warn_days: i64) -> Result<crate::stock::CountReport, DispatchError> {
+        let today = Utc::now().date_naive();
+        crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(|e| match e {
+            crate::stock::StockError::Device(d) => DispatchError::Device(d),
+            crate::stock::StockError::Journal(j) => DispatchError::Journal(j),
+        })
+    }
+
+    /// Recalls a batch; every unit not yet given is held and never picked.
+    pub fn recall_batch(&self, gtin: Option<&str>, lot: &str, reason: &str, actor: &str) -> Result<usize, DispatchError> {
+        Self::require(&[("lot", lot), ("reason", reason), ("actor", actor)])?;
+        match crate::stock::recall_batch(&self.shared.journal, gtin, lot, reason, actor)? {
+            0 => Err(DispatchError::NoSuchStock(format!("no unit of batch {lot} is in stock or on its way"))),
+            held => Ok(held),
+        }
+    }
+
+    pub fn quarantine_unit(&self, code: &str, reason: &str, actor: &str) -> Result<(), DispatchError> {
+        Self::require(&[("code", code), ("reason", reason), ("actor", actor)])?;
+        let code = Self::canonical(code)?;
+        if self.shared.journal.stock_record(&code)?.is_none() {
+            return Err(DispatchError::NoSuchStock(format!("unit {code} is not in the journal")));
+        }
+        Ok(crate::stock::quarantine_unit(&self.shared.journal, &code, reason, actor)?)
+    }
+
+    /// Lifts a hold after review (e.g. a pharmacist clears a cold-chain exposure).
+    pub fn release_hold(&self, code: &str, reason: &str, actor: &str) -> Result<(), DispatchError> {
+        Self::require(&[("code", code), ("reason", reason), ("actor", actor)])?;
+        let code = Self::canonical(code)?;
+        if !self.shared.journal.release_hold(&code, reason, actor)? {
+            return Err(DispatchError::NoSuchStock(format!("unit {code} is not on hold")));
+        }
+        Ok(())
+    }
+
+    fn require(fields: &[(&'static str, &str)]) -> Result<(), DispatchError> {
+        match fields.iter().find(|(_, v)| v.trim().is_empty()) {
+            Some((field, _)) => Err(DispatchError::InvalidArgument { field, reason: "is required".into() }),
+            None => Ok(()),
+        }
+    }
+
+    fn canonical(code: &str) -> Result<String, DispatchError> {
+        UnitCode::parse(code).map(|c| c.canonical()).map_err(|e| DispatchError::InvalidArgument { field: "code", reason: e.to_string() })
     }
 
     /// Accepts an order. The same request id with the same order returns the same

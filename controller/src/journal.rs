@@ -199,6 +199,47 @@ impl Journal {
         Ok(())
     }
 
+    /// Every unit the journal says is in the store (held or not), by slot.
+    pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE state = 'in_store' ORDER BY slot",
+        )?;
+        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Holds every unit of a batch that has not been given or binned yet (in the store
+    /// or on its way: verification refuses it); returns how many.
+    pub fn hold_batch(&self, gtin: Option<&str>, lot: &str, hold: Hold, reason: &str, actor: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let codes: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT code FROM stock_units WHERE lot = ?1 AND (?2 IS NULL OR gtin = ?2) AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
+            )?;
+            stmt.query_map(params![lot, gtin], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for code in &codes {
+            tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+            insert_step(&tx, None, Some(code), "hold", hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"))?;
+        }
+        tx.commit()?;
+        Ok(codes.len())
+    }
+
+    /// Lifts a unit's hold after review, recording why and who.
+    pub fn release_hold(&self, code: &str, reason: &str, actor: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
+        if changed == 1 {
+            insert_step(&tx, None, Some(code), "hold", "released", &format!("{reason} (by {actor})"))?;
+        }
+        tx.commit()?;
+        Ok(changed == 1)
+    }
+
     /// Puts a unit on hold (recall, quarantine, cold-chain exposure) with the reason
     /// and who did it; held units are never picked and fail verification.
     pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {

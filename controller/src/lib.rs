@@ -16,6 +16,7 @@ pub mod journal;
 pub mod order;
 mod runner;
 pub mod scan;
+pub mod stock;
 pub mod trace;
 pub mod verify;
 pub mod workstation;

@@ -52,6 +52,10 @@ pub enum Fault {
     Camera(CameraFault),
     /// The unit in a slot carries this printed label instead of its own.
     Mislabel(SlotAddress, String),
+    /// Someone took the unit out of a slot by hand.
+    Remove(SlotAddress),
+    /// Someone put a unit with this label into an empty slot by hand.
+    Place(SlotAddress, String),
 }
 
 /// A fault line that cannot be understood, with what was wrong.
@@ -64,7 +68,7 @@ pub struct FaultParseError {
 
 pub const FAULT_HELP: &str = "jam | grip-failure | diverter stuck|ok | tray-stuck BOOTH|off | door open|close | estop on|off | curtain on|off | \
 compressor fail|ok | probe-offset DEGREES | power-loss SECONDS | noise store|conveyor RATE | \
-silent store|conveyor SECONDS | unplug store|conveyor SECONDS | camera blur|glare|occlusion|clear | mislabel SLOT LABEL";
+silent store|conveyor SECONDS | unplug store|conveyor SECONDS | camera blur|glare|occlusion|clear | mislabel SLOT LABEL | remove SLOT | place SLOT LABEL";
 
 impl FromStr for Fault {
     type Err = FaultParseError;
@@ -124,11 +128,12 @@ impl FromStr for Fault {
                 "clear" => CameraFault::Clear,
                 w => return Err(fail(format!("unknown camera fault `{w}`"))),
             }),
-            "mislabel" => {
+            "mislabel" | "place" => {
                 let slot = arg(1, "slot")?.parse::<SlotAddress>().map_err(|e| fail(e.to_string()))?;
                 let label = words.get(2..).filter(|w| !w.is_empty()).map(|w| w.join(" ")).ok_or_else(|| fail("missing label".into()))?;
-                Fault::Mislabel(slot, label)
+                if words[0] == "place" { Fault::Place(slot, label) } else { Fault::Mislabel(slot, label) }
             }
+            "remove" => Fault::Remove(arg(1, "slot")?.parse::<SlotAddress>().map_err(|e| fail(e.to_string()))?),
             other => return Err(fail(format!("unknown fault `{other}`; faults are: {FAULT_HELP}"))),
         };
         Ok(fault)
@@ -211,6 +216,8 @@ mod tests {
             ("unplug conveyor 2", Fault::Unplug(Line::Conveyor, 2.0)),
             ("camera glare", Fault::Camera(CameraFault::Glare)),
             ("mislabel R1-2-3 (01)06901234000030", Fault::Mislabel(SlotAddress::new(1, 2, 3), "(01)06901234000030".into())),
+            ("remove R0-0-1", Fault::Remove(SlotAddress::new(0, 0, 1))),
+            ("place R3-4-9 0106901234000016", Fault::Place(SlotAddress::new(3, 4, 9), "0106901234000016".into())),
         ];
         for (line, fault) in cases {
             assert_eq!(line.parse::<Fault>(), Ok(fault), "{line}");

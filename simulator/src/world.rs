@@ -230,6 +230,21 @@ impl SimWorkstation {
                 Some(unit) => unit.label.clone_from(label),
                 None => return Err(format!("slot {slot} is empty")),
             },
+            Fault::Remove(slot) => {
+                if world.slots.remove(slot).is_none() {
+                    return Err(format!("slot {slot} is empty"));
+                }
+            }
+            Fault::Place(slot, label) => {
+                let c = &self.shared.config;
+                if slot.rack >= c.racks || slot.row >= c.rows || slot.column >= c.columns {
+                    return Err(format!("no slot {slot} in this store"));
+                }
+                if world.slots.contains_key(slot) {
+                    return Err(format!("slot {slot} is occupied"));
+                }
+                world.slots.insert(*slot, PhysicalUnit { label: label.clone() });
+            }
             Fault::PowerLoss(_) | Fault::Noise(..) | Fault::Silent(..) | Fault::Unplug(..) => {
                 return Err("this fault acts on the wire: run the simulator in hardware mode".into());
             }
