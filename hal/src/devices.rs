@@ -25,6 +25,8 @@ pub trait ColdStore: Send + Sync {
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()>;
     /// Opens the hatch and puts the unit in it onto the belt (at [`Station::Hatch`]).
     async fn release_to_belt(&self, carrier: TrackingId) -> Result<()>;
+    /// The carrier of the unit in the outlet hatch, if any (for recovery).
+    async fn hatch(&self) -> Result<Option<TrackingId>>;
 }
 
 /// The chilled belt with its photo-eyes and diverters.
@@ -35,6 +37,8 @@ pub trait Conveyor: Send + Sync {
     /// Carries `carrier` from where it is to `to`, returning when the photo-eye at `to`
     /// has seen it (for a booth: when it has been diverted into the tray).
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()>;
+    /// Every unit on the belt and the station whose eye saw it last (for recovery).
+    async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>>;
 }
 
 /// The scan station's camera (the rollers spin the vial between frames).

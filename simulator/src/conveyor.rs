@@ -34,6 +34,12 @@ impl SimConveyor {
 
 #[async_trait]
 impl Conveyor for SimConveyor {
+    async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>> {
+        let mut units: Vec<_> = self.shared.world().belt.iter().map(|(c, (at, _))| (*c, *at)).collect();
+        units.sort_by_key(|(c, _)| *c);
+        Ok(units)
+    }
+
     async fn home(&self) -> Result<()> {
         self.shared.world().start_motion(DEVICE, "belt homing")?;
         self.shared.clock.sleep(1.0).await;

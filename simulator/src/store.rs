@@ -40,6 +40,10 @@ impl ColdStore for SimStore {
         Ok(self.shared.world().slots.contains_key(&slot))
     }
 
+    async fn hatch(&self) -> Result<Option<TrackingId>> {
+        Ok(self.shared.world().hatch.as_ref().map(|(c, _)| *c))
+    }
+
     async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
         Ok(self.shared.world().slots.keys().copied().collect())
     }

@@ -71,8 +71,12 @@ async fn a_unit_travels_from_slot_to_booth_over_rtu_and_tcp() {
     let carrier = TrackingId(70_001);
     d.store.pick_to_hatch(NEAR, carrier).await.expect("pick");
     assert!(!d.store.slot_occupied(NEAR).await.expect("occupancy after pick"));
+    assert_eq!(d.store.hatch().await.expect("hatch"), Some(carrier), "the hatch reports its carrier");
     d.store.release_to_belt(carrier).await.expect("release");
+    assert_eq!(d.store.hatch().await.expect("hatch"), None);
+    assert_eq!(d.conveyor.units_on_belt().await.expect("belt table"), [(carrier, Station::Hatch)]);
     d.conveyor.convey(carrier, Station::Scan).await.expect("to scan");
+    assert_eq!(d.conveyor.units_on_belt().await.expect("belt table"), [(carrier, Station::Scan)]);
     d.conveyor.convey(carrier, Station::Booth(BoothId(2))).await.expect("to booth 2");
     assert_eq!(d.conveyor.tray(BoothId(2)).await.expect("tray"), TrayState::Occupied);
     let display = BoothDisplay { patient_name: "刘洋".into(), product_name: "HepB".into(), lot: "L1".into(), expiry: "2027-01-31".into() };

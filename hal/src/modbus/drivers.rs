@@ -106,6 +106,11 @@ impl ColdStore for ModbusColdStore {
         Ok(bits & (1 << (index % 16)) != 0)
     }
 
+    async fn hatch(&self) -> Result<Option<TrackingId>> {
+        let r = self.device.link().read_input(ir::store::HATCH_FULL, 3).await?;
+        Ok((r[0] != 0).then(|| TrackingId(u64::from(map::registers_to_u32(r[1], r[2])))))
+    }
+
     async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
         let (racks, rows, columns) = self.geometry().await?;
         let bits = self.device.link().read_input(ir::store::SLOT_OCCUPANCY, ir::store::SLOT_OCCUPANCY_LEN).await?;
@@ -160,6 +165,20 @@ impl ModbusConveyor {
 
 #[async_trait]
 impl Conveyor for ModbusConveyor {
+    async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>> {
+        use ir::conveyor::{BELT_ENTRY_LEN, BELT_TABLE, BELT_TABLE_ENTRIES};
+        let table = self.device.link().read_input(BELT_TABLE, BELT_TABLE_ENTRIES * BELT_ENTRY_LEN).await?;
+        table
+            .chunks(usize::from(BELT_ENTRY_LEN))
+            .filter(|e| e[0] != 0 || e[1] != 0)
+            .map(|e| {
+                let station = map::station_from_code(e[2])
+                    .ok_or_else(|| self.device.link().error(ErrorKind::Exception, format!("belt table: unknown station code {}", e[2])))?;
+                Ok((TrackingId(u64::from(map::registers_to_u32(e[0], e[1]))), station))
+            })
+            .collect()
+    }
+
     async fn home(&self) -> Result<()> {
         self.device.reset_alarms().await?;
         self.device.run(Task { code: task::HOME, params: [0; 4], text: None, deadline: self.deadline }).await.map(drop)

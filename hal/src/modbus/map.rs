@@ -52,6 +52,11 @@ pub mod ir {
         pub const TRAYS: u16 = 24;
         pub const UNITS_ON_BELT: u16 = 25;
         pub const EYES: u16 = 26;
+        /// Units being carried: entries of (carrier high, carrier low, station code),
+        /// carrier 0 for an empty entry.
+        pub const BELT_TABLE: u16 = 104;
+        pub const BELT_TABLE_ENTRIES: u16 = 8;
+        pub const BELT_ENTRY_LEN: u16 = 3;
     }
 }
 
@@ -314,7 +319,9 @@ mod tests {
     fn register_blocks_do_not_overlap() {
         let job_slots_end = ir::JOB_SLOTS + ir::JOB_SLOT_LEN * ir::JOB_SLOT_COUNT;
         assert!(ir::DEVICE_SPECIFIC < ir::JOB_SLOTS && ir::store::GEOMETRY < ir::JOB_SLOTS && ir::conveyor::EYES < ir::JOB_SLOTS);
-        assert!(job_slots_end <= ir::store::SLOT_OCCUPANCY, "job slots end at {job_slots_end}");
+        assert!(job_slots_end <= ir::conveyor::BELT_TABLE, "job slots end at {job_slots_end}");
+        let belt_end = ir::conveyor::BELT_TABLE + ir::conveyor::BELT_TABLE_ENTRIES * ir::conveyor::BELT_ENTRY_LEN;
+        assert!(belt_end <= ir::store::SLOT_OCCUPANCY, "belt table ends at {belt_end}");
         assert_eq!(ir::END, ir::store::SLOT_OCCUPANCY + ir::store::SLOT_OCCUPANCY_LEN);
         assert!(hr::TASK_BLOCK + hr::TASK_BLOCK_LEN <= hr::ALARM_RESET && hr::ALARM_RESET < hr::TEXT);
     }

@@ -212,6 +212,13 @@ impl FieldModel for ConveyorModel {
         regs[usize::from(ir::conveyor::TRAYS)] = trays;
         regs[usize::from(ir::conveyor::UNITS_ON_BELT)] = world.belt.len() as u16;
         regs[usize::from(ir::conveyor::EYES)] = world.belt.values().fold(0, |eyes, (at, _)| eyes | map::eye_bit(*at));
+        let mut carried: Vec<_> = world.belt.iter().map(|(c, (at, _))| (c.0, *at)).collect();
+        carried.sort_by_key(|(c, _)| *c);
+        for (i, (carrier, at)) in carried.into_iter().take(usize::from(ir::conveyor::BELT_TABLE_ENTRIES)).enumerate() {
+            let [hi, lo] = map::u32_to_registers(carrier as u32);
+            let entry = usize::from(ir::conveyor::BELT_TABLE) + i * usize::from(ir::conveyor::BELT_ENTRY_LEN);
+            regs[entry..entry + 3].copy_from_slice(&[hi, lo, map::station_code(at)]);
+        }
     }
 
     fn interlock_open(&self) -> bool {
