@@ -49,7 +49,24 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
     };
     crate::coldwatch::spawn(devices.clone(), journal.clone(), Arc::new(catalog.clone()), config.coldchain.clone());
     let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
+    // A motion the previous run left going must end before anything else moves.
+    crate::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
     dispatcher.home().await.context("homing the picker")?;
+    // Settle what the last run left unfinished before any new order is taken.
+    let started = std::time::Instant::now();
+    let report = crate::recovery::recover(dispatcher.journal(), dispatcher.devices()).await.context("recovery")?;
+    if report.settled > 0 || !report.strays.is_empty() {
+        tracing::warn!(
+            settled = report.settled,
+            binned = report.binned.len(),
+            returned = report.returned_to_stock.len(),
+            in_tray = report.quarantined_in_tray.len(),
+            lost = report.lost.len(),
+            strays = report.strays.len(),
+            "recovered in {:?}",
+            started.elapsed()
+        );
+    }
     Ok(Assembled { dispatcher, simulator, config })
 }
 

@@ -12,7 +12,6 @@ use chrono::Utc;
 use hal::{BoothId, Devices};
 use statig::blocking::IntoStateMachineExt;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -89,7 +88,6 @@ pub(crate) struct Shared {
     pub scan_station: Arc<tokio::sync::Mutex<()>>,
     /// Choosing and reserving a unit is one step, so two orders never get one unit.
     pub allocation: Mutex<()>,
-    pub carriers: AtomicU64,
     machine: Mutex<statig::blocking::StateMachine<WorkstationMachine>>,
     state_tx: watch::Sender<&'static str>,
     live: Mutex<HashMap<String, Live>>,
@@ -146,7 +144,6 @@ impl Dispatcher {
                 picker: tokio::sync::Mutex::new(()),
                 scan_station: Arc::new(tokio::sync::Mutex::new(())),
                 allocation: Mutex::new(()),
-                carriers: AtomicU64::new(1),
                 machine: Mutex::new(machine),
                 state_tx,
                 live: Mutex::new(HashMap::new()),
@@ -181,6 +178,10 @@ impl Dispatcher {
 
     pub fn journal(&self) -> &Journal {
         &self.shared.journal
+    }
+
+    pub fn devices(&self) -> &Devices {
+        &self.shared.devices
     }
 
     /// The stock count: the store's slot sensors against the journal, and units

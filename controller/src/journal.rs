@@ -358,6 +358,20 @@ impl Journal {
         Ok(())
     }
 
+    /// Dispenses that had not ended when the controller stopped, oldest first.
+    pub fn unfinished_dispenses(&self) -> Result<Vec<DispenseStatus>> {
+        let conn = self.conn();
+        let finals = [Stage::Administered, Stage::Rejected, Stage::Failed].map(stage_name);
+        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3) ORDER BY id")?;
+        let rows = stmt.query_map(params![finals[0], finals[1], finals[2]], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.iter().map(|json| from_json(json)).collect()
+    }
+
+    /// Records a step that belongs to no dispense (recovery, operator actions).
+    pub fn note(&self, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
+        insert_step(&self.conn(), None, unit_code, kind, step, detail)
+    }
+
     pub fn dispense(&self, id: &str) -> Result<Option<DispenseStatus>> {
         let conn = self.conn();
         let json: Option<String> = conn.query_row("SELECT status_json FROM dispenses WHERE id = ?1", [id], |r| r.get(0)).optional()?;

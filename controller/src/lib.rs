@@ -14,6 +14,7 @@ pub mod flow;
 pub mod inventory;
 pub mod journal;
 pub mod order;
+pub mod recovery;
 mod runner;
 pub mod scan;
 pub mod stock;

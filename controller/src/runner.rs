@@ -15,7 +15,6 @@ use hal::codes::UnitCode;
 use hal::{BoothDisplay, DeviceError, ErrorKind, Station, TrackingId};
 use statig::blocking::IntoStateMachineExt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 
 /// A confirmation from the clinic, routed to the dispense waiting for it.
@@ -43,7 +42,7 @@ impl DispenseRun {
         status_tx: watch::Sender<DispenseStatus>,
         confirmations: mpsc::UnboundedReceiver<Confirmation>,
     ) -> Self {
-        let carrier = TrackingId(shared.carriers.fetch_add(1, Ordering::Relaxed));
+        let carrier = carrier_of(&status.id);
         Self { shared, status, status_tx, confirmations, carrier, booth_guard: None, scan_guard: None }
     }
 
@@ -375,6 +374,12 @@ impl DispenseRun {
             tokio::time::sleep(self.shared.settings.interlock_poll).await;
         }
     }
+}
+
+/// The tracking id the devices know a dispense's unit by: the dispense's number, so
+/// it stays unique across restarts and recovery can match units to dispenses.
+pub fn carrier_of(dispense_id: &str) -> TrackingId {
+    TrackingId(dispense_id.trim_start_matches('D').parse().unwrap_or(u64::MAX))
 }
 
 fn describe(event: &Event) -> String {

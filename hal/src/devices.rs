@@ -27,6 +27,9 @@ pub trait ColdStore: Send + Sync {
     async fn release_to_belt(&self, carrier: TrackingId) -> Result<()>;
     /// The carrier of the unit in the outlet hatch, if any (for recovery).
     async fn hatch(&self) -> Result<Option<TrackingId>>;
+    /// Whether the picker or hatch is still carrying out a motion (one a controller
+    /// that stopped may have left running).
+    async fn in_motion(&self) -> Result<bool>;
 }
 
 /// The chilled belt with its photo-eyes and diverters.
@@ -39,6 +42,8 @@ pub trait Conveyor: Send + Sync {
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()>;
     /// Every unit on the belt and the station whose eye saw it last (for recovery).
     async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>>;
+    /// Whether a belt run is still in progress.
+    async fn in_motion(&self) -> Result<bool>;
 }
 
 /// The scan station's camera (the rollers spin the vial between frames).

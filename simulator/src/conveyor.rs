@@ -1,7 +1,7 @@
 //! The simulated belt: units travel at belt speed between photo-eyes; a booth diverter
 //! refuses a unit while its tray is occupied; the simulated nurse empties trays.
 
-use crate::world::{Delivery, Shared};
+use crate::world::{Delivery, Motion, Shared};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{Conveyor, DeviceError, ErrorKind, Station, TrackingId};
@@ -34,6 +34,10 @@ impl SimConveyor {
 
 #[async_trait]
 impl Conveyor for SimConveyor {
+    async fn in_motion(&self) -> Result<bool> {
+        Ok(self.shared.world().active_motions > 0)
+    }
+
     async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>> {
         let mut units: Vec<_> = self.shared.world().belt.iter().map(|(c, (at, _))| (*c, *at)).collect();
         units.sort_by_key(|(c, _)| *c);
@@ -42,6 +46,7 @@ impl Conveyor for SimConveyor {
 
     async fn home(&self) -> Result<()> {
         self.shared.world().start_motion(DEVICE, "belt homing")?;
+        let _motion = Motion::begin(&self.shared, None);
         self.shared.clock.sleep(1.0).await;
         Ok(())
     }
@@ -53,6 +58,9 @@ impl Conveyor for SimConveyor {
                 return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} is not on the belt")));
             };
             let from = *from;
+            if world.moving.contains(&carrier) {
+                return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{carrier} is already moving")));
+            }
             if let Station::Booth(b) = to {
                 if b.0 == 0 || b.0 > self.shared.config.booths {
                     return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("there is no {b}")));
@@ -68,6 +76,7 @@ impl Conveyor for SimConveyor {
             world.runs_started += 1;
             from
         };
+        let _motion = Motion::begin(&self.shared, Some(carrier));
         let metres = self.position(to) - self.position(from);
         let seconds = metres / self.shared.config.timings.belt_speed_mps;
         let (jammed, misrouted) = {

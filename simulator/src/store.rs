@@ -1,6 +1,6 @@
 //! The simulated cold store and picker: slot occupancy, travel time by distance, the hatch.
 
-use crate::world::Shared;
+use crate::world::{Motion, Shared};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{ColdStore, DeviceError, ErrorKind, SlotAddress, TrackingId};
@@ -32,12 +32,17 @@ impl SimStore {
 impl ColdStore for SimStore {
     async fn home(&self) -> Result<()> {
         self.shared.world().start_motion(DEVICE, "homing")?;
+        let _motion = Motion::begin(&self.shared, None);
         self.shared.clock.sleep(2.0).await;
         Ok(())
     }
 
     async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool> {
         Ok(self.shared.world().slots.contains_key(&slot))
+    }
+
+    async fn in_motion(&self) -> Result<bool> {
+        Ok(self.shared.world().active_motions > 0)
     }
 
     async fn hatch(&self) -> Result<Option<TrackingId>> {
@@ -64,6 +69,7 @@ impl ColdStore for SimStore {
             world.start_motion(DEVICE, "pick")?;
             world.picks_started += 1;
         }
+        let _motion = Motion::begin(&self.shared, Some(carrier));
         self.shared.clock.sleep(self.pick_seconds(slot)).await;
         let mut world = self.shared.world();
         if world.faults.grip_failures_pending > 0 {
@@ -93,6 +99,7 @@ impl ColdStore for SimStore {
             }
             world.start_motion(DEVICE, "hatch release")?;
         }
+        let _motion = Motion::begin(&self.shared, Some(carrier));
         self.shared.clock.sleep(self.shared.config.timings.hatch_s).await;
         let mut world = self.shared.world();
         let (carrier, unit) = world.hatch.take().ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::InvalidTarget, "hatch emptied"))?;

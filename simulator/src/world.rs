@@ -41,6 +41,10 @@ pub(crate) struct World {
     pub interlocks: InterlockStatus,
     /// Motion commands that started; none may start with an interlock open.
     pub motions_started: u64,
+    /// Motions under way, and the carriers moving on the belt (a unit cannot be
+    /// sent two places at once).
+    pub active_motions: u32,
+    pub moving: std::collections::HashSet<TrackingId>,
     pub frames_grabbed: u64,
     pub picks_started: u64,
     pub runs_started: u64,
@@ -114,6 +118,8 @@ impl SimWorkstation {
             deliveries: Vec::new(),
             interlocks: InterlockStatus::default(),
             motions_started: 0,
+            active_motions: 0,
+            moving: std::collections::HashSet::new(),
             frames_grabbed: 0,
             picks_started: 0,
             runs_started: 0,
@@ -250,6 +256,36 @@ impl SimWorkstation {
             }
         }
         Ok(())
+    }
+}
+
+/// A motion under way; ends (also when its future is dropped, e.g. stopped by the
+/// safety chain) when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Motion {
+    shared: Arc<Shared>,
+    carrier: Option<TrackingId>,
+}
+
+impl Motion {
+    /// Counts a motion that `World::start_motion` allowed.
+    pub fn begin(shared: &Arc<Shared>, carrier: Option<TrackingId>) -> Self {
+        let mut world = shared.world();
+        world.active_motions += 1;
+        if let Some(c) = carrier {
+            world.moving.insert(c);
+        }
+        Self { shared: shared.clone(), carrier }
+    }
+}
+
+impl Drop for Motion {
+    fn drop(&mut self) {
+        let mut world = self.shared.world();
+        world.active_motions = world.active_motions.saturating_sub(1);
+        if let Some(c) = self.carrier {
+            world.moving.remove(&c);
+        }
     }
 }
 

@@ -106,6 +106,10 @@ impl ColdStore for ModbusColdStore {
         Ok(bits & (1 << (index % 16)) != 0)
     }
 
+    async fn in_motion(&self) -> Result<bool> {
+        Ok(self.device.status().await?.has(super::map::status::BUSY))
+    }
+
     async fn hatch(&self) -> Result<Option<TrackingId>> {
         let r = self.device.link().read_input(ir::store::HATCH_FULL, 3).await?;
         Ok((r[0] != 0).then(|| TrackingId(u64::from(map::registers_to_u32(r[1], r[2])))))
@@ -165,6 +169,10 @@ impl ModbusConveyor {
 
 #[async_trait]
 impl Conveyor for ModbusConveyor {
+    async fn in_motion(&self) -> Result<bool> {
+        Ok(self.device.status().await?.has(super::map::status::BUSY))
+    }
+
     async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>> {
         use ir::conveyor::{BELT_ENTRY_LEN, BELT_TABLE, BELT_TABLE_ENTRIES};
         let table = self.device.link().read_input(BELT_TABLE, BELT_TABLE_ENTRIES * BELT_ENTRY_LEN).await?;

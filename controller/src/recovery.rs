@@ -1,0 +1,166 @@
+//! Recovery after the controller stopped without warning (power cut, crash, kill):
+//! every dispense the journal has not finished is settled by asking the devices
+//! where its unit is, so that each unit ends in a known state and no order is
+//! filled twice. Runs once at start, after homing and before orders are taken.
+//!
+//! - unit in the hatch or on the belt → carried to the reject bin, quarantined;
+//! - unit in a booth tray → quarantined where it is (the nurse returns it);
+//! - unit still in its slot (the pick never happened) → back in stock;
+//! - unit nowhere → quarantined as lost, for a person to find;
+//! - no unit yet → nothing to settle.
+//!
+//! Each such dispense ends `Failed` with what was done; units on the belt that no
+//! unfinished dispense claims are binned too.
+
+use crate::inventory::{Hold, UnitState};
+use crate::journal::{Journal, JournalError};
+use crate::order::{DispenseStatus, Stage};
+use crate::runner::carrier_of;
+use hal::{Devices, DeviceError, Station, TrackingId};
+use std::collections::BTreeMap;
+
+/// What recovery did, for the log and the tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Dispenses that were not finished.
+    pub settled: usize,
+    pub binned: Vec<String>,
+    pub returned_to_stock: Vec<String>,
+    pub quarantined_in_tray: Vec<String>,
+    pub lost: Vec<String>,
+    /// Carriers on the belt that no dispense claimed, binned.
+    pub strays: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("asking the devices where units are: {0}")]
+    Device(#[from] DeviceError),
+    #[error("the devices were still moving after {0:?}")]
+    StillMoving(std::time::Duration),
+}
+
+/// Waits until no device is still carrying out a motion a stopped controller left
+/// running (a device finishes its job, or stops it when our heartbeat stays away):
+/// homing and recovery must not move a unit that is already moving.
+pub async fn wait_until_still(devices: &Devices, timeout: std::time::Duration) -> Result<(), RecoveryError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        if !devices.store.in_motion().await? && !devices.conveyor.in_motion().await? {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(RecoveryError::StillMoving(timeout));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Settles every unfinished dispense; see the module's documentation.
+pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryReport, RecoveryError> {
+    let unfinished = journal.unfinished_dispenses()?;
+    let hatch = devices.store.hatch().await?;
+    let mut on_belt: BTreeMap<TrackingId, Station> = devices.conveyor.units_on_belt().await?.into_iter().collect();
+    let mut report = RecoveryReport { settled: unfinished.len(), ..RecoveryReport::default() };
+    let mut hatch_claimed = false;
+    for status in unfinished {
+        let carrier = carrier_of(&status.id);
+        let outcome = match status.unit.clone() {
+            None => "no unit had been allocated".to_owned(),
+            Some(unit) => {
+                let record = journal.stock_record(&unit.code)?;
+                let state = record.as_ref().map(|r| r.state);
+                if hatch == Some(carrier) || on_belt.contains_key(&carrier) {
+                    on_belt.remove(&carrier);
+                    hatch_claimed |= hatch == Some(carrier);
+                    bin(devices, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
+                    report.binned.push(unit.code.clone());
+                    "its unit was on the way: carried to the reject bin and quarantined".to_owned()
+                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_intent_went(journal, &status.id, "Booth")?) {
+                    // A belt run ends at its target or stops on the belt (a jam): a unit
+                    // sent to a booth that is no longer on the belt was diverted into the tray.
+                    journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
+                    journal.hold_unit(&unit.code, Hold::Quarantined, "in a booth tray when the controller restarted", "recovery")?;
+                    if let Err(e) = devices.booths.clear(status.order.booth).await {
+                        tracing::warn!("recovery: booth display not cleared: {e}");
+                    }
+                    report.quarantined_in_tray.push(unit.code.clone());
+                    format!("its unit is in {} and is quarantined: the nurse returns it", status.order.booth)
+                } else if state == Some(UnitState::Picked) && last_intent_went(journal, &status.id, "Reject")? {
+                    // Sent to the bin and no longer on the belt: it is in the bin.
+                    journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
+                    report.binned.push(unit.code.clone());
+                    "its unit had reached the reject bin".to_owned()
+                } else if state == Some(UnitState::Picked) {
+                    let slot = record.as_ref().map(|r| r.slot);
+                    let in_slot = match slot {
+                        Some(slot) => devices.store.slot_occupied(slot).await?,
+                        None => false,
+                    };
+                    if in_slot {
+                        journal.set_unit_state(&unit.code, UnitState::InStore, &status.id)?;
+                        report.returned_to_stock.push(unit.code.clone());
+                        "its unit had not left its slot: back in stock".to_owned()
+                    } else {
+                        journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
+                        journal.hold_unit(&unit.code, Hold::Quarantined, "not found anywhere after a restart", "recovery")?;
+                        report.lost.push(unit.code.clone());
+                        "its unit was not found in its slot, the hatch or on the belt: quarantined as lost".to_owned()
+                    }
+                } else {
+                    format!("its unit is {}", state.map_or("unknown to the journal", UnitState::as_str))
+                }
+            }
+        };
+        fail(journal, status, &outcome)?;
+    }
+    // Whatever else is in the hatch or rides the belt belongs to no live order.
+    let stray_in_hatch = hatch.filter(|_| !hatch_claimed).map(|c| (c, true));
+    for (carrier, in_hatch) in stray_in_hatch.into_iter().chain(on_belt.into_keys().map(|c| (c, false))) {
+        if let Err(e) = carry_to_bin(devices, carrier, in_hatch).await {
+            tracing::error!("recovery: stray carrier {carrier} left on the belt: {e}");
+        }
+        let place = if in_hatch { "in the hatch" } else { "on the belt" };
+        journal.note(None, "recovery", "stray", &format!("{carrier} {place} with no open dispense: carried to the reject bin"))?;
+        report.strays.push(carrier.0);
+    }
+    Ok(report)
+}
+
+/// Whether the dispense's last command sent was a belt run to `station` ("Booth", "Reject").
+fn last_intent_went(journal: &Journal, dispense_id: &str, station: &str) -> Result<bool, JournalError> {
+    let entries = journal.entries(dispense_id)?;
+    let last_intent = entries.iter().rev().find(|e| e.kind == "intent");
+    Ok(last_intent.is_some_and(|e| e.step == "Convey" && e.detail.contains(station)))
+}
+
+/// Ends a dispense as failed, saying what recovery did with its unit.
+fn fail(journal: &Journal, mut status: DispenseStatus, outcome: &str) -> Result<(), JournalError> {
+    status.detail = format!("controller restarted while the dispense was {}; {outcome}", status.stage.describe());
+    status.stage = Stage::Failed;
+    status.finished_at = Some(chrono::Utc::now());
+    journal.record_stage(&status)
+}
+
+async fn bin(devices: &Devices, journal: &Journal, carrier: TrackingId, in_hatch: bool, code: &str, dispense: &str) -> Result<(), RecoveryError> {
+    let moved = carry_to_bin(devices, carrier, in_hatch).await;
+    journal.set_unit_state(code, UnitState::Rejected, dispense)?;
+    let reason = match &moved {
+        Ok(()) => "carried to the reject bin after a restart".to_owned(),
+        Err(e) => format!("left on the belt after a restart ({e}): remove by hand"),
+    };
+    journal.hold_unit(code, Hold::Quarantined, &reason, "recovery")?;
+    if let Err(e) = moved {
+        tracing::error!("recovery: {code}: {e}");
+    }
+    Ok(())
+}
+
+async fn carry_to_bin(devices: &Devices, carrier: TrackingId, in_hatch: bool) -> Result<(), DeviceError> {
+    if in_hatch {
+        devices.store.release_to_belt(carrier).await?;
+    }
+    devices.conveyor.convey(carrier, Station::Reject).await
+}
