@@ -50,11 +50,22 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
     crate::coldwatch::spawn(devices.clone(), journal.clone(), Arc::new(catalog.clone()), config.coldchain.clone());
     let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
     // A motion the previous run left going must end before anything else moves.
+    let t = std::time::Instant::now();
     crate::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
+    let waited = t.elapsed();
+    let t = std::time::Instant::now();
     dispatcher.home().await.context("homing the picker")?;
+    let homing = t.elapsed();
     // Settle what the last run left unfinished before any new order is taken.
     let started = std::time::Instant::now();
     let report = crate::recovery::recover(dispatcher.journal(), dispatcher.devices()).await.context("recovery")?;
+    tracing::info!(
+        waited_ms = waited.as_millis() as u64,
+        homing_ms = homing.as_millis() as u64,
+        recovery_ms = started.elapsed().as_millis() as u64,
+        settled = report.settled,
+        "startup phases"
+    );
     if report.settled > 0 || !report.strays.is_empty() {
         tracing::warn!(
             settled = report.settled,

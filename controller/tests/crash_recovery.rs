@@ -8,72 +8,12 @@
 
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
-use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
-use simulator::{SimConfig, SimWorkstation};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{MANIFEST, order};
-
-/// The daemon process; killed (SIGKILL) when dropped.
-struct Daemon {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_daemon(config: &Path) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workstation"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("daemon starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines.next().expect("daemon output").expect("line");
-        if let Some(addr) = line.split("serving dispense.v1 on ").nth(1) {
-            break addr.trim().to_owned();
-        }
-        assert!(!line.starts_with("error"), "daemon failed: {line}");
-    };
-    // Keep draining stderr so the daemon never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Daemon { child, address }
-}
-
-/// Plays the clinic for one dispense: validates and administers when asked.
-async fn clinic(mut client: DispensingServiceClient<tonic::transport::Channel>, request_id: String, booth: u32) {
-    let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order("HepB", booth)) }).await else { return };
-    let id = started.into_inner().dispense_id;
-    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
-    let mut stream = stream.into_inner();
-    while let Ok(Some(update)) = stream.message().await {
-        let Some(d) = update.dispense else { continue };
-        match pb::DispenseStage::try_from(d.stage) {
-            Ok(pb::DispenseStage::AwaitingValidation) => {
-                let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
-            }
-            Ok(pb::DispenseStage::AwaitingAdministration) => {
-                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into() }).await;
-            }
-            _ => {}
-        }
-    }
-}
+use common::daemon::{clinic, spawn_daemon, wire_rig};
+use common::order;
 
 fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect("query")
@@ -82,18 +22,7 @@ fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_controller_anywhere_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("catalog");
-    // Plenty of HepB: the manifest's four units and a batch of 30 more.
-    let manifest = format!("{MANIFEST}\n[[batch]]\ngtin = \"06901234000016\"\nlot = \"MANY\"\nexpiry = \"2028-06-30\"\nserial_prefix = \"M\"\ncount = 30\nfirst_slot = \"R3-0-0\"\n");
-    std::fs::write(dir.path().join("stock.toml"), &manifest).expect("manifest");
-    let units = hal::manifest::parse(&manifest).expect("manifest parses");
-    let sim = SimWorkstation::new(SimConfig { speed: 25.0, booths: 4, ..SimConfig::default() }, &units);
-    let plan = HardwarePlan { store: Exposure::Rtu { baud: 115_200 }, conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse().expect("addr") }, http: "127.0.0.1:0".parse().expect("addr") };
-    let hardware = HardwareSim::start(sim, &plan).await.expect("hardware");
-    std::fs::write(dir.path().join("devices.toml"), hardware.wire_config_toml()).expect("devices");
-    let config = dir.path().join("ws.toml");
-    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n").expect("config");
+    let (hardware, config) = wire_rig(dir.path()).await;
 
     // Kill points spread over a dispense's life: picking, on the belt, scanning, on
     // the way to the booth, at the booth, and between dispenses.

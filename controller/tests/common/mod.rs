@@ -2,6 +2,8 @@
 //! client's start-and-watch helpers.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod daemon;
+
 use controller::config::Config;
 use controller::daemon::{Assembled, assemble, serve};
 use dispense_proto::v1 as pb;

@@ -1,0 +1,91 @@
+//! The workstation daemon as a separate process on simulated hardware over real
+//! wires (held by the caller, so the physical world outlives the daemon), and a
+//! clinic that drives one dispense: shared by the crash test and the restart bench.
+
+use super::{MANIFEST, order};
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
+use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
+use simulator::{SimConfig, SimWorkstation};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Catalog, a stock of 34 HepB units, simulated hardware at 25x on a pty and a TCP
+/// port, its devices file and a daemon config, all in `dir`.
+pub async fn wire_rig(dir: &Path) -> (HardwareSim, PathBuf) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("catalog");
+    let manifest = format!("{MANIFEST}\n[[batch]]\ngtin = \"06901234000016\"\nlot = \"MANY\"\nexpiry = \"2028-06-30\"\nserial_prefix = \"M\"\ncount = 30\nfirst_slot = \"R3-0-0\"\n");
+    std::fs::write(dir.join("stock.toml"), &manifest).expect("manifest");
+    let units = hal::manifest::parse(&manifest).expect("manifest parses");
+    let sim = SimWorkstation::new(SimConfig { speed: 25.0, booths: 4, ..SimConfig::default() }, &units);
+    let plan = HardwarePlan { store: Exposure::Rtu { baud: 115_200 }, conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse().expect("addr") }, http: "127.0.0.1:0".parse().expect("addr") };
+    let hardware = HardwareSim::start(sim, &plan).await.expect("hardware");
+    std::fs::write(dir.join("devices.toml"), hardware.wire_config_toml()).expect("devices");
+    let config = dir.join("ws.toml");
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n").expect("config");
+    (hardware, config)
+}
+
+/// The daemon process; killed (SIGKILL) when dropped.
+pub struct Daemon {
+    child: Child,
+    pub address: String,
+    /// What it logged up to serving.
+    pub startup_log: Vec<String>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `workstation serve` and returns once it serves.
+pub fn spawn_daemon(config: &Path) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workstation"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "controller::daemon=info,error")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("daemon starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut startup_log = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("daemon output").expect("line");
+        if let Some(addr) = line.split("serving dispense.v1 on ").nth(1) {
+            break addr.trim().to_owned();
+        }
+        assert!(!line.starts_with("error"), "daemon failed: {line}");
+        startup_log.push(line);
+    };
+    // Keep draining stderr so the daemon never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Daemon { child, address, startup_log }
+}
+
+/// Plays the clinic for one dispense: validates and administers when asked.
+pub async fn clinic(mut client: DispensingServiceClient<tonic::transport::Channel>, request_id: String, booth: u32) {
+    let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order("HepB", booth)) }).await else { return };
+    let id = started.into_inner().dispense_id;
+    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
+    let mut stream = stream.into_inner();
+    while let Ok(Some(update)) = stream.message().await {
+        let Some(d) = update.dispense else { continue };
+        match pb::DispenseStage::try_from(d.stage) {
+            Ok(pb::DispenseStage::AwaitingValidation) => {
+                let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
+            }
+            Ok(pb::DispenseStage::AwaitingAdministration) => {
+                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into() }).await;
+            }
+            _ => {}
+        }
+    }
+}
