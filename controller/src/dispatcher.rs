@@ -67,6 +67,15 @@ impl Default for Settings {
     }
 }
 
+impl From<crate::stock::StockError> for DispatchError {
+    fn from(e: crate::stock::StockError) -> Self {
+        match e {
+            crate::stock::StockError::Device(d) => DispatchError::Device(d),
+            crate::stock::StockError::Journal(j) => DispatchError::Journal(j),
+        }
+    }
+}
+
 /// A dispense in progress: its published status and where confirmations go.
 struct Live {
     status: watch::Sender<DispenseStatus>,
@@ -188,10 +197,17 @@ impl Dispatcher {
     /// expiring within `warn_days`.
     pub async fn stock_count(&self, warn_days: i64) -> Result<crate::stock::CountReport, DispatchError> {
         let today = Utc::now().date_naive();
-        crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(|e| match e {
-            crate::stock::StockError::Device(d) => DispatchError::Device(d),
-            crate::stock::StockError::Journal(j) => DispatchError::Journal(j),
-        })
+        crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(DispatchError::from)
+    }
+
+    /// Stock-in of a delivery at the restock door.
+    pub async fn stock_in(&self, delivery: &crate::stock::Delivery, actor: &str) -> Result<crate::stock::StockInReport, DispatchError> {
+        Self::require(&[("actor", actor), ("lot", &delivery.lot), ("note", &delivery.note)])?;
+        if delivery.codes.is_empty() {
+            return Err(DispatchError::InvalidArgument { field: "codes", reason: "a delivery has at least one unit".into() });
+        }
+        let today = Utc::now().date_naive();
+        crate::stock::stock_in(&self.shared.journal, &self.shared.catalog, self.shared.devices.store.as_ref(), delivery, today, actor).await.map_err(DispatchError::from)
     }
 
     /// Recalls a batch; every unit not yet given is held and never picked.

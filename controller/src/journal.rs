@@ -199,6 +199,22 @@ impl Journal {
         Ok(())
     }
 
+    /// Stocks one unit received at the restock door; false when the code is already
+    /// known (the journal never has one code twice).
+    pub fn stock_unit(&self, record: &StockRecord, detail: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+            params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
+        )?;
+        if inserted == 1 {
+            insert_step(&tx, None, Some(&record.code), "stock", "stocked", &format!("slot {}; {detail}", record.slot))?;
+        }
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
     /// Every unit the journal says is in the store (held or not), by slot.
     pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
         let conn = self.conn();

@@ -57,3 +57,67 @@ async fn recall_quarantine_release_and_the_stock_count() {
     assert_eq!(far.expiring.len(), far.in_journal, "with a long window every unit warns");
     assert!(report.expiring.is_empty(), "nothing expires within 30 days");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_in_checks_every_unit_against_the_catalog_and_the_note() {
+    use controller::stock::Delivery;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hardware = "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let dispatcher = &assembled.dispatcher;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let expiry = chrono::NaiveDate::from_ymd_opt(2027, 1, 31).expect("date");
+    let gs1 = |serial: &str| format!("]d20106901234000016172701311025A{}21{serial}", '\u{1d}');
+    let delivery = Delivery {
+        product_id: "HepB".into(),
+        lot: "25A".into(),
+        expiry,
+        arrival_celsius: Some(4.5),
+        note: "DN-0042".into(),
+        codes: vec![
+            gs1("N1"),
+            gs1("N2"),
+            gs1("N1"),                                                            // twice in the delivery
+            "(01)06901234000016(17)270331(10)EARLY(21)HE0001".into(),             // already stocked
+            "(01)06901234000030(17)270131(10)25A(21)X1".into(),                   // IPV, not HepB
+            "(01)06901234000016(17)270228(10)25A(21)N3".into(),                   // label expiry differs
+            "(01)06901234000016(10)25A(21)N4".into(),                             // no expiry
+            "(01)06901234000017(17)270131".into(),                                // bad check digit
+            "86000010000000000777".into(),                                        // HepB's 20-digit code
+        ],
+    };
+    let report = dispatcher.stock_in(&delivery, "storekeeper-1").await.expect("stock-in");
+    let accepted: Vec<&str> = report.accepted.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(accepted, ["(01)06901234000016(17)270131(10)25A(21)N1", "(01)06901234000016(17)270131(10)25A(21)N2", "86000010000000000777"]);
+    let why: Vec<&str> = report.rejected.iter().map(|(_, w)| w.as_str()).collect();
+    for expected in ["twice in this delivery", "already in the journal", "not the delivered product", "differ from the delivery note", "no expiry", "unreadable code"] {
+        assert!(why.iter().any(|w| w.contains(expected)), "{expected} missing from {why:?}");
+    }
+    assert_eq!(report.rejected.len(), 6);
+    let slots: Vec<&str> = report.accepted.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(slots.len(), 3);
+    assert!(slots.iter().all(|s| s.parse::<hal::SlotAddress>().is_ok()), "{slots:?}");
+
+    // The storekeeper puts each accepted unit in its slot: the count agrees.
+    for (code, slot) in &report.accepted {
+        let label = hal::codes::UnitCode::parse(code).map(|c| match c {
+            hal::codes::UnitCode::Gs1(g) => g.element_string(),
+            hal::codes::UnitCode::Cn20(c) => c.digits,
+        }).expect("parses");
+        sim.inject(&Fault::Place(slot.parse().expect("slot"), label)).expect("placed");
+    }
+    assert!(dispatcher.stock_count(30).await.expect("count").discrepancies.is_empty());
+
+    // Warm on arrival: the whole delivery is refused.
+    let warm = Delivery { arrival_celsius: Some(11.0), codes: vec![gs1("W1")], ..delivery.clone() };
+    let refused = dispatcher.stock_in(&warm, "storekeeper-1").await.expect("stock-in");
+    assert!(refused.accepted.is_empty() && refused.rejected[0].1.contains("wrong temperature on arrival"), "{refused:?}");
+    let expired = Delivery { expiry: chrono::NaiveDate::from_ymd_opt(2020, 1, 31).expect("date"), codes: vec![gs1("E1")], ..delivery.clone() };
+    assert!(dispatcher.stock_in(&expired, "storekeeper-1").await.expect("stock-in").rejected[0].1.contains("expired"));
+    assert!(dispatcher.stock_in(&Delivery { codes: vec![], ..delivery.clone() }, "s").await.is_err(), "an empty delivery is a bad request");
+
+    // The new units are stock like any other: the 2027-01-31 units go first (FEFO).
+    let id = start(&mut client, "new-stock", order("HepB", 1)).await.dispense_id;
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert_eq!(at_booth.unit.expect("unit").lot, "25A");
+}

@@ -20,6 +20,8 @@ pub trait ColdStore: Send + Sync {
     async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool>;
     /// Every slot whose presence sensor sees a unit (for the stock count).
     async fn occupied_slots(&self) -> Result<Vec<SlotAddress>>;
+    /// Every slot the store has, nearest the hatch first (for stock-in).
+    async fn slots(&self) -> Result<Vec<SlotAddress>>;
     /// Takes the unit from `slot` to the outlet hatch, tagging it as `carrier`.
     /// Returns when the unit is in the hatch.
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()>;

@@ -41,6 +41,14 @@ impl ColdStore for SimStore {
         Ok(self.shared.world().slots.contains_key(&slot))
     }
 
+    async fn slots(&self) -> Result<Vec<SlotAddress>> {
+        let c = &self.shared.config;
+        let mut all: Vec<SlotAddress> =
+            (0..c.racks).flat_map(|r| (0..c.rows).flat_map(move |w| (0..c.columns).map(move |col| SlotAddress::new(r, w, col)))).collect();
+        all.sort_by_key(|s| (u16::from(s.rack) + u16::from(s.row) + u16::from(s.column), *s));
+        Ok(all)
+    }
+
     async fn in_motion(&self) -> Result<bool> {
         Ok(self.shared.world().active_motions > 0)
     }

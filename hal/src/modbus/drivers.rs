@@ -115,6 +115,15 @@ impl ColdStore for ModbusColdStore {
         Ok((r[0] != 0).then(|| TrackingId(u64::from(map::registers_to_u32(r[1], r[2])))))
     }
 
+    async fn slots(&self) -> Result<Vec<SlotAddress>> {
+        let (racks, rows, columns) = self.geometry().await?;
+        let mut all: Vec<SlotAddress> =
+            (0..racks).flat_map(|r| (0..rows).flat_map(move |w| (0..columns).map(move |c| SlotAddress::new(r, w, c)))).collect();
+        // Nearest the hatch (at R0-0-0) first: the picker's travel grows with the sum.
+        all.sort_by_key(|s| (u16::from(s.rack) + u16::from(s.row) + u16::from(s.column), *s));
+        Ok(all)
+    }
+
     async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
         let (racks, rows, columns) = self.geometry().await?;
         let bits = self.device.link().read_input(ir::store::SLOT_OCCUPANCY, ir::store::SLOT_OCCUPANCY_LEN).await?;
