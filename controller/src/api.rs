@@ -150,7 +150,7 @@ fn to_status(e: DispatchError) -> Status {
         DispatchError::NotFound(_) | DispatchError::NoSuchStock(_) => Status::not_found(e.to_string()),
         DispatchError::Device(_) => Status::unavailable(e.to_string()),
         DispatchError::RequestIdReused { .. } => Status::already_exists(e.to_string()),
-        DispatchError::WrongStage { .. } => Status::failed_precondition(e.to_string()),
+        DispatchError::WrongStage { .. } | DispatchError::WrongState { .. } => Status::failed_precondition(e.to_string()),
         DispatchError::NotReady(_) => Status::unavailable(e.to_string()),
         DispatchError::Journal(_) => {
             tracing::error!(error = %e, "journal error answering a request");

@@ -5,6 +5,7 @@
 use crate::catalog::Catalog;
 use crate::journal::{Created, Journal, JournalError};
 use crate::order::{DispenseStatus, PatientOrder, Stage};
+use crate::inventory::UnitState;
 use crate::runner::{Confirmation, DispenseRun};
 use hal::codes::UnitCode;
 use crate::workstation::{WorkstationMachine, WsEvent};
@@ -34,6 +35,8 @@ pub enum DispatchError {
     WrongStage { id: String, stage: &'static str, expected: &'static str },
     #[error("the workstation is {0} and does not accept orders")]
     NotReady(&'static str),
+    #[error("the workstation is {state}; this needs it {wanted}")]
+    WrongState { state: &'static str, wanted: &'static str },
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -198,6 +201,57 @@ impl Dispatcher {
     pub async fn stock_count(&self, warn_days: i64) -> Result<crate::stock::CountReport, DispatchError> {
         let today = Utc::now().date_naive();
         crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(DispatchError::from)
+    }
+
+    /// Takes the workstation out of service for a crew; refused with units in flight.
+    pub fn enter_maintenance(&self, actor: &str, reason: &str) -> Result<(), DispatchError> {
+        Self::require(&[("actor", actor), ("reason", reason)])?;
+        self.shared.workstation_event(WsEvent::MaintenanceEntered(actor.to_owned()));
+        match self.workstation_state() {
+            "maintenance" => {
+                self.shared.journal.note(None, "maintenance", "entered", &format!("{reason} (by {actor})"))?;
+                Ok(())
+            }
+            state => Err(DispatchError::WrongState { state, wanted: "ready (nothing in flight)" }),
+        }
+    }
+
+    pub fn exit_maintenance(&self, actor: &str) -> Result<(), DispatchError> {
+        Self::require(&[("actor", actor)])?;
+        if self.workstation_state() != "maintenance" {
+            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" });
+        }
+        self.shared.workstation_event(WsEvent::MaintenanceExited);
+        self.shared.journal.note(None, "maintenance", "exited", &format!("by {actor}"))?;
+        Ok(())
+    }
+
+    /// Carries a held unit from its slot to the reject bin; only in maintenance mode
+    /// and never with an interlock open.
+    pub async fn eject_held(&self, code: &str, actor: &str) -> Result<(), DispatchError> {
+        Self::require(&[("code", code), ("actor", actor)])?;
+        if self.workstation_state() != "maintenance" {
+            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" });
+        }
+        let code = Self::canonical(code)?;
+        let record = self.shared.journal.stock_record(&code)?.ok_or_else(|| DispatchError::NoSuchStock(format!("unit {code} is not in the journal")))?;
+        if record.hold.is_none() || record.state != UnitState::InStore {
+            return Err(DispatchError::NoSuchStock(format!("unit {code} is not a held unit in the store")));
+        }
+        let devices = &self.shared.devices;
+        let interlocks = devices.interlocks.read().await?;
+        if !interlocks.all_closed() {
+            return Err(DispatchError::WrongState { state: "maintenance with an interlock open", wanted: "every interlock closed" });
+        }
+        // Maintenance carriers live far above dispense numbers.
+        let carrier = hal::TrackingId(3_000_000_000 + u64::from(chrono::Utc::now().timestamp_subsec_millis()));
+        self.shared.journal.note(Some(&code), "intent", "Eject", &format!("from {} by {actor}", record.slot))?;
+        devices.store.pick_to_hatch(record.slot, carrier).await?;
+        devices.store.release_to_belt(carrier).await?;
+        devices.conveyor.convey(carrier, hal::Station::Reject).await?;
+        self.shared.journal.set_unit_state(&code, UnitState::Rejected, "maintenance")?;
+        self.shared.journal.note(Some(&code), "outcome", "Ejected", &format!("in the reject bin; by {actor}"))?;
+        Ok(())
     }
 
     /// Stock-in of a delivery at the restock door.

@@ -4,6 +4,7 @@
 //! starting → homing → ready ⇄ dispensing        (superstate: operational)
 //!            homing ─(failed)→ faulted
 //! operational ─(interlock open)→ paused ─(closed)→ ready / dispensing
+//! ready ─(maintenance entered)→ maintenance ─(exited)→ ready
 //! ```
 //! It gates what the clinic may do (no orders before homing) and is reported to
 //! observers. The dispenses themselves are driven by [`crate::flow`].
@@ -20,6 +21,9 @@ pub enum WsEvent {
     DispenseEnded,
     InterlockOpened(String),
     InterlockClosed,
+    /// A maintenance crew takes the workstation out of service (only from ready).
+    MaintenanceEntered(String),
+    MaintenanceExited,
 }
 
 /// Shared storage: how many dispenses are in flight, and the last fault text.
@@ -28,6 +32,8 @@ pub struct WorkstationMachine {
     pub in_flight: usize,
     pub fault: Option<String>,
     pub paused_by: Option<String>,
+    /// Who took the workstation out of service.
+    pub maintenance_by: Option<String>,
 }
 
 #[state_machine(initial = "State::starting()", state(derive(Debug, Clone, PartialEq, Eq)))]
@@ -54,7 +60,7 @@ impl WorkstationMachine {
         }
     }
 
-    /// Nothing in flight. DispenseStarted → dispensing.
+    /// Nothing in flight. DispenseStarted → dispensing; MaintenanceEntered → maintenance.
     #[state(superstate = "operational")]
     fn ready(&mut self, event: &WsEvent) -> Outcome<State> {
         match event {
@@ -62,7 +68,24 @@ impl WorkstationMachine {
                 self.in_flight += 1;
                 Transition(State::dispensing())
             }
+            WsEvent::MaintenanceEntered(by) => {
+                self.maintenance_by = Some(by.clone());
+                Transition(State::maintenance())
+            }
             _ => Super,
+        }
+    }
+
+    /// Out of service for a crew: no orders; maintenance motions only.
+    /// MaintenanceExited → ready.
+    #[state]
+    fn maintenance(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::MaintenanceExited => {
+                self.maintenance_by = None;
+                Transition(State::ready())
+            }
+            _ => Handled,
         }
     }
 
@@ -131,6 +154,7 @@ impl State {
             State::Dispensing {} => "dispensing",
             State::Paused {} => "paused",
             State::Faulted {} => "faulted",
+            State::Maintenance {} => "maintenance",
         }
     }
 
@@ -160,6 +184,22 @@ mod tests {
         sm.handle(&WsEvent::InterlockClosed);
         assert_eq!(sm.state().name(), "dispensing");
         sm.handle(&WsEvent::DispenseEnded);
+        assert_eq!(sm.state().name(), "ready");
+    }
+
+    #[test]
+    fn maintenance_is_entered_only_when_ready_and_refuses_orders() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::DispenseStarted);
+        sm.handle(&WsEvent::MaintenanceEntered("crew-1".into()));
+        assert_eq!(sm.state().name(), "dispensing", "not with a unit in flight");
+        sm.handle(&WsEvent::DispenseEnded);
+        sm.handle(&WsEvent::MaintenanceEntered("crew-1".into()));
+        assert_eq!(sm.state().name(), "maintenance");
+        assert!(!sm.state().accepts_orders());
+        sm.handle(&WsEvent::MaintenanceExited);
         assert_eq!(sm.state().name(), "ready");
     }
 

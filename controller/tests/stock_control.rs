@@ -121,3 +121,40 @@ async fn stock_in_checks_every_unit_against_the_catalog_and_the_note() {
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_eq!(at_booth.unit.expect("unit").lot, "25A");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hardware = "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let dispatcher = &assembled.dispatcher;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let unit = dispatcher.journal().units_in_store(&[common::HEPB.to_owned()]).expect("units").remove(0);
+    dispatcher.quarantine_unit(&unit.code, "vial cracked", "pharmacist-1").expect("quarantine");
+
+    let refused = dispatcher.eject_held(&unit.code, "crew-1").await.expect_err("not in maintenance");
+    assert!(refused.to_string().contains("needs it maintenance"), "{refused}");
+    dispatcher.enter_maintenance("crew-1", "remove cracked vial").expect("maintenance");
+    assert_eq!(dispatcher.workstation_state(), "maintenance");
+    let order_refused = client.start_dispense(pb::StartDispenseRequest { request_id: "during-maintenance".into(), order: Some(order("HepB", 1)) }).await;
+    assert_eq!(order_refused.expect_err("no orders").code(), tonic::Code::Unavailable);
+
+    sim.set_restock_door_open(true);
+    let motions = sim.motions_started();
+    assert!(dispatcher.eject_held(&unit.code, "crew-1").await.is_err(), "never with an interlock open");
+    assert_eq!(sim.motions_started(), motions);
+    sim.set_restock_door_open(false);
+    let other = dispatcher.journal().units_in_store(&[common::HEPB.to_owned()]).expect("units").into_iter().find(|u| u.hold.is_none()).expect("a sound unit");
+    assert!(dispatcher.eject_held(&other.code, "crew-1").await.is_err(), "only held units are ejected");
+
+    dispatcher.eject_held(&unit.code, "crew-1").await.expect("eject");
+    assert_eq!(sim.reject_bin().len(), 1, "the unit is physically in the bin");
+    let record = dispatcher.journal().stock_record(&unit.code).expect("journal").expect("record");
+    assert_eq!(record.state, controller::inventory::UnitState::Rejected);
+    assert!(dispatcher.stock_count(30).await.expect("count").discrepancies.is_empty());
+
+    dispatcher.exit_maintenance("crew-1").expect("back in service");
+    let id = start(&mut client, "after-maintenance", order("HepB", 1)).await.dispense_id;
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert_ne!(at_booth.unit.expect("unit").code, unit.code);
+}
