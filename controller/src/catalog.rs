@@ -34,12 +34,25 @@ pub struct Product {
     pub freeze_sensitive: bool,
     /// Minutes a unit may spend out of refrigeration from leaving the store to the jab.
     pub out_of_fridge_limit_min: u32,
+    /// Stricter cold-chain limits for this product (each can only tighten the
+    /// cabinet's); an excursion under them holds this product's units.
+    #[serde(default)]
+    pub cold_chain: Option<ProductColdChain>,
     /// GS1 GTINs of the product's single-unit packages.
     #[serde(default)]
     pub gtins: Vec<String>,
     /// 7-digit product identifiers of the 20-digit traceability code.
     #[serde(default)]
     pub cn_product_ids: Vec<String>,
+}
+
+/// A product's own cold-chain limits (see [`crate::coldchain::ColdChainRules`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductColdChain {
+    pub heat_s: Option<i64>,
+    pub freeze_celsius: Option<f64>,
+    pub freeze_s: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -40,6 +40,18 @@ impl Default for ColdChainRules {
     }
 }
 
+impl ColdChainRules {
+    /// These rules tightened by a product's own limits (never loosened).
+    pub fn tightened(&self, product: &crate::catalog::ProductColdChain) -> Self {
+        Self {
+            heat_s: product.heat_s.map_or(self.heat_s, |s| s.min(self.heat_s)),
+            freeze_celsius: product.freeze_celsius.map_or(self.freeze_celsius, |c| c.max(self.freeze_celsius)),
+            freeze_s: product.freeze_s.map_or(self.freeze_s, |s| s.min(self.freeze_s)),
+            ..self.clone()
+        }
+    }
+}
+
 /// What can go wrong with the cold chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AlarmKind {
@@ -210,6 +222,17 @@ mod tests {
         let mut m = Monitor::new(ColdChainRules::default());
         let s = Sample { at: at(0), cabinet: vec![("cabinet-a".into(), None), ("cabinet-b".into(), Some(9.0))], door_open: false, powered: true };
         assert_eq!(raised(&m.observe(&s)), [AlarmKind::High]);
+    }
+
+    #[test]
+    fn a_product_can_only_tighten_the_cabinet_rules() {
+        let cabinet = ColdChainRules::default();
+        let strict = crate::catalog::ProductColdChain { heat_s: Some(3600), freeze_celsius: Some(0.0), freeze_s: Some(600) };
+        let lax = crate::catalog::ProductColdChain { heat_s: Some(99 * 3600), freeze_celsius: Some(-5.0), freeze_s: Some(99_999) };
+        let t = cabinet.tightened(&strict);
+        assert_eq!((t.heat_s, t.freeze_celsius, t.freeze_s), (3600, 0.0, 600));
+        let l = cabinet.tightened(&lax);
+        assert_eq!((l.heat_s, l.freeze_celsius, l.freeze_s), (cabinet.heat_s, cabinet.freeze_celsius, cabinet.freeze_s));
     }
 
     #[test]

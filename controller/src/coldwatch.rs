@@ -41,19 +41,59 @@ impl Default for ColdChainConfig {
 /// Starts the watch in the background; it runs for the life of the process.
 pub fn spawn(devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, config: ColdChainConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut monitor = Monitor::new(config.rules.clone());
+        if let Err(e) = account_for_downtime(&journal, &config) {
+            tracing::error!("cold-chain watch: journal: {e}");
+        }
+        let mut watches = watches(&catalog, &config.rules);
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(config.sample_s.max(0.01)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(e) = sample_once(&devices, &journal, &catalog, &config, &mut monitor).await {
+            if let Err(e) = sample_once(&devices, &journal, &catalog, &config, &mut watches).await {
                 tracing::error!("cold-chain watch: journal write failed: {e}");
             }
         }
     })
 }
 
-async fn sample_once(devices: &Devices, journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, monitor: &mut Monitor) -> Result<(), crate::journal::JournalError> {
+/// One alarm monitor: the cabinet's (every alarm, every unit), or a product's own
+/// stricter limits (its excursions only, its units only).
+#[derive(Debug)]
+struct Watch {
+    monitor: Monitor,
+    product: Option<(String, Vec<String>)>,
+}
+
+fn watches(catalog: &Catalog, rules: &ColdChainRules) -> Vec<Watch> {
+    let mut all = vec![Watch { monitor: Monitor::new(rules.clone()), product: None }];
+    for p in &catalog.products {
+        if let Some(own) = &p.cold_chain {
+            all.push(Watch { monitor: Monitor::new(rules.tightened(own)), product: Some((p.id.clone(), p.gtins.clone())) });
+        }
+    }
+    all
+}
+
+/// The controller was off between its last reading and now: nobody watched the
+/// cabinet. The gap is recorded; longer than the power rule, it raises the
+/// power-lost alarm (the controller and the cabinet share the supply).
+fn account_for_downtime(journal: &Journal, config: &ColdChainConfig) -> Result<(), crate::journal::JournalError> {
+    let Some(last) = journal.last_reading_at()? else { return Ok(()) };
+    let now = Utc::now();
+    let gap = now - last;
+    if gap.num_milliseconds() as f64 <= config.sample_s * 2_000.0 {
+        return Ok(());
+    }
+    let detail = format!("no readings from {last} to {now} ({} s): the controller was not running", gap.num_seconds());
+    journal.note(None, "coldchain", "unwatched", &detail)?;
+    if gap.num_seconds() >= config.rules.power_s {
+        tracing::warn!("cold-chain alarm: {detail}");
+        journal.raise_alarm(AlarmKind::PowerLost.as_str(), last, &detail)?;
+    }
+    Ok(())
+}
+
+async fn sample_once(devices: &Devices, journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, watches: &mut [Watch]) -> Result<(), crate::journal::JournalError> {
     let at = Utc::now();
     let mut readings = Vec::with_capacity(devices.probes.len());
     for probe in &devices.probes {
@@ -63,27 +103,47 @@ async fn sample_once(devices: &Devices, journal: &Journal, catalog: &Catalog, co
     // The door counts as closed only when it can be read as closed.
     let door_open = devices.interlocks.read().await.map_or(true, |i| i.restock_door_open);
     let cabinet = readings.into_iter().filter(|(name, _)| name.starts_with("cabinet")).collect();
-    for change in monitor.observe(&Sample { at, cabinet, door_open, powered: true }) {
-        match change {
-            Change::Raised { kind, since, detail } => {
-                tracing::warn!(alarm = kind.as_str(), %since, "cold-chain alarm: {detail}");
-                journal.raise_alarm(kind.as_str(), since, &detail)?;
-                if kind.is_excursion() && config.policy == ExcursionPolicy::Quarantine {
-                    let reason = format!("{} excursion since {since}: {detail}", kind.as_str());
-                    let held = match kind {
-                        AlarmKind::Freeze => {
-                            let gtins: Vec<String> = catalog.products.iter().filter(|p| p.freeze_sensitive).flat_map(|p| p.gtins.clone()).collect();
-                            journal.hold_exposed(Some(&gtins), &reason)?
-                        }
-                        _ => journal.hold_exposed(None, &reason)?,
-                    };
-                    tracing::warn!(alarm = kind.as_str(), held, "exposed units quarantined pending review");
-                }
+    let sample = Sample { at, cabinet, door_open, powered: true };
+    for watch in watches.iter_mut() {
+        for change in watch.monitor.observe(&sample) {
+            apply(journal, catalog, config, watch.product.as_ref(), change)?;
+        }
+    }
+    Ok(())
+}
+
+/// Journals one alarm change and, on an excursion under the quarantine policy,
+/// holds the exposed units.
+fn apply(journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, product: Option<&(String, Vec<String>)>, change: Change) -> Result<(), crate::journal::JournalError> {
+    let kind = match &change {
+        Change::Raised { kind, .. } | Change::Cleared { kind, .. } => *kind,
+    };
+    // A product's own monitor speaks only of its excursions; the cabinet's covers the rest.
+    if product.is_some() && !kind.is_excursion() {
+        return Ok(());
+    }
+    let name = match product {
+        Some((id, _)) => format!("{}:{id}", kind.as_str()),
+        None => kind.as_str().to_owned(),
+    };
+    match change {
+        Change::Raised { since, detail, .. } => {
+            tracing::warn!(alarm = %name, %since, "cold-chain alarm: {detail}");
+            journal.raise_alarm(&name, since, &detail)?;
+            if kind.is_excursion() && config.policy == ExcursionPolicy::Quarantine {
+                let reason = format!("{name} excursion since {since}: {detail}");
+                let gtins: Option<Vec<String>> = match (product, kind) {
+                    (Some((_, gtins)), _) => Some(gtins.clone()),
+                    (None, AlarmKind::Freeze) => Some(catalog.products.iter().filter(|p| p.freeze_sensitive).flat_map(|p| p.gtins.clone()).collect()),
+                    (None, _) => None,
+                };
+                let held = journal.hold_exposed(gtins.as_deref(), &reason)?;
+                tracing::warn!(alarm = %name, held, "exposed units quarantined pending review");
             }
-            Change::Cleared { kind, at } => {
-                tracing::info!(alarm = kind.as_str(), "cold-chain alarm cleared");
-                journal.clear_alarm(kind.as_str(), at)?;
-            }
+        }
+        Change::Cleared { at, .. } => {
+            tracing::info!(alarm = %name, "cold-chain alarm cleared");
+            journal.clear_alarm(&name, at)?;
         }
     }
     Ok(())

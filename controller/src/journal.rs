@@ -282,6 +282,12 @@ impl Journal {
         Ok(())
     }
 
+    /// When the last reading was taken, if any.
+    pub fn last_reading_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<String> = self.conn().query_row("SELECT MAX(at) FROM temperatures", [], |r| r.get(0))?;
+        at.map(|t| parse_time(&t)).transpose()
+    }
+
     /// How many readings are recorded (all probes), for summaries and tests.
     pub fn reading_count(&self) -> Result<i64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)

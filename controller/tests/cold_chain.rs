@@ -45,3 +45,44 @@ async fn a_compressor_failure_becomes_an_excursion_that_holds_the_cabinet() {
     assert!(failed.detail.contains("no HepB unit"), "{}", failed.detail);
     assert_eq!(sim.motions_started(), motions, "no held unit left the store");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_gap_in_the_readings_raises_power_lost_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The last run's final reading, two days ago.
+    std::fs::create_dir_all(dir.path().join("var")).expect("var");
+    let journal = controller::journal::Journal::open(&dir.path().join("var/journal.db")).expect("journal");
+    journal.record_readings(chrono::Utc::now() - chrono::Duration::days(2), &[("cabinet-a".into(), Some(5.0))]).expect("old reading");
+    drop(journal);
+    let hardware = "[coldchain]\nsample_s = 0.05\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
+    let (assembled, _client) = serve_workstation(dir.path(), hardware).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let alarms = assembled.dispatcher.journal().active_alarms().expect("alarms");
+    assert!(alarms.iter().any(|(kind, _, detail)| kind == "power_lost" && detail.contains("not running")), "{alarms:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_with_stricter_limits_is_held_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // HepB tolerates heat for 1 s only; the cabinet's own rule keeps its 10 h.
+    let catalog = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog");
+    let strict = catalog.replacen("cn_product_ids = [\"8600001\"]\n", "cn_product_ids = [\"8600001\"]\ncold_chain = { heat_s = 1 }\n", 1);
+    assert_ne!(strict, catalog, "HepB's entry was found");
+    std::fs::write(dir.path().join("catalog.toml"), strict).expect("catalog");
+    let hardware = "[coldchain]\nsample_s = 0.05\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 200.0\nbooths = 4\ncabinet_celsius = 7.9\n";
+    let (assembled, _client) = serve_workstation(dir.path(), hardware).await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let journal = assembled.dispatcher.journal();
+    sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
+    let mut alarms = Vec::new();
+    for _ in 0..100 {
+        alarms = journal.active_alarms().expect("alarms").into_iter().map(|(kind, _, _)| kind).collect::<Vec<_>>();
+        if alarms.contains(&"heat:HepB".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(alarms.contains(&"heat:HepB".to_owned()) && !alarms.contains(&"heat".to_owned()), "{alarms:?}");
+    assert!(journal.units_in_store(&[common::HEPB.to_owned()]).expect("units").iter().all(|u| u.hold.is_some()), "HepB held");
+    assert!(journal.units_in_store(&[common::MMR.to_owned()]).expect("units").iter().all(|u| u.hold.is_none()), "MMR not held");
+}

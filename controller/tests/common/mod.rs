@@ -82,12 +82,18 @@ pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, s
 }
 
 
-/// Writes the catalog, [`MANIFEST`] and a config with this `[hardware]` section into
-/// `dir`, assembles the workstation, serves it on loopback and connects a client.
+/// Writes the catalog and [`MANIFEST`] (unless the test wrote its own) and a config
+/// with this `[hardware]` section into `dir`, assembles the workstation, serves it on
+/// loopback and connects a client.
 pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, DispensingServiceClient<Channel>) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("copy catalog");
-    std::fs::write(dir.join("stock.toml"), MANIFEST).expect("manifest");
+    // A test may have written its own catalog (or stock) first.
+    if !dir.join("catalog.toml").exists() {
+        std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("copy catalog");
+    }
+    if !dir.join("stock.toml").exists() {
+        std::fs::write(dir.join("stock.toml"), MANIFEST).expect("manifest");
+    }
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}"
     );
