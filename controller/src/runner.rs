@@ -8,7 +8,7 @@ use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
 use crate::order::{DispenseStatus, Stage};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
-use crate::verify::{Evidence, Violation, ViolationId, check_order, verify};
+use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
 use hal::codes::UnitCode;
@@ -156,6 +156,12 @@ impl DispenseRun {
                     dispense_id: &self.status.id,
                     expected_administration: self.expected_administration(),
                 });
+                let verdict = if violations.is_empty() {
+                    "all passed".to_owned()
+                } else {
+                    violations.iter().map(|v| v.id.as_str()).collect::<Vec<_>>().join(", ")
+                };
+                self.journal("evidence", &format!("checks {}: {verdict}", CHECKS.join(", ")))?;
                 if violations.is_empty() { Event::Passed } else { Event::Violations(violations) }
             }
             Command::AwaitValidation => {
@@ -265,6 +271,11 @@ impl DispenseRun {
                 Verdict::Undecided => {}
                 Verdict::Read(decoded) => {
                     tracing::debug!(dispense = %self.status.id, frame_no, symbology = %decoded.symbology, "code read");
+                    // The frame that decided the read, by its hash, for the unit's custody record.
+                    let evidence = format!("frame {frame_no} of {}x{} fnv1a64:{:016x}", frame.width, frame.height, fnv1a64(&frame.pixels));
+                    if let Err(e) = self.journal("evidence", &evidence) {
+                        tracing::error!(dispense = %self.status.id, "journal: {e}");
+                    }
                     return Event::Read(decoded);
                 }
                 Verdict::Conflict(codes) => {
@@ -374,6 +385,12 @@ impl DispenseRun {
             tokio::time::sleep(self.shared.settings.interlock_poll).await;
         }
     }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of a frame's pixels (not a security hash;
+/// it ties the journal's record to the frame a log or snapshot kept).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The tracking id the devices know a dispense's unit by: the dispense's number, so

@@ -135,6 +135,28 @@ impl Violation {
     }
 }
 
+/// The checks [`verify`] makes, in order, as the journal records them.
+pub const CHECKS: &[&str] = &[
+    "health check attested",
+    "age",
+    "dose number",
+    "intervals",
+    "product",
+    "specification",
+    "dose",
+    "route",
+    "site",
+    "stock record",
+    "not used before",
+    "the picked unit",
+    "expiry",
+    "recall",
+    "quarantine",
+    "cold chain",
+    "time out of refrigeration",
+    "label against record",
+];
+
 /// Two live injectable vaccines given on different days must be this far apart.
 const LIVE_INTERVAL_DAYS: i64 = 28;
 

@@ -27,9 +27,13 @@ async fn an_administered_dose_is_traceable_from_stock_in_to_the_jab() {
     let trace = unit_trace(journal, &code).expect("journal").expect("known unit");
     assert_eq!(trace.state, "administered");
     let steps: Vec<&str> = trace.events.iter().map(|e| e.step.as_str()).collect();
-    for step in ["stocked", "picked", "Pick", "Read", "Verify", "delivered", "administered"] {
+    for step in ["stocked", "picked", "Pick", "frame", "Read", "Verify", "checks", "delivered", "administered"] {
         assert!(steps.contains(&step), "{step} missing from {steps:?}");
     }
+    let frame = trace.events.iter().find(|e| e.step == "frame").expect("scan evidence");
+    assert!(frame.detail.contains("fnv1a64:"), "the frame that read the code is fingerprinted: {}", frame.detail);
+    let checks = trace.events.iter().find(|e| e.step == "checks").expect("verification evidence");
+    assert!(checks.detail.contains("age") && checks.detail.contains("cold chain") && checks.detail.ends_with("all passed"), "{}", checks.detail);
     let stocked = steps.iter().position(|s| *s == "stocked").expect("stocked");
     let administered = steps.iter().rposition(|s| *s == "administered").expect("administered");
     assert!(stocked < administered, "in order");
