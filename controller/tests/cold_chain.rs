@@ -9,6 +9,19 @@ use std::time::Duration;
 mod common;
 use common::{order, serve_workstation, start, wait_for};
 
+/// Polls the journal's active alarms (up to 5 s) until `kind` is among them; returns them.
+async fn wait_for_alarm(journal: &controller::journal::Journal, kind: &str) -> Vec<String> {
+    let mut alarms = Vec::new();
+    for _ in 0..100 {
+        alarms = journal.active_alarms().expect("alarms").into_iter().map(|(k, _, _)| k).collect();
+        if alarms.iter().any(|k| k == kind) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alarms
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compressor_failure_becomes_an_excursion_that_holds_the_cabinet() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -24,14 +37,7 @@ async fn a_compressor_failure_becomes_an_excursion_that_holds_the_cabinet() {
     assert!(journal.active_alarms().expect("alarms").is_empty(), "the compressor keeps it cold: {:?}", journal.active_alarms());
 
     sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
-    let mut alarms = Vec::new();
-    for _ in 0..100 {
-        alarms = journal.active_alarms().expect("alarms").into_iter().map(|(kind, _, _)| kind).collect::<Vec<_>>();
-        if alarms.contains(&"heat".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let alarms = wait_for_alarm(journal, "heat").await;
     assert!(alarms.contains(&"high".to_owned()) && alarms.contains(&"heat".to_owned()), "{alarms:?}");
 
     // Every unit in the cabinet is held: nothing is picked, the order fails cleanly.
@@ -74,14 +80,7 @@ async fn a_product_with_stricter_limits_is_held_alone() {
     let sim = assembled.simulator.clone().expect("simulated");
     let journal = assembled.dispatcher.journal();
     sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
-    let mut alarms = Vec::new();
-    for _ in 0..100 {
-        alarms = journal.active_alarms().expect("alarms").into_iter().map(|(kind, _, _)| kind).collect::<Vec<_>>();
-        if alarms.contains(&"heat:HepB".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let alarms = wait_for_alarm(journal, "heat:HepB").await;
     assert!(alarms.contains(&"heat:HepB".to_owned()) && !alarms.contains(&"heat".to_owned()), "{alarms:?}");
     assert!(journal.units_in_store(&[common::HEPB.to_owned()]).expect("units").iter().all(|u| u.hold.is_some()), "HepB held");
     assert!(journal.units_in_store(&[common::MMR.to_owned()]).expect("units").iter().all(|u| u.hold.is_none()), "MMR not held");
