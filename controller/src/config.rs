@@ -193,11 +193,11 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let typo = Config::load(&write(dir.path(), &VALID.replace("booths", "boths"))).unwrap_err().to_string();
+        let typo = Config::load(&write(dir.path(), &VALID.replace("booths", "boths"))).expect_err("invalid").to_string();
         assert!(typo.contains("boths"), "{typo}");
-        let zero = Config::load(&write(dir.path(), &VALID.replace("speed = 20.0", "speed = 0.0"))).unwrap_err().to_string();
+        let zero = Config::load(&write(dir.path(), &VALID.replace("speed = 20.0", "speed = 0.0"))).expect_err("invalid").to_string();
         assert!(zero.contains("hardware.simulator.speed"), "{zero}");
-        let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err().to_string();
+        let missing = Config::load(&dir.path().join("nope.toml")).expect_err("invalid").to_string();
         assert!(missing.contains("nope.toml"), "{missing}");
     }
 }

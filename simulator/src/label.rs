@@ -25,7 +25,7 @@ pub fn encode_symbol(label: &str) -> Result<BitMatrix, rxing::Exceptions> {
     let is_cn20 = label.len() == 20 && label.bytes().all(|b| b.is_ascii_digit());
     if is_cn20 {
         let hints = EncodeHints { Margin: Some("0".into()), ..Default::default() };
-        rxing::oned::Code128Writer::default().encode_with_hints(label, &BarcodeFormat::CODE_128, 0, 0, &hints)
+        rxing::oned::Code128Writer.encode_with_hints(label, &BarcodeFormat::CODE_128, 0, 0, &hints)
     } else {
         let hints = EncodeHints {
             Gs1Format: Some(true),
