@@ -104,12 +104,37 @@ async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Res
     Ok(drivers.into_devices(Arc::new(camera)))
 }
 
-/// Serves the clinic API on `listener` until `shutdown` completes.
+/// Serves the clinic API on `listener` until `shutdown` completes, with the standard
+/// `grpc.health.v1` service (SERVING while the workstation accepts orders) and server
+/// reflection, so generic tools work without our .proto files.
 pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let mut state = dispatcher.watch_state();
+    tokio::spawn(async move {
+        loop {
+            let serving = crate::workstation::accepts_orders(*state.borrow_and_update());
+            let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status(SERVICE_NAME, status).await;
+            if state.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(dispense_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("server reflection")?;
     tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
         .add_service(DispensingApi::new(dispatcher).into_server())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("gRPC server")
 }
+
+/// The clinic service's full name, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "dispense.v1.DispensingService";

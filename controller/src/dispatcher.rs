@@ -184,6 +184,11 @@ impl Dispatcher {
         }
     }
 
+    /// The workstation state's name, now and on every change.
+    pub fn watch_state(&self) -> watch::Receiver<&'static str> {
+        self.shared.state_tx.subscribe()
+    }
+
     pub fn workstation_state(&self) -> &'static str {
         *self.shared.state_tx.borrow()
     }

@@ -160,8 +160,13 @@ impl State {
 
     /// Whether the clinic may place orders now.
     pub fn accepts_orders(&self) -> bool {
-        matches!(self, State::Ready {} | State::Dispensing {} | State::Paused {})
+        accepts_orders(self.name())
     }
+}
+
+/// Whether a state (by name, as published) accepts orders.
+pub fn accepts_orders(name: &str) -> bool {
+    matches!(name, "ready" | "dispensing" | "paused")
 }
 
 #[cfg(test)]

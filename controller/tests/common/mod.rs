@@ -86,6 +86,13 @@ pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, s
 /// with this `[hardware]` section into `dir`, assembles the workstation, serves it on
 /// loopback and connects a client.
 pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, DispensingServiceClient<Channel>) {
+    let (assembled, address) = serve_workstation_at(dir, hardware).await;
+    let client = DispensingServiceClient::connect(format!("http://{address}")).await.expect("connect");
+    (assembled, client)
+}
+
+/// [`serve_workstation`], returning the server's address instead of a client.
+pub async fn serve_workstation_at(dir: &Path, hardware: &str) -> (Assembled, std::net::SocketAddr) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // A test may have written its own catalog (or stock) first.
     if !dir.join("catalog.toml").exists() {
@@ -103,6 +110,5 @@ pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, Dispen
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
-    let client = DispensingServiceClient::connect(format!("http://{addr}")).await.expect("connect");
-    (assembled, client)
+    (assembled, addr)
 }
