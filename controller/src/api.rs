@@ -10,7 +10,9 @@ use dispense_proto::v1::dispensing_service_server::{DispensingService, Dispensin
 use futures::Stream;
 use hal::BoothId;
 use std::pin::Pin;
-use tonic::{Request, Response, Status};
+use std::collections::HashMap;
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// The DispensingService implementation.
 #[derive(Debug, Clone)]
@@ -28,9 +30,14 @@ impl DispensingApi {
     }
 }
 
+/// INVALID_ARGUMENT naming the field, in the message and as a `google.rpc.BadRequest`.
+fn bad_request(field: &str, reason: String) -> Status {
+    Status::with_error_details(Code::InvalidArgument, format!("{field}: {reason}"), ErrorDetails::with_bad_request_violation(field, reason))
+}
+
 /// A field's text as a date, or an error naming the field.
 fn parse_date(field: &str, text: &str) -> Result<NaiveDate, Status> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| Status::invalid_argument(format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad_request(field, format!("{text:?} is not a date (YYYY-MM-DD)")))
 }
 
 fn optional(text: String) -> Option<String> {
@@ -40,15 +47,15 @@ fn optional(text: String) -> Option<String> {
 
 /// The order as the domain sees it; what cannot be parsed is refused naming the field.
 fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
-    let booth = u8::try_from(order.booth).map_err(|_| Status::invalid_argument(format!("order.booth: {} is not a booth", order.booth)))?;
+    let booth = u8::try_from(order.booth).map_err(|_| bad_request("order.booth", format!("{} is not a booth", order.booth)))?;
     if order.birth_date.is_empty() {
-        return Err(Status::invalid_argument("order.birth_date: is required (YYYY-MM-DD)"));
+        return Err(bad_request("order.birth_date", "is required (YYYY-MM-DD)".into()));
     }
     let birth_date = parse_date("order.birth_date", &order.birth_date)?;
     let dose_ul = match order.dose_ml {
         0.0 => None,
         d if d.is_finite() && d > 0.0 && d < 100.0 => Some((d * 1000.0).round() as u32),
-        d => return Err(Status::invalid_argument(format!("order.dose_ml: {d} is not a dose in mL"))),
+        d => return Err(bad_request("order.dose_ml", format!("{d} is not a dose in mL"))),
     };
     let history = order
         .history
@@ -95,7 +102,7 @@ type ProgressStream = Pin<Box<dyn Stream<Item = Result<pb::WatchDispenseResponse
 impl DispensingService for DispensingApi {
     async fn start_dispense(&self, request: Request<pb::StartDispenseRequest>) -> Result<Response<pb::StartDispenseResponse>, Status> {
         let req = request.into_inner();
-        let order = order_from_pb(req.order.ok_or_else(|| Status::invalid_argument("order: is required"))?)?;
+        let order = order_from_pb(req.order.ok_or_else(|| bad_request("order", "is required".into()))?)?;
         let started = self.dispatcher.start(&req.request_id, order).map_err(to_status)?;
         Ok(Response::new(pb::StartDispenseResponse { dispense_id: started.dispense_id, duplicate: started.duplicate }))
     }
@@ -144,17 +151,40 @@ impl DispensingService for DispensingApi {
     }
 }
 
+/// A fresh id tying a client's error to the server's log line: time and a counter.
+fn correlation_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{n}")
+}
+
+/// The domain of every `google.rpc.ErrorInfo` this API returns.
+pub const ERROR_DOMAIN: &str = "dispense.workstation";
+
+/// A dispatcher error as a gRPC status: invalid arguments carry a `BadRequest`
+/// naming the field; defined execution errors a `google.rpc.ErrorInfo` with a
+/// stable reason; unexpected ones are logged under a correlation id the client
+/// also gets.
 fn to_status(e: DispatchError) -> Status {
+    let info = |code: Code, reason: &str| Status::with_error_details(code, e.to_string(), ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()));
     match &e {
-        DispatchError::InvalidArgument { .. } => Status::invalid_argument(e.to_string()),
-        DispatchError::NotFound(_) | DispatchError::NoSuchStock(_) => Status::not_found(e.to_string()),
-        DispatchError::Device(_) => Status::unavailable(e.to_string()),
-        DispatchError::RequestIdReused { .. } => Status::already_exists(e.to_string()),
-        DispatchError::WrongStage { .. } | DispatchError::WrongState { .. } => Status::failed_precondition(e.to_string()),
-        DispatchError::NotReady(_) => Status::unavailable(e.to_string()),
+        DispatchError::InvalidArgument { field, reason } => bad_request(field, reason.clone()),
+        DispatchError::NotFound(_) => info(Code::NotFound, "DISPENSE_NOT_FOUND"),
+        DispatchError::NoSuchStock(_) => info(Code::NotFound, "STOCK_NOT_FOUND"),
+        DispatchError::Device(_) => info(Code::Unavailable, "DEVICE_UNAVAILABLE"),
+        DispatchError::RequestIdReused { .. } => info(Code::AlreadyExists, "REQUEST_ID_REUSED"),
+        DispatchError::WrongStage { .. } => info(Code::FailedPrecondition, "WRONG_STAGE"),
+        DispatchError::WrongState { .. } => info(Code::FailedPrecondition, "WRONG_WORKSTATION_STATE"),
+        DispatchError::NotReady(_) => info(Code::Unavailable, "WORKSTATION_NOT_READY"),
         DispatchError::Journal(_) => {
-            tracing::error!(error = %e, "journal error answering a request");
-            Status::internal("the workstation's journal failed; the error is logged")
+            let correlation = correlation_id();
+            tracing::error!(error = %e, correlation, "journal error answering a request");
+            Status::with_error_details(
+                Code::Internal,
+                format!("the workstation's journal failed; the error is logged under correlation id {correlation}"),
+                ErrorDetails::with_error_info("INTERNAL", ERROR_DOMAIN, HashMap::from([("correlation_id".to_owned(), correlation)])),
+            )
         }
     }
 }

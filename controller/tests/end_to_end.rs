@@ -10,6 +10,7 @@ use hal::codes::UnitCode;
 use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
+use tonic_types::StatusExt;
 use tonic::transport::Channel;
 
 mod common;
@@ -48,7 +49,10 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
 
     // Administration before validation is refused: the guardian validates first.
     let early = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await;
-    assert_eq!(early.expect_err("out of order").code(), Code::FailedPrecondition);
+    let early = early.expect_err("out of order");
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    let info = early.get_details_error_info().expect("ErrorInfo");
+    assert_eq!((info.reason.as_str(), info.domain.as_str()), ("WRONG_STAGE", controller::api::ERROR_DOMAIN));
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
     client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await.expect("administration");
@@ -115,6 +119,7 @@ async fn the_same_request_id_never_dispenses_twice() {
     let conflict = client.start_dispense(pb::StartDispenseRequest { request_id: "retry-me".into(), order: Some(order("IPV", 1)) }).await;
     let status = conflict.expect_err("different order");
     assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(status.get_details_error_info().expect("ErrorInfo").reason, "REQUEST_ID_REUSED");
     assert!(status.message().contains(&first.dispense_id));
     wait_for(&mut client, &first.dispense_id, pb::DispenseStage::AwaitingValidation).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -150,6 +155,9 @@ async fn bad_requests_are_refused_naming_the_field() {
         let err = client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order }).await.expect_err(field);
         assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
         assert!(err.message().starts_with(field), "{field}: {}", err.message());
+        // The same, machine-readable: a google.rpc.BadRequest naming the field.
+        let bad = err.get_details_bad_request().expect("BadRequest details");
+        assert_eq!(bad.field_violations[0].field, field);
     }
     let unknown = client.get_dispense(pb::GetDispenseRequest { dispense_id: "D999999".into() }).await.expect_err("unknown");
     assert_eq!(unknown.code(), Code::NotFound);
