@@ -28,3 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# buf (lints the .proto files in the test suite) comes from the npm registry.
+if [ ! -x tools/node_modules/.bin/buf ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "setup: installing nodejs and npm" >&2
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    echo "setup: installing buf into tools/" >&2
+    npm install --prefix tools --no-audit --no-fund --silent
+fi
