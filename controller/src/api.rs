@@ -134,6 +134,10 @@ impl DispensingService for DispensingApi {
         Ok(Response::new(pb::GetDispenseResponse { dispense: Some(dispense(status)) }))
     }
 
+    async fn list_queue(&self, _request: Request<pb::ListQueueRequest>) -> Result<Response<pb::ListQueueResponse>, Status> {
+        Ok(Response::new(pb::ListQueueResponse { dispenses: self.dispatcher.queue().into_iter().map(dispense).collect() }))
+    }
+
     async fn confirm_validation(&self, request: Request<pb::ConfirmValidationRequest>) -> Result<Response<pb::ConfirmValidationResponse>, Status> {
         let req = request.into_inner();
         let booth_scan = Some(req.booth_scan.trim()).filter(|s| !s.is_empty());

@@ -391,6 +391,13 @@ impl Dispatcher {
         self.shared.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))
     }
 
+    /// Every dispense in progress, oldest first.
+    pub fn queue(&self) -> Vec<DispenseStatus> {
+        let mut all: Vec<DispenseStatus> = lock(&self.shared.live).values().map(|l| l.status.borrow().clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
     /// A receiver of the dispense's status changes; `None` inside means it is finished
     /// and only the journal's final status remains.
     pub fn watch(&self, id: &str) -> Result<Watch, DispatchError> {

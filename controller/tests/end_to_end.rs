@@ -224,6 +224,9 @@ async fn nothing_moves_while_the_restock_door_is_open() {
     assert_eq!(sim.motions_started(), before, "no motion with the door open");
     let waiting = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner().dispense.expect("d");
     assert!(waiting.detail.contains("restock door"), "the clinic sees why: {}", waiting.detail);
+    let queue = client.list_queue(pb::ListQueueRequest {}).await.expect("queue").into_inner().dispenses;
+    assert_eq!(queue.iter().map(|d| d.dispense_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the waiting dispense is the queue");
+    assert!(!queue[0].finished);
     assert_eq!(assembled.dispatcher.workstation_state(), "paused");
     sim.set_restock_door_open(false);
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
