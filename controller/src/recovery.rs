@@ -9,7 +9,8 @@
 //! - unit nowhere → quarantined as lost, for a person to find;
 //! - no unit yet → nothing to settle.
 //!
-//! Each such dispense ends `Failed` with what was done; units on the belt that no
+//! Each such dispense ends `Failed` with what was done (or `Administered` /
+//! `Rejected` when its unit's record already says so); units on the belt that no
 //! unfinished dispense claims are binned too.
 
 use crate::inventory::{Hold, UnitState};
@@ -67,6 +68,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
     let mut hatch_claimed = false;
     for status in unfinished {
         let carrier = carrier_of(&status.id);
+        let mut ends = Stage::Failed;
         let outcome = match status.unit.clone() {
             None => "no unit had been allocated".to_owned(),
             Some(unit) => {
@@ -110,11 +112,18 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                         "its unit was not found in its slot, the hatch or on the belt: quarantined as lost".to_owned()
                     }
                 } else {
+                    // The flow had settled the unit but not yet recorded its own end:
+                    // an administered dose stays administered, a binned unit rejected.
+                    ends = match state {
+                        Some(UnitState::Administered) => Stage::Administered,
+                        Some(UnitState::Rejected) => Stage::Rejected,
+                        _ => Stage::Failed,
+                    };
                     format!("its unit is {}", state.map_or("unknown to the journal", UnitState::as_str))
                 }
             }
         };
-        fail(journal, status, &outcome)?;
+        settle(journal, status, ends, &outcome)?;
     }
     // Whatever else is in the hatch or rides the belt belongs to no live order.
     let stray_in_hatch = hatch.filter(|_| !hatch_claimed).map(|c| (c, true));
@@ -136,10 +145,11 @@ fn last_intent_went(journal: &Journal, dispense_id: &str, station: &str) -> Resu
     Ok(last_intent.is_some_and(|e| e.step == "Convey" && e.detail.contains(station)))
 }
 
-/// Ends a dispense as failed, saying what recovery did with its unit.
-fn fail(journal: &Journal, mut status: DispenseStatus, outcome: &str) -> Result<(), JournalError> {
+/// Ends a dispense (failed, unless its unit's record already says how it ended),
+/// saying what recovery did with its unit.
+fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str) -> Result<(), JournalError> {
     status.detail = format!("controller restarted while the dispense was {}; {outcome}", status.stage.describe());
-    status.stage = Stage::Failed;
+    status.stage = ends;
     status.finished_at = Some(chrono::Utc::now());
     journal.record_stage(&status)
 }
