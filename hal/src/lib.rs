@@ -16,5 +16,5 @@ pub mod types;
 pub use devices::{Booths, ColdStore, Conveyor, Devices, Interlocks, ScanCamera, TemperatureProbe};
 pub use error::{DeviceError, ErrorKind};
 pub use types::{
-    BoothDisplay, BoothId, Frame, InterlockStatus, SlotAddress, Station, TrackingId, TrayState,
+    BoothDisplay, BoothId, Frame, InterlockStatus, SlotAddress, Station, StoreGeometry, TrackingId, TrayState,
 };

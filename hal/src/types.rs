@@ -15,6 +15,58 @@ impl SlotAddress {
     pub const fn new(rack: u8, row: u8, column: u8) -> Self {
         Self { rack, row, column }
     }
+
+    /// Steps from the hatch (at R0-0-0): the picker's travel grows with it.
+    pub fn distance_from_hatch(self) -> u16 {
+        u16::from(self.rack) + u16::from(self.row) + u16::from(self.column)
+    }
+}
+
+/// The store's shape, and the numbering of its slots that the devices use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreGeometry {
+    pub racks: u8,
+    pub rows: u8,
+    pub columns: u8,
+}
+
+impl StoreGeometry {
+    pub fn contains(self, slot: SlotAddress) -> bool {
+        slot.rack < self.racks && slot.row < self.rows && slot.column < self.columns
+    }
+
+    pub fn slot_count(self) -> usize {
+        usize::from(self.racks) * usize::from(self.rows) * usize::from(self.columns)
+    }
+
+    /// The slot's index, `(rack·rows + row)·columns + column` (the order of the
+    /// occupancy bits and of the pick task's parameter).
+    pub fn index(self, slot: SlotAddress) -> usize {
+        (usize::from(slot.rack) * usize::from(self.rows) + usize::from(slot.row)) * usize::from(self.columns) + usize::from(slot.column)
+    }
+
+    /// The slot with this index, if the store has one.
+    pub fn slot_at(self, index: usize) -> Option<SlotAddress> {
+        let per_rack = usize::from(self.rows) * usize::from(self.columns);
+        if per_rack == 0 || index >= self.slot_count() {
+            return None;
+        }
+        let (rack, rest) = (index / per_rack, index % per_rack);
+        let columns = usize::from(self.columns);
+        Some(SlotAddress::new(u8::try_from(rack).ok()?, u8::try_from(rest / columns).ok()?, u8::try_from(rest % columns).ok()?))
+    }
+
+    /// The farthest slot's distance from the hatch.
+    pub fn max_distance(self) -> u16 {
+        SlotAddress::new(self.racks.saturating_sub(1), self.rows.saturating_sub(1), self.columns.saturating_sub(1)).distance_from_hatch()
+    }
+
+    /// Every slot, nearest the hatch first.
+    pub fn slots_nearest_first(self) -> Vec<SlotAddress> {
+        let mut all: Vec<SlotAddress> = (0..self.slot_count()).filter_map(|i| self.slot_at(i)).collect();
+        all.sort_by_key(|s| (s.distance_from_hatch(), *s));
+        all
+    }
 }
 
 impl fmt::Display for SlotAddress {
@@ -149,6 +201,21 @@ pub struct BoothDisplay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_indices_round_trip_and_stay_inside_the_store() {
+        let g = StoreGeometry { racks: 4, rows: 5, columns: 10 };
+        for i in 0..g.slot_count() {
+            let slot = g.slot_at(i).expect("inside");
+            assert!(g.contains(slot));
+            assert_eq!(g.index(slot), i);
+        }
+        assert_eq!(g.slot_at(200), None);
+        assert_eq!(g.index(SlotAddress::new(3, 4, 9)), 199);
+        let nearest = g.slots_nearest_first();
+        assert_eq!((nearest.len(), nearest[0], nearest[199]), (200, SlotAddress::new(0, 0, 0), SlotAddress::new(3, 4, 9)));
+        assert_eq!(g.max_distance(), 16);
+    }
 
     #[test]
     fn slot_address_round_trips_through_text() {

@@ -19,6 +19,12 @@ pub struct SimConfig {
     pub timings: Timings,
 }
 
+impl SimConfig {
+    pub fn geometry(&self) -> hal::StoreGeometry {
+        hal::StoreGeometry { racks: self.racks, rows: self.rows, columns: self.columns }
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self { speed: 1.0, seed: 7, booths: 6, racks: 4, rows: 5, columns: 10, cabinet_celsius: 5.0, timings: Timings::default() }

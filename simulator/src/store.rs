@@ -21,8 +21,8 @@ impl SimStore {
     /// Picking time grows linearly with the slot's distance from the hatch (at R0-0-0).
     fn pick_seconds(&self, slot: SlotAddress) -> f64 {
         let c = &self.shared.config;
-        let far = f64::from(c.racks.saturating_sub(1)) + f64::from(c.rows.saturating_sub(1)) + f64::from(c.columns.saturating_sub(1));
-        let here = f64::from(slot.rack) + f64::from(slot.row) + f64::from(slot.column);
+        let far = f64::from(c.geometry().max_distance());
+        let here = f64::from(slot.distance_from_hatch());
         let t = &c.timings;
         t.pick_min_s + (t.pick_max_s - t.pick_min_s) * if far > 0.0 { here / far } else { 0.0 }
     }
@@ -42,11 +42,7 @@ impl ColdStore for SimStore {
     }
 
     async fn slots(&self) -> Result<Vec<SlotAddress>> {
-        let c = &self.shared.config;
-        let mut all: Vec<SlotAddress> =
-            (0..c.racks).flat_map(|r| (0..c.rows).flat_map(move |w| (0..c.columns).map(move |col| SlotAddress::new(r, w, col)))).collect();
-        all.sort_by_key(|s| (u16::from(s.rack) + u16::from(s.row) + u16::from(s.column), *s));
-        Ok(all)
+        Ok(self.shared.config.geometry().slots_nearest_first())
     }
 
     async fn in_motion(&self) -> Result<bool> {
@@ -62,8 +58,7 @@ impl ColdStore for SimStore {
     }
 
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()> {
-        let c = &self.shared.config;
-        if slot.rack >= c.racks || slot.row >= c.rows || slot.column >= c.columns {
+        if !self.shared.config.geometry().contains(slot) {
             return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("no slot {slot} in this store")));
         }
         {

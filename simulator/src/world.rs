@@ -242,8 +242,7 @@ impl SimWorkstation {
                 }
             }
             Fault::Place(slot, label) => {
-                let c = &self.shared.config;
-                if slot.rack >= c.racks || slot.row >= c.rows || slot.column >= c.columns {
+                if !self.shared.config.geometry().contains(*slot) {
                     return Err(format!("no slot {slot} in this store"));
                 }
                 if world.slots.contains_key(slot) {

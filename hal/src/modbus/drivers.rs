@@ -7,7 +7,7 @@ use super::link::{LinkTiming, ModbusLink, Transport};
 use super::map::{self, DeviceType, ir, task};
 use crate::devices::{Booths, ColdStore, Conveyor, Interlocks, Result, TemperatureProbe};
 use crate::error::{DeviceError, ErrorKind};
-use crate::types::{BoothDisplay, BoothId, InterlockStatus, SlotAddress, Station, TrackingId, TrayState};
+use crate::types::{BoothDisplay, BoothId, InterlockStatus, SlotAddress, Station, StoreGeometry, TrackingId, TrayState};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ fn carrier_registers(carrier: TrackingId) -> Result<[u16; 2]> {
 #[derive(Debug)]
 pub struct ModbusColdStore {
     device: Arc<FieldDevice>,
-    geometry: OnceCell<(u8, u8, u8)>,
+    geometry: OnceCell<StoreGeometry>,
     deadline: Duration,
 }
 
@@ -62,22 +62,23 @@ impl ModbusColdStore {
     }
 
     /// Racks, rows, columns as the device reports them (read once).
-    async fn geometry(&self) -> Result<(u8, u8, u8)> {
+    async fn geometry(&self) -> Result<StoreGeometry> {
         self.geometry
             .get_or_try_init(|| async {
                 let g = self.device.link().read_input(ir::store::GEOMETRY, 1).await?[0];
-                Ok::<_, DeviceError>(((g >> 12) as u8, ((g >> 8) & 0xf) as u8, (g & 0xff) as u8))
+                Ok::<_, DeviceError>(StoreGeometry { racks: (g >> 12) as u8, rows: ((g >> 8) & 0xf) as u8, columns: (g & 0xff) as u8 })
             })
             .await
             .copied()
     }
 
     async fn slot_index(&self, slot: SlotAddress) -> Result<u16> {
-        let (racks, rows, columns) = self.geometry().await?;
-        if slot.rack >= racks || slot.row >= rows || slot.column >= columns {
-            return Err(self.device.link().error(ErrorKind::InvalidTarget, format!("no slot {slot} in a {racks}x{rows}x{columns} store")));
+        let g = self.geometry().await?;
+        if !g.contains(slot) {
+            return Err(self.device.link().error(ErrorKind::InvalidTarget, format!("no slot {slot} in a {}x{}x{} store", g.racks, g.rows, g.columns)));
         }
-        Ok((u16::from(slot.rack) * u16::from(rows) + u16::from(slot.row)) * u16::from(columns) + u16::from(slot.column))
+        // A geometry from the map's registers has at most 15x15x255 slots.
+        Ok(g.index(slot) as u16)
     }
 
     fn task(&self, code: u16, params: [u16; 4]) -> Task<'static> {
@@ -116,29 +117,14 @@ impl ColdStore for ModbusColdStore {
     }
 
     async fn slots(&self) -> Result<Vec<SlotAddress>> {
-        let (racks, rows, columns) = self.geometry().await?;
-        let mut all: Vec<SlotAddress> =
-            (0..racks).flat_map(|r| (0..rows).flat_map(move |w| (0..columns).map(move |c| SlotAddress::new(r, w, c)))).collect();
-        // Nearest the hatch (at R0-0-0) first: the picker's travel grows with the sum.
-        all.sort_by_key(|s| (u16::from(s.rack) + u16::from(s.row) + u16::from(s.column), *s));
-        Ok(all)
+        Ok(self.geometry().await?.slots_nearest_first())
     }
 
     async fn occupied_slots(&self) -> Result<Vec<SlotAddress>> {
-        let (racks, rows, columns) = self.geometry().await?;
+        let g = self.geometry().await?;
         let bits = self.device.link().read_input(ir::store::SLOT_OCCUPANCY, ir::store::SLOT_OCCUPANCY_LEN).await?;
-        let mut slots = Vec::new();
-        for rack in 0..racks {
-            for row in 0..rows {
-                for column in 0..columns {
-                    let index = (usize::from(rack) * usize::from(rows) + usize::from(row)) * usize::from(columns) + usize::from(column);
-                    if bits.get(index / 16).is_some_and(|word| word & (1 << (index % 16)) != 0) {
-                        slots.push(SlotAddress::new(rack, row, column));
-                    }
-                }
-            }
-        }
-        Ok(slots)
+        let occupied = |index: &usize| bits.get(index / 16).is_some_and(|word| word & (1 << (index % 16)) != 0);
+        Ok((0..g.slot_count()).filter(occupied).filter_map(|i| g.slot_at(i)).collect())
     }
 
     async fn pick_to_hatch(&self, slot: SlotAddress, carrier: TrackingId) -> Result<()> {

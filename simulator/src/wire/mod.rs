@@ -81,7 +81,7 @@ impl HardwareSim {
     /// Starts both device servers and the HTTP endpoint (needs a tokio runtime).
     pub async fn start(sim: SimWorkstation, plan: &HardwarePlan) -> std::io::Result<Self> {
         let c = sim.config();
-        let slots = usize::from(c.racks) * usize::from(c.rows) * usize::from(c.columns);
+        let slots = c.geometry().slot_count();
         if c.racks > 15 || c.rows > 15 || slots > usize::from(hal::modbus::map::ir::store::SLOT_OCCUPANCY_LEN) * 16 {
             return Err(std::io::Error::other(format!(
                 "a {}x{}x{} store does not fit the register map (at most 15 racks, 15 rows and 512 slots)",

@@ -60,11 +60,7 @@ impl StoreModel {
     }
 
     fn slot_of(&self, index: u16) -> Option<SlotAddress> {
-        let c = &self.shared.config;
-        let (rows, columns) = (u16::from(c.rows), u16::from(c.columns));
-        let (rack, rest) = (index / (rows * columns), index % (rows * columns));
-        let slot = SlotAddress::new(u8::try_from(rack).ok()?, (rest / columns) as u8, (rest % columns) as u8);
-        (slot.rack < c.racks).then_some(slot)
+        self.shared.config.geometry().slot_at(usize::from(index))
     }
 }
 
@@ -94,7 +90,7 @@ impl FieldModel for StoreModel {
         regs[usize::from(ir::store::HATCH_CARRIER + 1)] = lo;
         regs[usize::from(ir::store::GEOMETRY)] = (u16::from(c.racks) << 12) | (u16::from(c.rows & 0xf) << 8) | u16::from(c.columns);
         for slot in world.slots.keys() {
-            let index = (usize::from(slot.rack) * usize::from(c.rows) + usize::from(slot.row)) * usize::from(c.columns) + usize::from(slot.column);
+            let index = c.geometry().index(*slot);
             if let Some(r) = regs.get_mut(usize::from(ir::store::SLOT_OCCUPANCY) + index / 16) {
                 *r |= 1 << (index % 16);
             }
