@@ -51,6 +51,9 @@ pub struct Journal {
 
 const SCHEMA_VERSION: i64 = 3;
 
+/// The columns [`row_to_record`] reads, in its order.
+const SELECT_RECORD: &str = "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units";
+
 /// Migrations from each older version to the next, applied in order.
 const MIGRATIONS: &[(i64, &str)] = &[(
     1,
@@ -161,7 +164,7 @@ impl Journal {
     pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE state = 'in_store' ORDER BY expiry, slot",
+            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY expiry, slot"),
         )?;
         let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter()
@@ -173,7 +176,7 @@ impl Journal {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE code = ?1",
+                &format!("{SELECT_RECORD} WHERE code = ?1"),
                 [code],
                 row_to_record,
             )
@@ -219,7 +222,7 @@ impl Journal {
     pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units WHERE state = 'in_store' ORDER BY slot",
+            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY slot"),
         )?;
         let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter().collect()

@@ -74,13 +74,15 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
             Some(unit) => {
                 let record = journal.stock_record(&unit.code)?;
                 let state = record.as_ref().map(|r| r.state);
+                let last_run_to = last_belt_run(journal, &status.id)?;
+                let last_run_went = |station: &str| last_run_to.as_deref().is_some_and(|d| d.contains(station));
                 if hatch == Some(carrier) || on_belt.contains_key(&carrier) {
                     on_belt.remove(&carrier);
                     hatch_claimed |= hatch == Some(carrier);
                     bin(devices, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
                     report.binned.push(unit.code.clone());
                     "its unit was on the way: carried to the reject bin and quarantined".to_owned()
-                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_intent_went(journal, &status.id, "Booth")?) {
+                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_run_went("Booth")) {
                     // A belt run ends at its target or stops on the belt (a jam): a unit
                     // sent to a booth that is no longer on the belt was diverted into the tray.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
@@ -90,7 +92,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                     }
                     report.quarantined_in_tray.push(unit.code.clone());
                     format!("its unit is in {} and is quarantined: the nurse returns it", status.order.booth)
-                } else if state == Some(UnitState::Picked) && last_intent_went(journal, &status.id, "Reject")? {
+                } else if state == Some(UnitState::Picked) && last_run_went("Reject") {
                     // Sent to the bin and no longer on the belt: it is in the bin.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
                     report.binned.push(unit.code.clone());
@@ -138,11 +140,12 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
     Ok(report)
 }
 
-/// Whether the dispense's last command sent was a belt run to `station` ("Booth", "Reject").
-fn last_intent_went(journal: &Journal, dispense_id: &str, station: &str) -> Result<bool, JournalError> {
+/// When the dispense's last command sent was a belt run, where it was sent (the
+/// intent's text, e.g. `Convey(Booth(BoothId(2)))`).
+fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<String>, JournalError> {
     let entries = journal.entries(dispense_id)?;
-    let last_intent = entries.iter().rev().find(|e| e.kind == "intent");
-    Ok(last_intent.is_some_and(|e| e.step == "Convey" && e.detail.contains(station)))
+    let last_intent = entries.into_iter().rev().find(|e| e.kind == "intent");
+    Ok(last_intent.filter(|e| e.step == "Convey").map(|e| e.detail))
 }
 
 /// Ends a dispense (failed, unless its unit's record already says how it ended),
