@@ -120,7 +120,8 @@ impl DeviceCore {
     /// The whole input register image, as a read would see it now.
     pub fn input_registers(&self) -> Vec<u16> {
         let mut regs = vec![0u16; usize::from(ir::END)];
-        let conditions = self.model.alarm_conditions();
+        self.model.fill_inputs(&mut regs);
+        let conditions = self.model.alarm_conditions(&regs);
         let interlock_open = self.model.interlock_open();
         let mut s = self.state();
         s.alarms |= conditions;
@@ -160,7 +161,6 @@ impl DeviceCore {
             regs[at..at + 4].copy_from_slice(&[job.seq, job.state, job.result, job.actual]);
         }
         drop(s);
-        self.model.fill_inputs(&mut regs);
         regs
     }
 

@@ -25,8 +25,9 @@ pub(crate) trait FieldModel: Send + Sync + std::fmt::Debug {
     fn fill_inputs(&self, regs: &mut [u16]);
     /// An interlock that stops this device's motion is open.
     fn interlock_open(&self) -> bool;
-    /// Alarm bits whose condition holds now (latched by the core).
-    fn alarm_conditions(&self) -> u32;
+    /// Alarm bits whose condition holds now (latched by the core), judged from the
+    /// device-specific registers [`FieldModel::fill_inputs`] has just filled.
+    fn alarm_conditions(&self, regs: &[u16]) -> u32;
     /// Alarm bits that keep the device from being READY.
     fn stopping_alarms(&self) -> u32;
     fn alarm_for(&self, result: JobResult) -> Option<u8>;
@@ -102,8 +103,10 @@ impl FieldModel for StoreModel {
         i.restock_door_open || i.estop_pressed
     }
 
-    fn alarm_conditions(&self) -> u32 {
-        let (a, b) = (read_probe(&self.shared, "cabinet-a"), read_probe(&self.shared, "cabinet-b"));
+    fn alarm_conditions(&self, regs: &[u16]) -> u32 {
+        // The readings this image reports, not a second draw of the probes.
+        let probe = |register: u16| map::register_to_celsius(regs[usize::from(register)]);
+        let (a, b) = (probe(ir::store::PROBE_A), probe(ir::store::PROBE_B));
         let world = self.shared.world();
         let mut bits = 0;
         if a.max(b) > 8.0 {
@@ -222,8 +225,8 @@ impl FieldModel for ConveyorModel {
         i.estop_pressed || i.light_curtain_broken
     }
 
-    fn alarm_conditions(&self) -> u32 {
-        if self.shared.world().interlocks.estop_pressed { 1 << conveyor_alarm::ESTOP } else { 0 }
+    fn alarm_conditions(&self, regs: &[u16]) -> u32 {
+        if regs[usize::from(ir::conveyor::ESTOP)] != 0 { 1 << conveyor_alarm::ESTOP } else { 0 }
     }
 
     fn stopping_alarms(&self) -> u32 {
