@@ -11,7 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("dispense_v1_descriptor.bin"))
         .compile_with_config(
             config,
-            &[PathBuf::from("proto/dispense/v1/dispensing.proto")],
+            &["dispensing", "stock", "trace", "monitoring", "maintenance"].map(|name| PathBuf::from(format!("proto/dispense/v1/{name}.proto"))),
             &[PathBuf::from("proto"), well_known],
         )?;
     Ok(())
