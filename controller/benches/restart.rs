@@ -7,7 +7,6 @@
 mod common;
 
 use common::daemon::{clinic, spawn_daemon, wire_rig};
-use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::time::{Duration, Instant};
 
 /// A `key=value` number from the daemon's "startup phases" log line.
@@ -27,7 +26,7 @@ fn main() {
         let mut rows = Vec::new();
         for (round, delay_ms) in [300u64, 800, 1_300, 1_800, 2_400, 500, 1_100, 2_000].into_iter().enumerate() {
             let daemon = spawn_daemon(&config);
-            let client = DispensingServiceClient::connect(format!("http://{}", daemon.address)).await.expect("connect");
+            let client = common::clinic_client(&daemon.address).await;
             for booth in 1..=3u32 {
                 tokio::spawn(clinic(client.clone(), format!("bench{round}-{booth}"), booth));
             }

@@ -114,6 +114,11 @@ impl Catalog {
         self.products.iter().find(|p| p.id == id)
     }
 
+    /// The product a GTIN belongs to.
+    pub fn product_with_gtin(&self, gtin: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.gtins.iter().any(|g| g == gtin))
+    }
+
     /// The product a scanned code belongs to.
     pub fn product_of(&self, code: &hal::codes::UnitCode) -> Option<&Product> {
         match code {

@@ -82,6 +82,19 @@ impl AlarmKind {
             AlarmKind::ProbesDisagree => "probes_disagree",
         }
     }
+
+    /// The fault a crew sees on the board: code, cause, remedy.
+    pub fn fault(self) -> crate::faultboard::FaultKind<'static> {
+        let (code, cause, remedy) = match self {
+            AlarmKind::High => ("CC-HIGH", "A cabinet probe reads above the high limit", "Check the door seal and the compressor; watch for a heat excursion"),
+            AlarmKind::Heat => ("CC-HEAT", "The cabinet stayed above the high limit for the heat time: an excursion", "Exposed units are held; a pharmacist reviews them; repair the cooling"),
+            AlarmKind::Freeze => ("CC-FREEZE", "The cabinet stayed at or below the freeze limit: an excursion", "Freeze-sensitive units are held; check the thermostat"),
+            AlarmKind::DoorOpen => ("CC-DOOR", "The restock door stayed open too long", "Close the restock door"),
+            AlarmKind::PowerLost => ("CC-POWER", "Nobody watched the cabinet for longer than the power rule", "Check the cabinet's recorder; review the units"),
+            AlarmKind::ProbesDisagree => ("CC-PROBES", "The cabinet probes disagree", "Calibrate or replace the probe that is off"),
+        };
+        crate::faultboard::FaultKind { code, cause, remedy }
+    }
 }
 
 /// One sample of everything the cold chain depends on.

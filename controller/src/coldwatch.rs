@@ -6,6 +6,7 @@
 use crate::catalog::Catalog;
 use crate::coldchain::{AlarmKind, Change, ColdChainRules, Monitor, Sample};
 use crate::journal::Journal;
+use crate::telemetry::{Telemetry, TemperatureSample};
 use chrono::Utc;
 use hal::Devices;
 use serde::Deserialize;
@@ -39,9 +40,9 @@ impl Default for ColdChainConfig {
 }
 
 /// Starts the watch in the background; it runs for the life of the process.
-pub fn spawn(devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, config: ColdChainConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, config: ColdChainConfig, telemetry: Telemetry) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = account_for_downtime(&journal, &config) {
+        if let Err(e) = account_for_downtime(&journal, &config, &telemetry) {
             tracing::error!("cold-chain watch: journal: {e}");
         }
         let mut watches = watches(&catalog, &config.rules);
@@ -49,7 +50,7 @@ pub fn spawn(devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, con
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(e) = sample_once(&devices, &journal, &catalog, &config, &mut watches).await {
+            if let Err(e) = sample_once(&devices, &journal, &catalog, &config, &mut watches, &telemetry).await {
                 tracing::error!("cold-chain watch: journal write failed: {e}");
             }
         }
@@ -77,7 +78,7 @@ fn watches(catalog: &Catalog, rules: &ColdChainRules) -> Vec<Watch> {
 /// The controller was off between its last reading and now: nobody watched the
 /// cabinet. The gap is recorded; longer than the power rule, it raises the
 /// power-lost alarm (the controller and the cabinet share the supply).
-fn account_for_downtime(journal: &Journal, config: &ColdChainConfig) -> Result<(), crate::journal::JournalError> {
+fn account_for_downtime(journal: &Journal, config: &ColdChainConfig, telemetry: &Telemetry) -> Result<(), crate::journal::JournalError> {
     let Some(last) = journal.last_reading_at()? else { return Ok(()) };
     let now = Utc::now();
     let gap = now - last;
@@ -89,24 +90,33 @@ fn account_for_downtime(journal: &Journal, config: &ColdChainConfig) -> Result<(
     if gap.num_seconds() >= config.rules.power_s {
         tracing::warn!("cold-chain alarm: {detail}");
         journal.raise_alarm(AlarmKind::PowerLost.as_str(), last, &detail)?;
+        telemetry.faults.raise(AlarmKind::PowerLost.fault(), "cabinet", &detail);
     }
     Ok(())
 }
 
-async fn sample_once(devices: &Devices, journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, watches: &mut [Watch]) -> Result<(), crate::journal::JournalError> {
+async fn sample_once(
+    devices: &Devices,
+    journal: &Journal,
+    catalog: &Catalog,
+    config: &ColdChainConfig,
+    watches: &mut [Watch],
+    telemetry: &Telemetry,
+) -> Result<(), crate::journal::JournalError> {
     let at = Utc::now();
     let mut readings = Vec::with_capacity(devices.probes.len());
     for probe in &devices.probes {
         readings.push((probe.name().to_owned(), probe.read_celsius().await.ok()));
     }
     journal.record_readings(at, &readings)?;
+    telemetry.publish_temperatures(TemperatureSample { at, readings: readings.clone() });
     // The door counts as closed only when it can be read as closed.
     let door_open = devices.interlocks.read().await.map_or(true, |i| i.restock_door_open);
     let cabinet = readings.into_iter().filter(|(name, _)| name.starts_with("cabinet")).collect();
     let sample = Sample { at, cabinet, door_open, powered: true };
     for watch in watches.iter_mut() {
         for change in watch.monitor.observe(&sample) {
-            apply(journal, catalog, config, watch.product.as_ref(), change)?;
+            apply(journal, catalog, config, watch.product.as_ref(), change, telemetry)?;
         }
     }
     Ok(())
@@ -114,7 +124,14 @@ async fn sample_once(devices: &Devices, journal: &Journal, catalog: &Catalog, co
 
 /// Journals one alarm change and, on an excursion under the quarantine policy,
 /// holds the exposed units.
-fn apply(journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, product: Option<&(String, Vec<String>)>, change: Change) -> Result<(), crate::journal::JournalError> {
+fn apply(
+    journal: &Journal,
+    catalog: &Catalog,
+    config: &ColdChainConfig,
+    product: Option<&(String, Vec<String>)>,
+    change: Change,
+    telemetry: &Telemetry,
+) -> Result<(), crate::journal::JournalError> {
     let kind = match &change {
         Change::Raised { kind, .. } | Change::Cleared { kind, .. } => *kind,
     };
@@ -126,10 +143,16 @@ fn apply(journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, product
         Some((id, _)) => format!("{}:{id}", kind.as_str()),
         None => kind.as_str().to_owned(),
     };
+    // A product's own excursion is its own occurrence on the board.
+    let source = match product {
+        Some((id, _)) => format!("cabinet:{id}"),
+        None => "cabinet".to_owned(),
+    };
     match change {
         Change::Raised { since, detail, .. } => {
             tracing::warn!(alarm = %name, %since, "cold-chain alarm: {detail}");
             journal.raise_alarm(&name, since, &detail)?;
+            telemetry.faults.raise(kind.fault(), &source, &detail);
             if kind.is_excursion() && config.policy == ExcursionPolicy::Quarantine {
                 let reason = format!("{name} excursion since {since}: {detail}");
                 let gtins: Option<Vec<String>> = match (product, kind) {
@@ -144,6 +167,7 @@ fn apply(journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, product
         Change::Cleared { at, .. } => {
             tracing::info!(alarm = %name, "cold-chain alarm cleared");
             journal.clear_alarm(&name, at)?;
+            telemetry.faults.clear(&format!("{}@{source}", kind.fault().code), None);
         }
     }
     Ok(())

@@ -20,6 +20,8 @@ pub struct Config {
     #[serde(default)]
     pub coldchain: crate::coldwatch::ColdChainConfig,
     pub hardware: HardwareConfig,
+    /// Who may call, by bearer token or client certificate, and in which role.
+    pub auth: crate::gate::AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +29,23 @@ pub struct Config {
 pub struct ServerConfig {
     /// Where gRPC listens, e.g. `127.0.0.1:50051`.
     pub listen: SocketAddr,
+    /// TLS (rustls); without it the API speaks plain HTTP/2, for loopback only.
+    pub tls: Option<TlsFiles>,
+    #[serde(default)]
+    pub limits: crate::gate::Limits,
+}
+
+/// `[server.tls]`: PEM files, relative to the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to; set, clients may present one
+    /// (optional: a bearer token works too) and `[[auth.certificates]]` maps it to a role.
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +142,19 @@ impl Config {
         config.journal.path = base.join(&config.journal.path);
         config.catalog.path = base.join(&config.catalog.path);
         config.stock.manifest = config.stock.manifest.map(|m| base.join(m));
+        if let Some(tls) = &mut config.server.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+            tls.client_ca = tls.client_ca.as_ref().map(|ca| base.join(ca));
+        }
+        config.auth.check().map_err(|problem| ConfigError::Invalid { path: shown.clone(), problem })?;
+        if !config.auth.certificates.is_empty() && config.server.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+            return Err(ConfigError::Invalid { path: shown, problem: "auth.certificates needs server.tls.client_ca to verify them".into() });
+        }
+        let limits = &config.server.limits;
+        if !(limits.requests_per_s > 0.0 && limits.burst >= 1.0 && limits.max_streams_per_client > 0 && limits.max_message_bytes >= 1024) {
+            return Err(ConfigError::Invalid { path: shown, problem: "server.limits: requests_per_s > 0, burst >= 1, max_streams_per_client >= 1, max_message_bytes >= 1024".into() });
+        }
         if !(config.coldchain.sample_s > 0.0 && config.coldchain.sample_s.is_finite()) {
             return Err(ConfigError::Invalid { path: shown, problem: format!("coldchain.sample_s must be positive, got {}", config.coldchain.sample_s) });
         }
@@ -169,6 +201,10 @@ mod tests {
         [hardware.simulator]
         speed = 20.0
         booths = 4
+        [[auth.tokens]]
+        name = "front-desk"
+        role = "clinic"
+        sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
     "#;
 
     #[test]
@@ -184,7 +220,8 @@ mod tests {
     fn wire_hardware_names_a_devices_file_beside_the_config() {
         let dir = tempfile::tempdir().expect("tempdir");
         let start = VALID.find("[hardware]").expect("hardware section");
-        let wire = format!("{}[hardware]\nkind = \"wire\"\ndevices = \"wire/devices.toml\"\n", &VALID[..start]);
+        let auth = VALID.find("[[auth.tokens]]").expect("auth section");
+        let wire = format!("{}[hardware]\nkind = \"wire\"\ndevices = \"wire/devices.toml\"\n{}", &VALID[..start], &VALID[auth..]);
         let config = Config::load(&write(dir.path(), &wire)).expect("valid");
         let HardwareConfig::Wire { devices, frame_timeout_ms } = config.hardware else { panic!("wire hardware") };
         assert_eq!((devices, frame_timeout_ms), (dir.path().join("wire/devices.toml"), 2_000));
@@ -197,6 +234,8 @@ mod tests {
         assert!(typo.contains("boths"), "{typo}");
         let zero = Config::load(&write(dir.path(), &VALID.replace("speed = 20.0", "speed = 0.0"))).expect_err("invalid").to_string();
         assert!(zero.contains("hardware.simulator.speed"), "{zero}");
+        let role = Config::load(&write(dir.path(), &VALID.replace("\"clinic\"", "\"janitor\""))).expect_err("invalid").to_string();
+        assert!(role.contains("janitor"), "{role}");
         let missing = Config::load(&dir.path().join("nope.toml")).expect_err("invalid").to_string();
         assert!(missing.contains("nope.toml"), "{missing}");
     }

@@ -1,7 +1,12 @@
 //! Assembles a workstation from its config (catalog, journal, devices, dispatcher)
-//! and serves the gRPC API on a socket.
+//! and serves the gRPC API on a socket, behind TLS and the gate.
 
 use crate::api::DispensingApi;
+use crate::api::maintenance::MaintenanceApi;
+use crate::api::monitoring::MonitoringApi;
+use crate::api::stock::StockApi;
+use crate::api::trace::TraceApi;
+use crate::gate::{GateLayer, Gatekeeper};
 use crate::catalog::Catalog;
 use crate::config::{Config, HardwareConfig};
 use crate::dispatcher::{Dispatcher, Settings};
@@ -47,8 +52,10 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
         ..Settings::default()
     };
-    crate::coldwatch::spawn(devices.clone(), journal.clone(), Arc::new(catalog.clone()), config.coldchain.clone());
-    let dispatcher = Dispatcher::new(journal, devices, catalog, settings);
+    let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);
+    let telemetry = dispatcher.telemetry().clone();
+    crate::coldwatch::spawn(devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
+    crate::telemetry::supervise(devices, telemetry.faults, SUPERVISION_PERIOD);
     // A motion the previous run left going must end before anything else moves.
     let t = std::time::Instant::now();
     crate::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
@@ -98,16 +105,30 @@ async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Res
         let identity = device.identity().await.with_context(|| format!("{} at {}", device.link().device(), device.link().transport()))?;
         tracing::info!(device = device.link().device(), transport = %device.link().transport(), firmware = %identity.firmware, serial = %identity.serial_number, "field device found");
         device.wait_heartbeat(Duration::from_secs(5)).await?;
-        crate::faults::watch_health(device.clone());
     }
     let camera = hal::camera::OpenCvCamera::open(&wire.camera, Duration::from_millis(frame_timeout_ms));
     Ok(drivers.into_devices(Arc::new(camera)))
 }
 
-/// Serves the clinic API on `listener` until `shutdown` completes, with the standard
-/// `grpc.health.v1` service (SERVING while the workstation accepts orders) and server
-/// reflection, so generic tools work without our .proto files.
-pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+/// How often the supervisor reads the interlocks and the devices' alarms.
+const SUPERVISION_PERIOD: Duration = Duration::from_millis(250);
+
+/// The server's TLS settings from the config's PEM files.
+fn tls(files: &crate::config::TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("cannot read TLS file {}", path.display()));
+    let mut tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    if let Some(ca) = &files.client_ca {
+        // Optional: a caller may present a certificate or a bearer token.
+        tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?)).client_auth_optional(true);
+    }
+    Ok(tls)
+}
+
+/// Serves the API on `listener` until `shutdown` completes: every `dispense.v1`
+/// service behind the gate (authentication, roles, rate and stream limits), TLS if
+/// configured, the standard `grpc.health.v1` service (SERVING while the workstation
+/// accepts orders) and server reflection, so generic tools work without our .proto files.
+pub async fn serve(dispatcher: Dispatcher, config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (reporter, health) = tonic_health::server::health_reporter();
     let mut state = dispatcher.watch_state();
@@ -127,10 +148,23 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, shutdown: impl
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("server reflection")?;
-    tonic::transport::Server::builder()
+    let limits = config.server.limits.clone();
+    let gate = Arc::new(Gatekeeper::new(&config.auth, limits.clone()));
+    let band = (config.coldchain.rules.freeze_celsius, config.coldchain.rules.high_celsius);
+    let max = limits.max_message_bytes;
+    let mut builder = tonic::transport::Server::builder().max_concurrent_streams(limits.max_concurrent_streams).http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(files) = &config.server.tls {
+        builder = builder.tls_config(tls(files)?).context("TLS configuration")?;
+    }
+    builder
+        .layer(GateLayer(gate))
         .add_service(health)
         .add_service(reflection)
-        .add_service(DispensingApi::new(dispatcher).into_server())
+        .add_service(DispensingApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
+        .add_service(StockApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
+        .add_service(TraceApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
+        .add_service(MonitoringApi::new(dispatcher.clone(), band).into_server().max_decoding_message_size(max))
+        .add_service(MaintenanceApi::new(dispatcher).into_server().max_decoding_message_size(max))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("gRPC server")

@@ -12,7 +12,7 @@ use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use dispense_proto::client::Authorized;
 
 /// Patients of the demo: name, the vaccine and dose due, age in days, and earlier
 /// doses (product, dose number, age in days when given).
@@ -74,15 +74,24 @@ pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> any
         config.hardware = HardwareConfig::Wire { devices, frame_timeout_ms: 2_000 };
         wire = Some(hardware);
     }
+    // The demo's clinic gets a fresh token of its own for this run.
+    let token = crate::gate::new_token()?;
+    config.auth.tokens.push(crate::gate::TokenEntry { name: "demo-clinic".into(), role: crate::access::Role::Clinic, sha256: crate::gate::token_hash(&token) });
     let assembled = assemble(config).await?;
     let physical = wire.as_ref().map(|h| h.workstation().clone()).or_else(|| assembled.simulator.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(assembled.dispatcher.clone(), listener, async {
-        let _ = stop_rx.await;
-    }));
-    let client = DispensingServiceClient::connect(format!("http://{addr}")).await?;
+    let server_config = assembled.config.clone();
+    let dispatcher = assembled.dispatcher.clone();
+    let server = tokio::spawn(async move {
+        serve(dispatcher, &server_config, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let channel = dispense_proto::client::connect(&format!("http://{addr}"), Some(&token), None).await.map_err(|e| anyhow::anyhow!("connecting to the workstation: {e}"))?;
+    let client = DispensingServiceClient::new(channel);
 
     println!("Workstation ready: simulated hardware ({booths} booths, running {speed}x real time), gRPC on {addr}");
     println!("Journal: {}", journal_path.display());
@@ -147,7 +156,7 @@ struct Patient {
 }
 
 impl Patient {
-    async fn visit(self, mut client: DispensingServiceClient<Channel>, options: &DemoOptions, speed: f64, t0: Instant) -> anyhow::Result<Visit> {
+    async fn visit(self, mut client: DispensingServiceClient<Authorized>, options: &DemoOptions, speed: f64, t0: Instant) -> anyhow::Result<Visit> {
         let mut attempts = Vec::new();
         // A rejected unit is replaced by a second order, as a clinic would.
         for attempt in 1..=2 {
@@ -179,7 +188,7 @@ impl Patient {
                     Ok(pb::DispenseStage::AwaitingAdministration) => {
                         tokio::time::sleep(Duration::from_secs_f64(options.nurse_s / speed)).await;
                         client
-                            .confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: format!("N{}", self.booth) })
+                            .confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: format!("N{}", self.booth), ..Default::default() })
                             .await?;
                     }
                     _ => {}

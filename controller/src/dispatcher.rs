@@ -6,8 +6,9 @@ use crate::catalog::Catalog;
 use crate::journal::{Created, Journal, JournalError};
 use crate::order::{DispenseStatus, PatientOrder, Stage};
 use crate::inventory::UnitState;
-use crate::runner::{Confirmation, DispenseRun};
+use crate::runner::{CancelWindow, Confirmation, DispenseRun};
 use hal::codes::UnitCode;
+use crate::telemetry::Telemetry;
 use crate::workstation::{WorkstationMachine, WsEvent};
 use chrono::Utc;
 use hal::{BoothId, Devices};
@@ -33,12 +34,21 @@ pub enum DispatchError {
     RequestIdReused { request_id: String, dispense_id: String },
     #[error("dispense {id} is {stage}, not {expected}")]
     WrongStage { id: String, stage: &'static str, expected: &'static str },
+    #[error("dispense {id} is {stage}: only a queued dispense can be cancelled (once picked, a unit finishes its run; refuse it at validation)")]
+    NotCancellable { id: String, stage: &'static str },
     #[error("the workstation is {0} and does not accept orders")]
     NotReady(&'static str),
+    #[error("maintenance mode is held by {holder} until {until}")]
+    Locked { holder: String, until: chrono::DateTime<Utc> },
+    #[error("{0} open: nothing moves until every interlock is closed")]
+    InterlockOpen(String),
     #[error("the workstation is {state}; this needs it {wanted}")]
     WrongState { state: &'static str, wanted: &'static str },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Something that should not happen (e.g. an image that cannot be encoded).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Tunables of the controller.
@@ -83,6 +93,7 @@ impl From<crate::stock::StockError> for DispatchError {
 struct Live {
     status: watch::Sender<DispenseStatus>,
     confirmations: mpsc::UnboundedSender<Confirmation>,
+    cancel: Arc<CancelWindow>,
 }
 
 /// State shared by the dispatcher and every runner.
@@ -103,6 +114,31 @@ pub(crate) struct Shared {
     machine: Mutex<statig::blocking::StateMachine<WorkstationMachine>>,
     state_tx: watch::Sender<&'static str>,
     live: Mutex<HashMap<String, Live>>,
+    pub telemetry: Telemetry,
+    /// Each booth's holder and queue, recomputed whenever a dispense changes.
+    booths: watch::Sender<Vec<BoothView>>,
+    /// Who holds maintenance mode, and until when.
+    maintenance: Mutex<Option<MaintenanceLock>>,
+}
+
+/// One booth as watchers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoothView {
+    pub booth: BoothId,
+    /// The dispense holding it (from its unit's allocation to its end) and its stage.
+    pub holder: Option<(String, Stage, String)>,
+    /// Dispenses queued for it.
+    pub waiting: u32,
+}
+
+/// Maintenance mode's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceLock {
+    pub holder: String,
+    pub reason: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    /// Bumped at each renewal, so an old expiry timer knows it is stale.
+    generation: u64,
 }
 
 impl Shared {
@@ -115,6 +151,32 @@ impl Shared {
 
     pub fn allocation_lock(&self) -> MutexGuard<'_, ()> {
         lock(&self.allocation)
+    }
+
+    /// Recomputes the booths from the live dispenses and publishes a change.
+    pub fn dispense_changed(&self) {
+        let live = lock(&self.live);
+        let statuses: Vec<DispenseStatus> = live.values().map(|l| l.status.borrow().clone()).collect();
+        drop(live);
+        let mut views: Vec<BoothView> = self.booth_locks.keys().map(|&booth| BoothView { booth, holder: None, waiting: 0 }).collect();
+        views.sort_by_key(|v| v.booth);
+        for s in statuses {
+            let Some(view) = views.iter_mut().find(|v| v.booth == s.order.booth) else { continue };
+            match s.stage {
+                Stage::Queued => view.waiting += 1,
+                stage if !stage.is_final() => view.holder = Some((s.id.clone(), stage, s.order.patient_name.clone())),
+                _ => {}
+            }
+        }
+        self.booths.send_if_modified(|current| std::mem::replace(current, views.clone()) != views);
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        *self.state_tx.borrow() == "maintenance"
+    }
+
+    pub fn in_flight(&self) -> usize {
+        lock(&self.machine).inner().in_flight
     }
 }
 
@@ -148,7 +210,6 @@ impl Dispatcher {
         let (state_tx, _) = watch::channel(machine.state().name());
         Self {
             shared: Arc::new(Shared {
-                journal,
                 devices,
                 catalog,
                 settings,
@@ -159,6 +220,10 @@ impl Dispatcher {
                 machine: Mutex::new(machine),
                 state_tx,
                 live: Mutex::new(HashMap::new()),
+                booths: watch::channel(Vec::new()).0,
+                maintenance: Mutex::new(None),
+                telemetry: Telemetry::new(journal.clone()),
+                journal,
             }),
         }
     }
@@ -197,6 +262,10 @@ impl Dispatcher {
         &self.shared.journal
     }
 
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
     pub fn devices(&self) -> &Devices {
         &self.shared.devices
     }
@@ -208,46 +277,144 @@ impl Dispatcher {
         crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(DispatchError::from)
     }
 
-    /// Takes the workstation out of service for a crew; refused with units in flight.
-    pub fn enter_maintenance(&self, actor: &str, reason: &str) -> Result<(), DispatchError> {
+    /// Takes the workstation out of service under `actor`'s lock, which lapses after
+    /// `timeout` unless renewed (the holder entering again renews it). Refused with
+    /// units in flight unless `force`d: their motions then wait until maintenance ends.
+    pub fn enter_maintenance(&self, actor: &str, reason: &str, timeout: Duration, force: bool) -> Result<MaintenanceLock, DispatchError> {
         Self::require(&[("actor", actor), ("reason", reason)])?;
-        self.shared.workstation_event(WsEvent::MaintenanceEntered(actor.to_owned()));
-        match self.workstation_state() {
-            "maintenance" => {
-                self.shared.journal.note(None, "maintenance", "entered", &format!("{reason} (by {actor})"))?;
-                Ok(())
+        let mut held = lock(&self.shared.maintenance);
+        if let Some(current) = held.as_mut().filter(|_| self.shared.in_maintenance()) {
+            if current.holder != actor {
+                return Err(DispatchError::Locked { holder: current.holder.clone(), until: current.expires_at });
             }
-            state => Err(DispatchError::WrongState { state, wanted: "ready (nothing in flight)" }),
+            current.expires_at = Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default();
+            current.generation += 1;
+            let renewed = current.clone();
+            drop(held);
+            self.arm_expiry(&renewed, timeout);
+            return Ok(renewed);
+        }
+        let event = if force { WsEvent::MaintenanceForced(actor.to_owned()) } else { WsEvent::MaintenanceEntered(actor.to_owned()) };
+        self.shared.workstation_event(event);
+        if !self.shared.in_maintenance() {
+            let wanted = if force { "ready, dispensing, paused or faulted" } else { "ready or faulted, with nothing in flight (or forced, with a reason)" };
+            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted });
+        }
+        let in_flight = self.shared.in_flight();
+        let entered = MaintenanceLock {
+            holder: actor.to_owned(),
+            reason: reason.to_owned(),
+            expires_at: Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default(),
+            generation: 0,
+        };
+        *held = Some(entered.clone());
+        drop(held);
+        let forced = if force && in_flight > 0 { format!(" (forced with {in_flight} in flight)") } else { String::new() };
+        self.shared.journal.note(None, "maintenance", "entered", &format!("{reason}{forced}; by {actor}, lock for {} s", timeout.as_secs()))?;
+        self.arm_expiry(&entered, timeout);
+        Ok(entered)
+    }
+
+    /// Ends maintenance when the lock lapses, unless it was renewed or released.
+    fn arm_expiry(&self, armed: &MaintenanceLock, timeout: Duration) {
+        let (dispatcher, armed) = (self.clone(), armed.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let still = lock(&dispatcher.shared.maintenance).as_ref().is_some_and(|l| l.generation == armed.generation && l.holder == armed.holder);
+            if still && dispatcher.shared.in_maintenance() {
+                tracing::warn!(holder = armed.holder, "maintenance lock lapsed; back in service");
+                if let Err(e) = dispatcher.exit_maintenance(&armed.holder, "lock lapsed") {
+                    tracing::error!("maintenance lock lapsed but could not exit: {e}");
+                }
+            }
+        });
+    }
+
+    /// Who holds maintenance mode, if the workstation is in it.
+    pub fn maintenance_lock(&self) -> Option<MaintenanceLock> {
+        lock(&self.shared.maintenance).clone().filter(|_| self.shared.in_maintenance())
+    }
+
+    /// Returns to service; only the lock's holder may.
+    pub fn exit_maintenance(&self, actor: &str, note: &str) -> Result<&'static str, DispatchError> {
+        Self::require(&[("actor", actor)])?;
+        self.require_lock(actor)?;
+        *lock(&self.shared.maintenance) = None;
+        self.shared.workstation_event(WsEvent::MaintenanceExited);
+        self.shared.journal.note(None, "maintenance", "exited", &format!("{note}; by {actor}"))?;
+        Ok(self.workstation_state())
+    }
+
+    /// In maintenance mode under `actor`'s lock, or why not.
+    pub fn require_lock(&self, actor: &str) -> Result<(), DispatchError> {
+        match self.maintenance_lock() {
+            None => Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" }),
+            Some(l) if l.holder != actor => Err(DispatchError::Locked { holder: l.holder, until: l.expires_at }),
+            Some(_) => Ok(()),
         }
     }
 
-    pub fn exit_maintenance(&self, actor: &str) -> Result<(), DispatchError> {
-        Self::require(&[("actor", actor)])?;
-        if self.workstation_state() != "maintenance" {
-            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" });
+    /// Every interlock closed and readable, or why not (maintenance motions).
+    pub async fn require_interlocks_closed(&self) -> Result<(), DispatchError> {
+        let interlocks = self.shared.devices.interlocks.read().await?;
+        if interlocks.all_closed() {
+            return Ok(());
         }
-        self.shared.workstation_event(WsEvent::MaintenanceExited);
-        self.shared.journal.note(None, "maintenance", "exited", &format!("by {actor}"))?;
+        Err(DispatchError::InterlockOpen(interlocks.open_names().join(", ")))
+    }
+
+    /// Homes picker and belt in maintenance mode (e.g. after a power cut or a jam).
+    pub async fn maintenance_home(&self, actor: &str) -> Result<(), DispatchError> {
+        self.require_lock(actor)?;
+        self.require_interlocks_closed().await?;
+        self.shared.journal.note(None, "maintenance", "home", &format!("by {actor}"))?;
+        self.home().await?;
         Ok(())
+    }
+
+    /// Jogs an axis in maintenance mode; `None` is the belt.
+    pub async fn jog(&self, actor: &str, axis: Option<hal::PickerAxis>, millimetres: i32) -> Result<(), DispatchError> {
+        self.require_lock(actor)?;
+        let limit = if axis.is_some() { hal::JOG_LIMIT_PICKER_MM } else { hal::JOG_LIMIT_BELT_MM };
+        if millimetres == 0 || millimetres.abs() > limit {
+            return Err(DispatchError::InvalidArgument { field: "distance_mm", reason: format!("{millimetres} mm: must be 1 to {limit} mm either way") });
+        }
+        self.require_interlocks_closed().await?;
+        let what = axis.map_or_else(|| "belt".to_owned(), |a| format!("picker {a:?}"));
+        self.shared.journal.note(None, "maintenance", "jog", &format!("{what} {millimetres} mm by {actor}"))?;
+        match axis {
+            Some(a) => self.shared.devices.store.jog(a, millimetres).await?,
+            None => self.shared.devices.conveyor.jog(millimetres).await?,
+        }
+        Ok(())
+    }
+
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.shared.telemetry
+    }
+
+    /// Each booth now and on every change.
+    pub fn watch_booths(&self) -> watch::Receiver<Vec<BoothView>> {
+        self.shared.booths.subscribe()
+    }
+
+    /// Dispenses not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight()
     }
 
     /// Carries a held unit from its slot to the reject bin; only in maintenance mode
     /// and never with an interlock open.
     pub async fn eject_held(&self, code: &str, actor: &str) -> Result<(), DispatchError> {
         Self::require(&[("code", code), ("actor", actor)])?;
-        if self.workstation_state() != "maintenance" {
-            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" });
-        }
+        self.require_lock(actor)?;
         let code = Self::canonical(code)?;
         let record = self.shared.journal.stock_record(&code)?.ok_or_else(|| DispatchError::NoSuchStock(format!("unit {code} is not in the journal")))?;
         if record.hold.is_none() || record.state != UnitState::InStore {
             return Err(DispatchError::NoSuchStock(format!("unit {code} is not a held unit in the store")));
         }
         let devices = &self.shared.devices;
-        let interlocks = devices.interlocks.read().await?;
-        if !interlocks.all_closed() {
-            return Err(DispatchError::WrongState { state: "maintenance with an interlock open", wanted: "every interlock closed" });
-        }
+        self.require_interlocks_closed().await?;
         // Maintenance carriers live far above dispense numbers.
         let carrier = hal::TrackingId(3_000_000_000 + u64::from(chrono::Utc::now().timestamp_subsec_millis()));
         self.shared.journal.note(Some(&code), "intent", "Eject", &format!("from {} by {actor}", record.slot))?;
@@ -326,6 +493,7 @@ impl Dispatcher {
             at_booth_at: None,
             finished_at: None,
             administered_by: None,
+            administered_site: None,
         };
         // A retry of an accepted order must find its dispense even while the
         // workstation is paused or faulted, so readiness is checked for new ids only.
@@ -340,9 +508,11 @@ impl Dispatcher {
                 let status = DispenseStatus { id: id.clone(), ..status };
                 let (status_tx, _) = watch::channel(status.clone());
                 let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
-                lock(&self.shared.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx });
+                let cancel = Arc::new(CancelWindow::default());
+                lock(&self.shared.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone() });
                 self.shared.workstation_event(WsEvent::DispenseStarted);
-                let run = DispenseRun::new(self.shared.clone(), status, status_tx, confirm_rx);
+                self.shared.dispense_changed();
+                let run = DispenseRun::new(self.shared.clone(), status, status_tx, confirm_rx, cancel);
                 tokio::spawn(run.run());
                 Ok(Started { dispense_id: id, duplicate: false })
             }
@@ -415,11 +585,34 @@ impl Dispatcher {
         self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated { booth_scan })
     }
 
-    pub fn confirm_administration(&self, id: &str, nurse_id: &str) -> Result<(), DispatchError> {
+    /// The nurse gave the dose; `site` is where, if the clinic says.
+    pub fn confirm_administration(&self, id: &str, nurse_id: &str, site: Option<&str>) -> Result<(), DispatchError> {
         if nurse_id.trim().is_empty() {
             return Err(DispatchError::InvalidArgument { field: "nurse_id", reason: "is required".into() });
         }
-        self.confirm(id, Stage::AwaitingAdministration, Confirmation::Administered { nurse_id: nurse_id.to_owned() })
+        let confirmation = Confirmation::Administered { nurse_id: nurse_id.to_owned(), site: site.map(str::to_owned) };
+        self.confirm(id, Stage::AwaitingAdministration, confirmation)
+    }
+
+    /// Cancels a dispense that is still queued and returns its final status;
+    /// refused once a unit is reserved.
+    pub async fn cancel(&self, id: &str, reason: &str, actor: &str) -> Result<DispenseStatus, DispatchError> {
+        Self::require(&[("dispense_id", id), ("reason", reason), ("actor", actor)])?;
+        let live = lock(&self.shared.live).get(id).map(|l| (l.cancel.clone(), l.status.subscribe()));
+        let Some((window, mut status)) = live else {
+            let finished = self.get(id)?;
+            return Err(DispatchError::NotCancellable { id: id.to_owned(), stage: finished.stage.describe() });
+        };
+        if !window.request(format!("cancelled by {actor}: {reason}")) {
+            let stage = status.borrow().stage.describe();
+            return Err(DispatchError::NotCancellable { id: id.to_owned(), stage });
+        }
+        // The runner ends at once: it was waiting for its booth, or about to reserve.
+        let ended = tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.stage.is_final())).await;
+        match ended {
+            Ok(Ok(s)) => Ok(s.clone()),
+            _ => self.get(id),
+        }
     }
 
     fn confirm(&self, id: &str, expected: Stage, confirmation: Confirmation) -> Result<(), DispatchError> {
@@ -442,6 +635,7 @@ impl Dispatcher {
     pub(crate) fn forget(shared: &Shared, id: &str) {
         lock(&shared.live).remove(id);
         shared.workstation_event(WsEvent::DispenseEnded);
+        shared.dispense_changed();
     }
 }
 

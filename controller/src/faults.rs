@@ -1,11 +1,7 @@
 //! The controller's defined faults: for every way a device can fail, a stable code,
-//! the cause and remedy a crew reads, and the policy the controller follows. Also
-//! the watch on each field device's heartbeat, which raises and clears the
-//! "device silent" fault.
+//! the cause and remedy a crew reads, and the policy the controller follows.
 
 use hal::ErrorKind;
-use hal::modbus::field::FieldDevice;
-use std::sync::Arc;
 
 /// What the controller does when the fault happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,22 +56,6 @@ pub const DEVICE_SILENT: FaultDefinition = FaultDefinition {
     remedy: "Check the device's power and its serial cable or network link",
     policy: Policy::WaitForOperator,
 };
-
-/// Logs the device-silent fault when it is raised and when it clears.
-pub fn watch_health(device: Arc<FieldDevice>) {
-    let mut health = device.health();
-    tokio::spawn(async move {
-        while health.changed().await.is_ok() {
-            let h = *health.borrow_and_update();
-            let name = device.link().device();
-            if h.silent {
-                tracing::error!(device = name, code = DEVICE_SILENT.code, cause = DEVICE_SILENT.cause, remedy = DEVICE_SILENT.remedy, "fault raised");
-            } else {
-                tracing::info!(device = name, code = DEVICE_SILENT.code, "fault cleared: heartbeat back");
-            }
-        }
-    });
-}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 //!                       │           │          │           │        → awaiting_administration → administered
 //!                       └───────────┴──────────┴───────────┴──→ to_reject → rejected
 //! queued/picking/to_reject/at booth ──(no stock, fault)──→ failed
+//! queued ──(cancelled by the clinic)──→ cancelled
 //! ```
 #![allow(missing_debug_implementations)] // statig's generated superstate enum
 
@@ -52,7 +53,9 @@ pub enum Event {
     Passed,
     Violations(Vec<Violation>),
     Validated,
-    Administered { nurse_id: String },
+    Administered { nurse_id: String, site: Option<String> },
+    /// The clinic cancelled while the dispense was still queued.
+    Cancelled { detail: String },
     Fault(DeviceError),
     Finished,
 }
@@ -79,13 +82,14 @@ pub struct DispenseFlow {
     pub unit: Option<StockRecord>,
     pub violations: Vec<Violation>,
     pub detail: String,
-    /// The nurse who gave the dose.
+    /// The nurse who gave the dose, and where.
     pub administered_by: Option<String>,
+    pub administered_site: Option<String>,
 }
 
 impl DispenseFlow {
     pub fn new(booth: BoothId) -> Self {
-        Self { booth, unit: None, violations: Vec::new(), detail: String::new(), administered_by: None }
+        Self { booth, unit: None, violations: Vec::new(), detail: String::new(), administered_by: None, administered_site: None }
     }
 }
 
@@ -102,6 +106,10 @@ impl DispenseFlow {
             Event::NoStock(reason) => {
                 self.detail = reason.clone();
                 Transition(State::failed())
+            }
+            Event::Cancelled { detail } => {
+                self.detail = detail.clone();
+                Transition(State::cancelled())
             }
             // The patient's own checks failed: nothing was picked.
             Event::Violations(found) => {
@@ -239,9 +247,13 @@ impl DispenseFlow {
     #[state(superstate = "at_booth", entry_action = "enter_awaiting_administration")]
     fn awaiting_administration(&mut self, event: &Event) -> Outcome<State> {
         match event {
-            Event::Administered { nurse_id } => {
-                self.detail = format!("administered by {nurse_id}");
+            Event::Administered { nurse_id, site } => {
+                self.detail = match site {
+                    Some(site) => format!("administered by {nurse_id} ({site})"),
+                    None => format!("administered by {nurse_id}"),
+                };
                 self.administered_by = Some(nurse_id.clone());
+                self.administered_site.clone_from(site);
                 Transition(State::administered())
             }
             _ => Super,
@@ -323,6 +335,18 @@ impl DispenseFlow {
     fn enter_failed(context: &mut Outbox) {
         context.push(Command::Finish(Stage::Failed));
     }
+
+    /// Final.
+    #[state(entry_action = "enter_cancelled")]
+    fn cancelled(context: &mut Outbox, event: &Event) -> Outcome<State> {
+        let _ = (context, event);
+        Handled
+    }
+
+    #[action]
+    fn enter_cancelled(context: &mut Outbox) {
+        context.push(Command::Finish(Stage::Cancelled));
+    }
 }
 
 /// The clinic-facing stage of a state.
@@ -340,6 +364,7 @@ pub fn stage_of(state: &State) -> Stage {
         State::Administered {} => Stage::Administered,
         State::Rejected {} => Stage::Rejected,
         State::Failed {} => Stage::Failed,
+        State::Cancelled {} => Stage::Cancelled,
     }
 }
 
@@ -390,7 +415,7 @@ mod tests {
             Event::Passed,
             Event::Arrived,
             Event::Validated,
-            Event::Administered { nurse_id: "N1".into() },
+            Event::Administered { nurse_id: "N1".into(), site: None },
         ]);
         assert_eq!(
             commands,

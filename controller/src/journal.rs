@@ -34,6 +34,20 @@ pub struct Entry {
     pub detail: String,
 }
 
+/// Which units [`Journal::list_stock`] returns; every criterion set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockFilter {
+    /// Any of these GTINs (a product's).
+    pub gtins: Option<Vec<String>>,
+    pub lot: Option<String>,
+    /// Expiring on or before this day.
+    pub expires_by: Option<NaiveDate>,
+    pub state: Option<UnitState>,
+    pub held_only: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
 /// What `create_dispense` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
@@ -218,6 +232,37 @@ impl Journal {
         Ok(inserted == 1)
     }
 
+    /// Units matching a filter, earliest expiry first, one page.
+    pub fn list_stock(&self, filter: &StockFilter) -> Result<Vec<StockRecord>> {
+        let mut clauses = vec!["1 = 1".to_owned()];
+        let mut values: Vec<String> = Vec::new();
+        let bind = |clause: &str, value: String, values: &mut Vec<String>| {
+            values.push(value);
+            clause.replace('?', &format!("?{}", values.len()))
+        };
+        if let Some(gtins) = &filter.gtins {
+            let marks: Vec<String> = gtins.iter().map(|g| bind("?", g.clone(), &mut values)).collect();
+            clauses.push(format!("gtin IN ({})", if marks.is_empty() { "NULL".to_owned() } else { marks.join(", ") }));
+        }
+        if let Some(lot) = &filter.lot {
+            clauses.push(bind("lot = ?", lot.clone(), &mut values));
+        }
+        if let Some(day) = filter.expires_by {
+            clauses.push(bind("expiry <= ?", day.to_string(), &mut values));
+        }
+        if let Some(state) = filter.state {
+            clauses.push(bind("state = ?", state.as_str().to_owned(), &mut values));
+        }
+        if filter.held_only {
+            clauses.push("hold IS NOT NULL".to_owned());
+        }
+        let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT {} OFFSET {}", clauses.join(" AND "), filter.limit, filter.offset);
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
+    }
+
     /// Every unit the journal says is in the store (held or not), by slot.
     pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
@@ -386,9 +431,9 @@ impl Journal {
     /// Dispenses that had not ended when the controller stopped, oldest first.
     pub fn unfinished_dispenses(&self) -> Result<Vec<DispenseStatus>> {
         let conn = self.conn();
-        let finals = [Stage::Administered, Stage::Rejected, Stage::Failed].map(stage_name);
-        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3) ORDER BY id")?;
-        let rows = stmt.query_map(params![finals[0], finals[1], finals[2]], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let finals = [Stage::Administered, Stage::Rejected, Stage::Failed, Stage::Cancelled].map(stage_name);
+        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3, ?4) ORDER BY id")?;
+        let rows = stmt.query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.iter().map(|json| from_json(json)).collect()
     }
 
@@ -415,7 +460,7 @@ impl Journal {
             "SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps
              WHERE unit_code = ?1 OR dispense_id IN (SELECT dispense_id FROM steps WHERE unit_code = ?1 AND dispense_id IS NOT NULL)
              ORDER BY seq",
-            code,
+            [code],
         )
     }
 
@@ -429,14 +474,30 @@ impl Journal {
 
     /// The step log of one dispense, in order.
     pub fn entries(&self, dispense_id: &str) -> Result<Vec<Entry>> {
-        self.query_entries("SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE dispense_id = ?1 ORDER BY seq", dispense_id)
+        self.query_entries("SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE dispense_id = ?1 ORDER BY seq", [dispense_id])
     }
 
-    fn query_entries(&self, sql: &str, key: &str) -> Result<Vec<Entry>> {
+    /// Every step from `from` to `to` (inclusive), in order: the service desk's export.
+    pub fn entries_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Entry>> {
+        self.query_entries(
+            "SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE at >= ?1 AND at <= ?2 ORDER BY seq",
+            params![from.to_rfc3339(), to.to_rfc3339()],
+        )
+    }
+
+    /// Steps of one kind since a time, newest first (e.g. faults raised and cleared).
+    pub fn entries_of_kind(&self, kind: &str, since: DateTime<Utc>) -> Result<Vec<Entry>> {
+        self.query_entries(
+            "SELECT seq, at, dispense_id, unit_code, kind, step, detail FROM steps WHERE kind = ?1 AND at >= ?2 ORDER BY seq DESC",
+            params![kind, since.to_rfc3339()],
+        )
+    }
+
+    fn query_entries(&self, sql: &str, key: impl rusqlite::Params) -> Result<Vec<Entry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt
-            .query_map([key], |r| {
+            .query_map(key, |r| {
                 let at: String = r.get(1)?;
                 Ok((r.get(0)?, at, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?
@@ -550,6 +611,7 @@ mod tests {
             at_booth_at: None,
             finished_at: None,
             administered_by: None,
+            administered_site: None,
         }
     }
 

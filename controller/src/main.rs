@@ -53,6 +53,16 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Make a new API token: prints the token (give it to the caller) and the
+    /// `[[auth.tokens]]` entry (only its hash) to add to the config.
+    Token {
+        /// Who will hold it: the actor the journal records.
+        #[arg(long)]
+        name: String,
+        /// clinic, pharmacist, maintenance or observer.
+        #[arg(long)]
+        role: String,
+    },
     /// Decode label images through the scan station's pipeline; exits 1 if any file
     /// has no readable code.
     Decode {
@@ -66,7 +76,7 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(controller::logbook::Tee)
         .init();
     let cli = Cli::parse();
     // Decoding files needs no runtime.
@@ -97,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let assembled = assemble(config).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             eprintln!("workstation {}: serving dispense.v1 on {}", assembled.dispatcher.workstation_state(), listener.local_addr()?);
-            serve(assembled.dispatcher, listener, async {
+            serve(assembled.dispatcher, &assembled.config, listener, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
@@ -121,5 +131,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Trace { config, unit, patient, fhir, csv } => controller::trace::cli(&Config::load(&config)?, unit, patient, fhir, csv),
         Command::Decode { .. } => Ok(()),
+        Command::Token { name, role } => {
+            let role: controller::access::Role = toml::Value::String(role.clone())
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--role {role:?}: must be clinic, pharmacist, maintenance or observer"))?;
+            let token = controller::gate::new_token()?;
+            println!("token (give this to {name}; it is not stored anywhere):\n  {token}\n");
+            println!("add to the config:\n[[auth.tokens]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{}\"", controller::gate::token_hash(&token));
+            Ok(())
+        }
     }
 }

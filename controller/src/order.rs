@@ -65,7 +65,7 @@ impl PatientOrder {
     }
 }
 
-/// Where a dispense stands; the last three are final.
+/// Where a dispense stands; the last four are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Stage {
     Queued,
@@ -80,11 +80,13 @@ pub enum Stage {
     Administered,
     Rejected,
     Failed,
+    /// Cancelled by the clinic while queued; no unit was picked.
+    Cancelled,
 }
 
 impl Stage {
     pub fn is_final(self) -> bool {
-        matches!(self, Stage::Administered | Stage::Rejected | Stage::Failed)
+        matches!(self, Stage::Administered | Stage::Rejected | Stage::Failed | Stage::Cancelled)
     }
 
     /// Lower-case words for progress lines and the journal.
@@ -102,6 +104,7 @@ impl Stage {
             Stage::Administered => "administered",
             Stage::Rejected => "rejected",
             Stage::Failed => "failed",
+            Stage::Cancelled => "cancelled",
         }
     }
 }
@@ -132,4 +135,7 @@ pub struct DispenseStatus {
     /// The nurse who administered the dose (for the immunization record).
     #[serde(default)]
     pub administered_by: Option<String>,
+    /// The injection site the nurse used.
+    #[serde(default)]
+    pub administered_site: Option<String>,
 }

@@ -22,7 +22,49 @@ use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 pub enum Confirmation {
     /// The guardian validated; `booth_scan` is the unit's code if the clinic scanned it again at the booth.
     Validated { booth_scan: Option<UnitCode> },
-    Administered { nurse_id: String },
+    Administered { nurse_id: String, site: Option<String> },
+}
+
+/// Whether a dispense can still be cancelled. The dispatcher asks, the runner
+/// closes the window under the same lock the moment it reserves a unit, so a
+/// cancel is either honoured before anything is picked or refused.
+#[derive(Debug, Default)]
+pub struct CancelWindow {
+    state: std::sync::Mutex<CancelState>,
+    requested: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+enum CancelState {
+    #[default]
+    Open,
+    Requested(String),
+    Closed,
+}
+
+impl CancelWindow {
+    /// Asks for cancellation; false once the window has closed.
+    pub fn request(&self, detail: String) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match *state {
+            CancelState::Open => {
+                *state = CancelState::Requested(detail);
+                self.requested.notify_one();
+                true
+            }
+            CancelState::Requested(_) => true,
+            CancelState::Closed => false,
+        }
+    }
+
+    /// Closes the window, or returns the cancellation asked for.
+    fn close(&self) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *state, CancelState::Closed) {
+            CancelState::Requested(detail) => Some(detail),
+            CancelState::Open | CancelState::Closed => None,
+        }
+    }
 }
 
 pub(crate) struct DispenseRun {
@@ -30,6 +72,7 @@ pub(crate) struct DispenseRun {
     status: DispenseStatus,
     status_tx: watch::Sender<DispenseStatus>,
     confirmations: mpsc::UnboundedReceiver<Confirmation>,
+    cancel: Arc<CancelWindow>,
     carrier: TrackingId,
     booth_guard: Option<OwnedMutexGuard<()>>,
     scan_guard: Option<OwnedMutexGuard<()>>,
@@ -41,9 +84,10 @@ impl DispenseRun {
         status: DispenseStatus,
         status_tx: watch::Sender<DispenseStatus>,
         confirmations: mpsc::UnboundedReceiver<Confirmation>,
+        cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { shared, status, status_tx, confirmations, carrier, booth_guard: None, scan_guard: None }
+        Self { shared, status, status_tx, confirmations, cancel, carrier, booth_guard: None, scan_guard: None }
     }
 
     pub async fn run(mut self) {
@@ -103,6 +147,7 @@ impl DispenseRun {
         next.stage = stage_of(machine.state());
         next.violations = flow.violations.clone();
         next.administered_by.clone_from(&flow.administered_by);
+        next.administered_site.clone_from(&flow.administered_site);
         if !flow.detail.is_empty() {
             next.detail = flow.detail.clone();
         }
@@ -116,8 +161,19 @@ impl DispenseRun {
             self.status = next;
             self.shared.journal.record_stage(&self.status)?;
             self.status_tx.send_replace(self.status.clone());
+            self.shared.dispense_changed();
         }
         Ok(())
+    }
+
+    /// A device failure as the flow's event, raised on the fault board for the crew
+    /// (an open interlock is the supervisor's to show, and only pauses).
+    fn fault(&self, e: DeviceError) -> Event {
+        if e.kind() != ErrorKind::Interlock {
+            let detail = format!("dispense {}: {e}", self.status.id);
+            self.shared.telemetry.faults.raise(crate::faults::definition(e.kind()).into(), e.device(), &detail);
+        }
+        Event::Fault(e)
     }
 
     /// Updates the detail line watchers see, without a stage change.
@@ -166,7 +222,7 @@ impl DispenseRun {
             }
             Command::AwaitValidation => {
                 if let Err(e) = self.show_at_booth(flow).await {
-                    return Ok(Event::Fault(e));
+                    return Ok(self.fault(e));
                 }
                 self.await_validation().await
             }
@@ -191,10 +247,20 @@ impl DispenseRun {
             Ok(guard) => guard,
             Err(_) => {
                 self.set_detail(format!("waiting for {booth} to be free"));
-                lock.lock_owned().await
+                // Queued: a cancel ends the wait at once.
+                tokio::select! {
+                    guard = lock.lock_owned() => guard,
+                    () = self.cancel.requested.notified() => {
+                        return Ok(Event::Cancelled { detail: self.cancel.close().unwrap_or_default() });
+                    }
+                }
             }
         };
         self.booth_guard = Some(guard);
+        // The last moment to cancel: nothing has been reserved yet.
+        if let Some(detail) = self.cancel.close() {
+            return Ok(Event::Cancelled { detail });
+        }
         let Some(product) = self.shared.catalog.product(&self.status.order.product_id) else {
             return Ok(Event::NoStock(format!("product {} left the catalog", self.status.order.product_id)));
         };
@@ -222,11 +288,11 @@ impl DispenseRun {
         Fut: std::future::Future<Output = Result<(), DeviceError>>,
     {
         if let Err(e) = self.interlocks_closed().await {
-            return Event::Fault(e);
+            return self.fault(e);
         }
         match step(self.shared.clone(), self.carrier).await {
             Ok(()) => success,
-            Err(e) => Event::Fault(e),
+            Err(e) => self.fault(e),
         }
     }
 
@@ -261,7 +327,7 @@ impl DispenseRun {
         for frame_no in 1..=max {
             let frame = match self.shared.devices.camera.grab_frame().await {
                 Ok(frame) => frame,
-                Err(e) => return Event::Fault(e),
+                Err(e) => return self.fault(e),
             };
             let read = decode_frame(&frame);
             if let Err(e @ FrameError::Unparseable { .. }) = &read {
@@ -324,7 +390,7 @@ impl DispenseRun {
     fn confirmation_event(confirmation: Option<Confirmation>) -> Event {
         match confirmation {
             Some(Confirmation::Validated { .. }) => Event::Validated,
-            Some(Confirmation::Administered { nurse_id }) => Event::Administered { nurse_id },
+            Some(Confirmation::Administered { nurse_id, site }) => Event::Administered { nurse_id, site },
             // The dispatcher holds the sender for as long as the dispense is live.
             None => Event::Fault(DeviceError::new("dispatcher", hal::ErrorKind::NoResponse, "confirmation channel closed")),
         }
@@ -362,19 +428,25 @@ impl DispenseRun {
     async fn interlocks_closed(&mut self) -> Result<(), DeviceError> {
         let mut paused = false;
         loop {
-            let reason = match self.shared.devices.interlocks.read().await {
-                Ok(status) if status.all_closed() => {
-                    if paused {
-                        self.shared.workstation_event(WsEvent::InterlockClosed);
-                        self.set_detail(String::new());
+            let reason = if self.shared.in_maintenance() {
+                // Forced maintenance: the crew has the machine; this unit waits.
+                Some("maintenance in progress".to_owned())
+            } else {
+                match self.shared.devices.interlocks.read().await {
+                    Ok(status) if status.all_closed() => None,
+                    Ok(status) => Some(format!("{} open", status.open_names().join(", "))),
+                    Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse) => {
+                        Some(format!("{} not answering ({})", e.device(), crate::faults::DEVICE_SILENT.code))
                     }
-                    return Ok(());
+                    Err(e) => return Err(e),
                 }
-                Ok(status) => format!("{} open", status.open_names().join(", ")),
-                Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse) => {
-                    format!("{} not answering ({})", e.device(), crate::faults::DEVICE_SILENT.code)
+            };
+            let Some(reason) = reason else {
+                if paused {
+                    self.shared.workstation_event(WsEvent::InterlockClosed);
+                    self.set_detail(String::new());
                 }
-                Err(e) => return Err(e),
+                return Ok(());
             };
             if !paused {
                 self.shared.workstation_event(WsEvent::InterlockOpened(reason.clone()));

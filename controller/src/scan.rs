@@ -78,9 +78,20 @@ fn decode_pixels(frame: &Frame) -> Result<Decoded, FrameError> {
     Ok(Decoded { symbology, text, code })
 }
 
-/// The label's bounding box (the paper is the frame's brightest large area), with a
-/// margin, or `None` when nothing stands out.
+/// The label's region of the frame, cut out.
 fn label_region(frame: &Frame) -> Option<Frame> {
+    let (x0, y0, cw, ch) = label_bounds(frame)?;
+    let w = frame.width as usize;
+    let mut pixels = Vec::with_capacity(cw * ch);
+    for y in y0..y0 + ch {
+        pixels.extend_from_slice(&frame.pixels[y * w + x0..y * w + x0 + cw]);
+    }
+    Some(Frame { width: cw as u32, height: ch as u32, pixels })
+}
+
+/// The label's bounding box (left, top, width, height; the paper is the frame's
+/// brightest large area), with a margin, or `None` when nothing stands out.
+pub fn label_bounds(frame: &Frame) -> Option<(usize, usize, usize, usize)> {
     let (w, h) = (frame.width as usize, frame.height as usize);
     if w == 0 || h == 0 || frame.pixels.len() < w * h {
         return None;
@@ -104,12 +115,7 @@ fn label_region(frame: &Frame) -> Option<Frame> {
     if x1 <= x0 + 20 || y1 <= y0 + 20 {
         return None;
     }
-    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
-    let mut pixels = Vec::with_capacity(cw * ch);
-    for y in y0..=y1 {
-        pixels.extend_from_slice(&frame.pixels[y * w + x0..=y * w + x1]);
-    }
-    Some(Frame { width: cw as u32, height: ch as u32, pixels })
+    Some((x0, y0, x1 - x0 + 1, y1 - y0 + 1))
 }
 
 /// Stretches the 2nd–98th percentile of grey to the full range: a faded print or a

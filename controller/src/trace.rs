@@ -144,7 +144,8 @@ pub fn immunization(status: &DispenseStatus, catalog: &Catalog) -> Result<Value,
     if let Some(p) = product {
         resource["doseQuantity"] = json!({ "value": p.dose_ml, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL" });
     }
-    if let Some(site) = &status.order.site {
+    // The site the nurse reported, else the one ordered.
+    if let Some(site) = status.administered_site.as_ref().or(status.order.site.as_ref()) {
         resource["site"] = json!({ "text": site });
     }
     if let Some(nurse) = &status.administered_by {

@@ -4,7 +4,8 @@
 //! starting → homing → ready ⇄ dispensing        (superstate: operational)
 //!            homing ─(failed)→ faulted
 //! operational ─(interlock open)→ paused ─(closed)→ ready / dispensing
-//! ready ─(maintenance entered)→ maintenance ─(exited)→ ready
+//! ready / faulted ─(maintenance entered)→ maintenance ─(exited)→ ready / dispensing
+//! dispensing / paused ─(maintenance forced)→ maintenance   (motions wait until it ends)
 //! ```
 //! It gates what the clinic may do (no orders before homing) and is reported to
 //! observers. The dispenses themselves are driven by [`crate::flow`].
@@ -21,8 +22,10 @@ pub enum WsEvent {
     DispenseEnded,
     InterlockOpened(String),
     InterlockClosed,
-    /// A maintenance crew takes the workstation out of service (only from ready).
+    /// A maintenance crew takes the workstation out of service (from ready or faulted).
     MaintenanceEntered(String),
+    /// ...even with units in flight, whose motions then wait (the crew gave a reason).
+    MaintenanceForced(String),
     MaintenanceExited,
 }
 
@@ -68,22 +71,27 @@ impl WorkstationMachine {
                 self.in_flight += 1;
                 Transition(State::dispensing())
             }
-            WsEvent::MaintenanceEntered(by) => {
-                self.maintenance_by = Some(by.clone());
-                Transition(State::maintenance())
-            }
+            WsEvent::MaintenanceEntered(by) | WsEvent::MaintenanceForced(by) => self.enter_maintenance(by),
             _ => Super,
         }
     }
 
-    /// Out of service for a crew: no orders; maintenance motions only.
-    /// MaintenanceExited → ready.
+    /// Out of service for a crew: no orders; dispenses in flight (forced entry)
+    /// make no motion. MaintenanceExited → ready, or dispensing if units are in flight.
     #[state]
     fn maintenance(&mut self, event: &WsEvent) -> Outcome<State> {
         match event {
             WsEvent::MaintenanceExited => {
                 self.maintenance_by = None;
-                Transition(State::ready())
+                if self.in_flight == 0 { Transition(State::ready()) } else { Transition(State::dispensing()) }
+            }
+            WsEvent::DispenseStarted => {
+                self.in_flight += 1;
+                Handled
+            }
+            WsEvent::DispenseEnded => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                Handled
             }
             _ => Handled,
         }
@@ -101,6 +109,7 @@ impl WorkstationMachine {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if self.in_flight == 0 { Transition(State::ready()) } else { Handled }
             }
+            WsEvent::MaintenanceForced(by) => self.enter_maintenance(by),
             _ => Super,
         }
     }
@@ -133,15 +142,25 @@ impl WorkstationMachine {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 Handled
             }
+            WsEvent::MaintenanceForced(by) => self.enter_maintenance(by),
             _ => Handled,
         }
     }
 
-    /// Homing failed; needs a maintenance crew (clearing arrives with the CLI).
+    /// Homing failed; needs a maintenance crew, who enter maintenance, home, and exit.
     #[state]
-    fn faulted(context: &mut (), event: &WsEvent) -> Outcome<State> {
-        let _ = (context, event);
-        Handled
+    fn faulted(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::MaintenanceEntered(by) | WsEvent::MaintenanceForced(by) => self.enter_maintenance(by),
+            _ => Handled,
+        }
+    }
+}
+
+impl WorkstationMachine {
+    fn enter_maintenance(&mut self, by: &str) -> Outcome<State> {
+        self.maintenance_by = Some(by.to_owned());
+        Transition(State::maintenance())
     }
 }
 

@@ -7,7 +7,6 @@
 //! no order is filled twice.
 
 use dispense_proto::v1 as pb;
-use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ async fn killing_the_controller_anywhere_loses_nothing() {
     let mut phases = BTreeSet::new();
     for (round, delay) in kill_after_ms.iter().enumerate() {
         let daemon = spawn_daemon(&config);
-        let client = DispensingServiceClient::connect(format!("http://{}", daemon.address)).await.expect("connect");
+        let client = common::clinic_client(&daemon.address).await;
         for booth in 1..=3u32 {
             let request_id = format!("round{round}-booth{booth}");
             request_ids.push(request_id.clone());
@@ -44,7 +43,7 @@ async fn killing_the_controller_anywhere_loses_nothing() {
         let restarted_at = Instant::now();
         let daemon = spawn_daemon(&config);
         let ready_after = restarted_at.elapsed();
-        let mut client = DispensingServiceClient::connect(format!("http://{}", daemon.address)).await.expect("reconnect");
+        let mut client = common::clinic_client(&daemon.address).await;
         let conn = rusqlite::Connection::open(dir.path().join("journal.db")).expect("journal");
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM dispenses WHERE stage NOT IN ('administered', 'rejected', 'failed')"), 0, "round {round}: nothing left unfinished");
         assert_eq!(count(&conn, "SELECT MAX(seq) - MIN(seq) + 1 - COUNT(*) FROM steps"), 0, "round {round}: no gap in the journal");

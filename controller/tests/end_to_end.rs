@@ -4,21 +4,19 @@
 
 use controller::daemon::Assembled;
 use dispense_proto::v1 as pb;
-use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use hal::BoothId;
 use hal::codes::UnitCode;
 use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
 use tonic_types::StatusExt;
-use tonic::transport::Channel;
 
 mod common;
 use common::{HEPB, IPV, MMR, order, serve_workstation, start, wait_for};
 
 struct Station {
     assembled: Assembled,
-    client: DispensingServiceClient<Channel>,
+    client: common::Client,
     _dir: tempfile::TempDir,
 }
 
@@ -48,14 +46,14 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     assert_eq!((display.lot.as_str(), display.expiry.as_str()), ("EARLY", "2027-03-31"));
 
     // Administration before validation is refused: the guardian validates first.
-    let early = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await;
+    let early = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into(), ..Default::default() }).await;
     let early = early.expect_err("out of order");
     assert_eq!(early.code(), Code::FailedPrecondition);
     let info = early.get_details_error_info().expect("ErrorInfo");
     assert_eq!((info.reason.as_str(), info.domain.as_str()), ("WRONG_STAGE", controller::api::ERROR_DOMAIN));
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
-    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into() }).await.expect("administration");
+    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into(), ..Default::default() }).await.expect("administration");
     let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
     assert_eq!(done.stage, pb::DispenseStage::Administered as i32);
     assert!(done.at_booth_at.is_some() && done.finished_at.is_some());

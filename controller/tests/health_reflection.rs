@@ -1,6 +1,7 @@
 //! Generic gRPC tools work without our .proto files: `grpc.health.v1` says SERVING
-//! while the workstation takes orders (NOT_SERVING in maintenance), and server
-//! reflection lists the services and serves their descriptors.
+//! while the workstation takes orders (NOT_SERVING in maintenance) and needs no
+//! credentials; server reflection, for any authenticated caller, lists every
+//! service and serves their descriptors.
 
 use std::time::Duration;
 use tokio_stream::StreamExt;
@@ -28,7 +29,7 @@ async fn health_follows_the_workstation_and_reflection_describes_the_api() {
         let answer = health.check(status(service)).await.expect("health check").into_inner();
         assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
-    assembled.dispatcher.enter_maintenance("crew-1", "belt cleaning").expect("maintenance");
+    assembled.dispatcher.enter_maintenance("crew-1", "belt cleaning", std::time::Duration::from_secs(600), false).expect("maintenance");
     let mut answer = ServingStatus::Unknown;
     for _ in 0..50 {
         answer = health.check(status("dispense.v1.DispensingService")).await.expect("health check").into_inner().status();
@@ -39,14 +40,23 @@ async fn health_follows_the_workstation_and_reflection_describes_the_api() {
     }
     assert_eq!(answer, ServingStatus::NotServing, "out of service in maintenance");
 
-    let mut reflection = ServerReflectionClient::new(channel);
     let ask = |request: MessageRequest| ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+    let anonymous = ServerReflectionClient::new(channel).server_reflection_info(tokio_stream::iter([ask(MessageRequest::ListServices(String::new()))])).await;
+    assert_eq!(anonymous.expect_err("reflection needs a caller").code(), tonic::Code::Unauthenticated);
+    let mut reflection = ServerReflectionClient::new(common::channel(address, common::OBSERVER).await);
     let requests = tokio_stream::iter([ask(MessageRequest::ListServices(String::new())), ask(MessageRequest::FileContainingSymbol("dispense.v1.PatientOrder".into()))]);
     let mut answers = reflection.server_reflection_info(requests).await.expect("reflection").into_inner();
     let Some(Ok(list)) = answers.next().await else { panic!("no service list") };
     let Some(MessageResponse::ListServicesResponse(list)) = list.message_response else { panic!("not a service list") };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["dispense.v1.DispensingService", "grpc.health.v1.Health"] {
+    for expected in [
+        "dispense.v1.DispensingService",
+        "dispense.v1.StockService",
+        "dispense.v1.TraceService",
+        "dispense.v1.MonitoringService",
+        "dispense.v1.MaintenanceService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     let Some(Ok(file)) = answers.next().await else { panic!("no descriptor") };

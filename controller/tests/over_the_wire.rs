@@ -5,13 +5,11 @@
 
 use controller::daemon::Assembled;
 use dispense_proto::v1 as pb;
-use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use hal::BoothId;
 use simulator::faults::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;
-use tonic::transport::Channel;
 
 mod common;
 use common::{IPV, MANIFEST, order, serve_workstation, start, wait_for};
@@ -19,7 +17,7 @@ use common::{IPV, MANIFEST, order, serve_workstation, start, wait_for};
 struct Rig {
     assembled: Assembled,
     hardware: HardwareSim,
-    client: DispensingServiceClient<Channel>,
+    client: common::Client,
     _dir: tempfile::TempDir,
 }
 
@@ -70,7 +68,7 @@ async fn a_dispense_over_modbus_and_the_camera_stream_reaches_the_booth() {
 
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
-    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into() }).await.expect("administration");
+    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into(), ..Default::default() }).await.expect("administration");
     let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
     assert_eq!(done.stage, pb::DispenseStage::Administered as i32);
 }

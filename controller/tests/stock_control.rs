@@ -134,7 +134,7 @@ async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door
 
     let refused = dispatcher.eject_held(&unit.code, "crew-1").await.expect_err("not in maintenance");
     assert!(refused.to_string().contains("needs it maintenance"), "{refused}");
-    dispatcher.enter_maintenance("crew-1", "remove cracked vial").expect("maintenance");
+    dispatcher.enter_maintenance("crew-1", "remove cracked vial", std::time::Duration::from_secs(600), false).expect("maintenance");
     assert_eq!(dispatcher.workstation_state(), "maintenance");
     let order_refused = client.start_dispense(pb::StartDispenseRequest { request_id: "during-maintenance".into(), order: Some(order("HepB", 1)) }).await;
     assert_eq!(order_refused.expect_err("no orders").code(), tonic::Code::Unavailable);
@@ -153,7 +153,7 @@ async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door
     assert_eq!(record.state, controller::inventory::UnitState::Rejected);
     assert!(dispatcher.stock_count(30).await.expect("count").discrepancies.is_empty());
 
-    dispatcher.exit_maintenance("crew-1").expect("back in service");
+    dispatcher.exit_maintenance("crew-1", "done").expect("back in service");
     let id = start(&mut client, "after-maintenance", order("HepB", 1)).await.dispense_id;
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_ne!(at_booth.unit.expect("unit").code, unit.code);

@@ -20,7 +20,7 @@ async fn an_administered_dose_is_traceable_from_stock_in_to_the_jab() {
     let code = at_booth.unit.expect("unit").code;
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: code.clone() }).await.expect("validate");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
-    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N7".into() }).await.expect("administer");
+    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N7".into(), ..Default::default() }).await.expect("administer");
     wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
 
     let journal = assembled.dispatcher.journal();

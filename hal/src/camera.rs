@@ -8,4 +8,4 @@ mod capture;
 pub use capture::OpenCvCamera;
 
 #[cfg(feature = "opencv")]
-pub use capture::load_grey;
+pub use capture::{load_grey, png_with_mark};

@@ -32,7 +32,32 @@ pub trait ColdStore: Send + Sync {
     /// Whether the picker or hatch is still carrying out a motion (one a controller
     /// that stopped may have left running).
     async fn in_motion(&self) -> Result<bool>;
+    /// Moves one picker axis by `millimetres` (maintenance only; at most
+    /// [`JOG_LIMIT_PICKER_MM`] either way).
+    async fn jog(&self, axis: PickerAxis, millimetres: i32) -> Result<()>;
 }
+
+/// A picker axis a maintenance crew can jog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerAxis {
+    /// Along the racks.
+    X = 0,
+    /// Up and down.
+    Y = 1,
+    /// Into the slot.
+    Z = 2,
+}
+
+impl PickerAxis {
+    pub fn from_code(code: u16) -> Option<Self> {
+        [Self::X, Self::Y, Self::Z].into_iter().find(|a| *a as u16 == code)
+    }
+}
+
+/// The furthest a single jog moves the picker, mm.
+pub const JOG_LIMIT_PICKER_MM: i32 = 200;
+/// The furthest a single jog moves the belt, mm.
+pub const JOG_LIMIT_BELT_MM: i32 = 500;
 
 /// The chilled belt with its photo-eyes and diverters.
 #[async_trait]
@@ -46,6 +71,9 @@ pub trait Conveyor: Send + Sync {
     async fn units_on_belt(&self) -> Result<Vec<(TrackingId, Station)>>;
     /// Whether a belt run is still in progress.
     async fn in_motion(&self) -> Result<bool>;
+    /// Runs the belt by `millimetres`, backwards if negative (maintenance only; at
+    /// most [`JOG_LIMIT_BELT_MM`] either way).
+    async fn jog(&self, millimetres: i32) -> Result<()>;
 }
 
 /// The scan station's camera (the rollers spin the vial between frames).
@@ -92,6 +120,9 @@ pub struct Devices {
     pub booths: Arc<dyn Booths>,
     pub probes: Vec<Arc<dyn TemperatureProbe>>,
     pub interlocks: Arc<dyn Interlocks>,
+    /// The field devices behind the drivers, for diagnostics (status, alarms, raw
+    /// registers); empty when the hardware is simulated in process.
+    pub field: Vec<Arc<crate::modbus::field::FieldDevice>>,
 }
 
 impl std::fmt::Debug for Devices {

@@ -13,7 +13,7 @@ pub mod manifest;
 pub mod modbus;
 pub mod types;
 
-pub use devices::{Booths, ColdStore, Conveyor, Devices, Interlocks, ScanCamera, TemperatureProbe};
+pub use devices::{Booths, ColdStore, Conveyor, Devices, Interlocks, JOG_LIMIT_BELT_MM, JOG_LIMIT_PICKER_MM, PickerAxis, ScanCamera, TemperatureProbe};
 pub use error::{DeviceError, ErrorKind};
 pub use types::{
     BoothDisplay, BoothId, Frame, InterlockStatus, SlotAddress, Station, StoreGeometry, TrackingId, TrayState,

@@ -1,5 +1,8 @@
 //! The `dispense.v1` gRPC contract, generated from `proto/dispense/v1/*.proto` by
-//! tonic/prost. Only the controller's gRPC layer and the CLI use these types.
+//! tonic/prost, and how a client connects. Only the controller's gRPC layer, the
+//! CLI and clients use these types.
+
+pub mod client;
 
 /// Package `dispense.v1`.
 pub mod v1 {

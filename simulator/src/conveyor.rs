@@ -51,6 +51,14 @@ impl Conveyor for SimConveyor {
         Ok(())
     }
 
+    async fn jog(&self, millimetres: i32) -> Result<()> {
+        let mm_per_s = self.shared.config.timings.belt_speed_mps * 1000.0;
+        let seconds = self.shared.world().start_jog(DEVICE, "belt jog", millimetres, hal::JOG_LIMIT_BELT_MM, mm_per_s)?;
+        let _motion = Motion::begin(&self.shared, None);
+        self.shared.clock.sleep(seconds).await;
+        Ok(())
+    }
+
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
         let from = {
             let mut world = self.shared.world();

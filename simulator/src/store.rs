@@ -37,6 +37,14 @@ impl ColdStore for SimStore {
         Ok(())
     }
 
+    async fn jog(&self, axis: hal::PickerAxis, millimetres: i32) -> Result<()> {
+        // The gantry jogs at a crawl: 50 mm/s.
+        let seconds = self.shared.world().start_jog(DEVICE, &format!("picker {axis:?} jog"), millimetres, hal::JOG_LIMIT_PICKER_MM, 50.0)?;
+        let _motion = Motion::begin(&self.shared, None);
+        self.shared.clock.sleep(seconds).await;
+        Ok(())
+    }
+
     async fn slot_occupied(&self, slot: SlotAddress) -> Result<bool> {
         Ok(self.shared.world().slots.contains_key(&slot))
     }

@@ -41,6 +41,8 @@ pub(crate) struct World {
     pub interlocks: InterlockStatus,
     /// Motion commands that started; none may start with an interlock open.
     pub motions_started: u64,
+    /// Maintenance jogs carried out.
+    pub jogs: u64,
     /// Motions under way, and the carriers moving on the belt (a unit cannot be
     /// sent two places at once).
     pub active_motions: u32,
@@ -118,6 +120,7 @@ impl SimWorkstation {
             deliveries: Vec::new(),
             interlocks: InterlockStatus::default(),
             motions_started: 0,
+            jogs: 0,
             active_motions: 0,
             moving: std::collections::HashSet::new(),
             frames_grabbed: 0,
@@ -142,6 +145,7 @@ impl SimWorkstation {
             booths: Arc::new(SimBooths::new(self.shared.clone())),
             probes: sensors::probes(&self.shared),
             interlocks: Arc::new(sensors::SimInterlocks::new(self.shared.clone())),
+            field: Vec::new(),
         }
     }
 
@@ -290,6 +294,17 @@ impl Drop for Motion {
 
 impl World {
     /// The real machine's rule: motion is refused while any interlock is open.
+    /// Starts a maintenance jog: refused past `limit` mm like a motion with an
+    /// interlock open; returns how long it takes in simulated seconds at `mm_per_s`.
+    pub fn start_jog(&mut self, device: &'static str, what: &str, millimetres: i32, limit: i32, mm_per_s: f64) -> Result<f64, hal::DeviceError> {
+        if millimetres.abs() > limit {
+            return Err(hal::DeviceError::new(device, hal::ErrorKind::InvalidTarget, format!("{what} of {millimetres} mm is beyond the {limit} mm limit")));
+        }
+        self.start_motion(device, what)?;
+        self.jogs += 1;
+        Ok(f64::from(millimetres.unsigned_abs()) / mm_per_s)
+    }
+
     pub fn start_motion(&mut self, device: &'static str, what: &str) -> Result<(), hal::DeviceError> {
         if !self.interlocks.all_closed() {
             return Err(hal::DeviceError::new(

@@ -2,9 +2,8 @@
 //! wires (held by the caller, so the physical world outlives the daemon), and a
 //! clinic that drives one dispense: shared by the crash test and the restart bench.
 
-use super::{MANIFEST, order};
+use super::{Client, MANIFEST, auth_section, order};
 use dispense_proto::v1 as pb;
-use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::io::{BufRead, BufReader};
@@ -24,7 +23,7 @@ pub async fn wire_rig(dir: &Path) -> (HardwareSim, PathBuf) {
     let hardware = HardwareSim::start(sim, &plan).await.expect("hardware");
     std::fs::write(dir.join("devices.toml"), hardware.wire_config_toml()).expect("devices");
     let config = dir.join("ws.toml");
-    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n").expect("config");
+    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n{}", auth_section())).expect("config");
     (hardware, config)
 }
 
@@ -71,7 +70,7 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
 }
 
 /// Plays the clinic for one dispense: validates and administers when asked.
-pub async fn clinic(mut client: DispensingServiceClient<tonic::transport::Channel>, request_id: String, booth: u32) {
+pub async fn clinic(mut client: Client, request_id: String, booth: u32) {
     let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order("HepB", booth)) }).await else { return };
     let id = started.into_inner().dispense_id;
     let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
@@ -83,7 +82,7 @@ pub async fn clinic(mut client: DispensingServiceClient<tonic::transport::Channe
                 let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
             }
             Ok(pb::DispenseStage::AwaitingAdministration) => {
-                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into() }).await;
+                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into(), ..Default::default() }).await;
             }
             _ => {}
         }

@@ -8,9 +8,38 @@ use controller::config::Config;
 use controller::daemon::{Assembled, assemble, serve};
 use dispense_proto::v1 as pb;
 use std::path::Path;
+use dispense_proto::client::Authorized;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::time::Duration;
-use tonic::transport::Channel;
+
+/// A clinic's client: every call carries its token.
+pub type Client = DispensingServiceClient<Authorized>;
+
+/// The tokens the test configs accept, one per role (the text is the role's name
+/// followed by "-token"; the config stores only hashes).
+pub const CLINIC: &str = "clinic-token";
+pub const PHARMACIST: &str = "pharmacist-token";
+pub const MAINTENANCE: &str = "maintenance-token";
+pub const OBSERVER: &str = "observer-token";
+
+/// The `[auth]` section for those tokens: callers named "front-desk", "pharmacy",
+/// "crew-1" and "wall-screen".
+pub fn auth_section() -> String {
+    [("front-desk", "clinic", CLINIC), ("pharmacy", "pharmacist", PHARMACIST), ("crew-1", "maintenance", MAINTENANCE), ("wall-screen", "observer", OBSERVER)]
+        .iter()
+        .map(|(name, role, token)| format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", controller::gate::token_hash(token)))
+        .collect()
+}
+
+/// A channel to `address` (host:port) carrying `token`.
+pub async fn channel(address: impl std::fmt::Display, token: &str) -> Authorized {
+    dispense_proto::client::connect(&format!("http://{address}"), Some(token), None).await.expect("connect")
+}
+
+/// The clinic's dispensing client at `address`.
+pub async fn clinic_client(address: impl std::fmt::Display) -> Client {
+    DispensingServiceClient::new(channel(address, CLINIC).await)
+}
 
 pub const HEPB: &str = "06901234000016";
 pub const IPV: &str = "06901234000030";
@@ -60,12 +89,12 @@ pub fn order(product: &str, booth: u32) -> pb::PatientOrder {
     }
 }
 
-pub async fn start(client: &mut DispensingServiceClient<Channel>, request_id: &str, order: pb::PatientOrder) -> pb::StartDispenseResponse {
+pub async fn start(client: &mut Client, request_id: &str, order: pb::PatientOrder) -> pb::StartDispenseResponse {
     client.start_dispense(pb::StartDispenseRequest { request_id: request_id.into(), order: Some(order) }).await.expect("start").into_inner()
 }
 
 /// Watches until the dispense reaches `stage` (or any final stage) and returns it.
-pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, stage: pb::DispenseStage) -> pb::Dispense {
+pub async fn wait_for(client: &mut Client, id: &str, stage: pb::DispenseStage) -> pb::Dispense {
     let watch = async {
         let mut stream = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.into() }).await.expect("watch").into_inner();
         let mut last = None;
@@ -85,9 +114,9 @@ pub async fn wait_for(client: &mut DispensingServiceClient<Channel>, id: &str, s
 /// Writes the catalog and [`MANIFEST`] (unless the test wrote its own) and a config
 /// with this `[hardware]` section into `dir`, assembles the workstation, serves it on
 /// loopback and connects a client.
-pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, DispensingServiceClient<Channel>) {
+pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, Client) {
     let (assembled, address) = serve_workstation_at(dir, hardware).await;
-    let client = DispensingServiceClient::connect(format!("http://{address}")).await.expect("connect");
+    let client = clinic_client(address).await;
     (assembled, client)
 }
 
@@ -102,13 +131,15 @@ pub async fn serve_workstation_at(dir: &Path, hardware: &str) -> (Assembled, std
         std::fs::write(dir.join("stock.toml"), MANIFEST).expect("manifest");
     }
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}\n{}",
+        auth_section()
     );
     std::fs::write(dir.join("ws.toml"), config).expect("config");
     let config = Config::load(&dir.join("ws.toml")).expect("config loads");
     let assembled = assemble(config).await.expect("workstation assembles");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(assembled.dispatcher.clone(), listener, std::future::pending()));
+    let (dispatcher, config) = (assembled.dispatcher.clone(), assembled.config.clone());
+    tokio::spawn(async move { serve(dispatcher, &config, listener, std::future::pending()).await });
     (assembled, addr)
 }

@@ -167,3 +167,27 @@ pub fn load_grey(path: &std::path::Path) -> std::result::Result<Frame, String> {
     }
     to_luma(&mat).map_err(|e| format!("{shown}: {e}"))
 }
+
+/// Encodes a grey frame as a colour PNG with `mark` (left, top, width, height)
+/// outlined in green: the maintenance snapshot, showing where the decoder looked.
+pub fn png_with_mark(frame: &Frame, mark: Option<(usize, usize, usize, usize)>) -> std::result::Result<Vec<u8>, String> {
+    let encode = || -> opencv::Result<Vec<u8>> {
+        let rows = i32::try_from(frame.height).unwrap_or(0);
+        let cols = i32::try_from(frame.width).unwrap_or(0);
+        let grey = Mat::new_rows_cols_with_data(rows, cols, &frame.pixels[..(rows * cols) as usize])?;
+        let mut colour = Mat::default();
+        imgproc::cvt_color_def(&grey, &mut colour, imgproc::COLOR_GRAY2BGR)?;
+        if let Some((x, y, w, h)) = mark {
+            let as_i32 = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+            let rect = opencv::core::Rect::new(as_i32(x), as_i32(y), as_i32(w), as_i32(h));
+            imgproc::rectangle(&mut colour, rect, opencv::core::Scalar::new(0.0, 200.0, 0.0, 0.0), 3, imgproc::LINE_8, 0)?;
+        }
+        let mut png = opencv::core::Vector::<u8>::new();
+        opencv::imgcodecs::imencode(".png", &colour, &mut png, &opencv::core::Vector::new())?;
+        Ok(opencv::core::VectorToVec::to_vec(&png))
+    };
+    if frame.pixels.len() < frame.width as usize * frame.height as usize || frame.width == 0 {
+        return Err(format!("{frame:?} has too few pixels"));
+    }
+    encode().map_err(|e| format!("PNG encoding: {e}"))
+}

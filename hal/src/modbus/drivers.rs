@@ -139,6 +139,20 @@ impl ColdStore for ModbusColdStore {
         let done = self.device.run(self.task(task::RELEASE_TO_BELT, [0, hi, lo, 0])).await?;
         self.expect_at(map::station_code(Station::Hatch), done.actual, "hatch release")
     }
+
+    async fn jog(&self, axis: crate::PickerAxis, millimetres: i32) -> Result<()> {
+        let mm = jog_register(millimetres, crate::JOG_LIMIT_PICKER_MM, self.device.link())?;
+        self.device.run(self.task(task::JOG_PICKER, [axis as u16, mm, 0, 0])).await.map(drop)
+    }
+}
+
+/// A jog distance as its register (an i16 in two's complement), refused beyond the limit.
+fn jog_register(millimetres: i32, limit: i32, link: &super::link::ModbusLink) -> Result<u16> {
+    if millimetres.abs() > limit {
+        return Err(link.error(ErrorKind::InvalidTarget, format!("a jog of {millimetres} mm is beyond the {limit} mm limit")));
+    }
+    // Within ±500 the value fits an i16; the register carries its bits.
+    Ok(millimetres as i16 as u16)
 }
 
 /// The conveyor PLC: belt, diverters, booths (trays and displays).
@@ -185,6 +199,11 @@ impl Conveyor for ModbusConveyor {
     async fn home(&self) -> Result<()> {
         self.device.reset_alarms().await?;
         self.device.run(Task { code: task::HOME, params: [0; 4], text: None, deadline: self.deadline }).await.map(drop)
+    }
+
+    async fn jog(&self, millimetres: i32) -> Result<()> {
+        let mm = jog_register(millimetres, crate::JOG_LIMIT_BELT_MM, self.device.link())?;
+        self.device.run(Task { code: task::JOG_BELT, params: [0, mm, 0, 0], text: None, deadline: self.deadline }).await.map(drop)
     }
 
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
@@ -306,6 +325,7 @@ impl WireDevices {
             booths: self.conveyor,
             probes: self.probes.into_iter().map(|p| p as Arc<dyn TemperatureProbe>).collect(),
             interlocks: self.interlocks,
+            field: vec![self.store_device, self.conveyor_device],
         }
     }
 }

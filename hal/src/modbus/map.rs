@@ -113,9 +113,13 @@ pub mod task {
     pub const HOME: u16 = 1;
     pub const PICK_TO_HATCH: u16 = 2;
     pub const RELEASE_TO_BELT: u16 = 3;
+    /// Store: params [axis (0 x, 1 y, 2 z), millimetres as i16].
+    pub const JOG_PICKER: u16 = 4;
     pub const CONVEY: u16 = 2;
     pub const SHOW: u16 = 3;
     pub const CLEAR: u16 = 4;
+    /// Conveyor: params [0, millimetres as i16].
+    pub const JOG_BELT: u16 = 5;
 }
 
 /// A job slot's `state`.

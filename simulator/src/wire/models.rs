@@ -141,7 +141,7 @@ impl FieldModel for StoreModel {
     }
 
     fn is_motion(&self, code: u16) -> Option<bool> {
-        matches!(code, task::HOME | task::PICK_TO_HATCH | task::RELEASE_TO_BELT).then_some(true)
+        matches!(code, task::HOME | task::PICK_TO_HATCH | task::RELEASE_TO_BELT | task::JOG_PICKER).then_some(true)
     }
 
     fn start(&self, code: u16, params: [u16; 4], _text: String) -> Result<Job, JobResult> {
@@ -153,6 +153,11 @@ impl FieldModel for StoreModel {
                 let slot = self.slot_of(index).ok_or(JobResult::InvalidTarget)?;
                 let carrier = carrier(params);
                 Box::pin(async move { store.pick_to_hatch(slot, carrier).await.map(|()| index).map_err(|e| (failed(&e), index)) })
+            }
+            task::JOG_PICKER => {
+                let axis = hal::PickerAxis::from_code(params[0]).ok_or(JobResult::InvalidTarget)?;
+                let mm = i32::from(params[1] as i16);
+                Box::pin(async move { store.jog(axis, mm).await.map(|()| 0).map_err(|e| (failed(&e), 0)) })
             }
             task::RELEASE_TO_BELT => {
                 let carrier = carrier(params);
@@ -250,7 +255,7 @@ impl FieldModel for ConveyorModel {
 
     fn is_motion(&self, code: u16) -> Option<bool> {
         match code {
-            task::HOME | task::CONVEY => Some(true),
+            task::HOME | task::CONVEY | task::JOG_BELT => Some(true),
             task::SHOW | task::CLEAR => Some(false),
             _ => None,
         }
@@ -283,6 +288,10 @@ impl FieldModel for ConveyorModel {
                 let mut next = || lines.next().unwrap_or_default();
                 let display = BoothDisplay { product_name: next(), lot: next(), expiry: next(), patient_name: next() };
                 (false, Box::pin(async move { booths.show(booth, &display).await.map(|()| 0).map_err(|e| (failed(&e), 0)) }))
+            }
+            task::JOG_BELT => {
+                let mm = i32::from(params[1] as i16);
+                (true, Box::pin(async move { conveyor.jog(mm).await.map(|()| 0).map_err(|e| (failed(&e), 0)) }))
             }
             task::CLEAR => (false, Box::pin(async move { booths.clear(booth).await.map(|()| 0).map_err(|e| (failed(&e), 0)) })),
             _ => return Err(JobResult::UnknownTask),

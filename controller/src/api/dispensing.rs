@@ -1,18 +1,15 @@
-//! The gRPC face of the dispatcher: translates `dispense.v1` messages to domain
-//! types and back, and dispatcher errors to gRPC status codes. The only module
-//! that touches proto types.
+//! `DispensingService`: orders as observable commands (start, watch, get, cancel,
+//! queue) and the booth's confirmations.
 
-use crate::dispatcher::{DispatchError, Dispatcher, Watch};
+use super::{bad_request, caller, optional, parse_date, stream_permit, timestamp, to_status};
+use crate::dispatcher::{Dispatcher, Watch};
 use crate::order::{DispenseStatus, PatientOrder, PriorDose, Stage};
-use chrono::NaiveDate;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_server::{DispensingService, DispensingServiceServer};
 use futures::Stream;
 use hal::BoothId;
 use std::pin::Pin;
-use std::collections::HashMap;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::{Request, Response, Status};
 
 /// The DispensingService implementation.
 #[derive(Debug, Clone)]
@@ -30,24 +27,14 @@ impl DispensingApi {
     }
 }
 
-/// INVALID_ARGUMENT naming the field, in the message and as a `google.rpc.BadRequest`.
-fn bad_request(field: &str, reason: String) -> Status {
-    Status::with_error_details(Code::InvalidArgument, format!("{field}: {reason}"), ErrorDetails::with_bad_request_violation(field, reason))
-}
-
-/// A field's text as a date, or an error naming the field.
-fn parse_date(field: &str, text: &str) -> Result<NaiveDate, Status> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad_request(field, format!("{text:?} is not a date (YYYY-MM-DD)")))
-}
-
-fn optional(text: String) -> Option<String> {
-    let text = text.trim().to_owned();
-    (!text.is_empty()).then_some(text)
+/// Proto text that must be one of a few values; what is wrong is named.
+pub(crate) fn booth_of(field: &str, booth: u32) -> Result<BoothId, Status> {
+    u8::try_from(booth).map(BoothId).map_err(|_| bad_request(field, format!("{booth} is not a booth")))
 }
 
 /// The order as the domain sees it; what cannot be parsed is refused naming the field.
 fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
-    let booth = u8::try_from(order.booth).map_err(|_| bad_request("order.booth", format!("{} is not a booth", order.booth)))?;
+    let booth = booth_of("order.booth", order.booth)?;
     if order.birth_date.is_empty() {
         return Err(bad_request("order.birth_date", "is required (YYYY-MM-DD)".into()));
     }
@@ -67,7 +54,7 @@ fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
         patient_id: order.patient_id,
         patient_name: order.patient_name,
         product_id: order.product_id,
-        booth: BoothId(booth),
+        booth,
         dose_number: order.dose_number,
         birth_date,
         specification: optional(order.specification),
@@ -109,7 +96,8 @@ impl DispensingService for DispensingApi {
 
     type WatchDispenseStream = ProgressStream;
 
-    async fn watch_dispense(&self, request: Request<pb::WatchDispenseRequest>) -> Result<Response<Self::WatchDispenseStream>, Status> {
+    async fn watch_dispense(&self, mut request: Request<pb::WatchDispenseRequest>) -> Result<Response<Self::WatchDispenseStream>, Status> {
+        let permit = stream_permit(&mut request);
         let id = request.into_inner().dispense_id;
         let stream: ProgressStream = match self.dispatcher.watch(&id).map_err(to_status)? {
             Watch::Finished(status) => Box::pin(futures::stream::iter([Ok(progress(status))])),
@@ -126,7 +114,7 @@ impl DispensingService for DispensingApi {
                 Some((Ok(progress(status)), (rx, finished, false)))
             })),
         };
-        Ok(Response::new(stream))
+        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
     }
 
     async fn get_dispense(&self, request: Request<pb::GetDispenseRequest>) -> Result<Response<pb::GetDispenseResponse>, Status> {
@@ -150,46 +138,15 @@ impl DispensingService for DispensingApi {
         request: Request<pb::ConfirmAdministrationRequest>,
     ) -> Result<Response<pb::ConfirmAdministrationResponse>, Status> {
         let req = request.into_inner();
-        self.dispatcher.confirm_administration(&req.dispense_id, &req.nurse_id).map_err(to_status)?;
+        self.dispatcher.confirm_administration(&req.dispense_id, &req.nurse_id, optional(req.site).as_deref()).map_err(to_status)?;
         Ok(Response::new(pb::ConfirmAdministrationResponse {}))
     }
-}
 
-/// A fresh id tying a client's error to the server's log line: time and a counter.
-fn correlation_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{nanos:x}-{n}")
-}
-
-/// The domain of every `google.rpc.ErrorInfo` this API returns.
-pub const ERROR_DOMAIN: &str = "dispense.workstation";
-
-/// A dispatcher error as a gRPC status: invalid arguments carry a `BadRequest`
-/// naming the field; defined execution errors a `google.rpc.ErrorInfo` with a
-/// stable reason; unexpected ones are logged under a correlation id the client
-/// also gets.
-fn to_status(e: DispatchError) -> Status {
-    let info = |code: Code, reason: &str| Status::with_error_details(code, e.to_string(), ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()));
-    match &e {
-        DispatchError::InvalidArgument { field, reason } => bad_request(field, reason.clone()),
-        DispatchError::NotFound(_) => info(Code::NotFound, "DISPENSE_NOT_FOUND"),
-        DispatchError::NoSuchStock(_) => info(Code::NotFound, "STOCK_NOT_FOUND"),
-        DispatchError::Device(_) => info(Code::Unavailable, "DEVICE_UNAVAILABLE"),
-        DispatchError::RequestIdReused { .. } => info(Code::AlreadyExists, "REQUEST_ID_REUSED"),
-        DispatchError::WrongStage { .. } => info(Code::FailedPrecondition, "WRONG_STAGE"),
-        DispatchError::WrongState { .. } => info(Code::FailedPrecondition, "WRONG_WORKSTATION_STATE"),
-        DispatchError::NotReady(_) => info(Code::Unavailable, "WORKSTATION_NOT_READY"),
-        DispatchError::Journal(_) => {
-            let correlation = correlation_id();
-            tracing::error!(error = %e, correlation, "journal error answering a request");
-            Status::with_error_details(
-                Code::Internal,
-                format!("the workstation's journal failed; the error is logged under correlation id {correlation}"),
-                ErrorDetails::with_error_info("INTERNAL", ERROR_DOMAIN, HashMap::from([("correlation_id".to_owned(), correlation)])),
-            )
-        }
+    async fn cancel_dispense(&self, request: Request<pb::CancelDispenseRequest>) -> Result<Response<pb::CancelDispenseResponse>, Status> {
+        let actor = caller(&request)?.name;
+        let req = request.into_inner();
+        let status = self.dispatcher.cancel(&req.dispense_id, &req.reason, &actor).await.map_err(to_status)?;
+        Ok(Response::new(pb::CancelDispenseResponse { dispense: Some(dispense(status)) }))
     }
 }
 
@@ -197,11 +154,7 @@ fn progress(status: DispenseStatus) -> pb::WatchDispenseResponse {
     pb::WatchDispenseResponse { dispense: Some(dispense(status)) }
 }
 
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
-}
-
-fn dispense(s: DispenseStatus) -> pb::Dispense {
+pub(crate) fn dispense(s: DispenseStatus) -> pb::Dispense {
     pb::Dispense {
         dispense_id: s.id,
         request_id: s.request_id,
@@ -217,7 +170,7 @@ fn dispense(s: DispenseStatus) -> pb::Dispense {
     }
 }
 
-fn stage(s: Stage) -> pb::DispenseStage {
+pub(crate) fn stage(s: Stage) -> pb::DispenseStage {
     use pb::DispenseStage as P;
     match s {
         Stage::Queued => P::Queued,
@@ -232,5 +185,6 @@ fn stage(s: Stage) -> pb::DispenseStage {
         Stage::Administered => P::Administered,
         Stage::Rejected => P::Rejected,
         Stage::Failed => P::Failed,
+        Stage::Cancelled => P::Cancelled,
     }
 }

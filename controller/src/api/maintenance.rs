@@ -1,0 +1,228 @@
+//! `MaintenanceService`: status, faults, maintenance mode, motions, self-test, raw
+//! registers, camera snapshot and log export for the crew (wsctl). Every change is
+//! journalled with the caller as the actor.
+
+use super::monitoring::{fault, workstation_state};
+use super::{bad_request, caller, from_timestamp, optional, stream_permit, timestamp, to_status};
+use crate::dispatcher::{Dispatcher, MaintenanceLock};
+use crate::maintenance::{self, Outcome};
+use chrono::{Duration as Span, Utc};
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::maintenance_service_server::{MaintenanceService, MaintenanceServiceServer};
+use futures::Stream;
+use std::pin::Pin;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// Lock timeout when the crew names none, and the longest they may ask for.
+const DEFAULT_LOCK_S: u32 = 900;
+const MAX_LOCK_S: u32 = 4 * 3600;
+/// Bytes per exported chunk.
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct MaintenanceApi {
+    dispatcher: Dispatcher,
+}
+
+impl MaintenanceApi {
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
+    }
+
+    pub fn into_server(self) -> MaintenanceServiceServer<Self> {
+        MaintenanceServiceServer::new(self)
+    }
+}
+
+fn lock(l: MaintenanceLock) -> pb::MaintenanceLock {
+    pb::MaintenanceLock { holder: l.holder, reason: l.reason, expires_at: Some(timestamp(l.expires_at)) }
+}
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl MaintenanceService for MaintenanceApi {
+    type SelfTestStream = Boxed<pb::SelfTestResponse>;
+    type ExportLogsStream = Boxed<pb::ExportLogsResponse>;
+
+    async fn get_status(&self, _request: Request<pb::GetStatusRequest>) -> Result<Response<pb::GetStatusResponse>, Status> {
+        let d = &self.dispatcher;
+        let interlocks = match d.devices().interlocks.read().await {
+            Ok(i) => pb::Interlocks { estop_pressed: i.estop_pressed, restock_door_open: i.restock_door_open, light_curtain_broken: i.light_curtain_broken, readable: true },
+            Err(_) => pb::Interlocks { readable: false, ..Default::default() },
+        };
+        let devices = maintenance::device_reports(d)
+            .await
+            .into_iter()
+            .map(|r| pb::DeviceStatus {
+                name: r.name,
+                transport: r.transport,
+                firmware: r.firmware,
+                serial_number: r.serial_number,
+                map_version: u32::from(r.map_version),
+                alive: r.alive,
+                last_heartbeat: r.last_heartbeat.map(timestamp),
+                requests: r.stats.requests,
+                retries: r.stats.retries,
+                failures: r.stats.timeouts + r.stats.exceptions,
+                reconnects: r.stats.reconnects,
+                homed: r.homed,
+                busy: r.busy,
+                alarms: r.alarms,
+                error: r.error.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetStatusResponse {
+            state: workstation_state(d.workstation_state()) as i32,
+            in_flight: u32::try_from(d.in_flight()).unwrap_or(u32::MAX),
+            faults: d.telemetry().faults.active().into_iter().map(fault).collect(),
+            interlocks: Some(interlocks),
+            devices,
+            maintenance: d.maintenance_lock().map(lock),
+            controller_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    async fn list_faults(&self, request: Request<pb::ListFaultsRequest>) -> Result<Response<pb::ListFaultsResponse>, Status> {
+        let req = request.into_inner();
+        let board = &self.dispatcher.telemetry().faults;
+        let past = if req.include_past {
+            let since = match &req.since {
+                Some(t) => from_timestamp("since", t)?,
+                None => Utc::now() - Span::hours(24),
+            };
+            board.past(since).map_err(|e| super::internal("the journal failed listing faults", &e))?.into_iter().map(fault).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(pb::ListFaultsResponse { active: board.active().into_iter().map(fault).collect(), past }))
+    }
+
+    async fn clear_fault(&self, request: Request<pb::ClearFaultRequest>) -> Result<Response<pb::ClearFaultResponse>, Status> {
+        let actor = caller(&request)?.name;
+        let req = request.into_inner();
+        let reason = optional(req.reason).ok_or_else(|| bad_request("reason", "is required: say what was done".into()))?;
+        let board = &self.dispatcher.telemetry().faults;
+        let Some(active) = board.active().into_iter().find(|f| f.id == req.fault_id) else {
+            let known: Vec<String> = board.active().into_iter().map(|f| f.id).collect();
+            return Err(super::defined(
+                tonic::Code::NotFound,
+                "FAULT_NOT_ACTIVE",
+                format!("fault {:?} is not active (active: {})", req.fault_id, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                Default::default(),
+            ));
+        };
+        // A device's latched alarm is reset on the device; if its cause is still
+        // there the device latches it again and the board shows it again.
+        if let Ok(device) = maintenance::field_device(&self.dispatcher, &active.source) {
+            device.reset_alarms().await.map_err(|e| to_status(e.into()))?;
+        }
+        let cleared = board.clear(&active.id, Some((&actor, &reason))).ok_or_else(|| Status::not_found("the fault cleared meanwhile"))?;
+        Ok(Response::new(pb::ClearFaultResponse { fault: Some(fault(cleared)) }))
+    }
+
+    async fn enter_maintenance(&self, request: Request<pb::EnterMaintenanceRequest>) -> Result<Response<pb::EnterMaintenanceResponse>, Status> {
+        let actor = caller(&request)?.name;
+        let req = request.into_inner();
+        let timeout_s = match req.timeout_s {
+            0 => DEFAULT_LOCK_S,
+            s if s <= MAX_LOCK_S => s,
+            s => return Err(bad_request("timeout_s", format!("{s} s is longer than {MAX_LOCK_S} s"))),
+        };
+        let entered = self.dispatcher.enter_maintenance(&actor, &req.reason, Duration::from_secs(u64::from(timeout_s)), req.force).map_err(to_status)?;
+        Ok(Response::new(pb::EnterMaintenanceResponse { lock: Some(lock(entered)) }))
+    }
+
+    async fn exit_maintenance(&self, request: Request<pb::ExitMaintenanceRequest>) -> Result<Response<pb::ExitMaintenanceResponse>, Status> {
+        let actor = caller(&request)?.name;
+        let state = self.dispatcher.exit_maintenance(&actor, "work done").map_err(to_status)?;
+        Ok(Response::new(pb::ExitMaintenanceResponse { state: workstation_state(state) as i32 }))
+    }
+
+    async fn home(&self, request: Request<pb::HomeRequest>) -> Result<Response<pb::HomeResponse>, Status> {
+        let actor = caller(&request)?.name;
+        self.dispatcher.maintenance_home(&actor).await.map_err(to_status)?;
+        Ok(Response::new(pb::HomeResponse {}))
+    }
+
+    async fn jog(&self, request: Request<pb::JogRequest>) -> Result<Response<pb::JogResponse>, Status> {
+        let actor = caller(&request)?.name;
+        let req = request.into_inner();
+        let axis = match pb::Axis::try_from(req.axis) {
+            Ok(pb::Axis::Belt) => None,
+            Ok(pb::Axis::PickerX) => Some(hal::PickerAxis::X),
+            Ok(pb::Axis::PickerY) => Some(hal::PickerAxis::Y),
+            Ok(pb::Axis::PickerZ) => Some(hal::PickerAxis::Z),
+            _ => return Err(bad_request("axis", format!("{} is not an axis (BELT, PICKER_X, PICKER_Y, PICKER_Z)", req.axis))),
+        };
+        self.dispatcher.jog(&actor, axis, req.distance_mm).await.map_err(to_status)?;
+        Ok(Response::new(pb::JogResponse {}))
+    }
+
+    async fn self_test(&self, mut request: Request<pb::SelfTestRequest>) -> Result<Response<Self::SelfTestStream>, Status> {
+        let permit = stream_permit(&mut request);
+        let actor = caller(&request)?.name;
+        // Refuse at once (not mid-stream) when the caller may not move things.
+        self.dispatcher.require_lock(&actor).map_err(to_status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let dispatcher = self.dispatcher.clone();
+        tokio::spawn(async move {
+            if let Err(e) = maintenance::self_test(&dispatcher, &actor, tx).await {
+                tracing::warn!("self-test stopped: {e}");
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let stream = futures::StreamExt::map(stream, |r| {
+            Ok(pb::SelfTestResponse { step: r.step, steps: r.steps, name: r.name, passed: r.outcome == Outcome::Passed, skipped: r.outcome == Outcome::Skipped, detail: r.detail })
+        });
+        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+    }
+
+    async fn read_registers(&self, request: Request<pb::ReadRegistersRequest>) -> Result<Response<pb::ReadRegistersResponse>, Status> {
+        let req = request.into_inner();
+        let holding = match pb::RegisterTable::try_from(req.table) {
+            Ok(pb::RegisterTable::Unspecified | pb::RegisterTable::Input) => false,
+            Ok(pb::RegisterTable::Holding) => true,
+            Err(_) => return Err(bad_request("table", format!("{} is not a register table", req.table))),
+        };
+        let address = u16::try_from(req.address).map_err(|_| bad_request("address", format!("{} is past register 65535", req.address)))?;
+        let count = u16::try_from(req.count.max(1)).map_err(|_| bad_request("count", format!("{} registers is too many", req.count)))?;
+        let values = maintenance::read_registers(&self.dispatcher, &req.device, holding, address, count).await.map_err(to_status)?;
+        Ok(Response::new(pb::ReadRegistersResponse { values: values.into_iter().map(u32::from).collect() }))
+    }
+
+    async fn camera_snapshot(&self, _request: Request<pb::CameraSnapshotRequest>) -> Result<Response<pb::CameraSnapshotResponse>, Status> {
+        let shot = maintenance::snapshot(&self.dispatcher).await.map_err(to_status)?;
+        let region = shot.region.map_or_else(Vec::new, |(x, y, w, h)| [x, y, w, h].iter().map(|&v| u32::try_from(v).unwrap_or(u32::MAX)).collect());
+        Ok(Response::new(pb::CameraSnapshotResponse { png: shot.png, width: shot.width, height: shot.height, code: shot.code.unwrap_or_default(), detail: shot.detail, region }))
+    }
+
+    async fn export_logs(&self, mut request: Request<pb::ExportLogsRequest>) -> Result<Response<Self::ExportLogsStream>, Status> {
+        let permit = stream_permit(&mut request);
+        let actor = caller(&request)?.name;
+        let req = request.into_inner();
+        let to = req.to.as_ref().map(|t| from_timestamp("to", t)).transpose()?.unwrap_or_else(Utc::now);
+        let from = req.from.as_ref().map(|t| from_timestamp("from", t)).transpose()?.unwrap_or(to - Span::hours(24));
+        if from > to {
+            return Err(bad_request("from", format!("{from} is after to ({to})")));
+        }
+        let journal = self.dispatcher.journal();
+        let entries = journal.entries_between(from, to).map_err(|e| super::internal("the journal failed exporting", &e))?;
+        let events: Vec<crate::trace::TraceEvent> = entries.into_iter().map(Into::into).collect();
+        let csv = crate::trace::events_csv(&events);
+        let log = crate::logbook::between(from, to).join("\n");
+        journal.note(None, "maintenance", "logs exported", &format!("{from} to {to}, {} journal lines; by {actor}", events.len())).map_err(|e| super::internal("the journal failed", &e))?;
+        let mut chunks = Vec::new();
+        for (name, text) in [("journal.csv", csv), ("controller.log", log)] {
+            let bytes = text.into_bytes();
+            if bytes.is_empty() {
+                chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: Vec::new() }));
+            }
+            for part in bytes.chunks(CHUNK) {
+                chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: part.to_vec() }));
+            }
+        }
+        Ok(Response::new(Box::pin(crate::gate::hold(futures::stream::iter(chunks), permit))))
+    }
+}

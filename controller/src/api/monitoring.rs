@@ -1,0 +1,152 @@
+//! `MonitoringService`: server streams of the workstation's state and faults, the
+//! temperatures and the booths. Each is a `watch` underneath: a subscriber gets the
+//! picture now, then the newest picture after each change; a slow one skips
+//! pictures rather than holding the workstation back.
+
+use super::dispensing::stage;
+use super::{stream_permit, timestamp};
+use crate::dispatcher::{BoothView, Dispatcher};
+use crate::faultboard::ActiveFault;
+use dispense_proto::v1 as pb;
+use dispense_proto::v1::monitoring_service_server::{MonitoringService, MonitoringServiceServer};
+use futures::Stream;
+use std::pin::Pin;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+#[derive(Debug, Clone)]
+pub struct MonitoringApi {
+    dispatcher: Dispatcher,
+    /// The cold-chain alarm band (freeze limit, high limit), °C, shown with readings.
+    band: (f64, f64),
+}
+
+impl MonitoringApi {
+    pub fn new(dispatcher: Dispatcher, band: (f64, f64)) -> Self {
+        Self { dispatcher, band }
+    }
+
+    pub fn into_server(self) -> MonitoringServiceServer<Self> {
+        MonitoringServiceServer::new(self)
+    }
+}
+
+pub(crate) fn workstation_state(name: &str) -> pb::WorkstationState {
+    use pb::WorkstationState as W;
+    match name {
+        "starting" => W::Starting,
+        "homing" => W::Homing,
+        "ready" => W::Ready,
+        "dispensing" => W::Dispensing,
+        "paused" => W::Paused,
+        "faulted" => W::Faulted,
+        "maintenance" => W::Maintenance,
+        _ => W::Unspecified,
+    }
+}
+
+pub(crate) fn fault(f: ActiveFault) -> pb::Fault {
+    pb::Fault {
+        id: f.id,
+        code: f.code,
+        source: f.source,
+        cause: f.cause,
+        remedy: f.remedy,
+        detail: f.detail,
+        raised_at: Some(timestamp(f.raised_at)),
+        cleared_at: f.cleared_at.map(timestamp),
+        cleared_by: f.cleared_by.unwrap_or_default(),
+    }
+}
+
+fn booths(views: &[BoothView]) -> pb::WatchBoothsResponse {
+    pb::WatchBoothsResponse {
+        booths: views
+            .iter()
+            .map(|v| {
+                let (dispense_id, stage_now, patient_name) = match &v.holder {
+                    Some((id, s, patient)) => (id.clone(), stage(*s), patient.clone()),
+                    None => (String::new(), pb::DispenseStage::Unspecified, String::new()),
+                };
+                pb::Booth { booth: u32::from(v.booth.0), dispense_id, stage: stage_now as i32, patient_name, waiting: v.waiting }
+            })
+            .collect(),
+    }
+}
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The value now, then after each change, mapped; ends when the sender goes.
+/// Values mapped to `None` (nothing measured yet) are skipped.
+fn changes<T, R, F>(rx: watch::Receiver<T>, map: F) -> impl Stream<Item = Result<R, Status>> + Send
+where
+    T: Send + Sync + 'static,
+    R: Send + 'static,
+    F: Fn(&T) -> Option<R> + Send + Sync + 'static,
+{
+    futures::stream::unfold((rx, true, map), |(mut rx, mut first, map)| async move {
+        loop {
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            first = false;
+            let item = map(&rx.borrow_and_update());
+            if let Some(item) = item {
+                return Some((Ok(item), (rx, false, map)));
+            }
+        }
+    })
+}
+
+#[tonic::async_trait]
+impl MonitoringService for MonitoringApi {
+    type WatchWorkstationStream = Boxed<pb::WatchWorkstationResponse>;
+    type WatchTemperaturesStream = Boxed<pb::WatchTemperaturesResponse>;
+    type WatchBoothsStream = Boxed<pb::WatchBoothsResponse>;
+
+    async fn watch_workstation(&self, mut request: Request<pb::WatchWorkstationRequest>) -> Result<Response<Self::WatchWorkstationStream>, Status> {
+        let permit = stream_permit(&mut request);
+        let dispatcher = self.dispatcher.clone();
+        let state = dispatcher.watch_state();
+        let faults = dispatcher.telemetry().faults.subscribe();
+        let stream = futures::stream::unfold((state, faults, true, dispatcher), |(mut state, mut faults, first, dispatcher)| async move {
+            if !first {
+                let changed = tokio::select! {
+                    r = state.changed() => r,
+                    r = faults.changed() => r,
+                };
+                changed.ok()?;
+            }
+            let name = *state.borrow_and_update();
+            let active: Vec<pb::Fault> = faults.borrow_and_update().iter().cloned().map(fault).collect();
+            let picture = pb::WatchWorkstationResponse {
+                state: workstation_state(name) as i32,
+                in_flight: u32::try_from(dispatcher.in_flight()).unwrap_or(u32::MAX),
+                faults: active,
+                at: Some(timestamp(chrono::Utc::now())),
+            };
+            Some((Ok(picture), (state, faults, false, dispatcher)))
+        });
+        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+    }
+
+    async fn watch_temperatures(&self, mut request: Request<pb::WatchTemperaturesRequest>) -> Result<Response<Self::WatchTemperaturesStream>, Status> {
+        let permit = stream_permit(&mut request);
+        let (low, high) = self.band;
+        let stream = changes(self.dispatcher.telemetry().temperatures(), move |sample| {
+            sample.as_ref().map(|s| pb::WatchTemperaturesResponse {
+                at: Some(timestamp(s.at)),
+                readings: s.readings.iter().map(|(probe, celsius)| pb::ProbeReading { probe: probe.clone(), celsius: *celsius }).collect(),
+                low_alarm_celsius: low,
+                high_alarm_celsius: high,
+            })
+        });
+        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+    }
+
+    async fn watch_booths(&self, mut request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
+        let permit = stream_permit(&mut request);
+        let stream = changes(self.dispatcher.watch_booths(), |views| Some(booths(views)));
+        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+    }
+}

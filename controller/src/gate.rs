@@ -1,0 +1,350 @@
+//! The server's front gate, a tower layer under every gRPC service: it
+//! authenticates each call (a bearer token, compared by its SHA-256 against the
+//! config, or a verified client certificate's common name), applies the role
+//! matrix ([`crate::access`]), limits each caller's request rate and open streams,
+//! and hands the handlers the [`Caller`] to journal as the actor.
+
+use crate::access::{self, Caller, Needs, Role};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+/// `[auth]`: who may call. Tokens are stored as SHA-256 hashes only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// Client certificates (verified against `[server.tls] client_ca`) by common name.
+    #[serde(default)]
+    pub certificates: Vec<CertificateEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// Who holds the token: the actor the journal records.
+    pub name: String,
+    pub role: Role,
+    /// Lower-case hex SHA-256 of the token (`workstation token` prints one).
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateEntry {
+    pub common_name: String,
+    pub role: Role,
+}
+
+/// `[server.limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Server streams (watches, self-test, log export) one caller may hold open.
+    pub max_streams_per_client: usize,
+    /// Sustained requests per second per caller (token bucket)...
+    pub requests_per_s: f64,
+    /// ...and the burst it allows.
+    pub burst: f64,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_message_bytes: 1 << 20, max_streams_per_client: 32, requests_per_s: 50.0, burst: 100.0, max_concurrent_streams: 256 }
+    }
+}
+
+impl AuthConfig {
+    /// Names the first problem: a malformed hash, a name given twice.
+    pub fn check(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.tokens {
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("auth.tokens {:?}: sha256 must be 64 hex digits", t.name));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(format!("auth.tokens: {:?} is named twice", t.name));
+            }
+        }
+        if self.tokens.is_empty() && self.certificates.is_empty() {
+            return Err("auth: no tokens and no certificates: nobody could call the workstation".into());
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of a token, lower-case hex: what the config stores.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random token (256 bits from the OS, hex).
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A caller's budget of requests.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// An open server stream; it counts against its caller's limit until dropped.
+#[derive(Debug, Clone)]
+pub struct StreamPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// Decides each call.
+#[derive(Debug)]
+pub struct Gatekeeper {
+    tokens: HashMap<String, Caller>,
+    certificates: HashMap<String, Caller>,
+    limits: Limits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    streams: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// The domain of every `google.rpc.ErrorInfo` the gate returns (the API's own).
+use crate::api::ERROR_DOMAIN;
+
+fn refused(code: tonic::Code, reason: &str, message: String) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()))
+}
+
+impl Gatekeeper {
+    pub fn new(auth: &AuthConfig, limits: Limits) -> Self {
+        let caller = |name: &str, role| Caller { name: name.to_owned(), role };
+        Self {
+            tokens: auth.tokens.iter().map(|t| (t.sha256.to_ascii_lowercase(), caller(&t.name, t.role))).collect(),
+            certificates: auth.certificates.iter().map(|c| (c.common_name.clone(), caller(&c.common_name, c.role))).collect(),
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Admits a call or says why not; on admission the caller (if the method needs
+    /// one) and, for a stream, its permit go into the request's extensions.
+    pub fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+        let path = request.uri().path().to_owned();
+        let needs = access::needs(&path);
+        if needs == Needs::Nobody {
+            return Ok(());
+        }
+        let remote = remote_addr(request);
+        let caller = match self.identify(request) {
+            Ok(caller) => caller,
+            Err(status) => {
+                // Guessing tokens costs the guesser's address its budget.
+                let key = format!("address {}", remote.map_or_else(|| "unknown".into(), |a| a.ip().to_string()));
+                self.spend(&key)?;
+                tracing::warn!(path, remote = ?remote, "refused: {}", status.message());
+                return Err(status);
+            }
+        };
+        self.spend(&caller.name)?;
+        if let Needs::OneOf(roles) = needs {
+            if !roles.contains(&caller.role) {
+                let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                tracing::warn!(path, caller = caller.name, role = %caller.role, "refused: role not allowed");
+                return Err(refused(
+                    tonic::Code::PermissionDenied,
+                    "ROLE_NOT_ALLOWED",
+                    format!("{} (role {}) may not call {path}; it needs the role {}", caller.name, caller.role, wanted.join(" or ")),
+                ));
+            }
+        }
+        if access::is_stream(&path) {
+            let permit = self.stream_permit(&caller.name)?;
+            request.extensions_mut().insert(permit);
+        }
+        request.extensions_mut().insert(caller);
+        Ok(())
+    }
+
+    fn identify<B>(&self, request: &http::Request<B>) -> Result<Caller, Status> {
+        let unauthenticated = |why: String| refused(tonic::Code::Unauthenticated, "UNAUTHENTICATED", why);
+        if let Some(value) = request.headers().get(http::header::AUTHORIZATION) {
+            let text = value.to_str().map_err(|_| unauthenticated("the authorization header is not text".into()))?;
+            let token = text.strip_prefix("Bearer ").ok_or_else(|| unauthenticated("the authorization header must be \"Bearer <token>\"".into()))?;
+            return self.tokens.get(&token_hash(token.trim())).cloned().ok_or_else(|| unauthenticated("the bearer token is not known to this workstation".into()));
+        }
+        let certs = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.peer_certs());
+        if let Some(leaf) = certs.as_ref().and_then(|c| c.first()) {
+            let name = common_name(leaf.as_ref()).ok_or_else(|| unauthenticated("the client certificate has no common name".into()))?;
+            return self.certificates.get(&name).cloned().ok_or_else(|| unauthenticated(format!("client certificate {name:?} is not mapped to a role")));
+        }
+        Err(unauthenticated("no credentials: send \"authorization: Bearer <token>\" or a client certificate".into()))
+    }
+
+    /// Takes one request from the key's bucket.
+    fn spend(&self, key: &str) -> Result<(), Status> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (rate, burst) = (self.limits.requests_per_s, self.limits.burst);
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens < 1.0 {
+            return Err(refused(tonic::Code::ResourceExhausted, "RATE_LIMITED", format!("{key}: more than {rate} requests per second (burst {burst}); slow down")));
+        }
+        bucket.tokens -= 1.0;
+        Ok(())
+    }
+
+    fn stream_permit(&self, name: &str) -> Result<StreamPermit, Status> {
+        let limit = self.limits.max_streams_per_client;
+        let semaphore = self.streams.lock().unwrap_or_else(|p| p.into_inner()).entry(name.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone();
+        semaphore.try_acquire_owned().map(|p| StreamPermit(Arc::new(p))).map_err(|_| {
+            refused(tonic::Code::ResourceExhausted, "TOO_MANY_STREAMS", format!("{name} already has {limit} streams open; close one first"))
+        })
+    }
+}
+
+fn remote_addr<B>(request: &http::Request<B>) -> Option<SocketAddr> {
+    let ext = request.extensions();
+    ext.get::<TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .or_else(|| ext.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|i| i.get_ref().remote_addr()))
+}
+
+/// The subject's common name of a DER certificate.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    cert.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned)
+}
+
+/// The tower layer putting a [`Gatekeeper`] in front of a service.
+#[derive(Debug, Clone)]
+pub struct GateLayer(pub Arc<Gatekeeper>);
+
+impl<S> tower::Layer<S> for GateLayer {
+    type Service = Gate<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Gate { inner, keeper: self.0.clone() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gate<S> {
+    inner: S,
+    keeper: Arc<Gatekeeper>,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for Gate<S>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        match self.keeper.admit(&mut request) {
+            Ok(()) => Box::pin(self.inner.call(request)),
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
+        }
+    }
+}
+
+/// Keeps a stream's permit for as long as the stream lives.
+pub fn hold<S: futures::Stream + Send + 'static>(stream: S, permit: Option<StreamPermit>) -> impl futures::Stream<Item = S::Item> + Send {
+    use futures::StreamExt;
+    stream.map(move |item| {
+        let _kept = &permit;
+        item
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keeper(limits: Limits) -> Gatekeeper {
+        let auth = AuthConfig {
+            tokens: vec![
+                TokenEntry { name: "front-desk".into(), role: Role::Clinic, sha256: token_hash("clinic-secret") },
+                TokenEntry { name: "wall-screen".into(), role: Role::Observer, sha256: token_hash("observer-secret") },
+            ],
+            certificates: vec![],
+        };
+        auth.check().expect("valid");
+        Gatekeeper::new(&auth, limits)
+    }
+
+    fn request(path: &str, token: Option<&str>) -> http::Request<()> {
+        let mut r = http::Request::builder().uri(path);
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(()).expect("request")
+    }
+
+    #[test]
+    fn tokens_are_checked_by_hash_and_roles_by_the_matrix() {
+        let gate = keeper(Limits::default());
+        let mut ok = request("/dispense.v1.DispensingService/StartDispense", Some("clinic-secret"));
+        gate.admit(&mut ok).expect("clinic may dispense");
+        assert_eq!(ok.extensions().get::<Caller>().map(|c| c.name.as_str()), Some("front-desk"));
+        let denied = gate.admit(&mut request("/dispense.v1.DispensingService/StartDispense", Some("observer-secret"))).expect_err("observer");
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert!(denied.message().contains("wall-screen") && denied.message().contains("clinic"), "{}", denied.message());
+        for (token, why) in [(Some("guess"), "not known"), (None, "no credentials")] {
+            let e = gate.admit(&mut request("/dispense.v1.DispensingService/GetDispense", token)).expect_err("refused");
+            assert_eq!(e.code(), tonic::Code::Unauthenticated);
+            assert!(e.message().contains(why), "{}", e.message());
+        }
+        gate.admit(&mut request("/grpc.health.v1.Health/Check", None)).expect("health needs nobody");
+    }
+
+    #[test]
+    fn rate_and_streams_are_limited_per_caller() {
+        let gate = keeper(Limits { requests_per_s: 0.001, burst: 3.0, max_streams_per_client: 2, ..Limits::default() });
+        let watch = "/dispense.v1.MonitoringService/WatchWorkstation";
+        let mut first = request(watch, Some("observer-secret"));
+        gate.admit(&mut first).expect("1");
+        let mut second = request(watch, Some("observer-secret"));
+        gate.admit(&mut second).expect("2");
+        let e = gate.admit(&mut request(watch, Some("observer-secret"))).expect_err("third stream");
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(e.message().contains("streams"));
+        drop(first); // the permit goes with the stream
+        let e = gate.admit(&mut request(watch, Some("observer-secret"))).expect_err("bucket empty after 3");
+        assert!(e.message().contains("requests per second"), "{}", e.message());
+        // Another caller has its own budget.
+        gate.admit(&mut request("/dispense.v1.DispensingService/GetDispense", Some("clinic-secret"))).expect("clinic unaffected");
+    }
+
+    #[test]
+    fn a_bad_hash_in_the_config_is_named() {
+        let auth = AuthConfig { tokens: vec![TokenEntry { name: "x".into(), role: Role::Clinic, sha256: "abc".into() }], certificates: vec![] };
+        assert!(auth.check().expect_err("bad").contains("64 hex"));
+    }
+}
