@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod daemon;
+pub mod pki;
 
 use controller::config::Config;
 use controller::daemon::{Assembled, assemble, serve};
@@ -122,6 +123,12 @@ pub async fn serve_workstation(dir: &Path, hardware: &str) -> (Assembled, Client
 
 /// [`serve_workstation`], returning the server's address instead of a client.
 pub async fn serve_workstation_at(dir: &Path, hardware: &str) -> (Assembled, std::net::SocketAddr) {
+    serve_configured(dir, "", hardware, "").await
+}
+
+/// [`serve_workstation_at`] with more config: `server_extra` under `[server]` (e.g.
+/// `[server.tls]`, `[server.limits]`), `auth_extra` after the test tokens.
+pub async fn serve_configured(dir: &Path, server_extra: &str, hardware: &str, auth_extra: &str) -> (Assembled, std::net::SocketAddr) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // A test may have written its own catalog (or stock) first.
     if !dir.join("catalog.toml").exists() {
@@ -131,7 +138,7 @@ pub async fn serve_workstation_at(dir: &Path, hardware: &str) -> (Assembled, std
         std::fs::write(dir.join("stock.toml"), MANIFEST).expect("manifest");
     }
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[journal]\npath = \"var/journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{hardware}\n{}\n{auth_extra}",
         auth_section()
     );
     std::fs::write(dir.join("ws.toml"), config).expect("config");
