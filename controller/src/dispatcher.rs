@@ -208,7 +208,7 @@ impl Dispatcher {
         let booth_locks = (1..=devices.booths.count()).map(|b| (BoothId(b), Arc::new(tokio::sync::Mutex::new(())))).collect();
         let machine = WorkstationMachine::default().state_machine();
         let (state_tx, _) = watch::channel(machine.state().name());
-        Self {
+        let dispatcher = Self {
             shared: Arc::new(Shared {
                 devices,
                 catalog,
@@ -225,7 +225,9 @@ impl Dispatcher {
                 telemetry: Telemetry::new(journal.clone()),
                 journal,
             }),
-        }
+        };
+        dispatcher.shared.dispense_changed();
+        dispatcher
     }
 
     /// Homes the picker; the workstation accepts orders once this succeeds.

@@ -175,6 +175,11 @@ impl SimWorkstation {
         self.shared.world().motions_started
     }
 
+    /// Maintenance jogs carried out (refused ones are not counted).
+    pub fn jogs(&self) -> u64 {
+        self.shared.world().jogs
+    }
+
     pub fn booth_display(&self, booth: BoothId) -> Option<BoothDisplay> {
         self.shared.world().displays.get(&booth).cloned()
     }
