@@ -116,9 +116,16 @@ pub(crate) struct Shared {
     live: Mutex<HashMap<String, Live>>,
     pub telemetry: Telemetry,
     /// Each booth's holder and queue, recomputed whenever a dispense changes.
-    booths: watch::Sender<Vec<BoothView>>,
+    booths: watch::Sender<BoothsPicture>,
     /// Who holds maintenance mode, and until when.
     maintenance: Mutex<Option<MaintenanceLock>>,
+}
+
+/// Every booth, and when that picture came about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoothsPicture {
+    pub changed_at: chrono::DateTime<Utc>,
+    pub booths: Vec<BoothView>,
 }
 
 /// One booth as watchers see it.
@@ -155,9 +162,9 @@ impl Shared {
 
     /// Recomputes the booths from the live dispenses and publishes a change.
     pub fn dispense_changed(&self) {
+        // Held to the end, so two changes publish in the order they happened.
         let live = lock(&self.live);
         let statuses: Vec<DispenseStatus> = live.values().map(|l| l.status.borrow().clone()).collect();
-        drop(live);
         let mut views: Vec<BoothView> = self.booth_locks.keys().map(|&booth| BoothView { booth, holder: None, waiting: 0 }).collect();
         views.sort_by_key(|v| v.booth);
         for s in statuses {
@@ -168,7 +175,13 @@ impl Shared {
                 _ => {}
             }
         }
-        self.booths.send_if_modified(|current| std::mem::replace(current, views.clone()) != views);
+        self.booths.send_if_modified(|current| {
+            if current.booths == views {
+                return false;
+            }
+            *current = BoothsPicture { changed_at: Utc::now(), booths: views };
+            true
+        });
     }
 
     pub fn in_maintenance(&self) -> bool {
@@ -220,7 +233,7 @@ impl Dispatcher {
                 machine: Mutex::new(machine),
                 state_tx,
                 live: Mutex::new(HashMap::new()),
-                booths: watch::channel(Vec::new()).0,
+                booths: watch::channel(BoothsPicture { changed_at: Utc::now(), booths: Vec::new() }).0,
                 maintenance: Mutex::new(None),
                 telemetry: Telemetry::new(journal.clone()),
                 journal,
@@ -396,7 +409,7 @@ impl Dispatcher {
     }
 
     /// Each booth now and on every change.
-    pub fn watch_booths(&self) -> watch::Receiver<Vec<BoothView>> {
+    pub fn watch_booths(&self) -> watch::Receiver<BoothsPicture> {
         self.shared.booths.subscribe()
     }
 

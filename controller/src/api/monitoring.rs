@@ -5,7 +5,7 @@
 
 use super::dispensing::stage;
 use super::{stream_permit, timestamp};
-use crate::dispatcher::{BoothView, Dispatcher};
+use crate::dispatcher::{BoothsPicture, Dispatcher};
 use crate::faultboard::ActiveFault;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::monitoring_service_server::{MonitoringService, MonitoringServiceServer};
@@ -59,9 +59,11 @@ pub(crate) fn fault(f: ActiveFault) -> pb::Fault {
     }
 }
 
-fn booths(views: &[BoothView]) -> pb::WatchBoothsResponse {
+fn booths(picture: &BoothsPicture) -> pb::WatchBoothsResponse {
     pb::WatchBoothsResponse {
-        booths: views
+        changed_at: Some(timestamp(picture.changed_at)),
+        booths: picture
+            .booths
             .iter()
             .map(|v| {
                 let (dispense_id, stage_now, patient_name) = match &v.holder {

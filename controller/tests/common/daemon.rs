@@ -35,6 +35,13 @@ pub struct Daemon {
     pub startup_log: Vec<String>,
 }
 
+impl Daemon {
+    /// The daemon's process id (for its memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();

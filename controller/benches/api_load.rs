@@ -1,0 +1,158 @@
+//! API load (run with `cargo bench -p controller --bench api_load`). The load tool is
+//! this bench binary: tonic clients on tokio, against `workstation serve` as its own
+//! process on in-process simulated hardware (6 booths at 50x). It opens 200
+//! `WatchBooths` subscribers on 10 HTTP/2 connections, then a clinic starts a
+//! dispense every 200 ms for 40 s and validates and administers each at its booth.
+//! Prints unary latency (every StartDispense, ConfirmValidation and
+//! ConfirmAdministration), fan-out latency (from a booth picture's change on the
+//! server to its arrival at the last of the 200 subscribers) and the server's memory.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::daemon::spawn_daemon;
+use dispense_proto::v1 as pb;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+const SUBSCRIBERS: usize = 200;
+const CONNECTIONS: usize = 10;
+const START_EVERY: Duration = Duration::from_millis(200);
+const RUN_FOR: Duration = Duration::from_secs(40);
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// VmRSS and VmHWM of a process, MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
+}
+
+fn write_rig(dir: &std::path::Path) -> std::path::PathBuf {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("catalog");
+    std::fs::write(dir.join("stock.toml"), "[[batch]]\ngtin = \"06901234000016\"\nlot = \"LOAD\"\nexpiry = \"2028-06-30\"\nserial_prefix = \"L\"\ncount = 500\nfirst_slot = \"R0-0-0\"\n").expect("manifest");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[server.limits]\nmax_streams_per_client = 1000\nrequests_per_s = 10000.0\nburst = 10000.0\nmax_concurrent_streams = 1000\n\
+         [journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
+         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 50.0\nbooths = 6\nracks = 4\nrows = 8\ncolumns = 16\n{}",
+        common::auth_section()
+    );
+    std::fs::write(dir.join("ws.toml"), config).expect("config");
+    dir.join("ws.toml")
+}
+
+/// The clinic's side of one dispense, timing each unary call.
+async fn visit(mut client: common::Client, n: usize, unary: Arc<Mutex<Vec<f64>>>) {
+    let timed = |t: Instant| unary.lock().expect("lock").push(t.elapsed().as_secs_f64() * 1e3);
+    let booth = (n % 6) as u32 + 1;
+    let t = Instant::now();
+    let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id: format!("load-{n}"), order: Some(common::order("HepB", booth)) }).await else { return };
+    timed(t);
+    let id = started.into_inner().dispense_id;
+    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
+    let mut stream = stream.into_inner();
+    while let Ok(Some(update)) = stream.message().await {
+        let Some(d) = update.dispense else { continue };
+        let t = Instant::now();
+        match pb::DispenseStage::try_from(d.stage) {
+            Ok(pb::DispenseStage::AwaitingValidation) => {
+                if client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.is_ok() {
+                    timed(t);
+                }
+            }
+            Ok(pb::DispenseStage::AwaitingAdministration) => {
+                let given = pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into(), ..Default::default() };
+                if client.confirm_administration(given).await.is_ok() {
+                    timed(t);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let daemon = spawn_daemon(&write_rig(dir.path()));
+        let pid = daemon.pid();
+        let (rss_idle, _) = memory(pid);
+
+        // Each subscriber reports (change time, its lag) for every picture it receives.
+        let receipts: Arc<Mutex<HashMap<i128, Vec<f64>>>> = Arc::default();
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(SUBSCRIBERS);
+        for c in 0..CONNECTIONS {
+            let channel = common::channel(&daemon.address, common::OBSERVER).await;
+            for _ in 0..SUBSCRIBERS / CONNECTIONS {
+                let mut client = pb::monitoring_service_client::MonitoringServiceClient::new(channel.clone());
+                let (receipts, ready) = (receipts.clone(), ready_tx.clone());
+                tokio::spawn(async move {
+                    let mut stream = client.watch_booths(pb::WatchBoothsRequest {}).await.expect("subscribe").into_inner();
+                    let mut first = true;
+                    while let Ok(Some(picture)) = stream.message().await {
+                        let at = picture.changed_at.expect("changed_at");
+                        let changed = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+                        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("clock").as_nanos() as i128;
+                        if first {
+                            first = false;
+                            let _ = ready.send(()).await;
+                            continue; // The picture as it was at subscription time, not a change.
+                        }
+                        receipts.lock().expect("lock").entry(changed).or_default().push((now - changed) as f64 / 1e6);
+                    }
+                });
+            }
+            let _ = c;
+        }
+        for _ in 0..SUBSCRIBERS {
+            ready_rx.recv().await.expect("subscriber ready");
+        }
+        let (rss_subscribed, _) = memory(pid);
+
+        let unary: Arc<Mutex<Vec<f64>>> = Arc::default();
+        let clinic = common::clinic_client(&daemon.address).await;
+        let started = Instant::now();
+        let mut visits = Vec::new();
+        let mut n = 0;
+        while started.elapsed() < RUN_FOR {
+            visits.push(tokio::spawn(visit(clinic.clone(), n, unary.clone())));
+            n += 1;
+            tokio::time::sleep(START_EVERY).await;
+        }
+        let (rss_loaded, _) = memory(pid);
+        let drained = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(visits)).await.is_ok();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (rss_end, hwm) = memory(pid);
+
+        let mut unary = unary.lock().expect("lock").clone();
+        unary.sort_by(f64::total_cmp);
+        let receipts = receipts.lock().expect("lock").clone();
+        let mut to_last: Vec<f64> = receipts.values().filter(|lags| lags.len() == SUBSCRIBERS).map(|lags| lags.iter().cloned().fold(0.0, f64::max)).collect();
+        to_last.sort_by(f64::total_cmp);
+        let all: usize = receipts.values().map(Vec::len).sum();
+        let partial = receipts.values().filter(|lags| lags.len() < SUBSCRIBERS).count();
+
+        println!("load: {SUBSCRIBERS} WatchBooths subscribers on {CONNECTIONS} connections; {n} dispenses started, one every {} ms for {} s (all finished: {drained})", START_EVERY.as_millis(), RUN_FOR.as_secs());
+        println!("unary (StartDispense, ConfirmValidation, ConfirmAdministration)  n={}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms", unary.len(), percentile(&unary, 0.5), percentile(&unary, 0.99), unary.last().copied().unwrap_or(f64::NAN));
+        println!(
+            "fan-out, change to last of {SUBSCRIBERS} subscribers  events={}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} deliveries; {} pictures skipped by some subscriber as superseded)",
+            to_last.len(),
+            percentile(&to_last, 0.5),
+            percentile(&to_last, 0.99),
+            to_last.last().copied().unwrap_or(f64::NAN),
+            all,
+            partial
+        );
+        println!("server memory: RSS idle {rss_idle:.1} MiB, with subscribers {rss_subscribed:.1} MiB, under load {rss_loaded:.1} MiB, after {rss_end:.1} MiB, peak (VmHWM) {hwm:.1} MiB");
+        drop(daemon);
+    });
+}
