@@ -42,7 +42,7 @@ fn write_rig(dir: &std::path::Path) -> std::path::PathBuf {
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[server.limits]\nmax_streams_per_client = 1000\nrequests_per_s = 10000.0\nburst = 10000.0\nmax_concurrent_streams = 1000\n\
          [journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
-         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 50.0\nbooths = 6\nracks = 4\nrows = 8\ncolumns = 16\n{}",
+         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 50.0\nbooths = 6\nracks = 1\nrows = 50\ncolumns = 10\n{}",
         common::auth_section()
     );
     std::fs::write(dir.join("ws.toml"), config).expect("config");
@@ -50,17 +50,23 @@ fn write_rig(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The clinic's side of one dispense, timing each unary call.
-async fn visit(mut client: common::Client, n: usize, unary: Arc<Mutex<Vec<f64>>>) {
+async fn visit(mut client: common::Client, n: usize, unary: Arc<Mutex<Vec<f64>>>) -> String {
     let timed = |t: Instant| unary.lock().expect("lock").push(t.elapsed().as_secs_f64() * 1e3);
     let booth = (n % 6) as u32 + 1;
     let t = Instant::now();
-    let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id: format!("load-{n}"), order: Some(common::order("HepB", booth)) }).await else { return };
+    let order = pb::PatientOrder { patient_id: format!("P{n:05}"), ..common::order("HepB", booth) };
+    let started = match client.start_dispense(pb::StartDispenseRequest { request_id: format!("load-{n}"), order: Some(order) }).await {
+        Ok(started) => started,
+        Err(e) => return format!("start refused: {:?}", e.code()),
+    };
     timed(t);
     let id = started.into_inner().dispense_id;
-    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
+    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return "watch refused".into() };
     let mut stream = stream.into_inner();
+    let mut last = String::from("no progress");
     while let Ok(Some(update)) = stream.message().await {
         let Some(d) = update.dispense else { continue };
+        last = if d.stage() == pb::DispenseStage::Failed { format!("Failed: {}", d.detail.chars().take(90).collect::<String>()) } else { format!("{:?}", d.stage()) };
         let t = Instant::now();
         match pb::DispenseStage::try_from(d.stage) {
             Ok(pb::DispenseStage::AwaitingValidation) => {
@@ -77,6 +83,7 @@ async fn visit(mut client: common::Client, n: usize, unary: Arc<Mutex<Vec<f64>>>
             _ => {}
         }
     }
+    last
 }
 
 fn main() {
@@ -129,7 +136,12 @@ fn main() {
             tokio::time::sleep(START_EVERY).await;
         }
         let (rss_loaded, _) = memory(pid);
-        let drained = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(visits)).await.is_ok();
+        let outcomes = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(visits)).await;
+        let drained = outcomes.is_ok();
+        let mut ends: std::collections::BTreeMap<String, usize> = Default::default();
+        for end in outcomes.unwrap_or_default() {
+            *ends.entry(end.unwrap_or_else(|e| e.to_string())).or_default() += 1;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (rss_end, hwm) = memory(pid);
 
@@ -141,7 +153,7 @@ fn main() {
         let all: usize = receipts.values().map(Vec::len).sum();
         let partial = receipts.values().filter(|lags| lags.len() < SUBSCRIBERS).count();
 
-        println!("load: {SUBSCRIBERS} WatchBooths subscribers on {CONNECTIONS} connections; {n} dispenses started, one every {} ms for {} s (all finished: {drained})", START_EVERY.as_millis(), RUN_FOR.as_secs());
+        println!("load: {SUBSCRIBERS} WatchBooths subscribers on {CONNECTIONS} connections; {n} dispenses started, one every {} ms for {} s (all finished: {drained}; ends {ends:?})", START_EVERY.as_millis(), RUN_FOR.as_secs());
         println!("unary (StartDispense, ConfirmValidation, ConfirmAdministration)  n={}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms", unary.len(), percentile(&unary, 0.5), percentile(&unary, 0.99), unary.last().copied().unwrap_or(f64::NAN));
         println!(
             "fan-out, change to last of {SUBSCRIBERS} subscribers  events={}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} deliveries; {} pictures skipped by some subscriber as superseded)",

@@ -129,7 +129,8 @@ fn tls(files: &crate::config::TlsFiles) -> anyhow::Result<tonic::transport::Serv
 /// configured, the standard `grpc.health.v1` service (SERVING while the workstation
 /// accepts orders) and server reflection, so generic tools work without our .proto files.
 pub async fn serve(dispatcher: Dispatcher, config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small answers must leave at once, not wait for Nagle's algorithm (40 ms stalls).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (reporter, health) = tonic_health::server::health_reporter();
     let mut state = dispatcher.watch_state();
     tokio::spawn(async move {
