@@ -13,6 +13,9 @@ struct Cli {
     /// The workstation's gRPC address.
     #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
     addr: String,
+    /// Bearer token (the workstation stores only its hash); also from WSCTL_TOKEN.
+    #[arg(long, env = "WSCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,9 +36,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let client = dispense_proto::v1::dispensing_service_client::DispensingServiceClient::connect(cli.addr.clone())
+        let channel = dispense_proto::client::connect(&cli.addr, cli.token.as_deref(), None)
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach the workstation at {}: {e}", cli.addr))?;
+        let client = dispense_proto::v1::dispensing_service_client::DispensingServiceClient::new(channel);
         match cli.command {
             Command::Dispense(cmd) => cmd.run(client).await,
         }

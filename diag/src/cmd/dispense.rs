@@ -2,7 +2,7 @@
 
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
-use tonic::transport::Channel;
+use dispense_proto::client::Authorized;
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
@@ -14,7 +14,7 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    pub async fn run(self, mut client: DispensingServiceClient<Channel>) -> anyhow::Result<()> {
+    pub async fn run(self, mut client: DispensingServiceClient<Authorized>) -> anyhow::Result<()> {
         let response = client
             .get_dispense(pb::GetDispenseRequest { dispense_id: self.id.clone() })
             .await
