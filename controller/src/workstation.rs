@@ -83,14 +83,10 @@ impl WorkstationMachine {
         match event {
             WsEvent::MaintenanceExited => {
                 self.maintenance_by = None;
-                if self.in_flight == 0 { Transition(State::ready()) } else { Transition(State::dispensing()) }
+                self.resume()
             }
-            WsEvent::DispenseStarted => {
-                self.in_flight += 1;
-                Handled
-            }
-            WsEvent::DispenseEnded => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            WsEvent::DispenseStarted | WsEvent::DispenseEnded => {
+                self.count(event);
                 Handled
             }
             _ => Handled,
@@ -132,14 +128,10 @@ impl WorkstationMachine {
         match event {
             WsEvent::InterlockClosed => {
                 self.paused_by = None;
-                if self.in_flight == 0 { Transition(State::ready()) } else { Transition(State::dispensing()) }
+                self.resume()
             }
-            WsEvent::DispenseStarted => {
-                self.in_flight += 1;
-                Handled
-            }
-            WsEvent::DispenseEnded => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            WsEvent::DispenseStarted | WsEvent::DispenseEnded => {
+                self.count(event);
                 Handled
             }
             WsEvent::MaintenanceForced(by) => self.enter_maintenance(by),
@@ -158,6 +150,20 @@ impl WorkstationMachine {
 }
 
 impl WorkstationMachine {
+    /// Counts a dispense starting or ending (states that keep counting while away).
+    fn count(&mut self, event: &WsEvent) {
+        match event {
+            WsEvent::DispenseStarted => self.in_flight += 1,
+            WsEvent::DispenseEnded => self.in_flight = self.in_flight.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Back to work: dispensing if units are in flight, else ready.
+    fn resume(&self) -> Outcome<State> {
+        if self.in_flight == 0 { Transition(State::ready()) } else { Transition(State::dispensing()) }
+    }
+
     fn enter_maintenance(&mut self, by: &str) -> Outcome<State> {
         self.maintenance_by = Some(by.to_owned());
         Transition(State::maintenance())
@@ -223,6 +229,33 @@ mod tests {
         sm.handle(&WsEvent::MaintenanceEntered("crew-1".into()));
         assert_eq!(sm.state().name(), "maintenance");
         assert!(!sm.state().accepts_orders());
+        sm.handle(&WsEvent::MaintenanceExited);
+        assert_eq!(sm.state().name(), "ready");
+    }
+
+    #[test]
+    fn forced_maintenance_keeps_counting_and_resumes_dispensing() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::DispenseStarted);
+        sm.handle(&WsEvent::DispenseStarted);
+        sm.handle(&WsEvent::MaintenanceForced("crew-1".into()));
+        assert_eq!(sm.state().name(), "maintenance");
+        sm.handle(&WsEvent::DispenseEnded);
+        sm.handle(&WsEvent::MaintenanceExited);
+        assert_eq!(sm.state().name(), "dispensing", "one unit still in flight");
+        sm.handle(&WsEvent::DispenseEnded);
+        assert_eq!(sm.state().name(), "ready");
+    }
+
+    #[test]
+    fn a_crew_can_take_a_faulted_workstation_into_maintenance() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::HomingFailed("picker: timeout".into()));
+        sm.handle(&WsEvent::MaintenanceEntered("crew-1".into()));
+        assert_eq!(sm.state().name(), "maintenance");
         sm.handle(&WsEvent::MaintenanceExited);
         assert_eq!(sm.state().name(), "ready");
     }
