@@ -118,12 +118,9 @@ pub struct Gatekeeper {
     streams: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-/// The domain of every `google.rpc.ErrorInfo` the gate returns (the API's own).
-use crate::api::ERROR_DOMAIN;
-
+/// A refusal with its stable reason, in the API's own error domain.
 fn refused(code: tonic::Code, reason: &str, message: String) -> Status {
-    use tonic_types::{ErrorDetails, StatusExt};
-    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()))
+    crate::api::defined(code, reason, message, HashMap::new())
 }
 
 impl Gatekeeper {
