@@ -72,6 +72,7 @@ pub const MATRIX: &[(&str, &[Role])] = &[
     ("dispense.v1.MonitoringService/WatchWorkstation", EVERYONE),
     ("dispense.v1.MonitoringService/WatchTemperatures", EVERYONE),
     ("dispense.v1.MonitoringService/WatchBooths", EVERYONE),
+    ("dispense.v1.MonitoringService/ListTemperatures", EVERYONE),
     ("dispense.v1.MaintenanceService/GetStatus", EVERYONE),
     ("dispense.v1.MaintenanceService/ListFaults", EVERYONE),
     ("dispense.v1.MaintenanceService/ClearFault", &[M]),

@@ -336,6 +336,16 @@ impl Journal {
         at.map(|t| parse_time(&t)).transpose()
     }
 
+    /// Every reading from `from` to `to`, oldest first: (time, probe, °C or unread).
+    pub fn readings_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, Option<f64>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
+        let rows = stmt
+            .query_map(params![from.to_rfc3339(), to.to_rfc3339()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(|(at, probe, celsius)| Ok((parse_time(&at)?, probe, celsius))).collect()
+    }
+
     /// How many readings are recorded (all probes), for summaries and tests.
     pub fn reading_count(&self) -> Result<i64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)

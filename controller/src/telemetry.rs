@@ -88,3 +88,89 @@ pub fn supervise(devices: Devices, board: FaultBoard, period: Duration) {
         }
     });
 }
+
+/// One probe over one stretch of time: what a chart of a long history plots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub probe: String,
+    pub from: DateTime<Utc>,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+    pub readings: u32,
+    pub unread: u32,
+}
+
+/// Groups readings into at most `points` equal stretches of `[from, to]` per probe,
+/// keeping each stretch's lowest, mean and highest reading (so a short excursion
+/// still shows) and how often the probe could not be read. Stretches with no
+/// sample are left out.
+pub fn bucket(readings: &[(DateTime<Utc>, String, Option<f64>)], from: DateTime<Utc>, to: DateTime<Utc>, points: u32) -> Vec<Bucket> {
+    let span = (to - from).num_milliseconds().max(1) as f64;
+    let width = span / f64::from(points.max(1));
+    let mut out: Vec<Bucket> = Vec::new();
+    let mut probes: Vec<&str> = readings.iter().map(|(_, p, _)| p.as_str()).collect();
+    probes.sort_unstable();
+    probes.dedup();
+    for probe in probes {
+        let mut current: Option<(i64, Bucket, f64)> = None;
+        for (at, _, celsius) in readings.iter().filter(|(_, p, _)| p == probe) {
+            let index = (((*at - from).num_milliseconds() as f64) / width).floor().clamp(0.0, f64::from(points.max(1) - 1)) as i64;
+            if current.as_ref().is_none_or(|(i, _, _)| *i != index) {
+                out.extend(current.take().and_then(|(_, b, sum)| finish(b, sum)));
+                let start = from + chrono::Duration::milliseconds((index as f64 * width) as i64);
+                current = Some((index, Bucket { probe: probe.to_owned(), from: start, min: f64::INFINITY, mean: 0.0, max: f64::NEG_INFINITY, readings: 0, unread: 0 }, 0.0));
+            }
+            if let Some((_, b, sum)) = current.as_mut() {
+                match celsius {
+                    Some(t) => {
+                        b.min = b.min.min(*t);
+                        b.max = b.max.max(*t);
+                        b.readings += 1;
+                        *sum += t;
+                    }
+                    None => b.unread += 1,
+                }
+            }
+        }
+        out.extend(current.and_then(|(_, b, sum)| finish(b, sum)));
+    }
+    out
+}
+
+fn finish(mut b: Bucket, sum: f64) -> Option<Bucket> {
+    if b.readings == 0 {
+        // Only failed reads: say so, with no temperature.
+        (b.unread > 0).then(|| Bucket { min: f64::NAN, mean: f64::NAN, max: f64::NAN, ..b })
+    } else {
+        b.mean = sum / f64::from(b.readings);
+        Some(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_keep_the_extremes_of_each_stretch_per_probe() {
+        let t0 = Utc::now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let mut readings = Vec::new();
+        for s in 0..100 {
+            // A 2-second spike to 9 °C in the middle of an otherwise steady 5 °C.
+            let a = if (50..52).contains(&s) { 9.0 } else { 5.0 };
+            readings.push((at(s), "cabinet-a".to_owned(), Some(a)));
+            readings.push((at(s), "cabinet-b".to_owned(), if s < 10 { None } else { Some(5.5) }));
+        }
+        let buckets = bucket(&readings, t0, at(100), 10);
+        let a: Vec<&Bucket> = buckets.iter().filter(|b| b.probe == "cabinet-a").collect();
+        assert_eq!(a.len(), 10);
+        assert_eq!(a.iter().map(|b| b.readings).sum::<u32>(), 100);
+        assert_eq!(a[5].max, 9.0, "the spike survives");
+        assert_eq!(a[4].max, 5.0);
+        assert!((a[5].mean - 5.8).abs() < 1e-9, "{}", a[5].mean);
+        let b: Vec<&Bucket> = buckets.iter().filter(|b| b.probe == "cabinet-b").collect();
+        assert!(b[0].mean.is_nan() && b[0].unread == 10, "a stretch of failed reads is reported as such");
+    }
+}

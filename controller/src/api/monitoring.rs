@@ -146,6 +146,41 @@ impl MonitoringService for MonitoringApi {
         Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
     }
 
+    async fn list_temperatures(&self, request: Request<pb::ListTemperaturesRequest>) -> Result<Response<pb::ListTemperaturesResponse>, Status> {
+        let req = request.into_inner();
+        let to = chrono::Utc::now();
+        let from = match &req.since {
+            Some(t) => super::from_timestamp("since", t)?,
+            None => to - chrono::Duration::hours(24),
+        };
+        if from >= to {
+            return Err(super::bad_request("since", format!("{from} is not in the past")));
+        }
+        let points = match req.max_points {
+            0 => 120,
+            n if n <= 2000 => n,
+            n => return Err(super::bad_request("max_points", format!("{n} is more than 2000"))),
+        };
+        let readings = self.dispatcher.journal().readings_between(from, to).map_err(|e| super::internal("the journal failed reading temperatures", &e))?;
+        let (low, high) = self.band;
+        Ok(Response::new(pb::ListTemperaturesResponse {
+            buckets: crate::telemetry::bucket(&readings, from, to, points)
+                .into_iter()
+                .map(|b| pb::TemperatureBucket {
+                    probe: b.probe,
+                    from: Some(timestamp(b.from)),
+                    min_celsius: b.min,
+                    mean_celsius: b.mean,
+                    max_celsius: b.max,
+                    readings: b.readings,
+                    unread: b.unread,
+                })
+                .collect(),
+            low_alarm_celsius: low,
+            high_alarm_celsius: high,
+        }))
+    }
+
     async fn watch_booths(&self, mut request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
         let permit = stream_permit(&mut request);
         let stream = changes(self.dispatcher.watch_booths(), |views| Some(booths(views)));
