@@ -1,29 +1,101 @@
 //! `wsctl`, the maintenance crew's CLI: a gRPC client of the workstation only (no
-//! OpenCV, no SQLite), one file per subcommand. This first cut reads dispenses; the
-//! maintenance service (status, faults, jog, self-test…) arrives with issue 9.
+//! OpenCV, no SQLite), one module per subcommand under `cmd/`.
 
 mod cmd;
+mod failure;
+mod settings;
+mod show;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use cmd::Ctx;
+use failure::Failure;
 use std::process::ExitCode;
 
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 a check failed (selftest); 2 usage; 3 refused (token, role); \
+4 not now (not in maintenance mode, interlock open, lock held by another); 5 bad input or not found; \
+6 workstation or device unreachable; 7 other.";
+
 #[derive(Parser)]
-#[command(name = "wsctl", about = "Diagnostics for the vaccine dispensing workstation", version)]
+#[command(name = "wsctl", about = "Diagnostics for the vaccine dispensing workstation", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// The workstation's gRPC address.
-    #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
-    addr: String,
-    /// Bearer token (the workstation stores only its hash); also from WSCTL_TOKEN.
-    #[arg(long, env = "WSCTL_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    connection: settings::Flags,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show one dispense: stage, unit, violations, timestamps.
+    /// Mode, state, faults, interlocks, and each device's identity, firmware, link health and last heartbeat.
+    Status(cmd::status::Cmd),
+    /// Live state, faults and booths (redrawn in place on a terminal).
+    Watch(cmd::watch::Cmd),
+    /// Active faults with code, cause and remedy (--past for cleared ones).
+    Faults(cmd::faults::List),
+    /// Clear a fault (maintenance role; needs --reason).
+    Clear(cmd::faults::Clear),
+    /// Take the workstation out of service, or return it.
+    #[command(subcommand)]
+    Maintenance(cmd::maintenance::Mode),
+    /// Home picker and belt (maintenance mode, interlocks closed).
+    Home,
+    /// Move one axis (maintenance mode, interlocks closed).
+    Jog(cmd::maintenance::Jog),
+    /// Run each device's check with a progress bar and a pass/fail table (maintenance mode).
+    Selftest,
+    /// Interlocks and the latest probe readings.
+    Sensors,
+    /// Recorded temperatures with a chart and the alarm band.
+    Temps(cmd::sensors::Temps),
+    /// Raw Modbus registers of a field device.
+    Registers(cmd::registers::Cmd),
+    /// The scan station's camera.
+    #[command(subcommand)]
+    Camera(cmd::camera::Cmd),
+    /// What the store holds, by product and lot; the stock count's discrepancies.
+    Stock,
+    /// A unit's chain of custody.
+    Trace(cmd::stock::Trace),
+    /// The journal and the controller's log, for the service desk.
+    #[command(subcommand)]
+    Logs(cmd::logs::Cmd),
+    /// One dispense: stage, unit, violations.
     Dispense(cmd::dispense::Cmd),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+async fn run(cli: Cli) -> failure::Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "wsctl", &mut std::io::stdout());
+        return Ok(());
+    }
+    let ctx = Ctx { channel: cli.connection.connect().await?, json: cli.json };
+    match cli.command {
+        Command::Status(c) => c.run(&ctx).await,
+        Command::Watch(c) => c.run(&ctx).await,
+        Command::Faults(c) => c.run(&ctx).await,
+        Command::Clear(c) => c.run(&ctx).await,
+        Command::Maintenance(c) => c.run(&ctx).await,
+        Command::Home => cmd::maintenance::home(&ctx).await,
+        Command::Jog(c) => c.run(&ctx).await,
+        Command::Selftest => cmd::maintenance::selftest(&ctx).await,
+        Command::Sensors => cmd::sensors::sensors(&ctx).await,
+        Command::Temps(c) => c.run(&ctx).await,
+        Command::Registers(c) => c.run(&ctx).await,
+        Command::Camera(c) => c.run(&ctx).await,
+        Command::Stock => cmd::stock::stock(&ctx).await,
+        Command::Trace(c) => c.run(&ctx).await,
+        Command::Logs(c) => c.run(&ctx).await,
+        Command::Dispense(c) => c.run(&ctx).await,
+        Command::Completions { .. } => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -32,23 +104,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return Failure::new(failure::Exit::Other, "").exit_code();
         }
     };
-    let result = runtime.block_on(async {
-        let channel = dispense_proto::client::connect(&cli.addr, cli.token.as_deref(), None)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach the workstation at {}: {e}", cli.addr))?;
-        let client = dispense_proto::v1::dispensing_service_client::DispensingServiceClient::new(channel);
-        match cli.command {
-            Command::Dispense(cmd) => cmd.run(client).await,
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            failure.exit_code()
         }
     }
 }
