@@ -61,7 +61,9 @@ pub async fn sensors(ctx: &Ctx) -> Result<()> {
 
 impl Temps {
     pub async fn run(self, ctx: &Ctx) -> Result<()> {
-        let h = history(ctx, self.since, self.width.clamp(10, 200)).await?;
+        let width = self.width.clamp(10, 200);
+        let start = chrono::Utc::now() - self.since;
+        let h = history(ctx, self.since, width).await?;
         if ctx.json {
             return show::json(&serde_json::json!({"alarm_band": [h.low_alarm_celsius, h.high_alarm_celsius], "buckets": h.buckets.iter().map(bucket_json).collect::<Vec<_>>()}));
         }
@@ -74,21 +76,41 @@ impl Temps {
         for probe in probes {
             let series: Vec<&pb::TemperatureBucket> = h.buckets.iter().filter(|b| b.probe == probe).collect();
             let finite: Vec<f64> = series.iter().flat_map(|b| [b.min_celsius, b.max_celsius]).filter(|v| v.is_finite()).collect();
+            // One column per stretch of time, empty where nothing was recorded.
+            let column_ms = (self.since.num_milliseconds() as f64 / f64::from(width)).max(1.0);
+            let mut columns: Vec<Option<&pb::TemperatureBucket>> = vec![None; width as usize];
+            for b in &series {
+                let at = show::time(b.from.as_ref()).unwrap_or(start);
+                let column = (((at - start).num_milliseconds() as f64 / column_ms).round() as usize).min(width as usize - 1);
+                columns[column] = Some(b);
+            }
             let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
             println!("{probe}: {} buckets, {:.1} to {:.1} °C", series.len(), lo, hi);
-            for line in chart(&series, h.low_alarm_celsius, h.high_alarm_celsius) {
+            for line in chart(&columns, h.low_alarm_celsius, h.high_alarm_celsius) {
                 println!("{line}");
             }
+            println!("        {:<w$}now", format!("-{}", humanize(self.since)), w = width as usize - 2);
         }
         Ok(())
     }
 }
 
-/// Ten rows from the warmest to the coldest: `#` where a bucket's range covers the
-/// row, `-` on the alarm band's edges, `?` where the probe could not be read.
-pub fn chart(series: &[&pb::TemperatureBucket], low: f64, high: f64) -> Vec<String> {
+/// "24h", "30m": a span as the crew typed it.
+fn humanize(span: chrono::Duration) -> String {
+    match span.num_seconds() {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Ten rows from the warmest to the coldest, a column per stretch of time: `#`
+/// where the stretch's range covers the row, `-` on the alarm band's edges, `?`
+/// where the probe could not be read, blank where nothing was recorded.
+pub fn chart(columns: &[Option<&pb::TemperatureBucket>], low: f64, high: f64) -> Vec<String> {
     const ROWS: usize = 10;
-    let values = series.iter().flat_map(|b| [b.min_celsius, b.max_celsius]).filter(|v| v.is_finite());
+    let values = columns.iter().flatten().flat_map(|b| [b.min_celsius, b.max_celsius]).filter(|v| v.is_finite());
     let (mut top, mut bottom) = values.fold((high + 1.0, low - 1.0), |(t, b), v| (t.max(v), b.min(v)));
     top = top.ceil();
     bottom = bottom.floor();
@@ -99,10 +121,10 @@ pub fn chart(series: &[&pb::TemperatureBucket], low: f64, high: f64) -> Vec<Stri
         let row_bottom = row_top - step;
         let on_edge = |edge: f64| edge <= row_top && edge > row_bottom;
         let mut line = format!("{row_top:6.1} |");
-        for b in series {
-            let cell = if !b.mean_celsius.is_finite() {
+        for column in columns {
+            let cell = if column.is_some_and(|b| !b.mean_celsius.is_finite()) {
                 '?'
-            } else if b.max_celsius > row_bottom && b.min_celsius <= row_top {
+            } else if column.is_some_and(|b| b.max_celsius > row_bottom && b.min_celsius <= row_top) {
                 '#'
             } else if on_edge(high) || on_edge(low) {
                 '-'
@@ -131,12 +153,14 @@ mod tests {
         let steady = pb::TemperatureBucket { probe: "cabinet-a".into(), min_celsius: 5.0, mean_celsius: 5.0, max_celsius: 5.0, readings: 6, ..Default::default() };
         let spike = pb::TemperatureBucket { max_celsius: 9.5, mean_celsius: 6.0, ..steady.clone() };
         let unread = pb::TemperatureBucket { min_celsius: f64::NAN, mean_celsius: f64::NAN, max_celsius: f64::NAN, readings: 0, unread: 3, ..steady.clone() };
-        let lines = chart(&[&steady, &spike, &unread], -0.5, 8.0);
+        let lines = chart(&[Some(&steady), Some(&spike), Some(&unread), None], -0.5, 8.0);
         assert_eq!(lines.len(), 10);
         assert!(lines.iter().any(|l| l.contains("alarm above 8.0")));
         assert!(lines.iter().any(|l| l.contains("alarm at or below -0.5")));
         let top = &lines[0];
         assert_eq!(&top[top.find('|').expect("axis") + 1..][..3], " #?", "only the spike reaches the top row: {top}");
         assert!(lines.iter().all(|l| l.chars().nth(l.find('|').expect("axis") + 3) == Some('?')), "unread bucket marked");
+        let band = lines.iter().find(|l| l.contains("alarm above")).expect("band row");
+        assert_eq!(band.chars().nth(band.find('|').expect("axis") + 4), Some('-'), "an empty column still shows the band: {band}");
     }
 }
