@@ -151,8 +151,8 @@ fn apply(
     match change {
         Change::Raised { since, detail, .. } => {
             tracing::warn!(alarm = %name, %since, "cold-chain alarm: {detail}");
-            journal.raise_alarm(&name, since, &detail)?;
-            telemetry.faults.raise(kind.fault(), &source, &detail);
+            // The exposed units are held before the alarm is published, so whoever
+            // sees the alarm never sees an exposed unit still available.
             if kind.is_excursion() && config.policy == ExcursionPolicy::Quarantine {
                 let reason = format!("{name} excursion since {since}: {detail}");
                 let gtins: Option<Vec<String>> = match (product, kind) {
@@ -163,6 +163,8 @@ fn apply(
                 let held = journal.hold_exposed(gtins.as_deref(), &reason)?;
                 tracing::warn!(alarm = %name, held, "exposed units quarantined pending review");
             }
+            journal.raise_alarm(&name, since, &detail)?;
+            telemetry.faults.raise(kind.fault(), &source, &detail);
         }
         Change::Cleared { at, .. } => {
             tracing::info!(alarm = %name, "cold-chain alarm cleared");
