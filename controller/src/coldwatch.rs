@@ -7,7 +7,6 @@ use crate::catalog::Catalog;
 use crate::coldchain::{AlarmKind, Change, ColdChainRules, Monitor, Sample};
 use crate::journal::Journal;
 use crate::telemetry::{Telemetry, TemperatureSample};
-use chrono::Utc;
 use hal::Devices;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -80,7 +79,7 @@ fn watches(catalog: &Catalog, rules: &ColdChainRules) -> Vec<Watch> {
 /// power-lost alarm (the controller and the cabinet share the supply).
 fn account_for_downtime(journal: &Journal, config: &ColdChainConfig, telemetry: &Telemetry) -> Result<(), crate::journal::JournalError> {
     let Some(last) = journal.last_reading_at()? else { return Ok(()) };
-    let now = Utc::now();
+    let now = journal.now();
     let gap = now - last;
     if gap.num_milliseconds() as f64 <= config.sample_s * 2_000.0 {
         return Ok(());
@@ -103,7 +102,7 @@ async fn sample_once(
     watches: &mut [Watch],
     telemetry: &Telemetry,
 ) -> Result<(), crate::journal::JournalError> {
-    let at = Utc::now();
+    let at = journal.now();
     let mut readings = Vec::with_capacity(devices.probes.len());
     for probe in &devices.probes {
         readings.push((probe.name().to_owned(), probe.read_celsius().await.ok()));

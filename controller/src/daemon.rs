@@ -29,12 +29,17 @@ pub struct Assembled {
 
 /// Opens everything the config names, imports the loading manifest and homes the picker.
 pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
+    assemble_with_clock(config, crate::clock::Clock::system()).await
+}
+
+/// [`assemble`] going by `clock` (a scenario's virtual day) instead of the system's.
+pub async fn assemble_with_clock(config: Config, clock: crate::clock::Clock) -> anyhow::Result<Assembled> {
     let catalog = Catalog::load(&config.catalog.path)?;
     let manifest = load_manifest(&config)?;
     if let Some(dir) = config.journal.path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create journal folder {}", dir.display()))?;
     }
-    let journal = Arc::new(Journal::open(&config.journal.path).with_context(|| format!("journal {}", config.journal.path.display()))?);
+    let journal = Arc::new(Journal::open_with_clock(&config.journal.path, clock).with_context(|| format!("journal {}", config.journal.path.display()))?);
     let added = journal.import_manifest(&manifest)?;
     tracing::info!(added, total = manifest.len(), "loading manifest imported");
 

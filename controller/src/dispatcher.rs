@@ -179,7 +179,7 @@ impl Shared {
             if current.booths == views {
                 return false;
             }
-            *current = BoothsPicture { changed_at: Utc::now(), booths: views };
+            *current = BoothsPicture { changed_at: self.journal.now(), booths: views };
             true
         });
     }
@@ -233,7 +233,7 @@ impl Dispatcher {
                 machine: Mutex::new(machine),
                 state_tx,
                 live: Mutex::new(HashMap::new()),
-                booths: watch::channel(BoothsPicture { changed_at: Utc::now(), booths: Vec::new() }).0,
+                booths: watch::channel(BoothsPicture { changed_at: journal.now(), booths: Vec::new() }).0,
                 maintenance: Mutex::new(None),
                 telemetry: Telemetry::new(journal.clone()),
                 journal,
@@ -277,6 +277,11 @@ impl Dispatcher {
         &self.shared.journal
     }
 
+    /// The time by the controller's clock (the journal's).
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.shared.journal.now()
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.shared.catalog
     }
@@ -288,7 +293,7 @@ impl Dispatcher {
     /// The stock count: the store's slot sensors against the journal, and units
     /// expiring within `warn_days`.
     pub async fn stock_count(&self, warn_days: i64) -> Result<crate::stock::CountReport, DispatchError> {
-        let today = Utc::now().date_naive();
+        let today = self.now().date_naive();
         crate::stock::count(self.shared.devices.store.as_ref(), &self.shared.journal, today, warn_days).await.map_err(DispatchError::from)
     }
 
@@ -302,7 +307,7 @@ impl Dispatcher {
             if current.holder != actor {
                 return Err(DispatchError::Locked { holder: current.holder.clone(), until: current.expires_at });
             }
-            current.expires_at = Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default();
+            current.expires_at = self.now() + chrono::Duration::from_std(timeout).unwrap_or_default();
             current.generation += 1;
             let renewed = current.clone();
             drop(held);
@@ -319,7 +324,7 @@ impl Dispatcher {
         let entered = MaintenanceLock {
             holder: actor.to_owned(),
             reason: reason.to_owned(),
-            expires_at: Utc::now() + chrono::Duration::from_std(timeout).unwrap_or_default(),
+            expires_at: self.now() + chrono::Duration::from_std(timeout).unwrap_or_default(),
             generation: 0,
         };
         *held = Some(entered.clone());
@@ -431,7 +436,7 @@ impl Dispatcher {
         let devices = &self.shared.devices;
         self.require_interlocks_closed().await?;
         // Maintenance carriers live far above dispense numbers.
-        let carrier = hal::TrackingId(3_000_000_000 + u64::from(chrono::Utc::now().timestamp_subsec_millis()));
+        let carrier = hal::TrackingId(3_000_000_000 + u64::from(self.now().timestamp_subsec_millis()));
         self.shared.journal.note(Some(&code), "intent", "Eject", &format!("from {} by {actor}", record.slot))?;
         devices.store.pick_to_hatch(record.slot, carrier).await?;
         devices.store.release_to_belt(carrier).await?;
@@ -447,7 +452,7 @@ impl Dispatcher {
         if delivery.codes.is_empty() {
             return Err(DispatchError::InvalidArgument { field: "codes", reason: "a delivery has at least one unit".into() });
         }
-        let today = Utc::now().date_naive();
+        let today = self.now().date_naive();
         crate::stock::stock_in(&self.shared.journal, &self.shared.catalog, self.shared.devices.store.as_ref(), delivery, today, actor).await.map_err(DispatchError::from)
     }
 
@@ -504,7 +509,7 @@ impl Dispatcher {
             unit: None,
             violations: Vec::new(),
             detail: String::new(),
-            created_at: Utc::now(),
+            created_at: self.now(),
             at_booth_at: None,
             finished_at: None,
             administered_by: None,
@@ -553,7 +558,7 @@ impl Dispatcher {
         if order.dose_number == 0 {
             return invalid("order.dose_number", "starts at 1".into());
         }
-        let today = chrono::Utc::now().date_naive();
+        let today = self.now().date_naive();
         if order.birth_date > today {
             return invalid("order.birth_date", format!("{} is in the future", order.birth_date));
         }

@@ -69,7 +69,7 @@ impl FaultBoard {
                 cause: kind.cause.to_owned(),
                 remedy: kind.remedy.to_owned(),
                 detail: detail.to_owned(),
-                raised_at: Utc::now(),
+                raised_at: self.journal.now(),
                 cleared_at: None,
                 cleared_by: None,
             };
@@ -90,7 +90,7 @@ impl FaultBoard {
         self.active.send_if_modified(|faults| {
             let Some(at) = faults.iter().position(|f| f.id == id) else { return false };
             let mut fault = faults.remove(at);
-            fault.cleared_at = Some(Utc::now());
+            fault.cleared_at = Some(self.journal.now());
             if let Some((actor, reason)) = by {
                 fault.cleared_by = Some(actor.to_owned());
                 fault.detail = format!("{} — cleared: {reason}", fault.detail);

@@ -2,6 +2,7 @@
 //! truth for stock records, dispenses and every step taken. Each hardware command is
 //! written as an intent before it is sent and as an outcome after.
 
+use crate::clock::Clock;
 use crate::inventory::{StockRecord, UnitState};
 use crate::inventory::Hold;
 use crate::order::{DispenseStatus, PatientOrder, Stage, UnitInfo};
@@ -61,6 +62,7 @@ pub enum Created {
 #[derive(Debug)]
 pub struct Journal {
     conn: Mutex<Connection>,
+    clock: Clock,
 }
 
 const SCHEMA_VERSION: i64 = 3;
@@ -129,7 +131,13 @@ CREATE INDEX steps_dispense ON steps(dispense_id, seq);
 
 impl Journal {
     /// Opens (creating if need be) the journal file and brings its schema up to date.
+    /// Opens (or creates) the journal; its lines are stamped by the system clock.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_clock(path, Clock::system())
+    }
+
+    /// Opens the journal with the clock everything in the controller goes by.
+    pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Self> {
         let conn = Connection::open(path)?;
         // WAL lets readers run beside the writer; FULL makes each commit durable
         // before the hardware command it records is sent.
@@ -146,7 +154,16 @@ impl Journal {
                 conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", from + 1))?;
             }
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), clock })
+    }
+
+    /// The time by the controller's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -167,7 +184,7 @@ impl Journal {
             )?;
             if inserted == 1 {
                 added += 1;
-                insert_step(&tx, None, Some(&code), "stock", "stocked", &format!("slot {}", u.slot))?;
+                insert_step(&tx, self.now(), None, Some(&code), "stock", "stocked", &format!("slot {}", u.slot))?;
             }
         }
         tx.commit()?;
@@ -203,7 +220,7 @@ impl Journal {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         // Leaving the store starts the unit's time out of refrigeration.
-        let left = (state == UnitState::Picked).then(|| chrono::Utc::now().to_rfc3339());
+        let left = (state == UnitState::Picked).then(|| self.now().to_rfc3339());
         let changed = tx.execute(
             "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
             params![code, state.as_str(), dispense_id, left],
@@ -211,7 +228,7 @@ impl Journal {
         if changed != 1 {
             return Err(JournalError::Corrupt(format!("no stock record {code}")));
         }
-        insert_step(&tx, Some(dispense_id), Some(code), "stock", state.as_str(), "")?;
+        insert_step(&tx, self.now(), Some(dispense_id), Some(code), "stock", state.as_str(), "")?;
         tx.commit()?;
         Ok(())
     }
@@ -226,7 +243,7 @@ impl Journal {
             params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
         )?;
         if inserted == 1 {
-            insert_step(&tx, None, Some(&record.code), "stock", "stocked", &format!("slot {}; {detail}", record.slot))?;
+            insert_step(&tx, self.now(), None, Some(&record.code), "stock", "stocked", &format!("slot {}; {detail}", record.slot))?;
         }
         tx.commit()?;
         Ok(inserted == 1)
@@ -286,7 +303,7 @@ impl Journal {
         };
         for code in &codes {
             tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
-            insert_step(&tx, None, Some(code), "hold", hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"))?;
+            insert_step(&tx, self.now(), None, Some(code), "hold", hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"))?;
         }
         tx.commit()?;
         Ok(codes.len())
@@ -298,7 +315,7 @@ impl Journal {
         let tx = conn.transaction()?;
         let changed = tx.execute("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
         if changed == 1 {
-            insert_step(&tx, None, Some(code), "hold", "released", &format!("{reason} (by {actor})"))?;
+            insert_step(&tx, self.now(), None, Some(code), "hold", "released", &format!("{reason} (by {actor})"))?;
         }
         tx.commit()?;
         Ok(changed == 1)
@@ -313,7 +330,7 @@ impl Journal {
         if changed != 1 {
             return Err(JournalError::Corrupt(format!("no stock record {code}")));
         }
-        insert_step(&tx, None, Some(code), "hold", hold.as_str(), &format!("{reason} (by {actor})"))?;
+        insert_step(&tx, self.now(), None, Some(code), "hold", hold.as_str(), &format!("{reason} (by {actor})"))?;
         tx.commit()?;
         Ok(())
     }
@@ -355,7 +372,7 @@ impl Journal {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![kind, since.to_rfc3339(), Utc::now().to_rfc3339(), detail],
+            params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -385,7 +402,7 @@ impl Journal {
         let mut held = 0;
         for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
             tx.execute("UPDATE stock_units SET hold = 'cold_chain', hold_reason = ?2 WHERE code = ?1", params![code, reason])?;
-            insert_step(&tx, None, Some(code), "hold", Hold::ColdChain.as_str(), &format!("{reason} ({gtin})"))?;
+            insert_step(&tx, self.now(), None, Some(code), "hold", Hold::ColdChain.as_str(), &format!("{reason} ({gtin})"))?;
             held += 1;
         }
         tx.commit()?;
@@ -419,7 +436,7 @@ impl Journal {
             "INSERT INTO dispenses (id, request_id, order_json, stage, status_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, request_id, to_json(&status.order), stage_name(status.stage), to_json(&status), status.created_at.to_rfc3339()],
         )?;
-        insert_step(&tx, Some(&id), None, "stage", "accepted", &to_json(&status.order))?;
+        insert_step(&tx, self.now(), Some(&id), None, "stage", "accepted", &to_json(&status.order))?;
         tx.commit()?;
         Ok(Created::New(id))
     }
@@ -433,7 +450,7 @@ impl Journal {
             params![status.id, stage_name(status.stage), to_json(status)],
         )?;
         let unit = status.unit.as_ref().map(|u| u.code.as_str());
-        insert_step(&tx, Some(&status.id), unit, "stage", stage_name(status.stage), &status.detail)?;
+        insert_step(&tx, self.now(), Some(&status.id), unit, "stage", stage_name(status.stage), &status.detail)?;
         tx.commit()?;
         Ok(())
     }
@@ -449,7 +466,7 @@ impl Journal {
 
     /// Records a step that belongs to no dispense (recovery, operator actions).
     pub fn note(&self, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), None, unit_code, kind, step, detail)
+        insert_step(&self.conn(), self.now(), None, unit_code, kind, step, detail)
     }
 
     pub fn dispense(&self, id: &str) -> Result<Option<DispenseStatus>> {
@@ -460,7 +477,7 @@ impl Journal {
 
     /// Appends one step to the log.
     pub fn record(&self, dispense_id: &str, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), Some(dispense_id), unit_code, kind, step, detail)
+        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, kind, step, detail)
     }
 
     /// Every step that concerns a unit: its own (stocked, held…) and those of the
@@ -520,10 +537,10 @@ impl Journal {
     }
 }
 
-fn insert_step(conn: &Connection, dispense_id: Option<&str>, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
+fn insert_step(conn: &Connection, at: DateTime<Utc>, dispense_id: Option<&str>, unit_code: Option<&str>, kind: &str, step: &str, detail: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO steps (at, dispense_id, unit_code, kind, step, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![Utc::now().to_rfc3339(), dispense_id, unit_code, kind, step, detail],
+        params![at.to_rfc3339(), dispense_id, unit_code, kind, step, detail],
     )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api;
 pub mod catalog;
+pub mod clock;
 pub mod coldchain;
 pub mod coldwatch;
 pub mod config;

@@ -37,7 +37,7 @@ pub async fn device_reports(dispatcher: &Dispatcher) -> Vec<DeviceReport> {
             name: device.link().device().to_owned(),
             transport: device.link().transport().to_string(),
             alive: !health.silent,
-            last_heartbeat: health.last_heartbeat.map(|_| chrono::Utc::now() - chrono::Duration::from_std(since_change).unwrap_or_default()),
+            last_heartbeat: health.last_heartbeat.map(|_| dispatcher.now() - chrono::Duration::from_std(since_change).unwrap_or_default()),
             stats: device.link().stats(),
             ..DeviceReport::default()
         };

@@ -153,7 +153,7 @@ fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<String>,
 fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str) -> Result<(), JournalError> {
     status.detail = format!("controller restarted while the dispense was {}; {outcome}", status.stage.describe());
     status.stage = ends;
-    status.finished_at = Some(chrono::Utc::now());
+    status.finished_at = Some(journal.now());
     journal.record_stage(&status)
 }
 

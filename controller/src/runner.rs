@@ -96,7 +96,7 @@ impl DispenseRun {
             tracing::error!(dispense = %self.status.id, error = %e, "journal failure; dispense stopped");
             self.status.stage = Stage::Failed;
             self.status.detail = format!("journal failure, dispense stopped: {e}");
-            self.status.finished_at = Some(Utc::now());
+            self.status.finished_at = Some(self.shared.journal.now());
             self.status_tx.send_replace(self.status.clone());
         }
         self.booth_guard = None;
@@ -128,7 +128,7 @@ impl DispenseRun {
         tracing::error!(dispense = %self.status.id, "{detail}");
         self.status.stage = Stage::Failed;
         self.status.detail = detail;
-        self.status.finished_at = Some(Utc::now());
+        self.status.finished_at = Some(self.shared.journal.now());
         self.shared.journal.record_stage(&self.status)?;
         self.status_tx.send_replace(self.status.clone());
         Ok(())
@@ -152,10 +152,10 @@ impl DispenseRun {
             next.detail = flow.detail.clone();
         }
         if next.stage == Stage::AwaitingValidation && next.at_booth_at.is_none() {
-            next.at_booth_at = Some(Utc::now());
+            next.at_booth_at = Some(self.shared.journal.now());
         }
         if next.stage.is_final() && next.finished_at.is_none() {
-            next.finished_at = Some(Utc::now());
+            next.finished_at = Some(self.shared.journal.now());
         }
         if next != self.status {
             self.status = next;
@@ -236,7 +236,7 @@ impl DispenseRun {
     }
 
     fn expected_administration(&self) -> chrono::DateTime<Utc> {
-        Utc::now() + chrono::Duration::from_std(self.shared.settings.expected_to_jab).unwrap_or_default()
+        self.shared.journal.now() + chrono::Duration::from_std(self.shared.settings.expected_to_jab).unwrap_or_default()
     }
 
     /// Waits for the booth, then chooses and reserves the earliest-expiry unit.

@@ -90,7 +90,7 @@ impl MaintenanceService for MaintenanceApi {
         let past = if req.include_past {
             let since = match &req.since {
                 Some(t) => from_timestamp("since", t)?,
-                None => Utc::now() - Span::hours(24),
+                None => self.dispatcher.now() - Span::hours(24),
             };
             board.past(since).map_err(|e| super::internal("the journal failed listing faults", &e))?.into_iter().map(fault).collect()
         } else {
@@ -202,7 +202,7 @@ impl MaintenanceService for MaintenanceApi {
         let permit = stream_permit(&mut request);
         let actor = caller(&request)?.name;
         let req = request.into_inner();
-        let to = req.to.as_ref().map(|t| from_timestamp("to", t)).transpose()?.unwrap_or_else(Utc::now);
+        let to = req.to.as_ref().map(|t| from_timestamp("to", t)).transpose()?.unwrap_or_else(|| self.dispatcher.now());
         let from = req.from.as_ref().map(|t| from_timestamp("from", t)).transpose()?.unwrap_or(to - Span::hours(24));
         if from > to {
             return Err(bad_request("from", format!("{from} is after to ({to})")));

@@ -125,7 +125,7 @@ impl MonitoringService for MonitoringApi {
                 state: workstation_state(name) as i32,
                 in_flight: u32::try_from(dispatcher.in_flight()).unwrap_or(u32::MAX),
                 faults: active,
-                at: Some(timestamp(chrono::Utc::now())),
+                at: Some(timestamp(dispatcher.now())),
             };
             Some((Ok(picture), (state, faults, false, dispatcher)))
         });
@@ -148,7 +148,7 @@ impl MonitoringService for MonitoringApi {
 
     async fn list_temperatures(&self, request: Request<pb::ListTemperaturesRequest>) -> Result<Response<pb::ListTemperaturesResponse>, Status> {
         let req = request.into_inner();
-        let to = chrono::Utc::now();
+        let to = self.dispatcher.now();
         let from = match &req.since {
             Some(t) => super::from_timestamp("since", t)?,
             None => to - chrono::Duration::hours(24),
