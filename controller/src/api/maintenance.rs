@@ -6,7 +6,7 @@ use super::monitoring::{fault, workstation_state};
 use super::{bad_request, caller, from_timestamp, optional, stream_permit, timestamp, to_status};
 use crate::dispatcher::{Dispatcher, MaintenanceLock};
 use crate::maintenance::{self, Outcome};
-use chrono::{Duration as Span, Utc};
+use chrono::Duration as Span;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::maintenance_service_server::{MaintenanceService, MaintenanceServiceServer};
 use futures::Stream;

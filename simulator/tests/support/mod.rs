@@ -1,7 +1,6 @@
 //! What the simulator's tests share.
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub mod wssim_process;
 
 use hal::SlotAddress;
 use hal::codes::Gs1Code;

@@ -1,0 +1,1 @@
+//! Scenario simulations of the whole workstation on a virtual clock.
