@@ -383,6 +383,14 @@ impl Journal {
     }
 
     /// Alarms not yet cleared: (kind, since, detail).
+    /// Every alarm raised since `since`, cleared or not: (kind, raised at, cleared at).
+    pub fn alarms_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, String, Option<String>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT kind, raised_at, cleared_at FROM alarms WHERE raised_at >= ?1 ORDER BY id")?;
+        let rows = stmt.query_map([since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn active_alarms(&self) -> Result<Vec<(String, String, String)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;

@@ -1,1 +1,28 @@
-//! Scenario simulations of the whole workstation on a virtual clock.
+//! Scenario simulations of the whole workstation on a virtual clock: the file
+//! format, the runner, the throughput bound, the expectations and the reports.
+
+pub mod bound;
+pub mod expect;
+pub mod format;
+pub mod measure;
+pub mod report;
+pub mod run;
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Loads, runs and judges one scenario file; `seed` overrides the file's.
+pub fn run_file(path: &Path, seed: Option<u64>, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<report::Report> {
+    let scenario = format::Scenario::load(path)?;
+    let seed = seed.unwrap_or(scenario.seed);
+    let raw = run::run(&scenario, seed, progress).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let metrics = measure::metrics(&raw, scenario.duration_h)?;
+    let sim = match &raw.assembled.config.hardware {
+        controller::config::HardwareConfig::Simulated { simulator } => simulator.clone(),
+        controller::config::HardwareConfig::Wire { .. } => anyhow::bail!("scenarios run on simulated hardware"),
+    };
+    let mean = |r: [f64; 2]| (r[0] + r[1]) / 2.0;
+    let bound = bound::bound(&sim, mean(scenario.clinic.validation_s), mean(scenario.clinic.administration_s), raw.assembled.config.scan.agree);
+    let checks = expect::checks(&scenario.expect, &metrics, &bound);
+    report::Report::new(&scenario, seed, &raw, metrics, bound, checks)
+}

@@ -1,7 +1,8 @@
-//! `wssim`: the simulated workstation as separate hardware. `wssim hardware` serves
-//! each field device on a pseudo-terminal or Modbus TCP port and the camera as an
-//! MJPEG stream, writes the devices file a controller config names, and takes
-//! faults from a script and from its HTTP control endpoint.
+//! `wssim`: the engineers' tool. `wssim hardware` serves the simulated
+//! workstation's field devices on a pseudo-terminal or Modbus TCP port and the
+//! camera as an MJPEG stream, writes the devices file a controller config names,
+//! and takes faults from a script and from its HTTP control endpoint. `wssim run`
+//! runs scenario files: the whole workstation on a virtual clock, with reports.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,17 @@ enum Command {
         #[arg(long)]
         faults: Option<PathBuf>,
     },
+    /// Run scenario files on a virtual clock; exits 1 naming every expectation that failed.
+    Run {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A folder for NAME.json and NAME.html per scenario.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Seed to repeat or vary a run (default: each file's own).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 /// `wssim hardware`'s config file. Relative paths are relative to it.
@@ -46,11 +58,15 @@ struct HardwareFile {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Run { .. });
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| if quiet { "error".into() } else { "info".into() }))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    if let Command::Run { files, report, seed } = cli.command {
+        return run_scenarios(&files, report.as_deref(), seed);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -67,8 +83,85 @@ fn main() -> ExitCode {
     }
 }
 
+/// `wssim run`: each file in turn with a progress line, a verdict per expectation,
+/// and the reports. Exit 0 all passed, 1 an expectation failed, 2 a file could not run.
+fn run_scenarios(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitCode {
+    use std::io::{IsTerminal, Write};
+    let mut failed = 0;
+    let mut broken = 0;
+    let terminal = std::io::stderr().is_terminal();
+    for file in files {
+        let name = file.display().to_string();
+        let progress = |t: std::time::Duration, done: usize, total: usize| {
+            if terminal {
+                let filled = done * 30 / total.max(1);
+                eprint!("\r{name}: [{}{}] {done}/{total} patients, {:.1} h", "#".repeat(filled), " ".repeat(30 - filled), t.as_secs_f64() / 3600.0);
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let outcome = scenarios::run_file(file, seed, &progress);
+        if terminal {
+            eprintln!();
+        }
+        let r = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("wssim: {e:#}");
+                broken += 1;
+                continue;
+            }
+        };
+        let m = &r.metrics;
+        println!(
+            "{} {}: {} patients, {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; {:.1} virtual h in {:.1} s",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.scenario,
+            m.patients,
+            m.administered,
+            m.rejected,
+            m.failed,
+            m.cancelled,
+            m.throughput_per_hour,
+            r.bound_fraction * 100.0,
+            r.bound.per_hour,
+            r.bound.bottleneck,
+            m.order_to_booth_s.p95,
+            m.virtual_hours,
+            m.wall_s
+        );
+        for c in r.checks.iter().filter(|c| !c.passed) {
+            println!("  expectation failed: {}: {}", c.name, c.detail);
+        }
+        if !r.passed {
+            failed += 1;
+        }
+        if let Some(dir) = report {
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                let base = dir.join(r.scenario.replace(['/', ' '], "-"));
+                std::fs::write(base.with_extension("json"), serde_json::to_string_pretty(&r).unwrap_or_default())?;
+                std::fs::write(base.with_extension("html"), r.html())?;
+                Ok(base)
+            });
+            match written {
+                Ok(base) => println!("  report {0}.html and {0}.json", base.display()),
+                Err(e) => {
+                    eprintln!("wssim: cannot write the report in {}: {e}", dir.display());
+                    broken += 1;
+                }
+            }
+        }
+    }
+    if broken > 0 {
+        ExitCode::from(2)
+    } else if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Command::Hardware { config, faults } = cli.command;
+    let Command::Hardware { config, faults } = cli.command else { return Ok(()) };
     let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
     let file: HardwareFile = toml::from_str(&text).with_context(|| format!("{} is not a valid wssim config", config.display()))?;
     let base = config.parent().unwrap_or(Path::new("."));

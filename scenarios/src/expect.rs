@@ -1,0 +1,63 @@
+//! The scenario's expectations checked against what the run measured. Two are
+//! always checked: no wrong unit reached a booth, and every unit is where the
+//! journal says.
+
+use crate::bound::Bound;
+use crate::format::{Expect, Range};
+use crate::measure::Metrics;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    /// What was expected and what was seen.
+    pub detail: String,
+}
+
+fn check(name: impl Into<String>, passed: bool, detail: String) -> Check {
+    Check { name: name.into(), passed, detail }
+}
+
+fn count(name: &str, range: Option<Range>, seen: u64) -> Option<Check> {
+    range.map(|r| check(name, r.contains(seen), format!("expected {}, got {seen}", r.describe())))
+}
+
+pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound) -> Vec<Check> {
+    let mut out = vec![
+        check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
+        check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
+    ];
+    out.extend(count("administered", expect.administered, m.administered));
+    out.extend(count("rejected", expect.rejected, m.rejected));
+    out.extend(count("failed", expect.failed, m.failed));
+    out.extend(count("cancelled", expect.cancelled, m.cancelled));
+    for (reason, range) in &expect.rejected_by {
+        let seen = m.rejected_by.get(reason).copied().unwrap_or(0);
+        out.push(check(format!("rejected for {reason}"), range.contains(seen), format!("expected {}, got {seen}", range.describe())));
+    }
+    if let Some(min) = expect.throughput_per_hour_min {
+        out.push(check("throughput", m.throughput_per_hour >= min, format!("expected at least {min:.1}/h, got {:.1}/h", m.throughput_per_hour)));
+    }
+    if let Some(min) = expect.bound_fraction_min {
+        let fraction = m.throughput_per_hour / bound.per_hour;
+        out.push(check(
+            "share of the mechanical bound",
+            fraction >= min,
+            format!("expected at least {:.1} %, got {:.1} % ({:.1}/h of {:.1}/h, bottleneck: {})", min * 100.0, fraction * 100.0, m.throughput_per_hour, bound.per_hour, bound.bottleneck),
+        ));
+    }
+    if let Some(max) = expect.p95_order_to_booth_s_max {
+        out.push(check("p95 order to booth", m.order_to_booth_s.p95 <= max, format!("expected at most {max:.0} s, got {:.1} s", m.order_to_booth_s.p95)));
+    }
+    for alarm in &expect.alarms {
+        out.push(check(format!("alarm {alarm} raised"), m.cold_chain_alarms.contains(alarm), format!("raised: {:?}", m.cold_chain_alarms)));
+    }
+    for code in &expect.faults {
+        out.push(check(format!("fault {code} on the board"), m.fault_codes.contains(code), format!("seen: {:?}", m.fault_codes)));
+    }
+    if let Some(state) = &expect.final_state {
+        out.push(check("final state", &m.final_state == state, format!("expected {state}, got {}", m.final_state)));
+    }
+    out
+}

@@ -1,0 +1,278 @@
+//! The scenario file (TOML): the workstation, the stock, the patients, the
+//! faults, the clinic's behaviour and the expectations. `scenarios/README.md`
+//! documents it with a commented example. A broken file is refused naming the
+//! problem (serde names the field and line; `check` names what does not fit).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds arrivals, behaviour and the simulator; `wssim run --seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How long patients keep arriving, in hours; the run then lets the last ones finish.
+    pub duration_h: f64,
+    #[serde(default)]
+    pub workstation: Workstation,
+    /// The loading manifest (`[[stock.batch]]`, `[[stock.unit]]`), as in `config/stock.toml`.
+    pub stock: toml::Value,
+    pub patients: Patients,
+    #[serde(default)]
+    pub clinic: Clinic,
+    #[serde(default)]
+    pub faults: Vec<ScheduledFault>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The machine: the simulator's geometry and timings, and the controller's checks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workstation {
+    /// The simulator's `[hardware.simulator]` table (booths, racks, rows, columns,
+    /// cabinet_celsius, timings); what is left out keeps its default.
+    #[serde(default)]
+    pub simulator: Option<toml::Value>,
+    /// Seconds the guardian has to validate (default 600).
+    pub validation_timeout_s: Option<u64>,
+    /// Seconds between cold-chain samples (default 60).
+    pub coldchain_sample_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patients {
+    /// Explicit patients.
+    #[serde(default)]
+    pub list: Vec<Patient>,
+    /// Or a seeded arrival process.
+    pub arrivals: Option<Arrivals>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patient {
+    /// Minutes after opening.
+    pub at_min: f64,
+    pub product: String,
+    /// Days old on the day (default: the product's youngest age plus 30 days).
+    pub age_days: Option<u32>,
+    /// The booth (default: the least busy, round robin).
+    pub booth: Option<u8>,
+    #[serde(default)]
+    pub behaviour: Behaviour,
+}
+
+/// What the patient and the guardian do at the booth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    /// Validates and is vaccinated.
+    #[default]
+    Normal,
+    /// Never comes to the booth: the unit times out at validation.
+    NoShow,
+    /// The guardian refuses at validation (the unit times out and is rejected).
+    Refuses,
+    /// The clinic cancels the order soon after placing it.
+    Cancels,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arrivals {
+    /// Mean arrivals per hour (a Poisson process).
+    pub per_hour: f64,
+    /// Product id -> weight.
+    pub mix: BTreeMap<String, f64>,
+    /// Shares of patients who do not show, whose guardian refuses, whose order is cancelled.
+    #[serde(default)]
+    pub no_show: f64,
+    #[serde(default)]
+    pub refuses: f64,
+    #[serde(default)]
+    pub cancels: f64,
+}
+
+/// How long the guardian and the nurse take (uniform between the two numbers, seconds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clinic {
+    pub validation_s: [f64; 2],
+    pub administration_s: [f64; 2],
+    /// How long after ordering a cancelling clinic cancels.
+    pub cancel_after_s: f64,
+}
+
+impl Default for Clinic {
+    fn default() -> Self {
+        Self { validation_s: [20.0, 60.0], administration_s: [30.0, 90.0], cancel_after_s: 5.0 }
+    }
+}
+
+/// A fault from the simulator's fault language, at a time or on an event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    /// Minutes after opening.
+    pub at_min: Option<f64>,
+    /// When the picker starts its Nth pick.
+    pub on_pick: Option<u64>,
+    /// When the belt starts its Nth run.
+    pub on_convey: Option<u64>,
+    /// e.g. "jam", "compressor fail", "door open", "mislabel R1-0-0 (01)…".
+    pub fault: String,
+}
+
+/// What the run must show. Unset expectations are not checked; the safety ones
+/// (no wrong unit delivered, every unit accounted for) always are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub administered: Option<Range>,
+    pub failed: Option<Range>,
+    pub cancelled: Option<Range>,
+    /// Rejected dispenses in all.
+    pub rejected: Option<Range>,
+    /// Rejected dispenses with this violation id among their reasons.
+    #[serde(default)]
+    pub rejected_by: BTreeMap<String, Range>,
+    /// Administered doses per hour while patients arrive, at least.
+    pub throughput_per_hour_min: Option<f64>,
+    /// Achieved throughput as a share of the mechanical bound, at least.
+    pub bound_fraction_min: Option<f64>,
+    /// 95th percentile of order to booth, seconds, at most.
+    pub p95_order_to_booth_s_max: Option<f64>,
+    /// Cold-chain alarms raised (e.g. "high", "heat").
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    /// Fault codes seen on the fault board (e.g. "WS-JAM", "CV-02").
+    #[serde(default)]
+    pub faults: Vec<String>,
+    /// The workstation's state at the end (e.g. "ready").
+    pub final_state: Option<String>,
+}
+
+/// An exact count (`3`) or bounds (`{ min = 3, max = 5 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Range {
+    Exactly(u64),
+    Between { min: Option<u64>, max: Option<u64> },
+}
+
+impl Range {
+    pub fn contains(self, n: u64) -> bool {
+        match self {
+            Range::Exactly(x) => n == x,
+            Range::Between { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Range::Exactly(x) => format!("exactly {x}"),
+            Range::Between { min: Some(a), max: Some(b) } => format!("{a} to {b}"),
+            Range::Between { min: Some(a), max: None } => format!("at least {a}"),
+            Range::Between { min: None, max: Some(b) } => format!("at most {b}"),
+            Range::Between { min: None, max: None } => "any number".into(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file; errors name the file and the problem.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        scenario.check().map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+        Ok(scenario)
+    }
+
+    /// What serde cannot see: numbers out of range, a fault that is not in the
+    /// simulator's language, patients from nowhere.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.duration_h > 0.0 && self.duration_h <= 24.0) {
+            return Err(format!("duration_h must be more than 0 and at most 24, got {}", self.duration_h));
+        }
+        if self.patients.list.is_empty() && self.patients.arrivals.is_none() {
+            return Err("patients: give a list ([[patients.list]]) or an arrival process ([patients.arrivals])".into());
+        }
+        if let Some(a) = &self.patients.arrivals {
+            if !(a.per_hour > 0.0 && a.per_hour.is_finite()) {
+                return Err(format!("patients.arrivals.per_hour must be positive, got {}", a.per_hour));
+            }
+            if a.mix.is_empty() || a.mix.values().any(|w| !(*w >= 0.0 && w.is_finite())) || a.mix.values().sum::<f64>() <= 0.0 {
+                return Err("patients.arrivals.mix needs at least one product with a positive weight".into());
+            }
+            for (name, share) in [("no_show", a.no_show), ("refuses", a.refuses), ("cancels", a.cancels)] {
+                if !(0.0..=1.0).contains(&share) {
+                    return Err(format!("patients.arrivals.{name} is a share between 0 and 1, got {share}"));
+                }
+            }
+        }
+        for (i, p) in self.patients.list.iter().enumerate() {
+            if !(p.at_min >= 0.0 && p.at_min.is_finite()) {
+                return Err(format!("patients.list[{i}].at_min must be 0 or more, got {}", p.at_min));
+            }
+        }
+        for w in [self.clinic.validation_s, self.clinic.administration_s] {
+            if !(w[0] >= 0.0 && w[1] >= w[0] && w[1].is_finite()) {
+                return Err(format!("clinic delays are [least, most] seconds, got {w:?}"));
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            let triggers = [f.at_min.is_some(), f.on_pick.is_some(), f.on_convey.is_some()].iter().filter(|t| **t).count();
+            if triggers != 1 {
+                return Err(format!("faults[{i}] ({:?}) needs exactly one of at_min, on_pick, on_convey", f.fault));
+            }
+            f.fault.parse::<simulator::faults::Fault>().map_err(|why| format!("faults[{i}]: {why}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        name = "t"
+        duration_h = 1
+        [stock]
+        [[stock.batch]]
+        gtin = "06901234000016"
+        lot = "L"
+        expiry = "2030-01-31"
+        serial_prefix = "S"
+        count = 2
+        first_slot = "R0-0-0"
+        [patients.arrivals]
+        per_hour = 10
+        mix = { HepB = 1 }
+    "#;
+
+    #[test]
+    fn a_minimal_file_loads_and_mistakes_are_named() {
+        let s: Scenario = toml::from_str(MINIMAL).expect("parses");
+        s.check().expect("valid");
+        let typo = toml::from_str::<Scenario>(&MINIMAL.replace("per_hour", "per_hr")).expect_err("typo").to_string();
+        assert!(typo.contains("per_hr"), "{typo}");
+        let mut bad = s.clone();
+        bad.faults.push(ScheduledFault { at_min: Some(1.0), on_pick: None, on_convey: None, fault: "gremlins".into() });
+        assert!(bad.check().expect_err("unknown fault").contains("faults[0]"));
+        bad.faults[0] = ScheduledFault { at_min: Some(1.0), on_pick: Some(2), on_convey: None, fault: "jam".into() };
+        assert!(bad.check().expect_err("two triggers").contains("exactly one"));
+        assert!(Range::Between { min: Some(2), max: None }.contains(5) && !Range::Exactly(3).contains(4));
+    }
+}

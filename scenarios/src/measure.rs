@@ -1,0 +1,200 @@
+//! What a run measured: the workstation sampled every virtual minute while it ran
+//! (queue, units in flight, booths in use), and afterwards the figures and the
+//! safety accounting drawn from the dispenses, the journal and the simulator's
+//! physical record.
+
+use crate::run::Raw;
+use controller::dispatcher::Dispatcher;
+use controller::order::Stage;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The workstation at one moment of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Virtual seconds since opening.
+    pub t_s: f64,
+    pub queued: usize,
+    pub in_flight: usize,
+    pub booths_busy: usize,
+    pub booths: usize,
+}
+
+/// A sampler running beside the scenario.
+#[derive(Debug)]
+pub struct Measure {
+    samples: std::sync::Arc<Mutex<Vec<Sample>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Measure {
+    pub fn start(dispatcher: Dispatcher, every: Duration) -> Self {
+        let samples: std::sync::Arc<Mutex<Vec<Sample>>> = Default::default();
+        let kept = samples.clone();
+        let opened = tokio::time::Instant::now();
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                let queue = dispatcher.queue();
+                let booths = dispatcher.watch_booths().borrow().clone();
+                let sample = Sample {
+                    t_s: opened.elapsed().as_secs_f64(),
+                    queued: queue.iter().filter(|d| d.stage == Stage::Queued).count(),
+                    in_flight: queue.len(),
+                    booths_busy: booths.booths.iter().filter(|b| b.holder.is_some()).count(),
+                    booths: booths.booths.len(),
+                };
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
+            }
+        });
+        Self { samples, task }
+    }
+
+    pub fn stop(&self) -> Vec<Sample> {
+        self.task.abort();
+        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The run's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub patients: usize,
+    pub orders: usize,
+    pub administered: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Rejected dispenses by violation id (a dispense counts once per id).
+    pub rejected_by: BTreeMap<String, u64>,
+    pub order_to_booth_s: Percentiles,
+    /// Administered per hour over the hours patients arrived.
+    pub throughput_per_hour: f64,
+    pub virtual_hours: f64,
+    pub wall_s: f64,
+    /// Virtual seconds per wall second.
+    pub speedup: f64,
+    pub cold_chain_alarms: Vec<String>,
+    pub fault_codes: Vec<String>,
+    pub final_state: String,
+    /// Deliveries whose unit is not the verified unit of a dispense for that booth and product.
+    pub wrong_units_delivered: Vec<String>,
+    /// Where the journal and the simulator's physical record disagree.
+    pub unaccounted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub n: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+    /// Every value, for the histogram.
+    pub values: Vec<f64>,
+}
+
+impl Percentiles {
+    pub fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| if values.is_empty() { 0.0 } else { values[((values.len() - 1) as f64 * q).round() as usize] };
+        Self { n: values.len(), p50: at(0.5), p95: at(0.95), max: values.last().copied().unwrap_or(0.0), values }
+    }
+}
+
+/// Draws the figures and the accounting from a finished run.
+pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
+    let count = |stage: Stage| raw.finals.iter().filter(|d| d.stage == stage).count() as u64;
+    let mut rejected_by = BTreeMap::new();
+    for d in raw.finals.iter().filter(|d| d.stage == Stage::Rejected) {
+        let mut ids: Vec<&str> = d.violations.iter().map(|v| v.id.as_str()).collect();
+        ids.dedup();
+        for id in ids {
+            *rejected_by.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    let to_booth = raw.finals.iter().filter_map(|d| d.at_booth_at.map(|t| (t - d.created_at).num_milliseconds() as f64 / 1000.0)).collect();
+    let administered = count(Stage::Administered);
+    let journal = raw.assembled.dispatcher.journal();
+    let mut alarms: Vec<String> = journal.alarms_since(raw.start)?.into_iter().map(|a| a.0).collect();
+    alarms.sort();
+    alarms.dedup();
+    let mut faults: Vec<String> = journal
+        .entries_of_kind(controller::faultboard::JOURNAL_KIND, raw.start)?
+        .into_iter()
+        .filter_map(|e| serde_json::from_str::<controller::faultboard::ActiveFault>(&e.detail).ok())
+        .map(|f| f.code)
+        .collect();
+    faults.sort();
+    faults.dedup();
+    let virtual_hours = (raw.end - raw.start).num_milliseconds() as f64 / 3_600_000.0;
+    Ok(Metrics {
+        patients: raw.visits.len(),
+        orders: raw.finals.len(),
+        administered,
+        rejected: count(Stage::Rejected),
+        failed: count(Stage::Failed),
+        cancelled: count(Stage::Cancelled),
+        rejected_by,
+        order_to_booth_s: Percentiles::of(to_booth),
+        throughput_per_hour: administered as f64 / duration_h,
+        virtual_hours,
+        wall_s: raw.wall.as_secs_f64(),
+        speedup: virtual_hours * 3600.0 / raw.wall.as_secs_f64().max(1e-9),
+        cold_chain_alarms: alarms,
+        fault_codes: faults,
+        final_state: raw.assembled.dispatcher.workstation_state().to_owned(),
+        wrong_units_delivered: wrong_units(raw),
+        unaccounted: unaccounted(raw)?,
+    })
+}
+
+/// Every unit the simulator put in a tray must be the verified unit of a dispense
+/// for that booth, of the ordered product, with no violation.
+fn wrong_units(raw: &Raw) -> Vec<String> {
+    let sim = match &raw.assembled.simulator {
+        Some(sim) => sim,
+        None => return vec!["no simulator to compare with".into()],
+    };
+    let catalog = raw.assembled.dispatcher.catalog();
+    sim.deliveries()
+        .into_iter()
+        .filter_map(|delivery| {
+            let code = hal::codes::UnitCode::parse(&delivery.label).ok()?;
+            let canonical = code.canonical();
+            let dispense = raw.finals.iter().find(|d| d.unit.as_ref().is_some_and(|u| u.code == canonical));
+            let right = dispense.is_some_and(|d| {
+                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && d.violations.iter().all(|v| v.id.as_str() == "ValidationFailed")
+            });
+            (!right).then(|| format!("{} in {}", delivery.label, delivery.booth))
+        })
+        .collect()
+}
+
+/// The journal's stock states against the physical record: what is in the slots,
+/// the reject bin and the trays.
+fn unaccounted(raw: &Raw) -> anyhow::Result<Vec<String>> {
+    let Some(sim) = &raw.assembled.simulator else { return Ok(vec!["no simulator to compare with".into()]) };
+    let counts: BTreeMap<String, i64> = raw.assembled.dispatcher.journal().stock_counts()?.into_iter().collect();
+    let journal = |state: &str| counts.get(state).copied().unwrap_or(0) as usize;
+    let mut problems = Vec::new();
+    let mut compare = |what: &str, journal_says: usize, physically: usize| {
+        if journal_says != physically {
+            problems.push(format!("{what}: journal {journal_says}, physically {physically}"));
+        }
+    };
+    compare("in the store", journal("in_store"), sim.occupied_slots());
+    compare("delivered to a tray (given or returned)", journal("administered") + journal("delivered") + returned(raw), sim.deliveries().len());
+    compare("in the reject bin", journal("rejected") - returned(raw), sim.reject_bin().len() + sim.dropped().len());
+    if journal("picked") > 0 {
+        problems.push(format!("{} unit(s) still marked picked at the end", journal("picked")));
+    }
+    Ok(problems)
+}
+
+/// Units refused at a booth: delivered to a tray, then returned and rejected.
+fn returned(raw: &Raw) -> usize {
+    raw.finals.iter().filter(|d| d.stage == Stage::Rejected && d.at_booth_at.is_some()).count()
+}

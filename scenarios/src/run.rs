@@ -1,0 +1,282 @@
+//! Runs one scenario: the whole controller (dispatcher, runners, journal, cold-chain
+//! watch, fault board) driving the simulated workstation, on a paused tokio
+//! runtime whose clock jumps from one timer to the next, so a clinic day takes as
+//! long as the CPU needs for it. A simulated clinic places the orders and plays the
+//! guardians and nurses.
+
+use crate::format::{Behaviour, Scenario};
+use crate::measure::{Measure, Sample};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use controller::clock::Clock;
+use controller::config::Config;
+use controller::daemon::{Assembled, assemble_with_clock};
+use controller::dispatcher::Dispatcher;
+use controller::order::{DispenseStatus, PatientOrder};
+use hal::BoothId;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The product catalog every scenario uses (the national schedule's products).
+const CATALOG: &str = include_str!("../../config/catalog.toml");
+
+/// How long after the last arrival the run waits for the last patients.
+const SETTLE: Duration = Duration::from_secs(2 * 3600);
+
+/// One patient as the clinic will send them.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub number: usize,
+    pub at: Duration,
+    pub product: String,
+    pub age_days: u32,
+    pub booth: u8,
+    pub behaviour: Behaviour,
+}
+
+/// The run's raw results, for [`crate::measure`] and the reports.
+#[derive(Debug)]
+pub struct Raw {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub visits: Vec<Visit>,
+    pub finals: Vec<DispenseStatus>,
+    pub samples: Vec<Sample>,
+    pub assembled: Assembled,
+    pub wall: Duration,
+    /// The journal's folder, kept until the reports are written.
+    pub dir: tempfile::TempDir,
+}
+
+/// Builds the patients: the explicit list, then the seeded arrival process.
+pub fn visits(scenario: &Scenario, catalog: &controller::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let youngest = |product: &str| -> anyhow::Result<u32> {
+        let p = catalog.product(product).with_context(|| format!("patients: product {product:?} is not in the catalog"))?;
+        Ok(p.min_age_days + 30)
+    };
+    let mut out = Vec::new();
+    for p in &scenario.patients.list {
+        out.push(Visit {
+            number: 0,
+            at: Duration::from_secs_f64(p.at_min * 60.0),
+            age_days: match p.age_days {
+                Some(a) => a,
+                None => youngest(&p.product)?,
+            },
+            product: p.product.clone(),
+            booth: p.booth.unwrap_or(0),
+            behaviour: p.behaviour,
+        });
+    }
+    if let Some(a) = &scenario.patients.arrivals {
+        let total: f64 = a.mix.values().sum();
+        let horizon = scenario.duration_h * 3600.0;
+        let mut t = 0.0;
+        loop {
+            // Exponential gaps: a Poisson process of the given rate.
+            t += -(1.0 - rng.random::<f64>()).ln() * 3600.0 / a.per_hour;
+            if t >= horizon {
+                break;
+            }
+            let mut pick = rng.random::<f64>() * total;
+            let product = a.mix.iter().find(|(_, w)| {
+                pick -= **w;
+                pick <= 0.0
+            });
+            let product = product.map_or_else(|| a.mix.keys().next().cloned().unwrap_or_default(), |(p, _)| p.clone());
+            let roll = rng.random::<f64>();
+            let behaviour = if roll < a.no_show {
+                Behaviour::NoShow
+            } else if roll < a.no_show + a.refuses {
+                Behaviour::Refuses
+            } else if roll < a.no_show + a.refuses + a.cancels {
+                Behaviour::Cancels
+            } else {
+                Behaviour::Normal
+            };
+            out.push(Visit { number: 0, at: Duration::from_secs_f64(t), age_days: youngest(&product)?, product, booth: 0, behaviour });
+        }
+    }
+    out.sort_by_key(|v| v.at);
+    for (i, v) in out.iter_mut().enumerate() {
+        v.number = i + 1;
+        if v.booth == 0 {
+            // Round robin: the clinic spreads patients over the booths.
+            v.booth = (i % usize::from(booths.max(1))) as u8 + 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The workstation's config for a scenario, written into `dir`.
+fn write_config(scenario: &Scenario, dir: &std::path::Path, seed: u64) -> anyhow::Result<Config> {
+    std::fs::write(dir.join("catalog.toml"), CATALOG)?;
+    let stock = toml::to_string(&scenario.stock).context("stock")?;
+    let units = hal::manifest::parse(&stock).context("stock")?;
+    std::fs::write(dir.join("stock.toml"), &stock)?;
+    let mut simulator = match &scenario.workstation.simulator {
+        Some(toml::Value::Table(t)) => t.clone(),
+        Some(_) => anyhow::bail!("workstation.simulator must be a table"),
+        None => toml::Table::new(),
+    };
+    let geometry = toml::Value::Table(simulator.clone()).try_into::<simulator::SimConfig>().context("workstation.simulator")?.geometry();
+    if let Some(outside) = units.iter().find(|u| !geometry.contains(u.slot)) {
+        anyhow::bail!("stock: slot {} is outside the store ({} racks x {} rows x {} columns)", outside.slot, geometry.racks, geometry.rows, geometry.columns);
+    }
+    // The virtual clock makes real time unnecessary: devices run at speed 1.
+    simulator.insert("speed".into(), toml::Value::Float(1.0));
+    simulator.insert("seed".into(), toml::Value::Integer(i64::try_from(seed).unwrap_or(i64::MAX)));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
+         [checks]\nvalidation_timeout_s = {}\n[coldchain]\nsample_s = {}\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\n{}\n\
+         [[auth.tokens]]\nname = \"scenario\"\nrole = \"observer\"\nsha256 = \"{}\"\n",
+        scenario.workstation.validation_timeout_s.unwrap_or(600),
+        scenario.workstation.coldchain_sample_s.unwrap_or(60.0),
+        toml::to_string(&simulator)?,
+        "0".repeat(64)
+    );
+    std::fs::write(dir.join("ws.toml"), text)?;
+    Config::load(&dir.join("ws.toml")).map_err(|e| anyhow::anyhow!("workstation: {e}"))
+}
+
+/// Runs the scenario to the end; `progress` is called with the virtual time passed.
+pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
+    let wall = std::time::Instant::now();
+    let dir = tempfile::tempdir()?;
+    let config = write_config(scenario, dir.path(), seed)?;
+    let mut raw = runtime.block_on(drive(scenario, config, dir, seed, progress))?;
+    raw.wall = wall.elapsed();
+    Ok(raw)
+}
+
+async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
+    let start = Utc::now().date_naive().and_hms_opt(8, 0, 0).unwrap_or_default().and_utc();
+    let assembled = assemble_with_clock(config, Clock::following_tokio(start)).await?;
+    let dispatcher = assembled.dispatcher.clone();
+    let sim = assembled.simulator.clone().context("simulated hardware")?;
+    let booths = dispatcher.devices().booths.count();
+    let visits = visits(scenario, dispatcher.catalog(), booths, seed)?;
+    let opened = tokio::time::Instant::now();
+
+    for f in &scenario.faults {
+        let (sim, fault, f) = (sim.clone(), f.fault.parse::<simulator::faults::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
+        tokio::spawn(async move {
+            if let Some(min) = f.at_min {
+                tokio::time::sleep_until(opened + Duration::from_secs_f64(min * 60.0)).await;
+            } else {
+                // Events are counted by the simulator; look once a virtual second.
+                let wanted = (f.on_pick.unwrap_or(u64::MAX), f.on_convey.unwrap_or(u64::MAX));
+                loop {
+                    let (picks, runs) = sim.motion_counts();
+                    if picks >= wanted.0 || runs >= wanted.1 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            if let Err(why) = sim.inject(&fault) {
+                tracing::error!("scenario fault {:?} not applied: {why}", f.fault);
+            }
+        });
+    }
+
+    let measure = Arc::new(Measure::start(dispatcher.clone(), Duration::from_secs(60)));
+    let clinic = Arc::new(scenario.clinic.clone());
+    let mut patients = Vec::new();
+    for v in &visits {
+        let (d, clinic, v) = (dispatcher.clone(), clinic.clone(), v.clone());
+        let mut rng = SmallRng::seed_from_u64(seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        patients.push(tokio::spawn(async move {
+            tokio::time::sleep_until(opened + v.at).await;
+            visit(&d, &v, &clinic, &mut rng).await
+        }));
+    }
+    let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
+    let total = patients.len();
+    let mut finals = Vec::new();
+    let mut waiting = patients.into_iter();
+    let mut next = waiting.next();
+    while let Some(handle) = next.take() {
+        let left = horizon.saturating_sub(opened.elapsed());
+        match tokio::time::timeout(left, handle).await {
+            Ok(joined) => {
+                if let Some(status) = joined.context("a patient's task failed")? {
+                    finals.push(status);
+                }
+                progress(opened.elapsed(), finals.len(), total);
+                next = waiting.next();
+            }
+            Err(_) => {
+                tracing::warn!("the run reached its horizon with patients still waiting");
+                break;
+            }
+        }
+    }
+    // Let the last units settle in the trays and the cold chain take a last sample.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let samples = measure.stop();
+    let end = dispatcher.now();
+    Ok(Raw { start, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir })
+}
+
+/// One patient: order, then guardian and nurse as the behaviour says; the final status.
+async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
+    let born = d.now().date_naive() - chrono::Duration::days(i64::from(v.age_days));
+    let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
+    let started = match d.start(&format!("scenario-{}", v.number), order) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(patient = v.number, "order refused: {e}");
+            return None;
+        }
+    };
+    let id = started.dispense_id;
+    let mut between = |range: [f64; 2]| Duration::from_secs_f64(range[0] + rng.random::<f64>() * (range[1] - range[0]));
+    if v.behaviour == Behaviour::Cancels {
+        tokio::time::sleep(Duration::from_secs_f64(clinic.cancel_after_s)).await;
+        let _ = d.cancel(&id, "the patient left before the picker took the unit", "scenario clinic").await;
+    }
+    let mut validated = false;
+    let mut administered = false;
+    loop {
+        let status = match d.watch(&id) {
+            Ok(controller::dispatcher::Watch::Finished(s)) => return Some(s),
+            Ok(controller::dispatcher::Watch::Live(mut rx)) => {
+                let s = rx.borrow_and_update().clone();
+                if !s.stage.is_final() && !needs_clinic(&s, validated, administered) {
+                    let _ = rx.changed().await;
+                }
+                rx.borrow().clone()
+            }
+            Err(_) => return d.get(&id).ok(),
+        };
+        use controller::order::Stage;
+        match status.stage {
+            s if s.is_final() => return Some(status),
+            Stage::AwaitingValidation if !validated => {
+                validated = true;
+                if v.behaviour == Behaviour::Normal {
+                    tokio::time::sleep(between(clinic.validation_s)).await;
+                    let _ = d.confirm_validation(&id, None);
+                }
+                // A no-show or a refusing guardian never validates: the unit times out.
+            }
+            Stage::AwaitingAdministration if !administered => {
+                administered = true;
+                tokio::time::sleep(between(clinic.administration_s)).await;
+                let _ = d.confirm_administration(&id, &format!("N{}", v.booth), None);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether the clinic has something to do for this status now.
+fn needs_clinic(s: &DispenseStatus, validated: bool, administered: bool) -> bool {
+    use controller::order::Stage;
+    matches!((s.stage, validated, administered), (Stage::AwaitingValidation, false, _) | (Stage::AwaitingAdministration, _, false))
+}
