@@ -204,9 +204,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
         let left = horizon.saturating_sub(opened.elapsed());
         match tokio::time::timeout(left, handle).await {
             Ok(joined) => {
-                if let Some(status) = joined.context("a patient's task failed")? {
-                    finals.push(status);
-                }
+                finals.extend(joined.context("a patient's task failed")?);
                 progress(opened.elapsed(), finals.len(), total);
                 next = waiting.next();
             }
@@ -223,11 +221,31 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     Ok(Raw { start, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir })
 }
 
-/// One patient: order, then guardian and nurse as the behaviour says; the final status.
-async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
+/// How often the clinic orders again for a patient whose unit was rejected.
+const REORDERS: usize = 2;
+
+/// One patient: order, then guardian and nurse as the behaviour says. When the
+/// workstation rejects the unit itself (unreadable, handling fault, a label that
+/// does not match), the clinic orders again, as the demo's clinic does. Every
+/// dispense's final status.
+async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
+    let mut finals = Vec::new();
+    for attempt in 0..=REORDERS {
+        let Some(status) = dispense(d, v, attempt, clinic, rng).await else { break };
+        let unit_fault = status.stage == controller::order::Stage::Rejected && status.at_booth_at.is_none() && status.unit.is_some();
+        finals.push(status);
+        if !unit_fault {
+            break;
+        }
+    }
+    finals
+}
+
+/// One order for the patient, followed to its end.
+async fn dispense(d: &Dispatcher, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
     let born = d.now().date_naive() - chrono::Duration::days(i64::from(v.age_days));
     let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
-    let started = match d.start(&format!("scenario-{}", v.number), order) {
+    let started = match d.start(&format!("scenario-{}-{attempt}", v.number), order) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(patient = v.number, "order refused: {e}");
