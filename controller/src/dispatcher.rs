@@ -38,6 +38,8 @@ pub enum DispatchError {
     NotCancellable { id: String, stage: &'static str },
     #[error("the workstation is {0} and does not accept orders")]
     NotReady(&'static str),
+    #[error("dispense {id}: do not give the unit: {why}; it is being rejected")]
+    UnitHeld { id: String, why: String },
     #[error("maintenance mode is held by {holder} until {until}")]
     Locked { holder: String, until: chrono::DateTime<Utc> },
     #[error("{0} open: nothing moves until every interlock is closed")]
@@ -641,9 +643,18 @@ impl Dispatcher {
             let status = self.shared.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))?;
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: status.stage.describe(), expected: expected.describe() });
         };
-        let stage = dispense.status.borrow().stage;
+        let (stage, unit) = {
+            let status = dispense.status.borrow();
+            (status.stage, status.unit.as_ref().map(|u| u.code.clone()))
+        };
         if stage != expected {
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
+        }
+        // A unit put on hold at the booth is not given; its runner rejects it.
+        if let Some(record) = unit.map(|code| self.shared.journal.stock_record(&code)).transpose()?.flatten() {
+            if let Some(held) = crate::verify::hold_violation(&record) {
+                return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
+            }
         }
         dispense
             .confirmations

@@ -256,6 +256,11 @@ impl DispenseFlow {
                 self.administered_site.clone_from(site);
                 Transition(State::administered())
             }
+            // The unit was put on hold while it waited: it is not given.
+            Event::Violations(found) => {
+                self.violations = found.clone();
+                Transition(State::rejected())
+            }
             _ => Super,
         }
     }

@@ -8,7 +8,7 @@ use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
 use crate::order::{DispenseStatus, Stage};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
-use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, verify};
+use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
 use hal::codes::UnitCode;
@@ -369,9 +369,10 @@ impl DispenseRun {
     async fn await_validation(&mut self) -> Event {
         let timeout = self.shared.settings.validation_timeout;
         let failed = |message: String| Event::Violations(vec![Violation::new(ViolationId::ValidationFailed, message)]);
-        match tokio::time::timeout(timeout, self.confirmations.recv()).await {
+        match tokio::time::timeout(timeout, self.word_or_hold()).await {
             Err(_) => failed(format!("the guardian did not validate within {} s; the nurse puts the unit in the booth's return bin", timeout.as_secs())),
-            Ok(Some(Confirmation::Validated { booth_scan: Some(scan) })) => {
+            Ok(Err(held)) => Event::Violations(vec![held]),
+            Ok(Ok(Some(Confirmation::Validated { booth_scan: Some(scan) }))) => {
                 let delivered = self.status.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
                 if scan.canonical() == delivered {
                     Event::Validated
@@ -379,12 +380,49 @@ impl DispenseRun {
                     failed(format!("the booth scan read {}, but the delivered unit is {delivered}", scan.canonical()))
                 }
             }
-            Ok(other) => Self::confirmation_event(other),
+            Ok(Ok(other)) => Self::confirmation_event(other),
         }
     }
 
     async fn await_confirmation(&mut self) -> Event {
-        Self::confirmation_event(self.confirmations.recv().await)
+        match self.word_or_hold().await {
+            Ok(word) => Self::confirmation_event(word),
+            Err(held) => Event::Violations(vec![held]),
+        }
+    }
+
+    /// The clinic's next word, unless the unit waiting at the booth is put on hold
+    /// first (a recall, a quarantine, a cold-chain excursion: looked for every
+    /// second, and again when the word arrives): a held unit is never given.
+    async fn word_or_hold(&mut self) -> Result<Option<Confirmation>, Violation> {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                word = self.confirmations.recv() => {
+                    return match self.held() {
+                        Some(held) => Err(held),
+                        None => Ok(word),
+                    };
+                }
+                _ = every.tick() => {
+                    if let Some(held) = self.held() {
+                        return Err(held);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hold on this dispense's unit, if it has one now.
+    fn held(&self) -> Option<Violation> {
+        let code = &self.status.unit.as_ref()?.code;
+        match self.shared.journal.stock_record(code) {
+            Ok(record) => record.as_ref().and_then(hold_violation),
+            Err(e) => {
+                tracing::error!(dispense = %self.status.id, "journal: {e}");
+                None
+            }
+        }
     }
 
     fn confirmation_event(confirmation: Option<Confirmation>) -> Event {

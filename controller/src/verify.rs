@@ -177,6 +177,18 @@ pub struct Evidence<'a> {
     pub expected_administration: DateTime<Utc>,
 }
 
+/// The violation a held unit is: its batch recalled, itself quarantined, or exposed
+/// to a cold-chain excursion. Checked at verification and again while the unit
+/// waits at the booth, since a hold can come at any moment.
+pub fn hold_violation(r: &StockRecord) -> Option<Violation> {
+    match &r.hold {
+        Some((Hold::Recalled, why)) => Some(Violation::new(ViolationId::Recalled, format!("batch {} recalled: {why}", r.lot))),
+        Some((Hold::Quarantined, why)) => Some(Violation::new(ViolationId::Quarantined, format!("quarantined: {why}"))),
+        Some((Hold::ColdChain, why)) => Some(Violation::new(ViolationId::ColdChainBreach, format!("cold-chain excursion: {why}"))),
+        None => None,
+    }
+}
+
 /// Every violation of the evidence; empty means the unit may go to the booth. The
 /// patient's own checks ([`check_order`]) come first, then the unit's.
 pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
@@ -213,11 +225,8 @@ pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
             if r.expiry < day {
                 push(ViolationId::Expired, format!("expired on {}", r.expiry));
             }
-            match &r.hold {
-                Some((Hold::Recalled, why)) => push(ViolationId::Recalled, format!("batch {} recalled: {why}", r.lot)),
-                Some((Hold::Quarantined, why)) => push(ViolationId::Quarantined, format!("quarantined: {why}")),
-                Some((Hold::ColdChain, why)) => push(ViolationId::ColdChainBreach, format!("cold-chain excursion: {why}")),
-                None => {}
+            if let Some(v) = hold_violation(r) {
+                push(v.id, v.message);
             }
             if let (Some(left), Some(product)) = (r.left_store_at, actual.or(ordered)) {
                 let out = e.expected_administration - left;

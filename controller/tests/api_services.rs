@@ -236,3 +236,28 @@ async fn forced_maintenance_holds_units_in_flight_until_it_ends() {
     let done = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_eq!(done.stage, pb::DispenseStage::AwaitingValidation as i32, "{done:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_recalled_while_it_waits_at_the_booth_is_never_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (assembled, address) = serve_configured(dir.path(), "", SIMULATED, "").await;
+    let mut client = common::clinic_client(address).await;
+    let id = start(&mut client, "h-1", order("HepB", 2)).await.dispense_id;
+    let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    let lot = at_booth.unit.expect("unit").lot;
+    let mut stock = pb::stock_service_client::StockServiceClient::new(common::channel(address, PHARMACIST).await);
+    stock.recall_batch(pb::RecallBatchRequest { lot: lot.clone(), reason: "recall notice 99".into(), ..Default::default() }).await.expect("recall");
+
+    let refused = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
+    if let Err(refused) = refused {
+        // The clinic is told at once, unless the runner was quicker and already rejected it.
+        assert!(matches!(reason(&refused).as_str(), "UNIT_HELD" | "WRONG_STAGE"), "{refused:?}");
+    }
+    let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
+    assert_eq!(done.stage, pb::DispenseStage::Rejected as i32, "{done:?}");
+    assert!(done.violations.iter().any(|v| v.id == "Recalled"), "{done:?}");
+    let sim = assembled.simulator.clone().expect("simulated");
+    assert!(sim.booth_display(hal::BoothId(2)).is_none(), "the booth no longer shows the unit");
+    let record = assembled.dispatcher.journal().stock_record(&done.unit.expect("unit").code).expect("journal").expect("record");
+    assert_eq!(record.state, controller::inventory::UnitState::Rejected);
+}

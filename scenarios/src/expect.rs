@@ -23,7 +23,7 @@ fn count(name: &str, range: Option<Range>, seen: u64) -> Option<Check> {
     range.map(|r| check(name, r.contains(seen), format!("expected {}, got {seen}", r.describe())))
 }
 
-pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound) -> Vec<Check> {
+pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f64)]) -> Vec<Check> {
     let mut out = vec![
         check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
         check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
@@ -55,6 +55,12 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound) -> Vec<Check> {
     }
     for code in &expect.faults {
         out.push(check(format!("fault {code} on the board"), m.fault_codes.contains(code), format!("seen: {:?}", m.fault_codes)));
+    }
+    for lot in &expect.none_given_from {
+        let recalled_at = recalls.iter().find(|(l, _)| l == lot).map(|(_, at)| *at);
+        let after: Vec<f64> = m.administered_by_lot.get(lot).map(|ts| ts.iter().copied().filter(|t| recalled_at.is_none_or(|r| *t > r)).collect()).unwrap_or_default();
+        let when = recalled_at.map_or_else(|| "never recalled, so at all".to_owned(), |r| format!("after its recall at minute {r:.0}"));
+        out.push(check(format!("no unit of lot {lot} given {}", if recalled_at.is_some() { "after its recall" } else { "" }).trim().to_owned(), after.is_empty(), format!("{} given {when}", after.len())));
     }
     if let Some(state) = &expect.final_state {
         out.push(check("final state", &m.final_state == state, format!("expected {state}, got {}", m.final_state)));

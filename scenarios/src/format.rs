@@ -27,8 +27,28 @@ pub struct Scenario {
     pub clinic: Clinic,
     #[serde(default)]
     pub faults: Vec<ScheduledFault>,
+    /// What the pharmacy does during the run.
+    #[serde(default)]
+    pub actions: Vec<Action>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// A pharmacist's action at a time: recall a batch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Minutes after opening.
+    pub at_min: f64,
+    /// Recall this lot (of any product): every unit not yet given is held.
+    pub recall_lot: String,
+    /// The recall notice, for the journal.
+    #[serde(default = "default_recall_reason")]
+    pub reason: String,
+}
+
+fn default_recall_reason() -> String {
+    "recall notice".into()
 }
 
 fn default_seed() -> u64 {
@@ -156,6 +176,9 @@ pub struct Expect {
     /// Cold-chain alarms raised (e.g. "high", "heat").
     #[serde(default)]
     pub alarms: Vec<String>,
+    /// Lots of which no unit may be given after their recall.
+    #[serde(default)]
+    pub none_given_from: Vec<String>,
     /// Fault codes seen on the fault board (e.g. "WS-JAM", "CV-02").
     #[serde(default)]
     pub faults: Vec<String>,
@@ -229,6 +252,11 @@ impl Scenario {
         for w in [self.clinic.validation_s, self.clinic.administration_s] {
             if !(w[0] >= 0.0 && w[1] >= w[0] && w[1].is_finite()) {
                 return Err(format!("clinic delays are [least, most] seconds, got {w:?}"));
+            }
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            if !(a.at_min >= 0.0 && a.at_min.is_finite()) || a.recall_lot.trim().is_empty() {
+                return Err(format!("actions[{i}]: at_min must be 0 or more and recall_lot a lot"));
             }
         }
         for (i, f) in self.faults.iter().enumerate() {

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub final_state: String,
     /// Deliveries whose unit is not the verified unit of a dispense for that booth and product.
     pub wrong_units_delivered: Vec<String>,
+    /// Administered doses by lot, with the time of administration (for recalls).
+    pub administered_by_lot: BTreeMap<String, Vec<f64>>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
 }
@@ -147,12 +149,19 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         fault_codes: faults,
         final_state: raw.assembled.dispatcher.workstation_state().to_owned(),
         wrong_units_delivered: wrong_units(raw),
+        administered_by_lot: raw.finals.iter().filter(|d| d.stage == Stage::Administered).fold(BTreeMap::new(), |mut lots, d| {
+            if let (Some(unit), Some(at)) = (&d.unit, d.finished_at) {
+                lots.entry(unit.lot.clone()).or_insert_with(Vec::new).push((at - raw.start).num_milliseconds() as f64 / 60_000.0);
+            }
+            lots
+        }),
         unaccounted: unaccounted(raw)?,
     })
 }
 
 /// Every unit the simulator put in a tray must be the verified unit of a dispense
-/// for that booth, of the ordered product, with no violation.
+/// for that booth, of the ordered product (a dispense reaches a booth only after
+/// passing verification; it may still be refused there, by the guardian or a hold).
 fn wrong_units(raw: &Raw) -> Vec<String> {
     let sim = match &raw.assembled.simulator {
         Some(sim) => sim,
@@ -166,7 +175,7 @@ fn wrong_units(raw: &Raw) -> Vec<String> {
             let canonical = code.canonical();
             let dispense = raw.finals.iter().find(|d| d.unit.as_ref().is_some_and(|u| u.code == canonical));
             let right = dispense.is_some_and(|d| {
-                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && d.violations.iter().all(|v| v.id.as_str() == "ValidationFailed")
+                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && d.at_booth_at.is_some()
             });
             (!right).then(|| format!("{} in {}", delivery.label, delivery.booth))
         })

@@ -184,6 +184,17 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
         });
     }
 
+    for a in &scenario.actions {
+        let (d, a) = (dispatcher.clone(), a.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(opened + Duration::from_secs_f64(a.at_min * 60.0)).await;
+            match d.recall_batch(None, &a.recall_lot, &a.reason, "scenario pharmacist") {
+                Ok(held) => tracing::info!(lot = a.recall_lot, held, "batch recalled"),
+                Err(e) => tracing::error!("recall of {} failed: {e}", a.recall_lot),
+            }
+        });
+    }
+
     let measure = Arc::new(Measure::start(dispatcher.clone(), Duration::from_secs(60)));
     let clinic = Arc::new(scenario.clinic.clone());
     let mut patients = Vec::new();
@@ -226,13 +237,14 @@ const REORDERS: usize = 2;
 
 /// One patient: order, then guardian and nurse as the behaviour says. When the
 /// workstation rejects the unit itself (unreadable, handling fault, a label that
-/// does not match), the clinic orders again, as the demo's clinic does. Every
-/// dispense's final status.
+/// does not match, a hold that came while it waited at the booth), the clinic
+/// orders again, as the demo's clinic does. Every dispense's final status.
 async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
         let Some(status) = dispense(d, v, attempt, clinic, rng).await else { break };
-        let unit_fault = status.stage == controller::order::Stage::Rejected && status.at_booth_at.is_none() && status.unit.is_some();
+        // The unit's fault, not the patient's: a unit was taken and the guardian did not refuse it.
+        let unit_fault = status.stage == controller::order::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::verify::ViolationId::ValidationFailed);
         finals.push(status);
         if !unit_fault {
             break;

@@ -81,6 +81,7 @@ pub(crate) fn to_status(e: DispatchError) -> Status {
         DispatchError::RequestIdReused { .. } => info(Code::AlreadyExists, "REQUEST_ID_REUSED"),
         DispatchError::WrongStage { .. } => info(Code::FailedPrecondition, "WRONG_STAGE"),
         DispatchError::NotCancellable { .. } => info(Code::FailedPrecondition, "NOT_CANCELLABLE"),
+        DispatchError::UnitHeld { .. } => info(Code::FailedPrecondition, "UNIT_HELD"),
         DispatchError::WrongState { .. } => info(Code::FailedPrecondition, "WRONG_WORKSTATION_STATE"),
         DispatchError::Locked { .. } => info(Code::FailedPrecondition, "MAINTENANCE_LOCKED"),
         DispatchError::InterlockOpen(_) => info(Code::FailedPrecondition, "INTERLOCK_OPEN"),
