@@ -74,11 +74,14 @@ pub struct ScanConfig {
     pub max_frames: u32,
     /// Frames that must read the same code before it is taken (a misread needs to repeat itself).
     pub agree: u32,
+    /// Seconds after a unit starts leaving the scan station before the next may run
+    /// in: the belt's minimum spacing (a vial's length and a margin at belt speed).
+    pub clearance_s: f64,
 }
 
 impl Default for ScanConfig {
     fn default() -> Self {
-        Self { max_frames: 8, agree: 2 }
+        Self { max_frames: 8, agree: 2, clearance_s: 1.0 }
     }
 }
 
@@ -163,6 +166,9 @@ impl Config {
         }
         if config.scan.agree == 0 || config.scan.agree > config.scan.max_frames {
             return Err(ConfigError::Invalid { path: shown, problem: format!("scan.agree must be 1 to scan.max_frames ({}), got {}", config.scan.max_frames, config.scan.agree) });
+        }
+        if !(0.0..=60.0).contains(&config.scan.clearance_s) {
+            return Err(ConfigError::Invalid { path: shown, problem: format!("scan.clearance_s must be 0 to 60 seconds, got {}", config.scan.clearance_s) });
         }
         if config.scan.max_frames == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "scan.max_frames must be at least 1".into() });

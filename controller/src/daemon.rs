@@ -53,6 +53,7 @@ pub async fn assemble_with_clock(config: Config, clock: crate::clock::Clock) -> 
     let settings = Settings {
         scan_max_frames: config.scan.max_frames,
         scan_agree: config.scan.agree,
+        scan_clearance: Duration::from_secs_f64(config.scan.clearance_s),
         expected_to_jab: Duration::from_secs(config.checks.expected_to_jab_s),
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
         ..Settings::default()

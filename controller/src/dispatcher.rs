@@ -60,6 +60,8 @@ pub struct Settings {
     pub scan_max_frames: u32,
     /// Frames that must read the same code before it is taken.
     pub scan_agree: u32,
+    /// How long after a unit starts leaving the scan station the next may run in.
+    pub scan_clearance: Duration,
     /// How often a paused runner looks at the interlocks again.
     pub interlock_poll: Duration,
     /// How long after verification the jab is expected (expiry and out-of-fridge
@@ -75,6 +77,7 @@ impl Default for Settings {
         Self {
             scan_max_frames: 8,
             scan_agree: 2,
+            scan_clearance: Duration::from_secs(1),
             interlock_poll: Duration::from_millis(50),
             expected_to_jab: Duration::from_secs(10 * 60),
             validation_timeout: Duration::from_secs(10 * 60),
@@ -104,8 +107,13 @@ pub(crate) struct Shared {
     pub devices: Devices,
     pub catalog: Catalog,
     pub settings: Settings,
-    /// One dispense per booth at a time: held from allocation until the dispense ends.
+    /// One dispense at each booth at a time: held from the drop into the tray until
+    /// the dispense ends.
     pub booth_locks: HashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
+    /// One unit on its way to each booth's gate, or waiting there: held from
+    /// allocation until the unit leaves the gate. The next patient's unit is thus
+    /// picked and travels while the patient before is served, and never two ahead.
+    pub gate_locks: HashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
     /// One unit in the picker at a time.
     pub picker: tokio::sync::Mutex<()>,
     /// One unit at the scan station at a time: held from the run to the station
@@ -134,7 +142,8 @@ pub struct BoothsPicture {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoothView {
     pub booth: BoothId,
-    /// The dispense holding it (from its unit's allocation to its end) and its stage.
+    /// The dispense holding it (the one at the booth, else the one whose unit is on
+    /// its way to the booth's gate or waits there), its stage and patient.
     pub holder: Option<(String, Stage, String)>,
     /// Dispenses queued for it.
     pub waiting: u32,
@@ -171,9 +180,11 @@ impl Shared {
         views.sort_by_key(|v| v.booth);
         for s in statuses {
             let Some(view) = views.iter_mut().find(|v| v.booth == s.order.booth) else { continue };
+            let at_booth = matches!(s.stage, Stage::AwaitingValidation | Stage::AwaitingAdministration);
             match s.stage {
                 Stage::Queued => view.waiting += 1,
-                stage if !stage.is_final() => view.holder = Some((s.id.clone(), stage, s.order.patient_name.clone())),
+                // The dispense at the booth holds it; the next one, on its way or at the gate, only if none is.
+                stage if !stage.is_final() && (at_booth || view.holder.is_none()) => view.holder = Some((s.id.clone(), stage, s.order.patient_name.clone())),
                 _ => {}
             }
         }
@@ -220,7 +231,8 @@ pub struct Started {
 
 impl Dispatcher {
     pub fn new(journal: Arc<Journal>, devices: Devices, catalog: Catalog, settings: Settings) -> Self {
-        let booth_locks = (1..=devices.booths.count()).map(|b| (BoothId(b), Arc::new(tokio::sync::Mutex::new(())))).collect();
+        let per_booth = || (1..=devices.booths.count()).map(|b| (BoothId(b), Arc::new(tokio::sync::Mutex::new(())))).collect::<HashMap<_, _>>();
+        let (booth_locks, gate_locks) = (per_booth(), per_booth());
         let machine = WorkstationMachine::default().state_machine();
         let (state_tx, _) = watch::channel(machine.state().name());
         let dispatcher = Self {
@@ -229,6 +241,7 @@ impl Dispatcher {
                 catalog,
                 settings,
                 booth_locks,
+                gate_locks,
                 picker: tokio::sync::Mutex::new(()),
                 scan_station: Arc::new(tokio::sync::Mutex::new(())),
                 allocation: Mutex::new(()),

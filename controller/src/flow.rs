@@ -4,9 +4,9 @@
 //! flight, so a unit is always in a known place.
 //!
 //! ```text
-//! queued → picking → on_belt → scanning → verifying → to_booth → awaiting_validation
-//!                       │           │          │           │        → awaiting_administration → administered
-//!                       └───────────┴──────────┴───────────┴──→ to_reject → rejected
+//! queued → picking → on_belt → scanning → verifying → to_gate → at_gate → awaiting_validation
+//!                       │           │          │          │         │     → awaiting_administration → administered
+//!                       └───────────┴──────────┴──────────┴─────────┴──→ to_reject → rejected
 //! queued/picking/to_reject/at booth ──(no stock, fault)──→ failed
 //! queued ──(cancelled by the clinic)──→ cancelled
 //! ```
@@ -23,11 +23,14 @@ use statig::prelude::*;
 /// What the runner must do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Wait for the booth to be free, then choose and reserve a unit (FEFO).
+    /// Wait for the booth's gate to be free, then choose and reserve a unit (FEFO).
     Allocate,
     /// Pick the unit to the hatch and put it on the belt.
     Pick { slot: SlotAddress },
-    /// Run the unit's carrier to a station.
+    /// Run the unit's carrier to a station. To a booth's tray (from its gate) the
+    /// runner first waits for the booth's previous patient and an empty tray, and
+    /// checks the unit's holds again: `Violations` instead of `Arrived` if it may
+    /// no longer be given.
     Convey(Station),
     /// Grab frames until the code is read or the attempts run out.
     Scan,
@@ -178,12 +181,12 @@ impl DispenseFlow {
         context.push(Command::Scan);
     }
 
-    /// Checking the unit. Passed → to_booth; Violations → to_reject.
+    /// Checking the unit. Passed → to_gate; Violations → to_reject.
     #[state(superstate = "travelling", entry_action = "enter_verifying")]
     fn verifying(&mut self, decoded: &Decoded, event: &Event) -> Outcome<State> {
         let _ = decoded;
         match event {
-            Event::Passed => Transition(State::to_booth()),
+            Event::Passed => Transition(State::to_gate()),
             Event::Violations(found) => {
                 self.violations.extend(found.iter().cloned());
                 Transition(State::to_reject())
@@ -197,17 +200,38 @@ impl DispenseFlow {
         context.push(Command::Verify(decoded.clone()));
     }
 
-    /// Verified; on the belt to the booth. Arrived → awaiting_validation; Fault → to_reject.
-    #[state(superstate = "travelling", entry_action = "enter_to_booth")]
-    fn to_booth(event: &Event) -> Outcome<State> {
+    /// Verified; on the belt to the booth's gate, where it waits beside the booth
+    /// while the patient before is served. Arrived → at_gate; Fault → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_to_gate")]
+    fn to_gate(event: &Event) -> Outcome<State> {
         match event {
-            Event::Arrived => Transition(State::awaiting_validation()),
+            Event::Arrived => Transition(State::at_gate()),
             _ => Super,
         }
     }
 
     #[action]
-    fn enter_to_booth(&mut self, context: &mut Outbox) {
+    fn enter_to_gate(&mut self, context: &mut Outbox) {
+        context.push(Command::Convey(Station::Gate(self.booth)));
+    }
+
+    /// At the gate; dropped into the tray once the booth is free. Arrived →
+    /// awaiting_validation; Violations (a hold or the time out of refrigeration
+    /// found at release) → to_reject; Fault → to_reject.
+    #[state(superstate = "travelling", entry_action = "enter_at_gate")]
+    fn at_gate(&mut self, event: &Event) -> Outcome<State> {
+        match event {
+            Event::Arrived => Transition(State::awaiting_validation()),
+            Event::Violations(found) => {
+                self.violations.extend(found.iter().cloned());
+                Transition(State::to_reject())
+            }
+            _ => Super,
+        }
+    }
+
+    #[action]
+    fn enter_at_gate(&mut self, context: &mut Outbox) {
         context.push(Command::Convey(Station::Booth(self.booth)));
     }
 
@@ -362,7 +386,7 @@ pub fn stage_of(state: &State) -> Stage {
         State::OnBelt {} => Stage::OnBelt,
         State::Scanning {} => Stage::Scanning,
         State::Verifying { .. } => Stage::Verifying,
-        State::ToBooth {} => Stage::ToBooth,
+        State::ToGate {} | State::AtGate {} => Stage::ToBooth,
         State::AwaitingValidation {} => Stage::AwaitingValidation,
         State::AwaitingAdministration {} => Stage::AwaitingAdministration,
         State::ToReject {} => Stage::ToReject,
@@ -419,6 +443,7 @@ mod tests {
             Event::Read(decoded()),
             Event::Passed,
             Event::Arrived,
+            Event::Arrived,
             Event::Validated,
             Event::Administered { nurse_id: "N1".into(), site: None },
         ]);
@@ -430,6 +455,7 @@ mod tests {
                 Command::Convey(Station::Scan),
                 Command::Scan,
                 Command::Verify(decoded()),
+                Command::Convey(Station::Gate(BoothId(3))),
                 Command::Convey(Station::Booth(BoothId(3))),
                 Command::AwaitValidation,
                 Command::AwaitAdministration,
@@ -457,6 +483,25 @@ mod tests {
         assert_eq!(commands[3], Command::Convey(Station::Reject));
         assert_eq!(stage, Stage::Rejected, "validation after rejection changes nothing");
         assert_eq!(flow.violations[0].id, ViolationId::HandlingFault);
+    }
+
+    #[test]
+    fn a_unit_refused_at_the_gate_goes_to_the_bin_not_the_tray() {
+        let held = Violation::new(ViolationId::Recalled, "batch L recalled");
+        let (commands, stage, flow) = run(vec![
+            Event::Allocated(unit()),
+            Event::Picked,
+            Event::Arrived,
+            Event::Read(decoded()),
+            Event::Passed,
+            Event::Arrived,
+            Event::Violations(vec![held.clone()]),
+            Event::Arrived,
+        ]);
+        assert_eq!(commands[6], Command::Convey(Station::Booth(BoothId(3))), "it was at the gate");
+        assert_eq!(commands[7], Command::Convey(Station::Reject));
+        assert_eq!((stage, flow.violations), (Stage::Rejected, vec![held]));
+        assert!(!commands.contains(&Command::AwaitValidation));
     }
 
     #[test]

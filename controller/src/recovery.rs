@@ -75,6 +75,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                 let record = journal.stock_record(&unit.code)?;
                 let state = record.as_ref().map(|r| r.state);
                 let last_run_to = last_belt_run(journal, &status.id)?;
+                // `Booth(` is the run into a tray, `Gate(BoothId(..))` the run to a gate.
                 let last_run_went = |station: &str| last_run_to.as_deref().is_some_and(|d| d.contains(station));
                 if hatch == Some(carrier) || on_belt.contains_key(&carrier) {
                     on_belt.remove(&carrier);
@@ -82,7 +83,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                     bin(devices, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
                     report.binned.push(unit.code.clone());
                     "its unit was on the way: carried to the reject bin and quarantined".to_owned()
-                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_run_went("Booth")) {
+                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_run_went("Booth(")) {
                     // A belt run ends at its target or stops on the belt (a jam): a unit
                     // sent to a booth that is no longer on the belt was diverted into the tray.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;

@@ -8,7 +8,7 @@ use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
 use crate::order::{DispenseStatus, Stage};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
-use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, verify};
+use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, release_check, verify};
 use crate::workstation::WsEvent;
 use chrono::Utc;
 use hal::codes::UnitCode;
@@ -74,9 +74,13 @@ pub(crate) struct DispenseRun {
     confirmations: mpsc::UnboundedReceiver<Confirmation>,
     cancel: Arc<CancelWindow>,
     carrier: TrackingId,
+    gate_guard: Option<OwnedMutexGuard<()>>,
     booth_guard: Option<OwnedMutexGuard<()>>,
     scan_guard: Option<OwnedMutexGuard<()>>,
 }
+
+/// How often a unit waiting at its gate looks at the booth's tray sensor.
+const TRAY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl DispenseRun {
     pub fn new(
@@ -87,7 +91,7 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { shared, status, status_tx, confirmations, cancel, carrier, booth_guard: None, scan_guard: None }
+        Self { shared, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None }
     }
 
     pub async fn run(mut self) {
@@ -100,6 +104,7 @@ impl DispenseRun {
             self.status_tx.send_replace(self.status.clone());
         }
         self.booth_guard = None;
+        self.gate_guard = None;
         self.scan_guard = None;
         Dispatcher::forget(&self.shared, &self.status.id);
     }
@@ -239,14 +244,14 @@ impl DispenseRun {
         self.shared.journal.now() + chrono::Duration::from_std(self.shared.settings.expected_to_jab).unwrap_or_default()
     }
 
-    /// Waits for the booth, then chooses and reserves the earliest-expiry unit.
+    /// Waits for the booth's gate, then chooses and reserves the earliest-expiry unit.
     async fn allocate(&mut self) -> Result<Event, JournalError> {
         let booth = self.status.order.booth;
-        let lock = self.shared.booth_locks[&booth].clone();
+        let lock = self.shared.gate_locks[&booth].clone();
         let guard = match lock.clone().try_lock_owned() {
             Ok(guard) => guard,
             Err(_) => {
-                self.set_detail(format!("waiting for {booth} to be free"));
+                self.set_detail(format!("waiting for {booth}: the units of the patients before are on their way"));
                 // Queued: a cancel ends the wait at once.
                 tokio::select! {
                     guard = lock.lock_owned() => guard,
@@ -256,7 +261,7 @@ impl DispenseRun {
                 }
             }
         };
-        self.booth_guard = Some(guard);
+        self.gate_guard = Some(guard);
         // The last moment to cancel: nothing has been reserved yet.
         if let Some(detail) = self.cancel.close() {
             return Ok(Event::Cancelled { detail });
@@ -300,16 +305,48 @@ impl DispenseRun {
         if to == Station::Scan {
             self.scan_guard = Some(self.shared.scan_station.clone().lock_owned().await);
         }
-        let event = self.device_step(|s, carrier| async move { s.devices.conveyor.convey(carrier, to).await }, Event::Arrived).await;
+        if let Station::Booth(booth) = to {
+            if let Some(refused) = self.wait_for_booth(booth).await? {
+                return Ok(refused);
+            }
+        }
+        if let Err(e) = self.interlocks_closed().await {
+            return Ok(self.fault(e));
+        }
+        let shared = self.shared.clone();
+        let run = shared.devices.conveyor.convey(self.carrier, to);
+        let result = match self.scan_guard.is_some() && to != Station::Scan {
+            // Leaving the scan station: the next unit may run in once this one has
+            // cleared it (the belt's spacing), long before it reaches its booth.
+            true => {
+                tokio::pin!(run);
+                tokio::select! {
+                    result = &mut run => result,
+                    () = tokio::time::sleep(shared.settings.scan_clearance) => {
+                        self.scan_guard = None;
+                        run.await
+                    }
+                }
+            }
+            false => run.await,
+        };
+        let event = match result {
+            Ok(()) => Event::Arrived,
+            // A unit that did not get away may still be at the scan station: it keeps it.
+            Err(e) => return Ok(self.fault(e)),
+        };
         if to != Station::Scan {
-            // The unit has left the scan station (or never reached it): the next may come.
             self.scan_guard = None;
+        }
+        if matches!(event, Event::Arrived) && matches!(to, Station::Booth(_) | Station::Reject) {
+            // The unit has left its gate (or never went there): the next patient's may come.
+            self.gate_guard = None;
         }
         if let (Event::Arrived, Some(unit)) = (&event, &self.status.unit) {
             let state = match to {
                 Station::Booth(_) => Some(UnitState::Delivered),
                 Station::Reject => Some(UnitState::Rejected),
-                Station::Hatch | Station::Scan => None,
+                Station::Hatch | Station::Scan | Station::Gate(_) => None,
             };
             if let Some(state) = state {
                 self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
@@ -318,7 +355,47 @@ impl DispenseRun {
         Ok(event)
     }
 
-    /// Grabs frames while the rollers turn the vial, until a code is read.
+    /// At the gate: waits until the patient before has been served and the tray
+    /// reads empty, then checks the unit again (a hold, or too long out of the
+    /// fridge, may have come while it waited). `Some(event)` if it may not drop.
+    async fn wait_for_booth(&mut self, booth: hal::BoothId) -> Result<Option<Event>, JournalError> {
+        let lock = self.shared.booth_locks[&booth].clone();
+        self.booth_guard = Some(match lock.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                self.set_detail(format!("waiting at {booth}'s gate while the patient before is served"));
+                lock.lock_owned().await
+            }
+        });
+        let mut told = false;
+        loop {
+            match self.shared.devices.booths.tray(booth).await {
+                Ok(hal::TrayState::Empty) => break,
+                Ok(_) if !told => {
+                    told = true;
+                    self.set_detail(format!("waiting at {booth}'s gate for the tray to be emptied"));
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(Some(self.fault(e))),
+            }
+            tokio::time::sleep(TRAY_POLL).await;
+        }
+        let Some(unit) = &self.status.unit else { return Ok(None) };
+        let (record, product) = (self.shared.journal.stock_record(&unit.code)?, self.shared.catalog.product(&self.status.order.product_id));
+        let found = match (record, product) {
+            (Some(record), Some(product)) => release_check(&record, product, self.expected_administration()),
+            _ => vec![Violation::new(ViolationId::UnknownUnit, format!("{} has no stock record or product at release", unit.code))],
+        };
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = found.iter().map(|v| v.id.as_str()).collect();
+        self.journal("evidence", &format!("checked again at the gate: {}", ids.join(", ")))?;
+        // Not dropped: the booth is the next patient's again.
+        self.booth_guard = None;
+        Ok(Some(Event::Violations(found)))
+    }
+
     /// Grabs frames while the rollers turn the vial until the vote decides, or the
     /// frames run out (the unit is then rejected as unreadable).
     async fn scan(&mut self) -> Event {

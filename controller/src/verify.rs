@@ -189,6 +189,25 @@ pub fn hold_violation(r: &StockRecord) -> Option<Violation> {
     }
 }
 
+/// The violation of a unit out of refrigeration longer than its product allows by
+/// the expected jab.
+fn out_of_fridge_violation(r: &StockRecord, product: &Product, expected_administration: DateTime<Utc>) -> Option<Violation> {
+    let out = expected_administration - r.left_store_at?;
+    let limit = chrono::Duration::minutes(i64::from(product.out_of_fridge_limit_min));
+    (out > limit).then(|| Violation::new(ViolationId::OutOfFridgeLimit, format!("{} min out of refrigeration by the jab; {} allows {}", out.num_minutes(), product.id, limit.num_minutes())))
+}
+
+/// What can have changed while a verified unit waited at its booth's gate: a hold
+/// (recall, quarantine, cold-chain excursion), its time out of refrigeration, its
+/// expiry. Checked again the moment before it drops into the tray.
+pub fn release_check(r: &StockRecord, product: &Product, expected_administration: DateTime<Utc>) -> Vec<Violation> {
+    let mut found: Vec<Violation> = hold_violation(r).into_iter().chain(out_of_fridge_violation(r, product, expected_administration)).collect();
+    if r.expiry < expected_administration.date_naive() {
+        found.push(Violation::new(ViolationId::Expired, format!("expired on {}", r.expiry)));
+    }
+    found
+}
+
 /// Every violation of the evidence; empty means the unit may go to the booth. The
 /// patient's own checks ([`check_order`]) come first, then the unit's.
 pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
@@ -228,12 +247,8 @@ pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
             if let Some(v) = hold_violation(r) {
                 push(v.id, v.message);
             }
-            if let (Some(left), Some(product)) = (r.left_store_at, actual.or(ordered)) {
-                let out = e.expected_administration - left;
-                let limit = chrono::Duration::minutes(i64::from(product.out_of_fridge_limit_min));
-                if out > limit {
-                    push(ViolationId::OutOfFridgeLimit, format!("{} min out of refrigeration by the jab; {} allows {}", out.num_minutes(), product.id, limit.num_minutes()));
-                }
+            if let Some(v) = actual.or(ordered).and_then(|product| out_of_fridge_violation(r, product, e.expected_administration)) {
+                push(v.id, v.message);
             }
         }
     }

@@ -39,9 +39,13 @@ async fn a_queued_dispense_cancels_a_picked_one_does_not_and_the_dose_exports_as
 
     let first = start(&mut client, "c-1", order("HepB", 1)).await.dispense_id;
     wait_for(&mut client, &first, pb::DispenseStage::AwaitingValidation).await;
-    let second = start(&mut client, "c-2", order("HepB", 1)).await.dispense_id;
+    // The next patient's unit comes to booth 1's gate and waits there; the one after is queued.
+    let next = start(&mut client, "c-2", order("HepB", 1)).await.dispense_id;
+    let at_gate = wait_for(&mut client, &next, pb::DispenseStage::ToBooth).await;
+    assert!(at_gate.unit.is_some(), "{at_gate:?}");
+    let second = start(&mut client, "c-3", order("HepB", 1)).await.dispense_id;
     let queued = client.get_dispense(pb::GetDispenseRequest { dispense_id: second.clone() }).await.expect("get").into_inner().dispense.expect("dispense");
-    assert_eq!(queued.stage, pb::DispenseStage::Queued as i32, "booth 1 is taken: {queued:?}");
+    assert_eq!(queued.stage, pb::DispenseStage::Queued as i32, "booth 1 and its gate are taken: {queued:?}");
 
     let late = client.cancel_dispense(pb::CancelDispenseRequest { dispense_id: first.clone(), reason: "changed mind".into() }).await.expect_err("at the booth");
     assert_eq!((late.code(), reason(&late).as_str()), (Code::FailedPrecondition, "NOT_CANCELLABLE"));
@@ -55,13 +59,20 @@ async fn a_queued_dispense_cancels_a_picked_one_does_not_and_the_dose_exports_as
     assert!(cancelled.detail.contains("front-desk") && cancelled.detail.contains("patient left"), "{cancelled:?}");
     let again = client.cancel_dispense(pb::CancelDispenseRequest { dispense_id: second.clone(), reason: "twice".into() }).await.expect_err("already cancelled");
     assert_eq!(reason(&again), "NOT_CANCELLABLE");
-    assert_eq!(in_store(&mut stock).await, before - 1, "only the first dispense took a unit");
+    assert_eq!(in_store(&mut stock).await, before - 2, "the cancelled dispense took no unit");
 
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: first.clone(), booth_scan: String::new() }).await.expect("validate");
     wait_for(&mut client, &first, pb::DispenseStage::AwaitingAdministration).await;
     let given = pb::ConfirmAdministrationRequest { dispense_id: first.clone(), nurse_id: "N1".into(), site: "left deltoid".into() };
     client.confirm_administration(given).await.expect("administer");
     wait_for(&mut client, &first, pb::DispenseStage::Administered).await;
+    // Only now does the unit waiting at the gate drop into the tray.
+    wait_for(&mut client, &next, pb::DispenseStage::AwaitingValidation).await;
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: next.clone(), booth_scan: String::new() }).await.expect("validate");
+    wait_for(&mut client, &next, pb::DispenseStage::AwaitingAdministration).await;
+    let given_next = pb::ConfirmAdministrationRequest { dispense_id: next.clone(), nurse_id: "N1".into(), site: "right deltoid".into() };
+    client.confirm_administration(given_next).await.expect("administer");
+    wait_for(&mut client, &next, pb::DispenseStage::Administered).await;
     let queue = client.list_queue(pb::ListQueueRequest {}).await.expect("queue").into_inner();
     assert!(queue.dispenses.is_empty(), "{queue:?}");
 
@@ -74,8 +85,8 @@ async fn a_queued_dispense_cancels_a_picked_one_does_not_and_the_dose_exports_as
     let not_given = trace.export_immunization(pb::ExportImmunizationRequest { dispense_id: second.clone() }).await.expect_err("cancelled");
     assert_eq!(reason(&not_given), "NOT_ADMINISTERED");
     let patient = trace.get_patient_trace(pb::GetPatientTraceRequest { patient_id: "P0001".into() }).await.expect("patient").into_inner();
-    assert_eq!(patient.dispenses.len(), 2);
-    assert!(patient.dispenses[1].events.iter().any(|e| e.detail.contains("patient left")), "{:?}", patient.dispenses[1]);
+    assert_eq!(patient.dispenses.len(), 3);
+    assert!(patient.dispenses[2].events.iter().any(|e| e.detail.contains("patient left")), "{:?}", patient.dispenses[2]);
     let recovered = assembled.dispatcher.journal().unfinished_dispenses().expect("journal");
     assert!(recovered.is_empty(), "a cancelled dispense is final for recovery too: {recovered:?}");
 }
@@ -260,4 +271,37 @@ async fn a_unit_recalled_while_it_waits_at_the_booth_is_never_given() {
     assert!(sim.booth_display(hal::BoothId(2)).is_none(), "the booth no longer shows the unit");
     let record = assembled.dispatcher.journal().stock_record(&done.unit.expect("unit").code).expect("journal").expect("record");
     assert_eq!(record.state, controller::inventory::UnitState::Rejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_quarantined_while_it_waits_at_the_gate_goes_to_the_bin_not_the_tray() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (assembled, address) = serve_configured(dir.path(), "", SIMULATED, "").await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let mut client = common::clinic_client(address).await;
+    let first = start(&mut client, "g-1", order("HepB", 3)).await.dispense_id;
+    wait_for(&mut client, &first, pb::DispenseStage::AwaitingValidation).await;
+    let next = start(&mut client, "g-2", order("HepB", 3)).await.dispense_id;
+    let code = wait_for(&mut client, &next, pb::DispenseStage::ToBooth).await.unit.expect("unit").code;
+    // Wait until it has reached the gate (the simulator's belt table says so).
+    within(async {
+        while !sim.devices().conveyor.units_on_belt().await.expect("belt").iter().any(|(_, at)| *at == hal::Station::Gate(hal::BoothId(3))) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the unit reached booth 3's gate");
+    let mut stock = pb::stock_service_client::StockServiceClient::new(common::channel(address, PHARMACIST).await);
+    stock.quarantine_unit(pb::QuarantineUnitRequest { code: code.clone(), reason: "vial reported cracked".into() }).await.expect("quarantine");
+
+    client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: first.clone(), booth_scan: String::new() }).await.expect("validate");
+    wait_for(&mut client, &first, pb::DispenseStage::AwaitingAdministration).await;
+    client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: first.clone(), nurse_id: "N3".into(), ..Default::default() }).await.expect("administer");
+    let refused = wait_for(&mut client, &next, pb::DispenseStage::Rejected).await;
+    assert_eq!(refused.stage, pb::DispenseStage::Rejected as i32, "{refused:?}");
+    assert!(refused.at_booth_at.is_none() && refused.violations.iter().any(|v| v.id == "Quarantined"), "{refused:?}");
+    assert_eq!(sim.deliveries().len(), 1, "only the first unit reached the tray");
+    assert_eq!(sim.reject_bin().len(), 1, "the quarantined unit rejoined the belt to the bin");
+    let journal = assembled.dispatcher.journal();
+    assert!(journal.entries(&next).expect("journal").iter().any(|e| e.kind == "evidence" && e.detail.contains("checked again at the gate: Quarantined")));
 }

@@ -123,6 +123,11 @@ pub enum Station {
     Scan,
     /// The diverter into a booth's receiving tray.
     Booth(BoothId),
+    /// A booth's waiting spur: the diverter has pushed the unit off the belt, and a
+    /// gate holds it above the tray until the tray is free. From here it drops into
+    /// the tray (`Booth`) or rejoins the belt towards the reject bin (`Reject`); it
+    /// lets the next patient's unit wait beside the booth instead of in the store.
+    Gate(BoothId),
     /// The reject / quarantine bin at the end of the belt.
     Reject,
 }
@@ -133,6 +138,7 @@ impl fmt::Display for Station {
             Station::Hatch => f.write_str("hatch"),
             Station::Scan => f.write_str("scan station"),
             Station::Booth(b) => write!(f, "{b}"),
+            Station::Gate(b) => write!(f, "{b} gate"),
             Station::Reject => f.write_str("reject bin"),
         }
     }

@@ -40,6 +40,8 @@ pub struct Visit {
 #[derive(Debug)]
 pub struct Raw {
     pub start: DateTime<Utc>,
+    /// When the clinic opened (patients' arrival times count from here).
+    pub opened_at: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub visits: Vec<Visit>,
     pub finals: Vec<DispenseStatus>,
@@ -161,6 +163,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let booths = dispatcher.devices().booths.count();
     let visits = visits(scenario, dispatcher.catalog(), booths, seed)?;
     let opened = tokio::time::Instant::now();
+    let opened_at = dispatcher.now();
 
     for f in &scenario.faults {
         let (sim, fault, f) = (sim.clone(), f.fault.parse::<simulator::faults::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
@@ -229,7 +232,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     tokio::time::sleep(Duration::from_secs(120)).await;
     let samples = measure.stop();
     let end = dispatcher.now();
-    Ok(Raw { start, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir })
+    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir })
 }
 
 /// How often the clinic orders again for a patient whose unit was rejected.

@@ -25,7 +25,8 @@ impl ScanCamera for SimCamera {
     async fn grab_frame(&self) -> Result<Frame> {
         self.shared.clock.sleep(self.shared.config.timings.frame_s).await;
         let mut world = self.shared.world();
-        let label = world.belt.values().find(|(at, _)| *at == Station::Scan).map(|(_, unit)| unit.label.clone());
+        // A unit already running on from the scan station has left the camera's view.
+        let label = world.belt.iter().find(|(carrier, (at, _))| *at == Station::Scan && !world.moving.contains(carrier)).map(|(_, (_, unit))| unit.label.clone());
         let symbol = label
             .map(|l| encode_symbol(&l))
             .transpose()

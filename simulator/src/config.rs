@@ -48,6 +48,8 @@ pub struct Timings {
     pub booth_spacing_m: f64,
     /// How long the simulated nurse leaves a unit in the tray before taking it.
     pub nurse_pickup_s: f64,
+    /// Opening a booth's gate: the waiting unit drops into the tray.
+    pub gate_drop_s: f64,
 }
 
 impl Default for Timings {
@@ -62,6 +64,7 @@ impl Default for Timings {
             first_booth_m: 2.0,
             booth_spacing_m: 0.75,
             nurse_pickup_s: 6.0,
+            gate_drop_s: 0.5,
         }
     }
 }

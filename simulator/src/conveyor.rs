@@ -1,5 +1,6 @@
 //! The simulated belt: units travel at belt speed between photo-eyes; a booth diverter
-//! refuses a unit while its tray is occupied; the simulated nurse empties trays.
+//! refuses a unit while its tray is occupied; a booth's gate holds one waiting unit
+//! beside the belt; the simulated nurse empties trays.
 
 use crate::world::{Delivery, Motion, Shared};
 use async_trait::async_trait;
@@ -26,7 +27,7 @@ impl SimConveyor {
         match station {
             Station::Hatch => 0.0,
             Station::Scan => t.scan_position_m,
-            Station::Booth(b) => t.first_booth_m + t.booth_spacing_m * f64::from(b.0.saturating_sub(1)),
+            Station::Booth(b) | Station::Gate(b) => t.first_booth_m + t.booth_spacing_m * f64::from(b.0.saturating_sub(1)),
             Station::Reject => t.first_booth_m + t.booth_spacing_m * f64::from(c.booths),
         }
     }
@@ -69,30 +70,48 @@ impl Conveyor for SimConveyor {
             if world.moving.contains(&carrier) {
                 return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{carrier} is already moving")));
             }
-            if let Station::Booth(b) = to {
+            if let Station::Booth(b) | Station::Gate(b) = to {
                 if b.0 == 0 || b.0 > self.shared.config.booths {
                     return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("there is no {b}")));
                 }
+            }
+            if let Station::Booth(b) = to {
                 if world.trays.contains_key(&b) {
                     return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} tray is occupied")));
                 }
             }
-            if self.position(to) <= self.position(from) {
-                return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} at {from} cannot run back to {to}")));
+            if let Station::Gate(b) = to {
+                if world.belt.values().any(|(at, _)| *at == to) {
+                    return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} gate already holds a unit")));
+                }
+            }
+            match from {
+                // Off the belt in the booth's spur: down into the tray, or back onto the belt to the bin.
+                Station::Gate(b) if to == Station::Booth(b) || to == Station::Reject => {}
+                Station::Gate(_) => return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} at {from} can go only into its tray or to the reject bin, not to {to}"))),
+                _ if self.position(to) <= self.position(from) => {
+                    return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("{carrier} at {from} cannot run back to {to}")));
+                }
+                _ => {}
             }
             world.start_motion(DEVICE, "belt run")?;
             world.runs_started += 1;
             from
         };
         let _motion = Motion::begin(&self.shared, Some(carrier));
-        let metres = self.position(to) - self.position(from);
-        let seconds = metres / self.shared.config.timings.belt_speed_mps;
+        let timings = &self.shared.config.timings;
+        let seconds = match (from, to) {
+            (Station::Gate(_), Station::Booth(_)) => timings.gate_drop_s,
+            _ => (self.position(to) - self.position(from)) / timings.belt_speed_mps,
+        };
         let (jammed, misrouted) = {
             let mut world = self.shared.world();
             let jammed = world.faults.jams_pending > 0;
             world.faults.jams_pending = world.faults.jams_pending.saturating_sub(1);
-            // A stuck diverter lets a unit meant for a booth ride on to the bin.
-            let misrouted = !jammed && matches!(to, Station::Booth(_)) && world.faults.diverter_stuck;
+            // A stuck diverter lets a unit meant for a booth ride on to the bin (a
+            // unit already at its gate is past the diverter).
+            let diverted = matches!(to, Station::Booth(_) | Station::Gate(_)) && !matches!(from, Station::Gate(_));
+            let misrouted = !jammed && diverted && world.faults.diverter_stuck;
             (jammed, misrouted)
         };
         if jammed {
@@ -121,7 +140,7 @@ impl Conveyor for SimConveyor {
                 });
             }
             Station::Reject => world.reject_bin.push(unit),
-            Station::Hatch | Station::Scan => {
+            Station::Hatch | Station::Scan | Station::Gate(_) => {
                 world.belt.insert(carrier, (to, unit));
             }
         }

@@ -67,6 +67,37 @@ async fn the_belt_runs_forwards_and_a_tray_takes_one_unit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_booth_gate_holds_one_waiting_unit_that_drops_only_into_an_empty_tray() {
+    let sim = SimWorkstation::new(SimConfig::default(), &[unit(SlotAddress::new(0, 0, 0), "A"), unit(SlotAddress::new(0, 0, 1), "B"), unit(SlotAddress::new(0, 0, 2), "C")]);
+    let d = sim.devices();
+    for c in 1..=3 {
+        d.store.pick_to_hatch(SlotAddress::new(0, 0, c as u8 - 1), TrackingId(c)).await.expect("pick");
+        d.store.release_to_belt(TrackingId(c)).await.expect("release");
+    }
+    d.conveyor.convey(TrackingId(2), Station::Gate(BoothId(2))).await.expect("to the gate");
+    d.conveyor.convey(TrackingId(1), Station::Booth(BoothId(2))).await.expect("straight into the tray");
+    assert!(d.conveyor.units_on_belt().await.expect("belt").contains(&(TrackingId(2), Station::Gate(BoothId(2)))));
+    let second = d.conveyor.convey(TrackingId(3), Station::Gate(BoothId(2))).await.expect_err("the gate holds one");
+    assert_eq!(second.kind(), ErrorKind::Busy);
+    let occupied = d.conveyor.convey(TrackingId(2), Station::Booth(BoothId(2))).await.expect_err("tray occupied");
+    assert_eq!(occupied.kind(), ErrorKind::Busy);
+    let elsewhere = d.conveyor.convey(TrackingId(2), Station::Booth(BoothId(3))).await.expect_err("only its own tray");
+    assert_eq!(elsewhere.kind(), ErrorKind::InvalidTarget);
+
+    tokio::time::sleep(Duration::from_secs(7)).await; // the nurse empties the tray
+    let t0 = tokio::time::Instant::now();
+    d.conveyor.convey(TrackingId(2), Station::Booth(BoothId(2))).await.expect("drops");
+    assert_eq!(t0.elapsed(), Duration::from_millis(500), "gate_drop_s");
+    let delivered: Vec<(BoothId, bool)> = sim.deliveries().iter().map(|x| (x.booth, x.label.ends_with('B'))).collect();
+    assert_eq!(delivered, [(BoothId(2), false), (BoothId(2), true)], "A, then B from the gate");
+    // A unit refused at its gate rejoins the belt to the bin, never a tray.
+    d.conveyor.convey(TrackingId(3), Station::Gate(BoothId(2))).await.expect("the gate is free again");
+    d.conveyor.convey(TrackingId(3), Station::Reject).await.expect("back to the belt and the bin");
+    assert_eq!(sim.reject_bin().len(), 1);
+    assert_eq!(sim.deliveries().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_camera_sees_the_unit_at_the_scan_station_only() {
     let sim = sim();
     let d = sim.devices();

@@ -207,7 +207,7 @@ impl Conveyor for ModbusConveyor {
     }
 
     async fn convey(&self, carrier: TrackingId, to: Station) -> Result<()> {
-        if let Station::Booth(b) = to {
+        if let Station::Booth(b) | Station::Gate(b) = to {
             self.check_booth(b)?;
         }
         let code = map::station_code(to);
@@ -240,9 +240,9 @@ impl Booths for ModbusConveyor {
     }
 
     async fn tray(&self, booth: BoothId) -> Result<TrayState> {
-        let b = self.check_booth(booth)?;
+        self.check_booth(booth)?;
         let trays = self.device.link().read_input(ir::conveyor::TRAYS, 1).await?[0];
-        Ok(if trays & (1 << (b - 1)) != 0 { TrayState::Occupied } else { TrayState::Empty })
+        Ok(if trays & map::booth_bit(booth) != 0 { TrayState::Occupied } else { TrayState::Empty })
     }
 }
 

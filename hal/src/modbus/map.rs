@@ -52,10 +52,12 @@ pub mod ir {
         pub const TRAYS: u16 = 24;
         pub const UNITS_ON_BELT: u16 = 25;
         pub const EYES: u16 = 26;
+        /// Bit b−1 set when booth b's gate holds a unit.
+        pub const GATES: u16 = 27;
         /// Units being carried: entries of (carrier high, carrier low, station code),
         /// carrier 0 for an empty entry.
         pub const BELT_TABLE: u16 = 104;
-        pub const BELT_TABLE_ENTRIES: u16 = 8;
+        pub const BELT_TABLE_ENTRIES: u16 = 24;
         pub const BELT_ENTRY_LEN: u16 = 3;
     }
 }
@@ -203,6 +205,7 @@ pub fn station_code(station: Station) -> u16 {
         Station::Hatch => 0,
         Station::Scan => 1,
         Station::Booth(b) => 10 + u16::from(b.0),
+        Station::Gate(b) => 100 + u16::from(b.0),
         Station::Reject => 99,
     }
 }
@@ -213,18 +216,26 @@ pub fn station_from_code(code: u16) -> Option<Station> {
         1 => Some(Station::Scan),
         99 => Some(Station::Reject),
         11..=98 => u8::try_from(code - 10).ok().map(|b| Station::Booth(BoothId(b))),
+        101..=198 => u8::try_from(code - 100).ok().map(|b| Station::Gate(BoothId(b))),
         _ => None,
     }
 }
 
-/// Bit of a station in the conveyor's `EYES` register.
+/// Bit of a station in the conveyor's `EYES` register (a booth's gate has its
+/// own eye, in `GATES`).
 pub fn eye_bit(station: Station) -> u16 {
     match station {
         Station::Hatch => 1,
         Station::Scan => 1 << 1,
         Station::Booth(b) => 1u16.checked_shl(1 + u32::from(b.0)).unwrap_or(0),
+        Station::Gate(_) => 0,
         Station::Reject => 1 << 15,
     }
+}
+
+/// Bit of a booth in the `TRAYS` and `GATES` registers.
+pub fn booth_bit(booth: BoothId) -> u16 {
+    1u16.checked_shl(u32::from(booth.0.saturating_sub(1))).unwrap_or(0)
 }
 
 /// One alarm bit with the text a crew needs.
@@ -322,7 +333,7 @@ mod tests {
     #[test]
     fn register_blocks_do_not_overlap() {
         let job_slots_end = ir::JOB_SLOTS + ir::JOB_SLOT_LEN * ir::JOB_SLOT_COUNT;
-        assert!(ir::DEVICE_SPECIFIC < ir::JOB_SLOTS && ir::store::GEOMETRY < ir::JOB_SLOTS && ir::conveyor::EYES < ir::JOB_SLOTS);
+        assert!(ir::DEVICE_SPECIFIC < ir::JOB_SLOTS && ir::store::GEOMETRY < ir::JOB_SLOTS && ir::conveyor::GATES < ir::JOB_SLOTS);
         assert!(job_slots_end <= ir::conveyor::BELT_TABLE, "job slots end at {job_slots_end}");
         let belt_end = ir::conveyor::BELT_TABLE + ir::conveyor::BELT_TABLE_ENTRIES * ir::conveyor::BELT_ENTRY_LEN;
         assert!(belt_end <= ir::store::SLOT_OCCUPANCY, "belt table ends at {belt_end}");
@@ -332,7 +343,7 @@ mod tests {
 
     #[test]
     fn station_codes_round_trip() {
-        for s in [Station::Hatch, Station::Scan, Station::Booth(BoothId(1)), Station::Booth(BoothId(6)), Station::Reject] {
+        for s in [Station::Hatch, Station::Scan, Station::Booth(BoothId(1)), Station::Booth(BoothId(6)), Station::Gate(BoothId(1)), Station::Gate(BoothId(6)), Station::Reject] {
             assert_eq!(station_from_code(station_code(s)), Some(s));
         }
         assert_eq!(station_from_code(7), None);

@@ -209,11 +209,11 @@ impl FieldModel for ConveyorModel {
         regs[usize::from(ir::conveyor::LIGHT_CURTAIN)] = u16::from(world.interlocks.light_curtain_broken);
         regs[usize::from(ir::conveyor::TUNNEL_PROBE)] = map::celsius_to_register(tunnel);
         regs[usize::from(ir::conveyor::BOOTH_COUNT)] = u16::from(c.booths);
-        let mut trays = 0u16;
-        for b in world.trays.keys().copied().chain(world.faults.stuck_tray) {
-            trays |= 1u16.checked_shl(u32::from(b.0.saturating_sub(1))).unwrap_or(0);
-        }
-        regs[usize::from(ir::conveyor::TRAYS)] = trays;
+        regs[usize::from(ir::conveyor::TRAYS)] = world.trays.keys().copied().chain(world.faults.stuck_tray).fold(0, |bits, b| bits | map::booth_bit(b));
+        regs[usize::from(ir::conveyor::GATES)] = world.belt.values().fold(0, |bits, (at, _)| match at {
+            Station::Gate(b) => bits | map::booth_bit(*b),
+            _ => bits,
+        });
         regs[usize::from(ir::conveyor::UNITS_ON_BELT)] = world.belt.len() as u16;
         regs[usize::from(ir::conveyor::EYES)] = world.belt.values().fold(0, |eyes, (at, _)| eyes | map::eye_bit(*at));
         let mut carried: Vec<_> = world.belt.iter().map(|(c, (at, _))| (c.0, *at)).collect();
