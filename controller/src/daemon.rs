@@ -34,6 +34,20 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
 
 /// [`assemble`] going by `clock` (a scenario's virtual day) instead of the system's.
 pub async fn assemble_with_clock(config: Config, clock: crate::clock::Clock) -> anyhow::Result<Assembled> {
+    let manifest = load_manifest(&config)?;
+    let (devices, simulator) = match &config.hardware {
+        HardwareConfig::Simulated { simulator } => {
+            let sim = SimWorkstation::new(simulator.clone(), &manifest);
+            (sim.devices(), Some(sim))
+        }
+        HardwareConfig::Wire { devices, frame_timeout_ms } => (open_wire(devices, *frame_timeout_ms).await?, None),
+    };
+    assemble_on(config, clock, devices, simulator).await
+}
+
+/// [`assemble_with_clock`] on devices the caller has opened (a scenario's field
+/// devices over in-memory Modbus lines); `simulator` is what they simulate.
+pub async fn assemble_on(config: Config, clock: crate::clock::Clock, devices: hal::Devices, simulator: Option<SimWorkstation>) -> anyhow::Result<Assembled> {
     let catalog = Catalog::load(&config.catalog.path)?;
     let manifest = load_manifest(&config)?;
     if let Some(dir) = config.journal.path.parent() {
@@ -42,14 +56,6 @@ pub async fn assemble_with_clock(config: Config, clock: crate::clock::Clock) -> 
     let journal = Arc::new(Journal::open_with_clock(&config.journal.path, clock).with_context(|| format!("journal {}", config.journal.path.display()))?);
     let added = journal.import_manifest(&manifest)?;
     tracing::info!(added, total = manifest.len(), "loading manifest imported");
-
-    let (devices, simulator) = match &config.hardware {
-        HardwareConfig::Simulated { simulator } => {
-            let sim = SimWorkstation::new(simulator.clone(), &manifest);
-            (sim.devices(), Some(sim))
-        }
-        HardwareConfig::Wire { devices, frame_timeout_ms } => (open_wire(devices, *frame_timeout_ms).await?, None),
-    };
     let settings = Settings {
         scan_max_frames: config.scan.max_frames,
         scan_agree: config.scan.agree,
@@ -107,13 +113,20 @@ async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Res
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read devices file {}", path.display()))?;
     let wire = WireConfig::from_toml(&text).with_context(|| format!("devices file {}", path.display()))?;
     let drivers = WireDevices::open(&wire);
+    check_who_answers(&drivers).await?;
+    let camera = hal::camera::OpenCvCamera::open(&wire.camera, Duration::from_millis(frame_timeout_ms));
+    Ok(drivers.into_devices(Arc::new(camera)))
+}
+
+/// Asks each field device who it is (device type, firmware, serial) and waits for
+/// its heartbeat, before anything moves.
+pub async fn check_who_answers(drivers: &WireDevices) -> anyhow::Result<()> {
     for device in [&drivers.store_device, &drivers.conveyor_device] {
         let identity = device.identity().await.with_context(|| format!("{} at {}", device.link().device(), device.link().transport()))?;
         tracing::info!(device = device.link().device(), transport = %device.link().transport(), firmware = %identity.firmware, serial = %identity.serial_number, "field device found");
         device.wait_heartbeat(Duration::from_secs(5)).await?;
     }
-    let camera = hal::camera::OpenCvCamera::open(&wire.camera, Duration::from_millis(frame_timeout_ms));
-    Ok(drivers.into_devices(Arc::new(camera)))
+    Ok(())
 }
 
 /// How often the supervisor reads the interlocks and the devices' alarms.

@@ -116,6 +116,8 @@ pub(crate) struct Shared {
     pub gate_locks: HashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
     /// One unit in the picker at a time.
     pub picker: tokio::sync::Mutex<()>,
+    /// One runner homes a device that lost its reference (a power cut) at a time.
+    pub homing: tokio::sync::Mutex<()>,
     /// One unit at the scan station at a time: held from the run to the station
     /// until the unit leaves it.
     pub scan_station: Arc<tokio::sync::Mutex<()>>,
@@ -243,6 +245,7 @@ impl Dispatcher {
                 booth_locks,
                 gate_locks,
                 picker: tokio::sync::Mutex::new(()),
+                homing: tokio::sync::Mutex::new(()),
                 scan_station: Arc::new(tokio::sync::Mutex::new(())),
                 allocation: Mutex::new(()),
                 machine: Mutex::new(machine),

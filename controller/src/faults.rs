@@ -37,6 +37,7 @@ pub fn definition(kind: ErrorKind) -> FaultDefinition {
         ErrorKind::InvalidTarget => ("WS-TARGET", "A slot, booth or unit the controller addressed is not there", "Run a stock count; the journal and the store disagree", Policy::RejectUnit),
         ErrorKind::Busy => ("WS-BUSY", "A device is not ready for the command (not homed, tray occupied)", "Home the device or wait for the tray to be emptied", Policy::Stop),
         ErrorKind::WrongPosition => ("WS-POSITION", "A device ended somewhere other than where it was sent", "Check the photo-eyes and diverters; the unit is quarantined", Policy::RejectUnit),
+        ErrorKind::NotHomed => ("WS-NOT-HOMED", "A device restarted (a power cut) and lost its reference", "The controller homes it and repeats the motion; if it repeats, check the supply", Policy::Retry),
         ErrorKind::HeartbeatLost => ("WS-HEARTBEAT", "A device stopped motion because the controller's heartbeat stopped", "Check the link; the device resumes once the heartbeat returns", Policy::Stop),
         _ => ("WS-DEVICE", "An unclassified device failure", "Read the device's alarm list with wsctl", Policy::Stop),
     };
@@ -75,6 +76,7 @@ mod tests {
             ErrorKind::Busy,
             ErrorKind::WrongPosition,
             ErrorKind::HeartbeatLost,
+            ErrorKind::NotHomed,
         ];
         let codes: std::collections::HashSet<_> = kinds.iter().map(|k| definition(*k).code).collect();
         assert_eq!(codes.len(), kinds.len());

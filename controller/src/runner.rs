@@ -79,6 +79,13 @@ pub(crate) struct DispenseRun {
     scan_guard: Option<OwnedMutexGuard<()>>,
 }
 
+/// How often a motion refused by a device that is coming back (heartbeat not yet
+/// seen, not homed) is repeated.
+const REPEATS: usize = 3;
+
+/// How long a device that has just come back takes to see the controller's heartbeat.
+const HEARTBEAT_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How often a unit waiting at its gate looks at the booth's tray sensor.
 const TRAY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -197,7 +204,7 @@ impl DispenseRun {
                 let shared = self.shared.clone();
                 let _picker = shared.picker.lock().await;
                 let slot = *slot;
-                self.device_step(|s, carrier| async move {
+                self.device_step(move |s, carrier| async move {
                     s.devices.store.pick_to_hatch(slot, carrier).await?;
                     s.devices.store.release_to_belt(carrier).await
                 }, Event::Picked)
@@ -286,19 +293,54 @@ impl DispenseRun {
         Ok(Event::Allocated(unit))
     }
 
-    /// Runs a motion once every interlock is closed; a device error becomes a Fault event.
+    /// Runs a motion once every interlock is closed; a device that lost its
+    /// reference is homed and the motion repeated once; a device error becomes a
+    /// Fault event.
     async fn device_step<F, Fut>(&mut self, step: F, success: Event) -> Event
     where
-        F: FnOnce(Arc<Shared>, TrackingId) -> Fut,
+        F: Fn(Arc<Shared>, TrackingId) -> Fut,
         Fut: std::future::Future<Output = Result<(), DeviceError>>,
     {
         if let Err(e) = self.interlocks_closed().await {
             return self.fault(e);
         }
-        match step(self.shared.clone(), self.carrier).await {
+        let mut result = step(self.shared.clone(), self.carrier).await;
+        for _ in 0..REPEATS {
+            match &result {
+                Err(e) if self.ready_again(e).await => result = step(self.shared.clone(), self.carrier).await,
+                _ => break,
+            }
+        }
+        match result {
             Ok(()) => success,
             Err(e) => self.fault(e),
         }
+    }
+
+    /// After a power cut a device refuses motion until it has seen the controller's
+    /// heartbeat again (wait for the next beats) and been homed (home it: one runner
+    /// at a time, homing twice is harmless); said in the journal. True if the
+    /// refused motion may be repeated: it never started.
+    async fn ready_again(&self, e: &DeviceError) -> bool {
+        if e.kind() == ErrorKind::HeartbeatLost && e.to_string().contains("refused") {
+            tokio::time::sleep(HEARTBEAT_CATCH_UP).await;
+            return true;
+        }
+        if e.kind() != ErrorKind::NotHomed {
+            return false;
+        }
+        let _one_at_a_time = self.shared.homing.lock().await;
+        let devices = &self.shared.devices;
+        let homed = if e.device() == "conveyor" { devices.conveyor.home().await } else { devices.store.home().await };
+        let note = match &homed {
+            Ok(()) => format!("{} had lost its reference ({e}): homed, the motion is repeated", e.device()),
+            Err(h) => format!("{} had lost its reference ({e}) and homing failed: {h}", e.device()),
+        };
+        tracing::warn!(dispense = %self.status.id, "{note}");
+        if let Err(j) = self.journal("evidence", &note) {
+            tracing::error!(dispense = %self.status.id, "journal: {j}");
+        }
+        homed.is_ok()
     }
 
     async fn convey(&mut self, to: Station) -> Result<Event, JournalError> {
@@ -330,6 +372,13 @@ impl DispenseRun {
             }
             false => run.await,
         };
+        let mut result = result;
+        for _ in 0..REPEATS {
+            match &result {
+                Err(e) if self.ready_again(e).await => result = shared.devices.conveyor.convey(self.carrier, to).await,
+                _ => break,
+            }
+        }
         let event = match result {
             Ok(()) => Event::Arrived,
             // A unit that did not get away may still be at the scan station: it keeps it.
@@ -515,13 +564,16 @@ impl DispenseRun {
     async fn finish(&mut self, stage: Stage) -> Result<(), JournalError> {
         if let Some(unit) = &self.status.unit {
             let record = self.shared.journal.stock_record(&unit.code)?;
-            let settled = match (stage, record.map(|r| r.state)) {
+            let settled = match (stage, record.map(|r| (r.state, r.slot))) {
                 (Stage::Administered, _) => Some(UnitState::Administered),
                 // Refused at the booth: the nurse returns it; it is never used.
-                (Stage::Rejected, Some(UnitState::Delivered)) => Some(UnitState::Rejected),
+                (Stage::Rejected, Some((UnitState::Delivered, _))) => Some(UnitState::Rejected),
+                // A pick that failed may have left the unit in its slot (refused) or
+                // in the hatch (the belt never took it): ask the devices.
+                (Stage::Failed, Some((UnitState::Picked, slot))) => Some(self.after_failed_pick(slot).await?),
                 // A unit that left the store and did not end in a tray or the bin is
                 // not where the records say: quarantine it until someone looks.
-                (Stage::Failed, Some(UnitState::Picked | UnitState::Delivered)) => Some(UnitState::Rejected),
+                (Stage::Failed, Some((UnitState::Delivered, _))) => Some(UnitState::Rejected),
                 _ => None,
             };
             if let Some(state) = settled {
@@ -535,6 +587,32 @@ impl DispenseRun {
         }
         self.booth_guard = None;
         Ok(())
+    }
+
+    /// Where a failed dispense's picked unit is: still in its slot (back in stock),
+    /// in the hatch or on the belt (carried to the bin), or unknown (rejected:
+    /// quarantined until someone looks).
+    async fn after_failed_pick(&self, slot: hal::SlotAddress) -> Result<UnitState, JournalError> {
+        let store = &self.shared.devices.store;
+        let (state, note) = if store.slot_occupied(slot).await.unwrap_or(false) {
+            (UnitState::InStore, format!("the unit never left {slot}: back in stock"))
+        } else if store.hatch().await.ok().flatten() == Some(self.carrier) {
+            let binned = async { store.release_to_belt(self.carrier).await?; self.shared.devices.conveyor.convey(self.carrier, Station::Reject).await }.await;
+            (UnitState::Rejected, match binned {
+                Ok(()) => "the unit was in the hatch: carried to the reject bin".to_owned(),
+                Err(e) => format!("the unit is in the hatch and could not be binned ({e}): remove it by hand"),
+            })
+        } else if let Some(at) = self.shared.devices.conveyor.units_on_belt().await.ok().and_then(|on| on.into_iter().find(|(c, _)| *c == self.carrier)) {
+            // Left on the belt (its run failed): it must not block the stations behind it.
+            (UnitState::Rejected, match self.shared.devices.conveyor.convey(self.carrier, Station::Reject).await {
+                Ok(()) => format!("the unit was left at {}: carried to the reject bin", at.1),
+                Err(e) => format!("the unit is left at {} and could not be binned ({e}): remove it by hand", at.1),
+            })
+        } else {
+            (UnitState::Rejected, "the unit is not in its slot or the hatch: quarantined until someone looks".to_owned())
+        };
+        self.journal("evidence", &note)?;
+        Ok(state)
     }
 
     /// Waits until every interlock is closed and readable, pausing the workstation

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     WrongPosition,
     /// The device stopped motion because the controller's heartbeat stopped reaching it.
     HeartbeatLost,
+    /// The device has lost its reference (it restarted, e.g. after a power cut) and
+    /// moves again only once homed.
+    NotHomed,
 }
 
 impl fmt::Display for ErrorKind {
@@ -46,6 +49,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Busy => "busy",
             ErrorKind::WrongPosition => "target and actual position differ",
             ErrorKind::HeartbeatLost => "controller heartbeat lost",
+            ErrorKind::NotHomed => "not homed",
         };
         f.write_str(text)
     }

@@ -34,6 +34,7 @@ fn transport(endpoint: &Endpoint) -> Transport {
     match endpoint.clone() {
         Endpoint::Rtu { path, baud, unit } => Transport::Rtu { path, baud, unit },
         Endpoint::Tcp { address, unit } => Transport::Tcp { address, unit },
+        Endpoint::Memory(port) => Transport::Memory(port),
     }
 }
 

@@ -62,6 +62,9 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
         let when = recalled_at.map_or_else(|| "never recalled, so at all".to_owned(), |r| format!("after its recall at minute {r:.0}"));
         out.push(check(format!("no unit of lot {lot} given {}", if recalled_at.is_some() { "after its recall" } else { "" }).trim().to_owned(), after.is_empty(), format!("{} given {when}", after.len())));
     }
+    if let Some(min) = expect.garbled_frames_min {
+        out.push(check("line noise acted", m.garbled_frames >= min, format!("expected at least {min} garbled frames, got {}", m.garbled_frames)));
+    }
     if let Some(state) = &expect.final_state {
         out.push(check("final state", &m.final_state == state, format!("expected {state}, got {}", m.final_state)));
     }

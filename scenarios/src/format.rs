@@ -67,6 +67,21 @@ pub struct Workstation {
     pub validation_timeout_s: Option<u64>,
     /// Seconds between cold-chain samples (default 60).
     pub coldchain_sample_s: Option<f64>,
+    /// How the controller reaches the simulated devices: `wire` (default: the
+    /// Modbus drivers over in-memory RTU and TCP lines, with every line fault) or
+    /// `in-process` (the device models directly: for stores larger than the
+    /// register map describes, and the fastest runs).
+    #[serde(default)]
+    pub devices: DeviceLink,
+}
+
+/// See [`Workstation::devices`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceLink {
+    #[default]
+    Wire,
+    InProcess,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +188,8 @@ pub struct Expect {
     pub bound_fraction_min: Option<f64>,
     /// 95th percentile of order to booth, seconds, at most.
     pub p95_order_to_booth_s_max: Option<f64>,
+    /// Frames garbled on the field lines (noise), at least: the fault did act.
+    pub garbled_frames_min: Option<u64>,
     /// Cold-chain alarms raised (e.g. "high", "heat").
     #[serde(default)]
     pub alarms: Vec<String>,

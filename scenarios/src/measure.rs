@@ -88,6 +88,8 @@ pub struct Metrics {
     pub administered_by_lot: BTreeMap<String, Vec<f64>>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
+    /// Chunks of bytes the line noise garbled on the field lines (over the wire only).
+    pub garbled_frames: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -158,6 +160,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
             lots
         }),
         unaccounted: unaccounted(raw)?,
+        garbled_frames: raw.garbled_frames,
     })
 }
 

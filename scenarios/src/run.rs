@@ -4,13 +4,16 @@
 //! long as the CPU needs for it. A simulated clinic places the orders and plays the
 //! guardians and nurses.
 
-use crate::format::{Behaviour, Scenario};
+use crate::format::{Behaviour, DeviceLink, Scenario};
 use crate::measure::{Measure, Sample};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use controller::clock::Clock;
 use controller::config::Config;
-use controller::daemon::{Assembled, assemble_with_clock};
+use controller::daemon::{Assembled, assemble_on, assemble_with_clock};
+use hal::modbus::drivers::{WireConfig, WireDevices};
+use hal::modbus::link::{LinkTiming, Transport};
+use simulator::wire::{Endpoint, HardwareSim};
 use controller::dispatcher::Dispatcher;
 use controller::order::{DispenseStatus, PatientOrder};
 use hal::BoothId;
@@ -50,6 +53,8 @@ pub struct Raw {
     pub wall: Duration,
     /// The journal's folder, kept until the reports are written.
     pub dir: tempfile::TempDir,
+    /// Chunks of bytes the line noise garbled (over the wire only).
+    pub garbled_frames: u64,
 }
 
 /// Builds the patients: the explicit list, then the seeded arrival process.
@@ -157,7 +162,14 @@ pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, u
 
 async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
     let start = Utc::now().date_naive().and_hms_opt(8, 0, 0).unwrap_or_default().and_utc();
-    let assembled = assemble_with_clock(config, Clock::following_tokio(start)).await?;
+    let clock = Clock::following_tokio(start);
+    let (assembled, hardware) = match scenario.workstation.devices {
+        DeviceLink::InProcess => (assemble_with_clock(config, clock).await?, None),
+        DeviceLink::Wire => {
+            let (assembled, hardware) = assemble_over_wire(config, clock).await?;
+            (assembled, Some(hardware))
+        }
+    };
     let dispatcher = assembled.dispatcher.clone();
     let sim = assembled.simulator.clone().context("simulated hardware")?;
     let booths = dispatcher.devices().booths.count();
@@ -166,7 +178,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let opened_at = dispatcher.now();
 
     for f in &scenario.faults {
-        let (sim, fault, f) = (sim.clone(), f.fault.parse::<simulator::faults::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
+        let (sim, hardware, fault, f) = (sim.clone(), hardware.clone(), f.fault.parse::<simulator::faults::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
         tokio::spawn(async move {
             if let Some(min) = f.at_min {
                 tokio::time::sleep_until(opened + Duration::from_secs_f64(min * 60.0)).await;
@@ -181,7 +193,12 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-            if let Err(why) = sim.inject(&fault) {
+            // Line faults (noise, a silent or unplugged device, a power cut) act on the wire.
+            let injected = match &hardware {
+                Some(hardware) => hardware.inject(&fault),
+                None => sim.inject(&fault),
+            };
+            if let Err(why) = injected {
                 tracing::error!("scenario fault {:?} not applied: {why}", f.fault);
             }
         });
@@ -232,7 +249,36 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     tokio::time::sleep(Duration::from_secs(120)).await;
     let samples = measure.stop();
     let end = dispatcher.now();
-    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir })
+    let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::faults::Line::Store).corrupted() + h.line(simulator::faults::Line::Conveyor).corrupted());
+    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir, garbled_frames })
+}
+
+/// The controller on the simulated devices behind their Modbus drivers, over
+/// in-memory lines with the real framing (the store on RTU, the conveyor on TCP);
+/// the camera is read in process.
+async fn assemble_over_wire(config: Config, clock: Clock) -> anyhow::Result<(Assembled, HardwareSim)> {
+    let controller::config::HardwareConfig::Simulated { simulator } = &config.hardware else {
+        anyhow::bail!("a scenario runs on simulated hardware");
+    };
+    let manifest = controller::daemon::load_manifest(&config)?;
+    let sim = simulator::SimWorkstation::new(simulator.clone(), &manifest);
+    let hardware = HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?;
+    let port = |endpoint: &Endpoint| match endpoint {
+        Endpoint::Memory(port) => Ok(Transport::Memory(port.clone())),
+        other => Err(anyhow::anyhow!("expected an in-memory line, got {other:?}")),
+    };
+    let wire = WireConfig {
+        store: port(hardware.store_endpoint())?,
+        conveyor: port(hardware.conveyor_endpoint())?,
+        camera: String::new(),
+        booths: sim.config().booths,
+        timing: LinkTiming::default(),
+        job_deadline_s: 120.0,
+    };
+    let drivers = WireDevices::open(&wire);
+    controller::daemon::check_who_answers(&drivers).await?;
+    let devices = drivers.into_devices(sim.devices().camera.clone());
+    Ok((assemble_on(config, clock, devices, Some(sim)).await?, hardware))
 }
 
 /// How often the clinic orders again for a patient whose unit was rejected.

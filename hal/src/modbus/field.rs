@@ -205,9 +205,23 @@ impl FieldDevice {
             }
         }
         let [p0, p1, p2, p3] = task.params;
-        self.link.write(hr::TASK_BLOCK, &[seq, task.code, p0, p1, p2, p3]).await?;
+        // A write whose answer was lost may still have reached the device: the
+        // status echo below tells (and the same seq again is ignored by the device).
+        if let Err(e) = self.link.write(hr::TASK_BLOCK, &[seq, task.code, p0, p1, p2, p3]).await {
+            if !transient(&e) {
+                return Err(e);
+            }
+            tracing::warn!(device = self.link.device(), "task {seq} write unconfirmed, looking at the echo: {e}");
+        }
         loop {
-            let r = self.link.read_input(ir::STATUS, 5).await?;
+            let r = match self.link.read_input(ir::STATUS, 5).await {
+                Ok(r) => r,
+                Err(e) if transient(&e) && started.elapsed() <= HANDSHAKE_DEADLINE => {
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let (word, echo, refusal) = (r[0], r[3], r[4]);
             if echo == seq && word & status::TASK_RECEIVED == 0 {
                 if let Some(kind) = JobResult::from_register(refusal).and_then(JobResult::error_kind) {
@@ -227,7 +241,16 @@ impl FieldDevice {
         let started = Instant::now();
         loop {
             tokio::time::sleep(self.link.timing().poll()).await;
-            let r = self.link.read_input(slot, ir::JOB_SLOT_LEN).await?;
+            // The job runs on the device whatever the line does: a poll that got no
+            // answer is asked again, until the job's deadline.
+            let r = match self.link.read_input(slot, ir::JOB_SLOT_LEN).await {
+                Ok(r) => r,
+                Err(e) if transient(&e) && started.elapsed() <= deadline => {
+                    tracing::debug!(device = self.link.device(), "job {seq} poll: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let (job_seq, state, result, actual) = (r[0], JobState::from_register(r[1]), r[2], r[3]);
             if job_seq != seq {
                 return Err(self.error(ErrorKind::NoResponse, format!("job {seq} lost: the slot now holds job {job_seq} (device restarted?)")));
@@ -259,6 +282,11 @@ impl Drop for SlotClaim {
     fn drop(&mut self) {
         self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&(self.seq % ir::JOB_SLOT_COUNT));
     }
+}
+
+/// A failure of the line rather than an answer of the device: worth asking again.
+fn transient(e: &DeviceError) -> bool {
+    matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse | ErrorKind::Crc)
 }
 
 fn describe(result: u16) -> String {

@@ -20,13 +20,54 @@ pub enum Transport {
     Rtu { path: String, baud: u32, unit: u8 },
     /// Modbus TCP.
     Tcp { address: SocketAddr, unit: u8 },
+    /// The same framing over an in-memory stream to a simulated device: scenario
+    /// runs on a virtual clock, where a pseudo-terminal or a socket would let the
+    /// paused clock race ahead of the bytes. Never in a devices file.
+    #[serde(skip)]
+    Memory(MemoryPort),
 }
+
+/// Which Modbus framing an in-memory line carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// RTU: unit, PDU, CRC-16.
+    Rtu,
+    /// TCP: the MBAP header, then unit and PDU.
+    Tcp,
+}
+
+/// Opens a new in-memory connection to a device (as the link does after a timeout).
+pub type Connect = std::sync::Arc<dyn Fn() -> std::io::Result<tokio::io::DuplexStream> + Send + Sync>;
+
+/// An in-memory line to a simulated device.
+#[derive(Clone)]
+pub struct MemoryPort {
+    pub name: String,
+    pub framing: Framing,
+    pub unit: u8,
+    pub connect: Connect,
+}
+
+impl std::fmt::Debug for MemoryPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryPort").field("name", &self.name).field("framing", &self.framing).field("unit", &self.unit).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for MemoryPort {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.framing == other.framing && self.unit == other.unit && std::sync::Arc::ptr_eq(&self.connect, &other.connect)
+    }
+}
+
+impl Eq for MemoryPort {}
 
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transport::Rtu { path, baud, unit } => write!(f, "rtu:{path}@{baud} unit {unit}"),
             Transport::Tcp { address, unit } => write!(f, "tcp:{address} unit {unit}"),
+            Transport::Memory(port) => write!(f, "memory:{} ({:?} framing) unit {}", port.name, port.framing, port.unit),
         }
     }
 }
@@ -210,6 +251,13 @@ impl ModbusLink {
                     let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
                     stream.set_nodelay(true).map_err(|e| e.to_string())?;
                     Ok(tokio_modbus::client::tcp::attach_slave(stream, Slave(*unit)))
+                }
+                Transport::Memory(port) => {
+                    let stream = (port.connect)().map_err(|e| e.to_string())?;
+                    Ok(match port.framing {
+                        Framing::Rtu => tokio_modbus::client::rtu::attach_slave(stream, Slave(port.unit)),
+                        Framing::Tcp => tokio_modbus::client::tcp::attach_slave(stream, Slave(port.unit)),
+                    })
                 }
             }
         })

@@ -179,7 +179,8 @@ impl JobResult {
             Self::Jam => ErrorKind::Jam,
             Self::GripFailure => ErrorKind::GripFailure,
             Self::InvalidTarget => ErrorKind::InvalidTarget,
-            Self::Busy | Self::NotHomed => ErrorKind::Busy,
+            Self::Busy => ErrorKind::Busy,
+            Self::NotHomed => ErrorKind::NotHomed,
             Self::HeartbeatLost => ErrorKind::HeartbeatLost,
             Self::UnknownTask => ErrorKind::Exception,
             Self::PowerLost => ErrorKind::NoResponse,
@@ -193,6 +194,7 @@ impl JobResult {
             ErrorKind::GripFailure => Self::GripFailure,
             ErrorKind::InvalidTarget => Self::InvalidTarget,
             ErrorKind::HeartbeatLost => Self::HeartbeatLost,
+            ErrorKind::NotHomed => Self::NotHomed,
             ErrorKind::Exception => Self::UnknownTask,
             _ => Self::Busy,
         }

@@ -187,7 +187,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     println!("  cold store   {:?}", hw.store_endpoint());
     println!("  conveyor     {:?}", hw.conveyor_endpoint());
     println!("  camera       {}", hw.camera_url());
-    println!("  control      curl -d 'door open' http://{}/fault   (state: GET /state)", hw.http_address());
+    if let Some(http) = hw.http_address() {
+        println!("  control      curl -d 'door open' http://{http}/fault   (state: GET /state)");
+    }
     println!("  devices file {}", devices_out.display());
     if !script.is_empty() {
         println!("  fault script {} faults", script.len());

@@ -97,7 +97,7 @@ pub fn serve_rtu(core: Arc<DeviceCore>, line: Arc<LineControl>, baud: u32) -> st
     Ok(path)
 }
 
-async fn relay<R, W>(mut from: R, mut to: W, line: Arc<LineControl>, byte_time: Duration)
+pub(super) async fn relay<R, W>(mut from: R, mut to: W, line: Arc<LineControl>, byte_time: Duration)
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,

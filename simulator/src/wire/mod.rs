@@ -1,11 +1,13 @@
 //! Hardware mode: the simulated workstation behind exactly the real wires. Each field
 //! device serves the register map of `hal/REGISTERS.md` over Modbus RTU on a
 //! pseudo-terminal or Modbus TCP on a port; the camera is an MJPEG stream; faults
-//! are injected from scripts or the HTTP control endpoint.
+//! are injected from scripts or the HTTP control endpoint. [`HardwareSim::in_memory`]
+//! serves the same framing over in-memory streams for runs on a virtual clock.
 
 mod core;
 mod http;
 mod line;
+mod memory;
 mod models;
 mod service;
 
@@ -54,6 +56,8 @@ pub struct HardwarePlan {
 pub enum Endpoint {
     Rtu { path: String, baud: u32, unit: u8 },
     Tcp { address: SocketAddr, unit: u8 },
+    /// In memory ([`HardwareSim::in_memory`]): the controller's link opens it directly.
+    Memory(hal::modbus::link::MemoryPort),
 }
 
 pub const STORE_UNIT: u8 = 1;
@@ -74,20 +78,14 @@ struct Inner {
     conveyor_line: Arc<LineControl>,
     store_endpoint: Endpoint,
     conveyor_endpoint: Endpoint,
-    http: SocketAddr,
+    /// The camera stream and control endpoint; none in memory.
+    http: Option<SocketAddr>,
 }
 
 impl HardwareSim {
     /// Starts both device servers and the HTTP endpoint (needs a tokio runtime).
     pub async fn start(sim: SimWorkstation, plan: &HardwarePlan) -> std::io::Result<Self> {
-        let c = sim.config();
-        let slots = c.geometry().slot_count();
-        if c.racks > 15 || c.rows > 15 || slots > usize::from(hal::modbus::map::ir::store::SLOT_OCCUPANCY_LEN) * 16 {
-            return Err(std::io::Error::other(format!(
-                "a {}x{}x{} store does not fit the register map (at most 15 racks, 15 rows and 512 slots)",
-                c.racks, c.rows, c.columns
-            )));
-        }
+        fits_register_map(&sim)?;
         let shared = sim.shared();
         let seed = sim.config().seed;
         let store = DeviceCore::new(Arc::new(StoreModel::new(shared.clone())), STORE_UNIT);
@@ -98,10 +96,26 @@ impl HardwareSim {
         let listener = tokio::net::TcpListener::bind(plan.http).await?;
         let http = listener.local_addr()?;
         let this = Self {
-            inner: Arc::new(Inner { sim, store, conveyor, store_line, conveyor_line, store_endpoint, conveyor_endpoint, http }),
+            inner: Arc::new(Inner { sim, store, conveyor, store_line, conveyor_line, store_endpoint, conveyor_endpoint, http: Some(http) }),
         };
         http::spawn(listener, Arc::new(SimCamera::new(shared)), Arc::new(this.clone()));
         Ok(this)
+    }
+
+    /// The two field devices over in-memory streams with the real framing (the
+    /// store on RTU at 115200 baud, the conveyor on TCP), for a run on a virtual
+    /// clock; the camera stays in process (`SimWorkstation::devices`).
+    pub fn in_memory(sim: SimWorkstation) -> std::io::Result<Self> {
+        fits_register_map(&sim)?;
+        let shared = sim.shared();
+        let seed = sim.config().seed;
+        let store = DeviceCore::new(Arc::new(StoreModel::new(shared.clone())), STORE_UNIT);
+        let conveyor = DeviceCore::new(Arc::new(ConveyorModel::new(shared)), CONVEYOR_UNIT);
+        let (store_line, conveyor_line) = (Arc::new(LineControl::new(seed ^ 1)), Arc::new(LineControl::new(seed ^ 2)));
+        let service = |core: &Arc<DeviceCore>, line: &Arc<LineControl>| service::ModbusService::new(core.clone(), line.clone());
+        let store_endpoint = Endpoint::Memory(memory::port("cold store", hal::modbus::link::Framing::Rtu, STORE_UNIT, service(&store, &store_line), store_line.clone(), 115_200));
+        let conveyor_endpoint = Endpoint::Memory(memory::port("conveyor", hal::modbus::link::Framing::Tcp, CONVEYOR_UNIT, service(&conveyor, &conveyor_line), conveyor_line.clone(), 115_200));
+        Ok(Self { inner: Arc::new(Inner { sim, store, conveyor, store_line, conveyor_line, store_endpoint, conveyor_endpoint, http: None }) })
     }
 
     pub fn workstation(&self) -> &SimWorkstation {
@@ -116,11 +130,13 @@ impl HardwareSim {
         &self.inner.conveyor_endpoint
     }
 
+    /// The camera's MJPEG stream (in memory there is none: the camera is read in process).
     pub fn camera_url(&self) -> String {
-        format!("http://{}/scan.mjpg", self.inner.http)
+        self.inner.http.map_or_else(|| "in process".to_owned(), |http| format!("http://{http}/scan.mjpg"))
     }
 
-    pub fn http_address(&self) -> SocketAddr {
+    /// The control endpoint; none in memory.
+    pub fn http_address(&self) -> Option<SocketAddr> {
         self.inner.http
     }
 
@@ -136,6 +152,7 @@ impl HardwareSim {
         let section = |name: &str, e: &Endpoint| match e {
             Endpoint::Rtu { path, baud, unit } => format!("[{name}]\ntransport = \"rtu\"\npath = \"{path}\"\nbaud = {baud}\nunit = {unit}\n"),
             Endpoint::Tcp { address, unit } => format!("[{name}]\ntransport = \"tcp\"\naddress = \"{address}\"\nunit = {unit}\n"),
+            Endpoint::Memory(port) => format!("# [{name}] is in memory ({port:?}): no devices file can name it\n"),
         };
         format!(
             "# Written by wssim hardware: where each simulated device is.\nbooths = {}\ncamera = \"{}\"\n\n{}\n{}",
@@ -218,6 +235,19 @@ impl http::Control for HardwareSim {
             self.inner.conveyor_line.corrupted(),
         )
     }
+}
+
+/// The store's slots must fit the register map's occupancy block and address fields.
+fn fits_register_map(sim: &SimWorkstation) -> std::io::Result<()> {
+    let c = sim.config();
+    let slots = c.geometry().slot_count();
+    if c.racks > 15 || c.rows > 15 || slots > usize::from(hal::modbus::map::ir::store::SLOT_OCCUPANCY_LEN) * 16 {
+        return Err(std::io::Error::other(format!(
+            "a {}x{}x{} store does not fit the register map (at most 15 racks, 15 rows and 512 slots)",
+            c.racks, c.rows, c.columns
+        )));
+    }
+    Ok(())
 }
 
 async fn expose(how: &Exposure, core: Arc<DeviceCore>, line: Arc<LineControl>, unit: u8) -> std::io::Result<Endpoint> {
