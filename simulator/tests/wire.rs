@@ -240,7 +240,7 @@ async fn a_power_cut_loses_running_jobs_and_needs_homing() {
     assert!(!st.has(status::HOMED));
     assert!(st.alarms.iter().any(|a| a.code == "CS-07"));
     let err = d.store.pick_to_hatch(NEAR, TrackingId(9)).await.expect_err("not homed");
-    assert_eq!(err.kind(), ErrorKind::Busy);
+    assert_eq!(err.kind(), ErrorKind::NotHomed, "{err}");
     d.store.home().await.expect("home after power loss");
     d.store.pick_to_hatch(NEAR, TrackingId(9)).await.expect("pick after homing");
 }
