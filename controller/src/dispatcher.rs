@@ -44,7 +44,7 @@ pub enum DispatchError {
     Locked { holder: String, until: chrono::DateTime<Utc> },
     #[error("{0} open: nothing moves until every interlock is closed")]
     InterlockOpen(String),
-    #[error("the workstation is {state}; this needs it {wanted}")]
+    #[error("the workstation is {state}; this needs it to be {wanted}")]
     WrongState { state: &'static str, wanted: &'static str },
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -386,7 +386,7 @@ impl Dispatcher {
     /// In maintenance mode under `actor`'s lock, or why not.
     pub fn require_lock(&self, actor: &str) -> Result<(), DispatchError> {
         match self.maintenance_lock() {
-            None => Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "maintenance" }),
+            None => Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "in maintenance mode" }),
             Some(l) if l.holder != actor => Err(DispatchError::Locked { holder: l.holder, until: l.expires_at }),
             Some(_) => Ok(()),
         }

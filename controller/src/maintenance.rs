@@ -67,7 +67,7 @@ pub fn field_device(dispatcher: &Dispatcher, name: &str) -> Result<Arc<FieldDevi
     let wanted = if name.trim().eq_ignore_ascii_case("store") { "cold store" } else { name.trim() };
     let devices = &dispatcher.devices().field;
     if devices.is_empty() {
-        return Err(DispatchError::WrongState { state: "on in-process simulated hardware (no field bus)", wanted: "field devices on a wire" });
+        return Err(DispatchError::WrongState { state: "on in-process simulated hardware (no field bus)", wanted: "on field devices over a wire" });
     }
     devices.iter().find(|d| d.link().device().eq_ignore_ascii_case(wanted)).cloned().ok_or_else(|| {
         let known: Vec<&str> = devices.iter().map(|d| d.link().device()).collect();

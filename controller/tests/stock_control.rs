@@ -133,7 +133,7 @@ async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door
     dispatcher.quarantine_unit(&unit.code, "vial cracked", "pharmacist-1").expect("quarantine");
 
     let refused = dispatcher.eject_held(&unit.code, "crew-1").await.expect_err("not in maintenance");
-    assert!(refused.to_string().contains("needs it maintenance"), "{refused}");
+    assert!(refused.to_string().contains("needs it to be in maintenance mode"), "{refused}");
     dispatcher.enter_maintenance("crew-1", "remove cracked vial", std::time::Duration::from_secs(600), false).expect("maintenance");
     assert_eq!(dispatcher.workstation_state(), "maintenance");
     let order_refused = client.start_dispense(pb::StartDispenseRequest { request_id: "during-maintenance".into(), order: Some(order("HepB", 1)) }).await;
