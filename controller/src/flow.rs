@@ -183,14 +183,10 @@ impl DispenseFlow {
 
     /// Checking the unit. Passed → to_gate; Violations → to_reject.
     #[state(superstate = "travelling", entry_action = "enter_verifying")]
-    fn verifying(&mut self, decoded: &Decoded, event: &Event) -> Outcome<State> {
+    fn verifying(decoded: &Decoded, event: &Event) -> Outcome<State> {
         let _ = decoded;
         match event {
             Event::Passed => Transition(State::to_gate()),
-            Event::Violations(found) => {
-                self.violations.extend(found.iter().cloned());
-                Transition(State::to_reject())
-            }
             _ => Super,
         }
     }
@@ -219,13 +215,9 @@ impl DispenseFlow {
     /// awaiting_validation; Violations (a hold or the time out of refrigeration
     /// found at release) → to_reject; Fault → to_reject.
     #[state(superstate = "travelling", entry_action = "enter_at_gate")]
-    fn at_gate(&mut self, event: &Event) -> Outcome<State> {
+    fn at_gate(event: &Event) -> Outcome<State> {
         match event {
             Event::Arrived => Transition(State::awaiting_validation()),
-            Event::Violations(found) => {
-                self.violations.extend(found.iter().cloned());
-                Transition(State::to_reject())
-            }
             _ => Super,
         }
     }
@@ -235,11 +227,16 @@ impl DispenseFlow {
         context.push(Command::Convey(Station::Booth(self.booth)));
     }
 
-    /// A unit on the belt that a device failure has touched cannot be trusted:
-    /// Fault → to_reject.
+    /// A unit on the belt that failed a check (at verification, or again at the
+    /// gate), or that a device failure has touched, cannot be given:
+    /// Violations → to_reject; Fault → to_reject.
     #[superstate]
     fn travelling(&mut self, event: &Event) -> Outcome<State> {
         match event {
+            Event::Violations(found) => {
+                self.violations.extend(found.iter().cloned());
+                Transition(State::to_reject())
+            }
             Event::Fault(e) => {
                 self.violations.push(Violation::new(ViolationId::HandlingFault, describe(e)));
                 Transition(State::to_reject())

@@ -63,6 +63,9 @@ pub enum Created {
 pub struct Journal {
     conn: Mutex<Connection>,
     clock: Clock,
+    /// Bumped after every committed hold, so a unit waiting at a booth learns of
+    /// its hold at once without asking the database every second.
+    holds: tokio::sync::watch::Sender<u64>,
 }
 
 const SCHEMA_VERSION: i64 = 3;
@@ -154,7 +157,7 @@ impl Journal {
                 conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", from + 1))?;
             }
         }
-        Ok(Self { conn: Mutex::new(conn), clock })
+        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0 })
     }
 
     /// The time by the controller's clock.
@@ -306,6 +309,7 @@ impl Journal {
             insert_step(&tx, self.now(), None, Some(code), "hold", hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"))?;
         }
         tx.commit()?;
+        self.holds_changed();
         Ok(codes.len())
     }
 
@@ -321,6 +325,15 @@ impl Journal {
         Ok(changed == 1)
     }
 
+    /// Changes whenever a hold is committed.
+    pub fn watch_holds(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.holds.subscribe()
+    }
+
+    fn holds_changed(&self) {
+        self.holds.send_modify(|generation| *generation += 1);
+    }
+
     /// Puts a unit on hold (recall, quarantine, cold-chain exposure) with the reason
     /// and who did it; held units are never picked and fail verification.
     pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {
@@ -332,6 +345,7 @@ impl Journal {
         }
         insert_step(&tx, self.now(), None, Some(code), "hold", hold.as_str(), &format!("{reason} (by {actor})"))?;
         tx.commit()?;
+        self.holds_changed();
         Ok(())
     }
 
@@ -414,6 +428,7 @@ impl Journal {
             held += 1;
         }
         tx.commit()?;
+        self.holds_changed();
         Ok(held)
     }
 

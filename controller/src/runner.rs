@@ -518,10 +518,13 @@ impl DispenseRun {
     }
 
     /// The clinic's next word, unless the unit waiting at the booth is put on hold
-    /// first (a recall, a quarantine, a cold-chain excursion: looked for every
-    /// second, and again when the word arrives): a held unit is never given.
+    /// first (a recall, a quarantine, a cold-chain excursion: looked for whenever a
+    /// hold is committed, and again when the word arrives): a held unit is never given.
     async fn word_or_hold(&mut self) -> Result<Option<Confirmation>, Violation> {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut holds = self.shared.journal.watch_holds();
+        if let Some(held) = self.held() {
+            return Err(held);
+        }
         loop {
             tokio::select! {
                 word = self.confirmations.recv() => {
@@ -530,7 +533,7 @@ impl DispenseRun {
                         None => Ok(word),
                     };
                 }
-                _ = every.tick() => {
+                Ok(()) = holds.changed() => {
                     if let Some(held) = self.held() {
                         return Err(held);
                     }
