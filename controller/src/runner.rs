@@ -293,9 +293,9 @@ impl DispenseRun {
         Ok(Event::Allocated(unit))
     }
 
-    /// Runs a motion once every interlock is closed; a device that lost its
-    /// reference is homed and the motion repeated once; a device error becomes a
-    /// Fault event.
+    /// Runs a motion once every interlock is closed; a motion refused by a device
+    /// coming back from a power cut is repeated (see [`Self::ready_again`], at most
+    /// [`REPEATS`] times); a device error becomes a Fault event.
     async fn device_step<F, Fut>(&mut self, step: F, success: Event) -> Event
     where
         F: Fn(Arc<Shared>, TrackingId) -> Fut,
@@ -322,6 +322,8 @@ impl DispenseRun {
     /// at a time, homing twice is harmless); said in the journal. True if the
     /// refused motion may be repeated: it never started.
     async fn ready_again(&self, e: &DeviceError) -> bool {
+        // Only a task the device refused at hand-over (the field driver says "task …
+        // refused"): a job stopped half-way by a lost heartbeat may have moved the unit.
         if e.kind() == ErrorKind::HeartbeatLost && e.to_string().contains("refused") {
             tokio::time::sleep(HEARTBEAT_CATCH_UP).await;
             return true;

@@ -405,6 +405,22 @@ mod tests {
         v.iter().map(|v| v.id).collect()
     }
 
+    #[test]
+    fn the_check_at_the_gate_finds_what_changed_while_the_unit_waited() {
+        let catalog = catalog();
+        let hepb = catalog.product("HepB").expect("HepB");
+        let waited = record_of(&good_label(), UnitState::Picked, Some("D1"));
+        assert!(release_check(&waited, hepb, noon()).is_empty(), "nothing changed");
+        let mut recalled = waited.clone();
+        recalled.hold = Some((Hold::Recalled, "notice 7".into()));
+        assert_eq!(ids(&release_check(&recalled, hepb, noon())), [ViolationId::Recalled]);
+        // Out of the store since two minutes before noon: by the jab an hour later, over 30 min.
+        let late = noon() + chrono::Duration::minutes(60);
+        assert_eq!(ids(&release_check(&waited, hepb, late)), [ViolationId::OutOfFridgeLimit]);
+        let expired = record_of(&label(HEPB, day(2026, 11, 23), "S2"), UnitState::Picked, Some("D1"));
+        assert!(ids(&release_check(&expired, hepb, noon())).contains(&ViolationId::Expired));
+    }
+
     /// One case: a change to the good order, scanned unit or record, and the
     /// violations it must produce (exactly those).
     struct Case {
