@@ -39,8 +39,8 @@ impl Default for ColdChainConfig {
 }
 
 /// Starts the watch in the background; it runs for the life of the process.
-pub fn spawn(devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, config: ColdChainConfig, telemetry: Telemetry) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+pub fn spawn(tasks: &crate::tasks::Tasks, devices: Devices, journal: Arc<Journal>, catalog: Arc<Catalog>, config: ColdChainConfig, telemetry: Telemetry) -> tokio::task::JoinHandle<()> {
+    tasks.spawn(async move {
         if let Err(e) = account_for_downtime(&journal, &config, &telemetry) {
             tracing::error!("cold-chain watch: journal: {e}");
         }

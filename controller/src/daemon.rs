@@ -66,8 +66,8 @@ pub async fn assemble_on(config: Config, clock: crate::clock::Clock, devices: ha
     };
     let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);
     let telemetry = dispatcher.telemetry().clone();
-    crate::coldwatch::spawn(devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
-    crate::telemetry::supervise(devices, telemetry.faults, SUPERVISION_PERIOD);
+    crate::coldwatch::spawn(dispatcher.tasks(), devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
+    crate::telemetry::supervise(dispatcher.tasks(), devices, telemetry.faults, SUPERVISION_PERIOD);
     // A motion the previous run left going must end before anything else moves.
     let t = std::time::Instant::now();
     crate::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;

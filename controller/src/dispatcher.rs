@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     pub picker: tokio::sync::Mutex<()>,
     /// One runner homes a device that lost its reference (a power cut) at a time.
     pub homing: tokio::sync::Mutex<()>,
+    /// Every task of this controller (runners, watches, timers).
+    pub tasks: crate::tasks::Tasks,
     /// One unit at the scan station at a time: held from the run to the station
     /// until the unit leaves it.
     pub scan_station: Arc<tokio::sync::Mutex<()>>,
@@ -246,6 +248,7 @@ impl Dispatcher {
                 gate_locks,
                 picker: tokio::sync::Mutex::new(()),
                 homing: tokio::sync::Mutex::new(()),
+                tasks: crate::tasks::Tasks::default(),
                 scan_station: Arc::new(tokio::sync::Mutex::new(())),
                 allocation: Mutex::new(()),
                 machine: Mutex::new(machine),
@@ -289,6 +292,23 @@ impl Dispatcher {
 
     pub fn workstation_state(&self) -> &'static str {
         *self.shared.state_tx.borrow()
+    }
+
+    /// The controller's background tasks (for the watches the daemon starts).
+    pub fn tasks(&self) -> &crate::tasks::Tasks {
+        &self.shared.tasks
+    }
+
+    /// For scenario runs: stops this controller as a crash or a power cut would.
+    /// Every task ends at its next await (the journal keeps what was written), the
+    /// field devices stop receiving its heartbeat, and watchers of its dispenses see
+    /// their streams end. A new controller on the same journal and devices recovers.
+    pub fn stop_as_if_crashed(&self) {
+        self.shared.tasks.stop_all();
+        for device in &self.shared.devices.field {
+            device.stop_heartbeat();
+        }
+        lock(&self.shared.live).clear();
     }
 
     pub fn journal(&self) -> &Journal {
@@ -356,7 +376,7 @@ impl Dispatcher {
     /// Ends maintenance when the lock lapses, unless it was renewed or released.
     fn arm_expiry(&self, armed: &MaintenanceLock, timeout: Duration) {
         let (dispatcher, armed) = (self.clone(), armed.clone());
-        tokio::spawn(async move {
+        self.shared.tasks.spawn(async move {
             tokio::time::sleep(timeout).await;
             let still = lock(&dispatcher.shared.maintenance).as_ref().is_some_and(|l| l.generation == armed.generation && l.holder == armed.holder);
             if still && dispatcher.shared.in_maintenance() {
@@ -517,6 +537,10 @@ impl Dispatcher {
     /// dispense and starts nothing.
     pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
         self.validate(request_id, &order)?;
+        if self.shared.tasks.stopped() {
+            // Stopped as if crashed: nothing would run the order.
+            return Err(DispatchError::NotReady("stopped"));
+        }
         let state = self.workstation_state();
         let accepts = lock(&self.shared.machine).state().accepts_orders();
         let status = DispenseStatus {
@@ -551,7 +575,7 @@ impl Dispatcher {
                 self.shared.workstation_event(WsEvent::DispenseStarted);
                 self.shared.dispense_changed();
                 let run = DispenseRun::new(self.shared.clone(), status, status_tx, confirm_rx, cancel);
-                tokio::spawn(run.run());
+                self.shared.tasks.spawn(run.run());
                 Ok(Started { dispense_id: id, duplicate: false })
             }
         }

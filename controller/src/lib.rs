@@ -24,6 +24,7 @@ pub mod recovery;
 mod runner;
 pub mod scan;
 pub mod stock;
+pub mod tasks;
 pub mod telemetry;
 pub mod trace;
 pub mod verify;

@@ -149,10 +149,13 @@ fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<String>,
     Ok(last_intent.filter(|e| e.step == "Convey").map(|e| e.detail))
 }
 
+/// How the detail of a dispense that recovery ended begins.
+pub const RESTART_DETAIL: &str = "controller restarted";
+
 /// Ends a dispense (failed, unless its unit's record already says how it ended),
 /// saying what recovery did with its unit.
 fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str) -> Result<(), JournalError> {
-    status.detail = format!("controller restarted while the dispense was {}; {outcome}", status.stage.describe());
+    status.detail = format!("{RESTART_DETAIL} while the dispense was {}; {outcome}", status.stage.describe());
     status.stage = ends;
     status.finished_at = Some(journal.now());
     journal.record_stage(&status)

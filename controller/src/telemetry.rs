@@ -43,10 +43,10 @@ impl Telemetry {
 /// Polls the interlocks and every field device's alarms at `period`, raising and
 /// clearing their faults; and turns each field device's heartbeat watch into the
 /// device-silent fault. Runs for the life of the process.
-pub fn supervise(devices: Devices, board: FaultBoard, period: Duration) {
+pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoard, period: Duration) {
     for device in &devices.field {
         let (device, board) = (device.clone(), board.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut health = device.health();
             let name = device.link().device();
             while health.changed().await.is_ok() {
@@ -60,7 +60,7 @@ pub fn supervise(devices: Devices, board: FaultBoard, period: Duration) {
             }
         });
     }
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let interlock = FaultKind::from(crate::faults::definition(hal::ErrorKind::Interlock));

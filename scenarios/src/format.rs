@@ -34,14 +34,18 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
-/// A pharmacist's action at a time: recall a batch.
+/// Something that happens to the clinic at a time: the pharmacy recalls a batch, or
+/// the controller goes down (a crash, a power cut without UPS) and comes back.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     /// Minutes after opening.
     pub at_min: f64,
     /// Recall this lot (of any product): every unit not yet given is held.
-    pub recall_lot: String,
+    pub recall_lot: Option<String>,
+    /// Stop the controller at once, as a crash would, and start a new one on the
+    /// same journal and devices this many seconds later (it recovers, then serves).
+    pub restart_controller_after_s: Option<f64>,
     /// The recall notice, for the journal.
     #[serde(default = "default_recall_reason")]
     pub reason: String,
@@ -272,8 +276,11 @@ impl Scenario {
             }
         }
         for (i, a) in self.actions.iter().enumerate() {
-            if !(a.at_min >= 0.0 && a.at_min.is_finite()) || a.recall_lot.trim().is_empty() {
-                return Err(format!("actions[{i}]: at_min must be 0 or more and recall_lot a lot"));
+            let recall = a.recall_lot.as_deref().map(|lot| !lot.trim().is_empty());
+            let restart = a.restart_controller_after_s.map(|s| s >= 0.0 && s.is_finite());
+            let one = matches!((recall, restart), (Some(true), None) | (None, Some(true)));
+            if !(a.at_min >= 0.0 && a.at_min.is_finite()) || !one {
+                return Err(format!("actions[{i}]: at_min must be 0 or more, with either recall_lot (a lot) or restart_controller_after_s (seconds, 0 or more)"));
             }
         }
         for (i, f) in self.faults.iter().enumerate() {

@@ -23,7 +23,7 @@ pub fn run_file(path: &Path, seed: Option<u64>, progress: &(dyn Fn(Duration, usi
     };
     let mean = |r: [f64; 2]| (r[0] + r[1]) / 2.0;
     let bound = bound::bound(&sim, mean(scenario.clinic.validation_s), mean(scenario.clinic.administration_s), raw.assembled.config.scan.agree);
-    let recalls: Vec<(String, f64)> = scenario.actions.iter().map(|a| (a.recall_lot.clone(), a.at_min)).collect();
+    let recalls: Vec<(String, f64)> = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, a.at_min))).collect();
     let checks = expect::checks(&scenario.expect, &metrics, &bound, &recalls);
     report::Report::new(&scenario, seed, &raw, metrics, bound, checks)
 }

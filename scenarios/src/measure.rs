@@ -30,7 +30,8 @@ pub struct Measure {
 }
 
 impl Measure {
-    pub fn start(dispatcher: Dispatcher, every: Duration) -> Self {
+    /// Samples whichever controller is current (a restart replaces it).
+    pub fn start(current: tokio::sync::watch::Receiver<Dispatcher>, every: Duration) -> Self {
         let samples: std::sync::Arc<Mutex<Vec<Sample>>> = Default::default();
         let kept = samples.clone();
         let opened = tokio::time::Instant::now();
@@ -38,6 +39,7 @@ impl Measure {
             let mut ticker = tokio::time::interval(every);
             loop {
                 ticker.tick().await;
+                let dispatcher = current.borrow().clone();
                 let queue = dispatcher.queue();
                 let booths = dispatcher.watch_booths().borrow().clone();
                 let sample = Sample {
@@ -191,12 +193,18 @@ fn wrong_units(raw: &Raw) -> Vec<String> {
             let code = hal::codes::UnitCode::parse(&delivery.label).ok()?;
             let canonical = code.canonical();
             let dispense = raw.finals.iter().find(|d| d.unit.as_ref().is_some_and(|u| u.code == canonical));
+            // Reached the booth, or (dropped while the controller was down) passed verification.
             let right = dispense.is_some_and(|d| {
-                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && d.at_booth_at.is_some()
+                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && (d.at_booth_at.is_some() || passed_verification(raw, &d.id))
             });
             (!right).then(|| format!("{} in {}", delivery.label, delivery.booth))
         })
         .collect()
+}
+
+/// Whether the journal holds the dispense's verification with every check passed.
+fn passed_verification(raw: &Raw, dispense_id: &str) -> bool {
+    raw.assembled.dispatcher.journal().entries(dispense_id).is_ok_and(|entries| entries.iter().any(|e| e.kind == "evidence" && e.detail.ends_with(": all passed")))
 }
 
 /// The journal's stock states against the physical record: what is in the slots,
@@ -212,15 +220,25 @@ fn unaccounted(raw: &Raw) -> anyhow::Result<Vec<String>> {
         }
     };
     compare("in the store", journal("in_store"), sim.occupied_slots());
-    compare("delivered to a tray (given or returned)", journal("administered") + journal("delivered") + returned(raw), sim.deliveries().len());
-    compare("in the reject bin", journal("rejected") - returned(raw), sim.reject_bin().len() + sim.dropped().len());
+    let returned = returned(raw, sim)?;
+    compare("delivered to a tray (given or returned)", journal("administered") + journal("delivered") + returned, sim.deliveries().len());
+    compare("in the reject bin", journal("rejected").saturating_sub(returned), sim.reject_bin().len() + sim.dropped().len());
     if journal("picked") > 0 {
         problems.push(format!("{} unit(s) still marked picked at the end", journal("picked")));
     }
     Ok(problems)
 }
 
-/// Units refused at a booth: delivered to a tray, then returned and rejected.
-fn returned(raw: &Raw) -> usize {
-    raw.finals.iter().filter(|d| d.stage == Stage::Rejected && d.at_booth_at.is_some()).count()
+/// Units that reached a tray and that the journal has as rejected: refused at the
+/// booth, or quarantined there by recovery after a restart; the nurse returns them.
+fn returned(raw: &Raw, sim: &simulator::SimWorkstation) -> anyhow::Result<usize> {
+    let journal = raw.assembled.dispatcher.journal();
+    let mut returned = 0;
+    for delivery in sim.deliveries() {
+        let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else { continue };
+        if journal.stock_record(&code.canonical())?.is_some_and(|r| r.state == controller::inventory::UnitState::Rejected) {
+            returned += 1;
+        }
+    }
+    Ok(returned)
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use controller::clock::Clock;
 use controller::config::Config;
-use controller::daemon::{Assembled, assemble_on, assemble_with_clock};
+use controller::daemon::{Assembled, assemble_on};
 use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, Transport};
 use simulator::wire::{Endpoint, HardwareSim};
@@ -163,15 +163,19 @@ pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, u
 async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
     let start = Utc::now().date_naive().and_hms_opt(8, 0, 0).unwrap_or_default().and_utc();
     let clock = Clock::following_tokio(start);
-    let (assembled, hardware) = match scenario.workstation.devices {
-        DeviceLink::InProcess => (assemble_with_clock(config, clock).await?, None),
-        DeviceLink::Wire => {
-            let (assembled, hardware) = assemble_over_wire(config, clock).await?;
-            (assembled, Some(hardware))
-        }
+    let controller::config::HardwareConfig::Simulated { simulator } = &config.hardware else {
+        anyhow::bail!("a scenario runs on simulated hardware");
     };
+    let sim = simulator::SimWorkstation::new(simulator.clone(), &controller::daemon::load_manifest(&config)?);
+    let hardware = match scenario.workstation.devices {
+        DeviceLink::InProcess => None,
+        DeviceLink::Wire => Some(HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?),
+    };
+    let assembled = start_controller(config.clone(), clock.clone(), &sim, hardware.as_ref()).await?;
     let dispatcher = assembled.dispatcher.clone();
-    let sim = assembled.simulator.clone().context("simulated hardware")?;
+    // The controller the clinic talks to; a restart puts a new one here.
+    let (current_tx, current) = tokio::sync::watch::channel(dispatcher.clone());
+    let restarted: Arc<std::sync::Mutex<Option<Assembled>>> = Arc::default();
     let booths = dispatcher.devices().booths.count();
     let visits = visits(scenario, dispatcher.catalog(), booths, seed)?;
     let opened = tokio::time::Instant::now();
@@ -204,26 +208,41 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
         });
     }
 
+    let current_tx = Arc::new(current_tx);
     for a in &scenario.actions {
-        let (d, a) = (dispatcher.clone(), a.clone());
+        let (current, a) = (current.clone(), a.clone());
+        let (current_tx, restarted, config, clock, sim, hardware) = (current_tx.clone(), restarted.clone(), config.clone(), clock.clone(), sim.clone(), hardware.clone());
         tokio::spawn(async move {
             tokio::time::sleep_until(opened + Duration::from_secs_f64(a.at_min * 60.0)).await;
-            match d.recall_batch(None, &a.recall_lot, &a.reason, "scenario pharmacist") {
-                Ok(held) => tracing::info!(lot = a.recall_lot, held, "batch recalled"),
-                Err(e) => tracing::error!("recall of {} failed: {e}", a.recall_lot),
+            if let Some(lot) = &a.recall_lot {
+                match current.borrow().clone().recall_batch(None, lot, &a.reason, "scenario pharmacist") {
+                    Ok(held) => tracing::info!(lot, held, "batch recalled"),
+                    Err(e) => tracing::error!("recall of {lot} failed: {e}"),
+                }
+            }
+            if let Some(after) = a.restart_controller_after_s {
+                current.borrow().clone().stop_as_if_crashed();
+                tokio::time::sleep(Duration::from_secs_f64(after)).await;
+                match start_controller(config, clock, &sim, hardware.as_ref()).await {
+                    Ok(assembled) => {
+                        current_tx.send_replace(assembled.dispatcher.clone());
+                        *restarted.lock().unwrap_or_else(|p| p.into_inner()) = Some(assembled);
+                    }
+                    Err(e) => tracing::error!("the controller did not come back: {e:#}"),
+                }
             }
         });
     }
 
-    let measure = Arc::new(Measure::start(dispatcher.clone(), Duration::from_secs(60)));
+    let measure = Arc::new(Measure::start(current.clone(), Duration::from_secs(60)));
     let clinic = Arc::new(scenario.clinic.clone());
     let mut patients = Vec::new();
     for v in &visits {
-        let (d, clinic, v) = (dispatcher.clone(), clinic.clone(), v.clone());
+        let (mut current, clinic, v) = (current.clone(), clinic.clone(), v.clone());
         let mut rng = SmallRng::seed_from_u64(seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         patients.push(tokio::spawn(async move {
             tokio::time::sleep_until(opened + v.at).await;
-            visit(&d, &v, &clinic, &mut rng).await
+            visit(&mut current, &v, &clinic, &mut rng).await
         }));
     }
     let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
@@ -249,20 +268,20 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     tokio::time::sleep(Duration::from_secs(120)).await;
     let samples = measure.stop();
     let end = dispatcher.now();
+    // After a restart the figures and the accounting are the new controller's.
+    let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::faults::Line::Store).corrupted() + h.line(simulator::faults::Line::Conveyor).corrupted());
     Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir, garbled_frames })
 }
 
-/// The controller on the simulated devices behind their Modbus drivers, over
-/// in-memory lines with the real framing (the store on RTU, the conveyor on TCP);
-/// the camera is read in process.
-async fn assemble_over_wire(config: Config, clock: Clock) -> anyhow::Result<(Assembled, HardwareSim)> {
-    let controller::config::HardwareConfig::Simulated { simulator } = &config.hardware else {
-        anyhow::bail!("a scenario runs on simulated hardware");
+/// A controller on the simulated devices: behind its Modbus drivers over the
+/// in-memory lines with the real framing (the store on RTU, the conveyor on TCP)
+/// when `hardware` is given, else on the device models directly; the camera is read
+/// in process. Started again after a restart, it recovers from the journal.
+async fn start_controller(config: Config, clock: Clock, sim: &simulator::SimWorkstation, hardware: Option<&HardwareSim>) -> anyhow::Result<Assembled> {
+    let Some(hardware) = hardware else {
+        return assemble_on(config, clock, sim.devices(), Some(sim.clone())).await;
     };
-    let manifest = controller::daemon::load_manifest(&config)?;
-    let sim = simulator::SimWorkstation::new(simulator.clone(), &manifest);
-    let hardware = HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?;
     let port = |endpoint: &Endpoint| match endpoint {
         Endpoint::Memory(port) => Ok(Transport::Memory(port.clone())),
         other => Err(anyhow::anyhow!("expected an in-memory line, got {other:?}")),
@@ -278,7 +297,7 @@ async fn assemble_over_wire(config: Config, clock: Clock) -> anyhow::Result<(Ass
     let drivers = WireDevices::open(&wire);
     controller::daemon::check_who_answers(&drivers).await?;
     let devices = drivers.into_devices(sim.devices().camera.clone());
-    Ok((assemble_on(config, clock, devices, Some(sim)).await?, hardware))
+    assemble_on(config, clock, devices, Some(sim.clone())).await
 }
 
 /// How often the clinic orders again for a patient whose unit was rejected.
@@ -288,12 +307,15 @@ const REORDERS: usize = 2;
 /// workstation rejects the unit itself (unreadable, handling fault, a label that
 /// does not match, a hold that came while it waited at the booth), the clinic
 /// orders again, as the demo's clinic does. Every dispense's final status.
-async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
+async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
-        let Some(status) = dispense(d, v, attempt, clinic, rng).await else { break };
-        // The unit's fault, not the patient's: a unit was taken and the guardian did not refuse it.
+        let Some(status) = dispense(current, v, attempt, clinic, rng).await else { break };
+        // The unit's fault, not the patient's: a unit was taken and the guardian did
+        // not refuse it; or the controller went down and recovery ended the dispense.
         let unit_fault = status.stage == controller::order::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::verify::ViolationId::ValidationFailed);
+        let restarted = status.stage == controller::order::Stage::Failed && status.detail.starts_with(controller::recovery::RESTART_DETAIL);
+        let unit_fault = unit_fault || restarted;
         finals.push(status);
         if !unit_fault {
             break;
@@ -302,15 +324,28 @@ async fn visit(d: &Dispatcher, v: &Visit, clinic: &crate::format::Clinic, rng: &
     finals
 }
 
-/// One order for the patient, followed to its end.
-async fn dispense(d: &Dispatcher, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
+/// How long the clinic waits for a controller that is down before it gives up an order.
+const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
+
+/// The controller the clinic talks to now.
+type Current = tokio::sync::watch::Receiver<Dispatcher>;
+
+/// One order for the patient, followed to its end (across a controller restart).
+async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
+    let d = current.borrow().clone();
     let born = d.now().date_naive() - chrono::Duration::days(i64::from(v.age_days));
     let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
-    let started = match d.start(&format!("scenario-{}-{attempt}", v.number), order) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(patient = v.number, "order refused: {e}");
-            return None;
+    let request_id = format!("scenario-{}-{attempt}", v.number);
+    let started = loop {
+        let d = current.borrow_and_update().clone();
+        match d.start(&request_id, order.clone()) {
+            Ok(s) => break s,
+            // The controller is down: the clinic waits for it to come back, a while.
+            Err(controller::dispatcher::DispatchError::NotReady(_)) if matches!(tokio::time::timeout(CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) => {}
+            Err(e) => {
+                tracing::warn!(patient = v.number, "order refused: {e}");
+                return None;
+            }
         }
     };
     let id = started.dispense_id;
@@ -322,8 +357,16 @@ async fn dispense(d: &Dispatcher, v: &Visit, attempt: usize, clinic: &crate::for
     let mut validated = false;
     let mut administered = false;
     loop {
+        let d = current.borrow_and_update().clone();
         let status = match d.watch(&id) {
-            Ok(controller::dispatcher::Watch::Finished(s)) => return Some(s),
+            Ok(controller::dispatcher::Watch::Finished(s)) if s.stage.is_final() => return Some(s),
+            // Not live and not finished: the controller is down; wait for the next one.
+            Ok(controller::dispatcher::Watch::Finished(_)) | Err(_) => {
+                if current.changed().await.is_err() {
+                    return d.get(&id).ok();
+                }
+                continue;
+            }
             Ok(controller::dispatcher::Watch::Live(mut rx)) => {
                 let s = rx.borrow_and_update().clone();
                 if !s.stage.is_final() && !needs_clinic(&s, validated, administered) {
@@ -331,7 +374,6 @@ async fn dispense(d: &Dispatcher, v: &Visit, attempt: usize, clinic: &crate::for
                 }
                 rx.borrow().clone()
             }
-            Err(_) => return d.get(&id).ok(),
         };
         use controller::order::Stage;
         match status.stage {

@@ -94,6 +94,12 @@ impl FieldDevice {
         Self { link, kind, mailbox: Mutex::new(()), beat, busy_slots: Arc::default(), health, heartbeat }
     }
 
+    /// Stops sending the controller's heartbeat (the controller is going away):
+    /// the device stops its motions once it misses it.
+    pub fn stop_heartbeat(&self) {
+        self.heartbeat.abort();
+    }
+
     pub fn link(&self) -> &ModbusLink {
         &self.link
     }
