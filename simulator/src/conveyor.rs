@@ -70,20 +70,20 @@ impl Conveyor for SimConveyor {
             if world.moving.contains(&carrier) {
                 return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{carrier} is already moving")));
             }
-            if let Station::Booth(b) | Station::Gate(b) = to {
-                if b.0 == 0 || b.0 > self.shared.config.booths {
-                    return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("there is no {b}")));
-                }
+            if let Station::Booth(b) | Station::Gate(b) = to
+                && (b.0 == 0 || b.0 > self.shared.config.booths)
+            {
+                return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("there is no {b}")));
             }
-            if let Station::Booth(b) = to {
-                if world.trays.contains_key(&b) {
-                    return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} tray is occupied")));
-                }
+            if let Station::Booth(b) = to
+                && world.trays.contains_key(&b)
+            {
+                return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} tray is occupied")));
             }
-            if let Station::Gate(b) = to {
-                if world.belt.values().any(|(at, _)| *at == to) {
-                    return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} gate already holds a unit")));
-                }
+            if let Station::Gate(b) = to
+                && world.belt.values().any(|(at, _)| *at == to)
+            {
+                return Err(DeviceError::new(DEVICE, ErrorKind::Busy, format!("{b} gate already holds a unit")));
             }
             match from {
                 // Off the belt in the booth's spur: down into the tray, or back onto the belt to the bin.
