@@ -691,10 +691,8 @@ impl Dispatcher {
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
         }
         // A unit put on hold at the booth is not given; its runner rejects it.
-        if let Some(record) = unit.map(|code| self.shared.journal.stock_record(&code)).transpose()?.flatten() {
-            if let Some(held) = crate::verify::hold_violation(&record) {
-                return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
-            }
+        if let Some(held) = unit.map(|code| crate::runner::hold_on(&self.shared.journal, &code)).transpose()?.flatten() {
+            return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
         }
         dispense
             .confirmations

@@ -175,7 +175,9 @@ async fn bin(devices: &Devices, journal: &Journal, carrier: TrackingId, in_hatch
     Ok(())
 }
 
-async fn carry_to_bin(devices: &Devices, carrier: TrackingId, in_hatch: bool) -> Result<(), DeviceError> {
+/// Carries a unit to the reject bin from the hatch (onto the belt first) or from
+/// wherever it is on the belt (a gate included).
+pub(crate) async fn carry_to_bin(devices: &Devices, carrier: TrackingId, in_hatch: bool) -> Result<(), DeviceError> {
     if in_hatch {
         devices.store.release_to_belt(carrier).await?;
     }

@@ -6,6 +6,7 @@ use crate::dispatcher::{Dispatcher, Shared};
 use crate::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
 use crate::inventory::{UnitState, choose_fefo};
 use crate::journal::{JournalError, unit_info};
+use crate::recovery::carry_to_bin;
 use crate::order::{DispenseStatus, Stage};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
 use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, release_check, verify};
@@ -79,12 +80,14 @@ pub(crate) struct DispenseRun {
     scan_guard: Option<OwnedMutexGuard<()>>,
 }
 
-/// How often a motion refused by a device that is coming back (heartbeat not yet
-/// seen, not homed) is repeated.
+/// How often a motion refused by a device that lost its reference is repeated
+/// after homing it.
 const REPEATS: usize = 3;
 
-/// How long a device that has just come back takes to see the controller's heartbeat.
-const HEARTBEAT_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(500);
+/// The hold on a unit as the journal has it now, as the violation it is.
+pub(crate) fn hold_on(journal: &crate::journal::Journal, code: &str) -> Result<Option<Violation>, JournalError> {
+    Ok(journal.stock_record(code)?.as_ref().and_then(hold_violation))
+}
 
 /// How often a unit waiting at its gate looks at the booth's tray sensor.
 const TRAY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -294,8 +297,8 @@ impl DispenseRun {
     }
 
     /// Runs a motion once every interlock is closed; a motion refused by a device
-    /// coming back from a power cut is repeated (see [`Self::ready_again`], at most
-    /// [`REPEATS`] times); a device error becomes a Fault event.
+    /// that lost its reference is repeated after homing; a device error becomes a
+    /// Fault event.
     async fn device_step<F, Fut>(&mut self, step: F, success: Event) -> Event
     where
         F: Fn(Arc<Shared>, TrackingId) -> Fut,
@@ -304,30 +307,36 @@ impl DispenseRun {
         if let Err(e) = self.interlocks_closed().await {
             return self.fault(e);
         }
-        let mut result = step(self.shared.clone(), self.carrier).await;
-        for _ in 0..REPEATS {
-            match &result {
-                Err(e) if self.ready_again(e).await => result = step(self.shared.clone(), self.carrier).await,
-                _ => break,
-            }
-        }
-        match result {
+        let first = step(self.shared.clone(), self.carrier).await;
+        match self.repeated_after_homing(first, || step(self.shared.clone(), self.carrier)).await {
             Ok(()) => success,
             Err(e) => self.fault(e),
         }
     }
 
-    /// After a power cut a device refuses motion until it has seen the controller's
-    /// heartbeat again (wait for the next beats) and been homed (home it: one runner
-    /// at a time, homing twice is harmless); said in the journal. True if the
-    /// refused motion may be repeated: it never started.
-    async fn ready_again(&self, e: &DeviceError) -> bool {
-        // Only a task the device refused at hand-over (the field driver says "task …
-        // refused"): a job stopped half-way by a lost heartbeat may have moved the unit.
-        if e.kind() == ErrorKind::HeartbeatLost && e.to_string().contains("refused") {
-            tokio::time::sleep(HEARTBEAT_CATCH_UP).await;
-            return true;
+    /// `first`, the outcome of a motion, or, while the device refused it for want
+    /// of homing (it came back from a power cut), the outcome of `again` after
+    /// homing it, at most [`REPEATS`] times.
+    async fn repeated_after_homing<F, Fut>(&self, first: Result<(), DeviceError>, again: F) -> Result<(), DeviceError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), DeviceError>>,
+    {
+        let mut result = first;
+        for _ in 0..REPEATS {
+            match &result {
+                Err(e) if self.rehomed(e).await => result = again().await,
+                _ => break,
+            }
         }
+        result
+    }
+
+    /// A device that lost its reference (it came back from a power cut) refuses
+    /// motion until homed: home it (one runner at a time; homing twice is
+    /// harmless) and say so in the journal. True if the refused motion, which
+    /// never started, may be repeated.
+    async fn rehomed(&self, e: &DeviceError) -> bool {
         if e.kind() != ErrorKind::NotHomed {
             return false;
         }
@@ -374,13 +383,7 @@ impl DispenseRun {
             }
             false => run.await,
         };
-        let mut result = result;
-        for _ in 0..REPEATS {
-            match &result {
-                Err(e) if self.ready_again(e).await => result = shared.devices.conveyor.convey(self.carrier, to).await,
-                _ => break,
-            }
-        }
+        let result = self.repeated_after_homing(result, || shared.devices.conveyor.convey(self.carrier, to)).await;
         let event = match result {
             Ok(()) => Event::Arrived,
             // A unit that did not get away may still be at the scan station: it keeps it.
@@ -547,8 +550,8 @@ impl DispenseRun {
     /// The hold on this dispense's unit, if it has one now.
     fn held(&self) -> Option<Violation> {
         let code = &self.status.unit.as_ref()?.code;
-        match self.shared.journal.stock_record(code) {
-            Ok(record) => record.as_ref().and_then(hold_violation),
+        match hold_on(&self.shared.journal, code) {
+            Ok(held) => held,
             Err(e) => {
                 tracing::error!(dispense = %self.status.id, "journal: {e}");
                 None
@@ -602,14 +605,13 @@ impl DispenseRun {
         let (state, note) = if store.slot_occupied(slot).await.unwrap_or(false) {
             (UnitState::InStore, format!("the unit never left {slot}: back in stock"))
         } else if store.hatch().await.ok().flatten() == Some(self.carrier) {
-            let binned = async { store.release_to_belt(self.carrier).await?; self.shared.devices.conveyor.convey(self.carrier, Station::Reject).await }.await;
-            (UnitState::Rejected, match binned {
+            (UnitState::Rejected, match carry_to_bin(&self.shared.devices, self.carrier, true).await {
                 Ok(()) => "the unit was in the hatch: carried to the reject bin".to_owned(),
                 Err(e) => format!("the unit is in the hatch and could not be binned ({e}): remove it by hand"),
             })
         } else if let Some(at) = self.shared.devices.conveyor.units_on_belt().await.ok().and_then(|on| on.into_iter().find(|(c, _)| *c == self.carrier)) {
             // Left on the belt (its run failed): it must not block the stations behind it.
-            (UnitState::Rejected, match self.shared.devices.conveyor.convey(self.carrier, Station::Reject).await {
+            (UnitState::Rejected, match carry_to_bin(&self.shared.devices, self.carrier, false).await {
                 Ok(()) => format!("the unit was left at {}: carried to the reject bin", at.1),
                 Err(e) => format!("the unit is left at {} and could not be binned ({e}): remove it by hand", at.1),
             })

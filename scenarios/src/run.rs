@@ -305,8 +305,9 @@ const REORDERS: usize = 2;
 
 /// One patient: order, then guardian and nurse as the behaviour says. When the
 /// workstation rejects the unit itself (unreadable, handling fault, a label that
-/// does not match, a hold that came while it waited at the booth), the clinic
-/// orders again, as the demo's clinic does. Every dispense's final status.
+/// does not match, a hold that came while it waited at the booth), or recovery
+/// ended the dispense after a restart, the clinic orders again, as the demo's
+/// clinic does. Every dispense's final status.
 async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
@@ -315,9 +316,8 @@ async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic,
         // not refuse it; or the controller went down and recovery ended the dispense.
         let unit_fault = status.stage == controller::order::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::verify::ViolationId::ValidationFailed);
         let restarted = status.stage == controller::order::Stage::Failed && status.detail.starts_with(controller::recovery::RESTART_DETAIL);
-        let unit_fault = unit_fault || restarted;
         finals.push(status);
-        if !unit_fault {
+        if !(unit_fault || restarted) {
             break;
         }
     }

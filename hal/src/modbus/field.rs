@@ -156,10 +156,22 @@ impl FieldDevice {
         self.link.write(hr::ALARM_RESET, &[1]).await
     }
 
-    /// Runs a task through the handshake and waits for its job to end.
+    /// Runs a task through the handshake and waits for its job to end. A device that
+    /// refused the task because it has not seen the controller's heartbeat since it
+    /// came back (a restart, a power cut) is beaten and handed the task again: the
+    /// refused motion never started.
     pub async fn run(&self, task: Task<'_>) -> Result<JobDone, DeviceError> {
-        let (seq, _slot) = self.hand_over(&task).await?;
-        self.wait_job(seq, task.deadline).await
+        let started = Instant::now();
+        loop {
+            match self.hand_over(&task).await {
+                Ok((seq, _slot)) => return self.wait_job(seq, task.deadline).await,
+                Err(e) if e.kind() == ErrorKind::HeartbeatLost && started.elapsed() <= HANDSHAKE_DEADLINE => {
+                    write_beat(&self.link, &self.beat).await?;
+                    tokio::time::sleep(self.link.timing().poll()).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Writes the task block while `TASK_RECEIVED` is clear and waits until the device
