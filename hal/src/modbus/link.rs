@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use tokio_modbus::client::{Context, Reader, Writer};
-use tokio_modbus::{ExceptionCode, Slave};
+use tokio_modbus::client::{Client, Context, Writer};
+use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 use tokio_serial::SerialPort;
 
 /// How a device is reached.
@@ -168,11 +168,11 @@ impl ModbusLink {
     }
 
     pub async fn read_input(&self, address: u16, count: u16) -> Result<Vec<u16>, DeviceError> {
-        self.call(|ctx| Box::pin(async move { ctx.read_input_registers(address, count).await })).await
+        self.call(|ctx| Box::pin(async move { checked_read(ctx, Request::ReadInputRegisters(address, count), count).await })).await
     }
 
     pub async fn read_holding(&self, address: u16, count: u16) -> Result<Vec<u16>, DeviceError> {
-        self.call(|ctx| Box::pin(async move { ctx.read_holding_registers(address, count).await })).await
+        self.call(|ctx| Box::pin(async move { checked_read(ctx, Request::ReadHoldingRegisters(address, count), count).await })).await
     }
 
     pub async fn write(&self, address: u16, values: &[u16]) -> Result<(), DeviceError> {
@@ -278,3 +278,24 @@ impl ModbusLink {
     }
 }
 
+
+/// Reads registers and checks the answer is the one asked for: the same function
+/// and exactly `count` registers. Anything else (a late answer to an earlier
+/// request, a frame with a valid CRC but the wrong length) is a broken line, not
+/// data: the connection is dropped and the request tried again, and never indexed.
+async fn checked_read(ctx: &mut Context, request: Request<'static>, count: u16) -> tokio_modbus::Result<Vec<u16>> {
+    let answer = ctx.call(request).await?;
+    let words = match answer {
+        Ok(Response::ReadInputRegisters(words) | Response::ReadHoldingRegisters(words)) => words,
+        Ok(other) => return Err(mismatch(format!("answer {other:?} to a register read"))),
+        Err(exception) => return Ok(Err(exception)),
+    };
+    if words.len() != usize::from(count) {
+        return Err(mismatch(format!("{} registers in the answer, {count} asked for", words.len())));
+    }
+    Ok(Ok(words))
+}
+
+fn mismatch(detail: String) -> tokio_modbus::Error {
+    tokio_modbus::Error::Transport(std::io::Error::new(std::io::ErrorKind::InvalidData, detail))
+}
