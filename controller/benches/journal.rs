@@ -3,7 +3,7 @@
 //! (SQLite WAL, synchronous=FULL: every commit reaches the disk before the hardware
 //! command it records is sent), on a file in the system's temp directory.
 
-use controller::inventory::UnitState;
+use controller::rules::inventory::UnitState;
 use controller::journal::Journal;
 use std::time::{Duration, Instant};
 

@@ -1,53 +1,42 @@
-//! Assembles a workstation from its config (catalog, journal, devices, dispatcher)
-//! and serves the gRPC API on a socket, behind TLS and the gate.
+//! Assembles a workstation from its config (catalog, journal, devices, dispatcher):
+//! starts the cold-chain watch and the supervisor, waits for motions a stopped run
+//! left going, homes, and recovers what it left unfinished.
 
-use crate::api::DispensingApi;
-use crate::api::maintenance::MaintenanceApi;
-use crate::api::monitoring::MonitoringApi;
-use crate::api::stock::StockApi;
-use crate::api::trace::TraceApi;
-use crate::gate::{GateLayer, Gatekeeper};
-use crate::catalog::Catalog;
 use crate::config::{Config, HardwareConfig};
-use crate::dispatcher::{Dispatcher, Settings};
+use crate::dispatch::{Dispatcher, Settings};
 use crate::journal::Journal;
+use crate::journal::clock::Clock;
+use crate::rules::catalog::Catalog;
 use anyhow::Context;
 use hal::modbus::drivers::{WireConfig, WireDevices};
-use std::time::Duration;
-use simulator::SimWorkstation;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
 
-/// A workstation ready to serve: the dispatcher and, on simulated hardware, the
-/// simulator (for tests and the demo to look inside).
+/// A workstation ready to serve.
 #[derive(Debug)]
 pub struct Assembled {
     pub dispatcher: Dispatcher,
-    pub simulator: Option<SimWorkstation>,
     pub config: Config,
 }
 
-/// Opens everything the config names, imports the loading manifest and homes the picker.
+/// Opens the devices the config names (field devices over their wires and the
+/// camera), imports the loading manifest, homes and recovers. A config for
+/// in-process simulated hardware is refused: only the simulation side can build
+/// those devices (see [`assemble_on`]).
 pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
-    assemble_with_clock(config, crate::clock::Clock::system()).await
-}
-
-/// [`assemble`] going by `clock` (a scenario's virtual day) instead of the system's.
-pub async fn assemble_with_clock(config: Config, clock: crate::clock::Clock) -> anyhow::Result<Assembled> {
-    let manifest = load_manifest(&config)?;
-    let (devices, simulator) = match &config.hardware {
-        HardwareConfig::Simulated { simulator } => {
-            let sim = SimWorkstation::new(simulator.clone(), &manifest);
-            (sim.devices(), Some(sim))
-        }
-        HardwareConfig::Wire { devices, frame_timeout_ms } => (open_wire(devices, *frame_timeout_ms).await?, None),
+    let devices = match &config.hardware {
+        HardwareConfig::Wire { devices, frame_timeout_ms } => open_wire(devices, *frame_timeout_ms).await?,
+        HardwareConfig::Simulated { .. } => anyhow::bail!(
+            "[hardware] kind = \"simulated\": the workstation binary drives real devices only; run this config with `wssim serve --config FILE` (the simulator in process), or point [hardware] at a devices file (kind = \"wire\")"
+        ),
     };
-    assemble_on(config, clock, devices, simulator).await
+    assemble_on(config, Clock::system(), devices).await
 }
 
-/// [`assemble_with_clock`] on devices the caller has opened (a scenario's field
-/// devices over in-memory Modbus lines); `simulator` is what they simulate.
-pub async fn assemble_on(config: Config, clock: crate::clock::Clock, devices: hal::Devices, simulator: Option<SimWorkstation>) -> anyhow::Result<Assembled> {
+/// [`assemble`] on devices the caller has built (simulated models, or field
+/// devices over in-memory Modbus lines), going by `clock` (a scenario's virtual
+/// day, or the system's).
+pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow::Result<Assembled> {
     let catalog = Catalog::load(&config.catalog.path)?;
     let manifest = load_manifest(&config)?;
     if let Some(dir) = config.journal.path.parent() {
@@ -66,18 +55,18 @@ pub async fn assemble_on(config: Config, clock: crate::clock::Clock, devices: ha
     };
     let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);
     let telemetry = dispatcher.telemetry().clone();
-    crate::coldwatch::spawn(dispatcher.tasks(), devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
-    crate::telemetry::supervise(dispatcher.tasks(), devices, telemetry.faults, SUPERVISION_PERIOD);
+    crate::coldchain::watch::spawn(dispatcher.tasks(), devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
+    crate::ops::telemetry::supervise(dispatcher.tasks(), devices, telemetry.faults, SUPERVISION_PERIOD);
     // A motion the previous run left going must end before anything else moves.
     let t = std::time::Instant::now();
-    crate::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
+    crate::dispense::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
     let waited = t.elapsed();
     let t = std::time::Instant::now();
     dispatcher.home().await.context("homing the picker")?;
     let homing = t.elapsed();
     // Settle what the last run left unfinished before any new order is taken.
     let started = std::time::Instant::now();
-    let report = crate::recovery::recover(dispatcher.journal(), dispatcher.devices()).await.context("recovery")?;
+    let report = crate::dispense::recovery::recover(dispatcher.journal(), dispatcher.devices()).await.context("recovery")?;
     tracing::info!(
         waited_ms = waited.as_millis() as u64,
         homing_ms = homing.as_millis() as u64,
@@ -97,7 +86,7 @@ pub async fn assemble_on(config: Config, clock: crate::clock::Clock, devices: ha
             started.elapsed()
         );
     }
-    Ok(Assembled { dispatcher, simulator, config })
+    Ok(Assembled { dispatcher, config })
 }
 
 /// The loading manifest the config names (none: an empty store).
@@ -132,63 +121,3 @@ pub async fn check_who_answers(drivers: &WireDevices) -> anyhow::Result<()> {
 /// How often the supervisor reads the interlocks and the devices' alarms.
 const SUPERVISION_PERIOD: Duration = Duration::from_millis(250);
 
-/// The server's TLS settings from the config's PEM files.
-fn tls(files: &crate::config::TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
-    let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("cannot read TLS file {}", path.display()));
-    let mut tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(read(&files.cert)?, read(&files.key)?));
-    if let Some(ca) = &files.client_ca {
-        // Optional: a caller may present a certificate or a bearer token.
-        tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?)).client_auth_optional(true);
-    }
-    Ok(tls)
-}
-
-/// Serves the API on `listener` until `shutdown` completes: every `dispense.v1`
-/// service behind the gate (authentication, roles, rate and stream limits), TLS if
-/// configured, the standard `grpc.health.v1` service (SERVING while the workstation
-/// accepts orders) and server reflection, so generic tools work without our .proto files.
-pub async fn serve(dispatcher: Dispatcher, config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    // Small answers must leave at once, not wait for Nagle's algorithm (40 ms stalls).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let (reporter, health) = tonic_health::server::health_reporter();
-    let mut state = dispatcher.watch_state();
-    tokio::spawn(async move {
-        loop {
-            let serving = crate::workstation::accepts_orders(*state.borrow_and_update());
-            let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
-            reporter.set_service_status("", status).await;
-            reporter.set_service_status(SERVICE_NAME, status).await;
-            if state.changed().await.is_err() {
-                return;
-            }
-        }
-    });
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(dispense_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("server reflection")?;
-    let limits = config.server.limits.clone();
-    let gate = Arc::new(Gatekeeper::new(&config.auth, limits.clone()));
-    let band = (config.coldchain.rules.freeze_celsius, config.coldchain.rules.high_celsius);
-    let max = limits.max_message_bytes;
-    let mut builder = tonic::transport::Server::builder().max_concurrent_streams(limits.max_concurrent_streams).http2_keepalive_interval(Some(Duration::from_secs(30)));
-    if let Some(files) = &config.server.tls {
-        builder = builder.tls_config(tls(files)?).context("TLS configuration")?;
-    }
-    builder
-        .layer(GateLayer(gate))
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(DispensingApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
-        .add_service(StockApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
-        .add_service(TraceApi::new(dispatcher.clone()).into_server().max_decoding_message_size(max))
-        .add_service(MonitoringApi::new(dispatcher.clone(), band).into_server().max_decoding_message_size(max))
-        .add_service(MaintenanceApi::new(dispatcher).into_server().max_decoding_message_size(max))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .context("gRPC server")
-}
-
-/// The clinic service's full name, as health checks and reflection know it.
-pub const SERVICE_NAME: &str = "dispense.v1.DispensingService";

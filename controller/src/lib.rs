@@ -1,31 +1,14 @@
 //! The workstation controller: verification rules, inventory, journal, the dispense
 //! flow and its runner, the workstation state, and (in `api`) the gRPC server.
-pub mod access;
+//! One folder per concern; ARCHITECTURE.md maps them.
 pub mod api;
-pub mod catalog;
-pub mod clock;
+pub mod assemble;
 pub mod coldchain;
-pub mod coldwatch;
 pub mod config;
-pub mod daemon;
-pub mod decode;
-pub mod demo;
-pub mod dispatcher;
-pub mod faultboard;
-pub mod faults;
-pub mod flow;
-pub mod gate;
-pub mod inventory;
+pub mod dispatch;
+pub mod dispense;
 pub mod journal;
-pub mod logbook;
-pub mod maintenance;
-pub mod order;
-pub mod recovery;
-mod runner;
+pub mod ops;
+pub mod rules;
 pub mod scan;
-pub mod stock;
 pub mod tasks;
-pub mod telemetry;
-pub mod trace;
-pub mod verify;
-pub mod workstation;

@@ -3,7 +3,7 @@
 //! mapped to roles, the per-caller rate and stream limits and the message size
 //! limit, and privileged actions journalled with the caller's name.
 
-use controller::access::{MATRIX, Role, is_stream};
+use controller::api::auth::roles::{MATRIX, Role, is_stream};
 use dispense_proto::client::{Authorized, ClientTls};
 use dispense_proto::v1 as pb;
 use std::str::FromStr;
@@ -14,6 +14,7 @@ use tonic_types::StatusExt;
 mod common;
 use common::pki::Pki;
 use common::{CLINIC, MAINTENANCE, OBSERVER, PHARMACIST, serve_configured, serve_workstation_at};
+use controller::journal::StepKind;
 
 const SIMULATED: &str = "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
 
@@ -182,11 +183,11 @@ async fn privileged_actions_are_journalled_with_the_caller() {
     let units = stock.list_stock(pb::ListStockRequest { lot: "LATE".into(), held_only: true, ..Default::default() }).await.expect("list").into_inner().units;
     assert_eq!(units.len(), 2);
     let trail = assembled.dispatcher.journal().unit_entries(&units[0].code).expect("journal");
-    assert!(trail.iter().any(|e| e.kind == "hold" && e.detail.contains("by pharmacy")), "{trail:?}");
+    assert!(trail.iter().any(|e| e.kind == StepKind::Hold && e.detail.contains("by pharmacy")), "{trail:?}");
 
     let mut maintenance = pb::maintenance_service_client::MaintenanceServiceClient::new(common::channel(address, MAINTENANCE).await);
     maintenance.enter_maintenance(pb::EnterMaintenanceRequest { reason: "belt cleaning".into(), ..Default::default() }).await.expect("enter");
     let since = chrono::Utc::now() - chrono::Duration::minutes(5);
     let notes = assembled.dispatcher.journal().entries_between(since, chrono::Utc::now()).expect("journal");
-    assert!(notes.iter().any(|e| e.kind == "maintenance" && e.detail.contains("belt cleaning") && e.detail.contains("crew-1")), "{notes:?}");
+    assert!(notes.iter().any(|e| e.kind == StepKind::Maintenance && e.detail.contains("belt cleaning") && e.detail.contains("crew-1")), "{notes:?}");
 }

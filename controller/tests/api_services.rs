@@ -12,6 +12,7 @@ use tonic_types::StatusExt;
 
 mod common;
 use common::{PHARMACIST, OBSERVER, order, serve_configured, start, wait_for};
+use controller::journal::StepKind;
 
 const SIMULATED: &str = "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
 
@@ -270,7 +271,7 @@ async fn a_unit_recalled_while_it_waits_at_the_booth_is_never_given() {
     let sim = assembled.simulator.clone().expect("simulated");
     assert!(sim.booth_display(hal::BoothId(2)).is_none(), "the booth no longer shows the unit");
     let record = assembled.dispatcher.journal().stock_record(&done.unit.expect("unit").code).expect("journal").expect("record");
-    assert_eq!(record.state, controller::inventory::UnitState::Rejected);
+    assert_eq!(record.state, controller::rules::inventory::UnitState::Rejected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,5 +304,5 @@ async fn a_unit_quarantined_while_it_waits_at_the_gate_goes_to_the_bin_not_the_t
     assert_eq!(sim.deliveries().len(), 1, "only the first unit reached the tray");
     assert_eq!(sim.reject_bin().len(), 1, "the quarantined unit rejoined the belt to the bin");
     let journal = assembled.dispatcher.journal();
-    assert!(journal.entries(&next).expect("journal").iter().any(|e| e.kind == "evidence" && e.detail.contains("checked again at the gate: Quarantined")));
+    assert!(journal.entries(&next).expect("journal").iter().any(|e| e.kind == StepKind::Evidence && e.detail.contains("checked again at the gate: Quarantined")));
 }

@@ -2,7 +2,8 @@
 //! tonic client as the clinic, and assertions on the physical truth of the simulator
 //! and on the journal.
 
-use controller::daemon::Assembled;
+use common::Assembled;
+use controller::dispense::workstation::WorkstationState;
 use dispense_proto::v1 as pb;
 use hal::BoothId;
 use hal::codes::UnitCode;
@@ -13,6 +14,7 @@ use tonic_types::StatusExt;
 
 mod common;
 use common::{HEPB, IPV, MMR, order, serve_workstation, start, wait_for};
+use controller::journal::StepKind;
 
 struct Station {
     assembled: Assembled,
@@ -50,7 +52,7 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     let early = early.expect_err("out of order");
     assert_eq!(early.code(), Code::FailedPrecondition);
     let info = early.get_details_error_info().expect("ErrorInfo");
-    assert_eq!((info.reason.as_str(), info.domain.as_str()), ("WRONG_STAGE", controller::api::ERROR_DOMAIN));
+    assert_eq!((info.reason.as_str(), info.domain.as_str()), ("WRONG_STAGE", controller::api::errors::ERROR_DOMAIN));
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingAdministration).await;
     client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into(), ..Default::default() }).await.expect("administration");
@@ -61,19 +63,19 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     // The journal: every command as intent then outcome, in the order the flow ran.
     let journal = assembled.dispatcher.journal();
     let entries = journal.entries(&id).expect("journal");
-    let commands: Vec<(&str, &str)> = entries.iter().filter(|e| e.kind == "intent" || e.kind == "outcome").map(|e| (e.kind.as_str(), e.step.as_str())).collect();
+    let commands: Vec<(&str, &str)> = entries.iter().filter(|e| e.kind == StepKind::Intent || e.kind == StepKind::Outcome).map(|e| (e.kind.as_str(), e.step.as_str())).collect();
     let intents: Vec<&str> = commands.iter().filter(|(k, _)| *k == "intent").map(|(_, s)| *s).collect();
     assert_eq!(intents, ["Allocate", "Pick", "Convey", "Scan", "Verify", "Convey", "Convey", "AwaitValidation", "AwaitAdministration", "Finish"]);
     for pair in commands.chunks(2) {
         assert_eq!((pair[0].0, pair[1].0), ("intent", "outcome"), "each intent is followed by its outcome: {commands:?}");
     }
-    let outcome_of_scan = entries.iter().find(|e| e.kind == "outcome" && e.step == "Read").expect("scan outcome");
+    let outcome_of_scan = entries.iter().find(|e| e.kind == StepKind::Outcome && e.step == "Read").expect("scan outcome");
     assert!(outcome_of_scan.detail.contains("]d2") && outcome_of_scan.detail.contains(&unit.code), "{}", outcome_of_scan.detail);
-    let stages: Vec<&str> = entries.iter().filter(|e| e.kind == "stage").map(|e| e.step.as_str()).collect();
+    let stages: Vec<&str> = entries.iter().filter(|e| e.kind == StepKind::Stage).map(|e| e.step.as_str()).collect();
     assert_eq!(stages.first(), Some(&"accepted"));
     assert_eq!(stages.last(), Some(&"administered"));
     let record = journal.stock_record(&unit.code).expect("journal").expect("record");
-    assert_eq!(record.state, controller::inventory::UnitState::Administered);
+    assert_eq!(record.state, controller::rules::inventory::UnitState::Administered);
     assert_eq!(sim.reject_bin(), Vec::<String>::new());
 }
 
@@ -94,7 +96,7 @@ async fn a_mislabelled_unit_goes_to_the_reject_bin_never_to_a_booth() {
     assert!(bin[0].contains(IPV) && !bin[0].contains(MMR), "the physical unit is in the bin: {bin:?}");
     let recorded = &done.unit.expect("unit").code;
     let record = assembled.dispatcher.journal().stock_record(recorded).expect("journal").expect("record");
-    assert_eq!(record.state, controller::inventory::UnitState::Rejected, "the picked unit is quarantined");
+    assert_eq!(record.state, controller::rules::inventory::UnitState::Rejected, "the picked unit is quarantined");
 
     // Confirming a rejected dispense is refused.
     let late = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id, booth_scan: String::new() }).await;
@@ -189,7 +191,7 @@ async fn the_guardian_must_validate_in_time_and_a_booth_scan_must_be_the_deliver
     let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
     assert_eq!(done.violations.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["ValidationFailed"], "{done:?}");
     let code = done.unit.expect("unit").code;
-    assert_eq!(journal.stock_record(&code).expect("journal").expect("record").state, controller::inventory::UnitState::Rejected);
+    assert_eq!(journal.stock_record(&code).expect("journal").expect("record").state, controller::rules::inventory::UnitState::Rejected);
     assert!(sim.booth_display(BoothId(1)).is_none(), "the display no longer offers it");
 
     // The booth scan reads another unit: rejected.
@@ -225,16 +227,16 @@ async fn nothing_moves_while_the_restock_door_is_open() {
     let queue = client.list_queue(pb::ListQueueRequest {}).await.expect("queue").into_inner().dispenses;
     assert_eq!(queue.iter().map(|d| d.dispense_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the waiting dispense is the queue");
     assert!(!queue[0].finished);
-    assert_eq!(assembled.dispatcher.workstation_state(), "paused");
+    assert_eq!(assembled.dispatcher.workstation_state(), WorkstationState::Paused);
     sim.set_restock_door_open(false);
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32);
-    assert_eq!(assembled.dispatcher.workstation_state(), "dispensing");
+    assert_eq!(assembled.dispatcher.workstation_state(), WorkstationState::Dispensing);
 }
 
 #[test]
 fn hepb_constant_matches_the_catalog() {
-    let catalog = controller::catalog::Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog");
+    let catalog = controller::rules::catalog::Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog");
     assert_eq!(catalog.product("HepB").expect("HepB").gtins, [HEPB]);
     assert_eq!(catalog.product("MMR").expect("MMR").gtins, [MMR]);
     assert_eq!(catalog.product("IPV").expect("IPV").gtins, [IPV]);

@@ -4,6 +4,7 @@
 //! remedy and their clearing, raw registers, the camera snapshot and the log export.
 
 use dispense_proto::client::Authorized;
+use controller::dispense::workstation::WorkstationState;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::maintenance_service_client::MaintenanceServiceClient;
 use futures::StreamExt;
@@ -21,7 +22,7 @@ use common::{MAINTENANCE, MANIFEST, serve_configured};
 const CREW_2: &str = "crew-2-token";
 
 struct Rig {
-    assembled: controller::daemon::Assembled,
+    assembled: common::Assembled,
     hardware: HardwareSim,
     address: std::net::SocketAddr,
     _dir: tempfile::TempDir,
@@ -34,7 +35,7 @@ async fn rig() -> Rig {
     let plan = HardwarePlan { store: Exposure::Rtu { baud: 115_200 }, conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse().expect("addr") }, http: "127.0.0.1:0".parse().expect("addr") };
     let hardware = HardwareSim::start(sim, &plan).await.expect("hardware simulator");
     std::fs::write(dir.path().join("devices.toml"), hardware.wire_config_toml()).expect("devices file");
-    let crew_2 = format!("[[auth.tokens]]\nname = \"crew-2\"\nrole = \"maintenance\"\nsha256 = \"{}\"\n", controller::gate::token_hash(CREW_2));
+    let crew_2 = format!("[[auth.tokens]]\nname = \"crew-2\"\nrole = \"maintenance\"\nsha256 = \"{}\"\n", controller::api::auth::layer::token_hash(CREW_2));
     let (assembled, address) = serve_configured(dir.path(), "", "[hardware]\nkind = \"wire\"\ndevices = \"devices.toml\"\n", &crew_2).await;
     Rig { assembled, hardware, address, _dir: dir }
 }
@@ -73,7 +74,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     assert_eq!(reason(&crew1.self_test(pb::SelfTestRequest {}).await.expect_err("not in maintenance")), "WRONG_WORKSTATION_STATE");
 
     let lock = crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "monthly check".into(), timeout_s: 600, force: false }).await.expect("enter");
-    assert_eq!(lock.into_inner().lock.expect("lock").holder, "crew-1");
+    assert_eq!(lock.into_inner().lease.expect("lease").holder, "crew-1");
     let taken = crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "me too".into(), ..Default::default() }).await.expect_err("locked");
     assert_eq!(reason(&taken), "MAINTENANCE_LOCKED");
     assert!(taken.message().contains("crew-1"), "{taken:?}");
@@ -115,19 +116,19 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     let back = crew1.exit_maintenance(pb::ExitMaintenanceRequest {}).await.expect("exit").into_inner();
     assert_eq!(back.state, pb::WorkstationState::Ready as i32);
 
-    // A lock nobody renews lapses and the workstation returns to service.
+    // A lease nobody renews lapses and the workstation returns to service.
     crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "quick look".into(), timeout_s: 1, force: false }).await.expect("enter");
-    let mut state = String::new();
+    let mut state = WorkstationState::Maintenance;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        state = assembled.dispatcher.workstation_state().to_owned();
-        if state == "ready" {
+        state = assembled.dispatcher.workstation_state();
+        if state == WorkstationState::Ready {
             break;
         }
     }
-    assert_eq!(state, "ready", "the lock lapsed");
-    let notes = assembled.dispatcher.journal().entries_of_kind("maintenance", chrono::Utc::now() - chrono::Duration::minutes(5)).expect("journal");
-    assert!(notes.iter().any(|e| e.detail.contains("lock lapsed") && e.detail.contains("crew-2")), "{notes:?}");
+    assert_eq!(state, WorkstationState::Ready, "the lease lapsed");
+    let notes = assembled.dispatcher.journal().entries_of_kind(controller::journal::StepKind::Maintenance, chrono::Utc::now() - chrono::Duration::minutes(5)).expect("journal");
+    assert!(notes.iter().any(|e| e.detail.contains("lease lapsed") && e.detail.contains("crew-2")), "{notes:?}");
     assert!(notes.iter().any(|e| e.step == "jog" && e.detail.contains("crew-1")), "{notes:?}");
 }
 

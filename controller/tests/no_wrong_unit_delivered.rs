@@ -3,12 +3,13 @@
 //! and every unit with a violation goes to the reject bin.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use controller::catalog::Catalog;
-use controller::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
-use controller::inventory::{Hold, StockRecord, UnitState};
-use controller::order::{PatientOrder, PriorDose, Stage};
+use controller::rules::catalog::Catalog;
+use controller::dispense::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
+use controller::rules::inventory::{Hold, StockRecord, UnitState};
+use controller::rules::order::{PatientOrder, PriorDose};
+use controller::dispense::status::Stage;
 use controller::scan::Decoded;
-use controller::verify::{Evidence, verify};
+use controller::rules::verify::{Evidence, verify};
 use hal::codes::{Gs1Code, UnitCode};
 use hal::{BoothId, SlotAddress, Station};
 use proptest::prelude::*;

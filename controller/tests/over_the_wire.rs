@@ -3,7 +3,7 @@
 //! stream; the daemon opens them from a devices file as it would a real machine,
 //! and a tonic client plays the clinic.
 
-use controller::daemon::Assembled;
+use common::Assembled;
 use dispense_proto::v1 as pb;
 use hal::BoothId;
 use simulator::faults::Fault;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod common;
 use common::{IPV, MANIFEST, order, serve_workstation, start, wait_for};
+use controller::journal::StepKind;
 
 struct Rig {
     assembled: Assembled,
@@ -63,7 +64,7 @@ async fn a_dispense_over_modbus_and_the_camera_stream_reaches_the_booth() {
     assert_eq!((display.lot.as_str(), display.expiry.as_str(), display.patient_name.as_str()), ("EARLY", "2027-03-31", "Wang Xiaoming"));
     // The code was read from JPEG frames that OpenCV pulled off the MJPEG stream.
     let entries = assembled.dispatcher.journal().entries(&id).expect("journal");
-    let read = entries.iter().find(|e| e.kind == "outcome" && e.step == "Read").expect("scan outcome");
+    let read = entries.iter().find(|e| e.kind == StepKind::Outcome && e.step == "Read").expect("scan outcome");
     assert!(read.detail.contains(&unit.code), "{}", read.detail);
 
     client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await.expect("validation");

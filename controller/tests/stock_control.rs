@@ -4,6 +4,7 @@
 //! in by hand, and warns of expiries.
 
 use dispense_proto::v1 as pb;
+use controller::dispense::workstation::WorkstationState;
 use hal::SlotAddress;
 use simulator::faults::Fault;
 
@@ -38,7 +39,7 @@ async fn recall_quarantine_release_and_the_stock_count() {
     wait_for(&mut client, &id, pb::DispenseStage::Failed).await;
     dispatcher.release_hold(&late[0].code, "cap checked, sound", "pharmacist-2").expect("release");
     assert!(dispatcher.release_hold(&late[0].code, "again", "pharmacist-2").is_err(), "not on hold any more");
-    let trace = controller::trace::unit_trace(dispatcher.journal(), &late[0].code).expect("journal").expect("unit");
+    let trace = controller::ops::trace::unit_trace(dispatcher.journal(), &late[0].code).expect("journal").expect("unit");
     assert!(trace.events.iter().any(|e| e.step == "released" && e.detail.contains("pharmacist-2")), "who released it is recorded");
 
     // The stock count: one unit taken out by hand, one unknown unit put in.
@@ -60,7 +61,7 @@ async fn recall_quarantine_release_and_the_stock_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_in_checks_every_unit_against_the_catalog_and_the_note() {
-    use controller::stock::Delivery;
+    use controller::ops::stock::Delivery;
     let dir = tempfile::tempdir().expect("tempdir");
     let hardware = "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
     let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
@@ -135,7 +136,7 @@ async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door
     let refused = dispatcher.eject_held(&unit.code, "crew-1").await.expect_err("not in maintenance");
     assert!(refused.to_string().contains("needs it to be in maintenance mode"), "{refused}");
     dispatcher.enter_maintenance("crew-1", "remove cracked vial", std::time::Duration::from_secs(600), false).expect("maintenance");
-    assert_eq!(dispatcher.workstation_state(), "maintenance");
+    assert_eq!(dispatcher.workstation_state(), WorkstationState::Maintenance);
     let order_refused = client.start_dispense(pb::StartDispenseRequest { request_id: "during-maintenance".into(), order: Some(order("HepB", 1)) }).await;
     assert_eq!(order_refused.expect_err("no orders").code(), tonic::Code::Unavailable);
 
@@ -150,7 +151,7 @@ async fn held_units_are_ejected_to_the_bin_only_in_maintenance_and_with_the_door
     dispatcher.eject_held(&unit.code, "crew-1").await.expect("eject");
     assert_eq!(sim.reject_bin().len(), 1, "the unit is physically in the bin");
     let record = dispatcher.journal().stock_record(&unit.code).expect("journal").expect("record");
-    assert_eq!(record.state, controller::inventory::UnitState::Rejected);
+    assert_eq!(record.state, controller::rules::inventory::UnitState::Rejected);
     assert!(dispatcher.stock_count(30).await.expect("count").discrepancies.is_empty());
 
     dispatcher.exit_maintenance("crew-1", "done").expect("back in service");

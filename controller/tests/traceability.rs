@@ -2,7 +2,7 @@
 //! patient's trace and the FHIR Immunization come out of the journal, through the
 //! library and through `workstation trace`.
 
-use controller::trace::{immunization, patient_trace, unit_trace};
+use controller::ops::trace::{immunization, patient_trace, unit_trace};
 use dispense_proto::v1 as pb;
 use std::process::Command;
 
@@ -43,7 +43,7 @@ async fn an_administered_dose_is_traceable_from_stock_in_to_the_jab() {
     assert_eq!(patient.dispenses[0].status.id, id);
 
     let status = journal.dispense(&id).expect("journal").expect("dispense");
-    let catalog = controller::catalog::Catalog::load(&dir.path().join("catalog.toml")).expect("catalog");
+    let catalog = controller::rules::catalog::Catalog::load(&dir.path().join("catalog.toml")).expect("catalog");
     let fhir = immunization(&status, &catalog).expect("administered");
     assert_eq!(fhir["resourceType"], "Immunization");
     assert_eq!(fhir["status"], "completed");

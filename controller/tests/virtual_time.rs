@@ -5,9 +5,9 @@
 //! excursion that holds every unit — in well under a second of wall time.
 
 use chrono::{DateTime, Utc};
-use controller::clock::Clock;
+use controller::journal::clock::Clock;
 use controller::config::Config;
-use controller::daemon::assemble_with_clock;
+use common::assemble_with_clock;
 use simulator::faults::Fault;
 use std::time::Duration;
 

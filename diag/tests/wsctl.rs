@@ -5,7 +5,8 @@
 
 use assert_cmd::Command;
 use controller::config::Config;
-use controller::daemon::{assemble, serve};
+use controller::api::server::serve;
+use controller::assemble::assemble;
 use serde_json::Value;
 use simulator::faults::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
@@ -38,7 +39,7 @@ async fn station() -> Station {
     std::fs::write(dir.path().join("devices.toml"), hardware.wire_config_toml()).expect("devices");
     let tokens: String = [("crew-1", "maintenance", MAINTENANCE), ("wall-screen", "observer", OBSERVER), ("front-desk", "clinic", CLINIC)]
         .iter()
-        .map(|(name, role, token)| format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", controller::gate::token_hash(token)))
+        .map(|(name, role, token)| format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", controller::api::auth::layer::token_hash(token)))
         .collect();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\

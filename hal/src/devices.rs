@@ -120,9 +120,9 @@ pub struct Devices {
     pub booths: Arc<dyn Booths>,
     pub probes: Vec<Arc<dyn TemperatureProbe>>,
     pub interlocks: Arc<dyn Interlocks>,
-    /// The field devices behind the drivers, for diagnostics (status, alarms, raw
-    /// registers); empty when the hardware is simulated in process.
-    pub field: Vec<Arc<crate::modbus::field::FieldDevice>>,
+    /// The field devices on a bus, for diagnostics (status, alarms, raw registers);
+    /// none where the devices are reached otherwise.
+    pub field: Vec<Arc<dyn crate::diagnostics::FieldDiagnostics>>,
 }
 
 impl std::fmt::Debug for Devices {

@@ -5,7 +5,7 @@ use std::fmt;
 /// What went wrong, independent of the device or transport behind it.
 ///
 /// `#[non_exhaustive]` so new kinds (as the wire protocols arrive) do not break callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The device did not finish the operation in time.

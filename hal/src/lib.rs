@@ -8,6 +8,7 @@
 pub mod camera;
 pub mod codes;
 pub mod devices;
+pub mod diagnostics;
 pub mod error;
 pub mod manifest;
 pub mod modbus;

@@ -2,10 +2,13 @@
 //! it a stream of patients through the real gRPC API over loopback, confirms each
 //! guardian validation and administration, prints progress and a summary.
 
-use crate::config::HardwareConfig;
-use crate::daemon::{assemble, load_manifest, serve};
 use anyhow::Context;
-use simulator::SimWorkstation;
+use controller::api::auth::layer::{TokenEntry, new_token, token_hash};
+use controller::api::auth::roles::Role;
+use controller::api::server::serve;
+use controller::assemble::assemble;
+use controller::config::HardwareConfig;
+use controller::journal::clock::Clock;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
@@ -53,15 +56,13 @@ struct Visit {
     attempts: Vec<pb::Dispense>,
 }
 
-pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> anyhow::Result<()> {
-    let HardwareConfig::Simulated { simulator } = config.hardware.clone() else {
-        anyhow::bail!("the demo drives simulated hardware: give it a config with [hardware] kind = \"simulated\"");
-    };
+pub async fn run(mut config: controller::config::Config, options: DemoOptions) -> anyhow::Result<()> {
+    let simulator = crate::rig::sim_config(&config).context("the demo drives simulated hardware")?;
     let (speed, booths) = (simulator.speed, simulator.booths);
     let journal_path = config.journal.path.clone();
     let mut wire = None;
     if options.over_the_wire {
-        let sim = SimWorkstation::new(simulator, &load_manifest(&config)?);
+        let sim = crate::rig::simulated_workstation(&config)?;
         let plan = HardwarePlan {
             store: Exposure::Rtu { baud: 115_200 },
             conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse()? },
@@ -75,10 +76,12 @@ pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> any
         wire = Some(hardware);
     }
     // The demo's clinic gets a fresh token of its own for this run.
-    let token = crate::gate::new_token()?;
-    config.auth.tokens.push(crate::gate::TokenEntry { name: "demo-clinic".into(), role: crate::access::Role::Clinic, sha256: crate::gate::token_hash(&token) });
-    let assembled = assemble(config).await?;
-    let physical = wire.as_ref().map(|h| h.workstation().clone()).or_else(|| assembled.simulator.clone());
+    let token = new_token()?;
+    config.auth.tokens.push(TokenEntry { name: "demo-clinic".into(), role: Role::Clinic, sha256: token_hash(&token) });
+    let (assembled, physical) = match &wire {
+        Some(hardware) => (assemble(config).await?, hardware.workstation().clone()),
+        None => crate::rig::assemble_in_process(config, Clock::system()).await?,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -129,14 +132,12 @@ pub async fn run(mut config: crate::config::Config, options: DemoOptions) -> any
     }
     let wall = started.elapsed();
     summarise(&results, speed, wall);
-    if let Some(sim) = &physical {
-        println!(
-            "  physical check         {} units reached booth trays, {} lie in the reject bin, {} still in store",
-            sim.deliveries().len(),
-            sim.reject_bin().len(),
-            sim.occupied_slots()
-        );
-    }
+    println!(
+        "  physical check         {} units reached booth trays, {} lie in the reject bin, {} still in store",
+        physical.deliveries().len(),
+        physical.reject_bin().len(),
+        physical.occupied_slots()
+    );
     let counts = assembled.dispatcher.journal().stock_counts()?;
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("  journal stock          {}", counts.join(", "));

@@ -2,11 +2,14 @@
 //! format, the runner, the throughput bound, the expectations and the reports.
 
 pub mod bound;
+pub mod demo;
 pub mod expect;
 pub mod format;
 pub mod measure;
 pub mod report;
+pub mod rig;
 pub mod run;
+pub mod sampling;
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,10 +20,7 @@ pub fn run_file(path: &Path, seed: Option<u64>, progress: &(dyn Fn(Duration, usi
     let seed = seed.unwrap_or(scenario.seed);
     let raw = run::run(&scenario, seed, progress).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let metrics = measure::metrics(&raw, scenario.duration_h)?;
-    let sim = match &raw.assembled.config.hardware {
-        controller::config::HardwareConfig::Simulated { simulator } => simulator.clone(),
-        controller::config::HardwareConfig::Wire { .. } => anyhow::bail!("scenarios run on simulated hardware"),
-    };
+    let sim = rig::sim_config(&raw.assembled.config)?;
     let mean = |r: [f64; 2]| (r[0] + r[1]) / 2.0;
     let bound = bound::bound(&sim, mean(scenario.clinic.validation_s), mean(scenario.clinic.administration_s), raw.assembled.config.scan.agree);
     let recalls: Vec<(String, f64)> = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, a.at_min))).collect();

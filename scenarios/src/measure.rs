@@ -1,65 +1,12 @@
-//! What a run measured: the workstation sampled every virtual minute while it ran
-//! (queue, units in flight, booths in use), and afterwards the figures and the
-//! safety accounting drawn from the dispenses, the journal and the simulator's
-//! physical record.
+//! What a run measured: the figures and the safety accounting drawn from the
+//! dispenses, the samples (`sampling`), the journal and the simulator's physical
+//! record.
 
 use crate::run::Raw;
-use controller::dispatcher::Dispatcher;
-use controller::order::Stage;
+use controller::dispense::status::Stage;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-/// The workstation at one moment of the run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    /// Virtual seconds since opening.
-    pub t_s: f64,
-    pub queued: usize,
-    pub in_flight: usize,
-    pub booths_busy: usize,
-    pub booths: usize,
-}
-
-/// A sampler running beside the scenario.
-#[derive(Debug)]
-pub struct Measure {
-    samples: std::sync::Arc<Mutex<Vec<Sample>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Measure {
-    /// Samples whichever controller is current (a restart replaces it).
-    pub fn start(current: tokio::sync::watch::Receiver<Dispatcher>, every: Duration) -> Self {
-        let samples: std::sync::Arc<Mutex<Vec<Sample>>> = Default::default();
-        let kept = samples.clone();
-        let opened = tokio::time::Instant::now();
-        let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                let dispatcher = current.borrow().clone();
-                let queue = dispatcher.queue();
-                let booths = dispatcher.watch_booths().borrow().clone();
-                let sample = Sample {
-                    t_s: opened.elapsed().as_secs_f64(),
-                    queued: queue.iter().filter(|d| d.stage == Stage::Queued).count(),
-                    in_flight: queue.len(),
-                    booths_busy: booths.booths.iter().filter(|b| b.holder.is_some()).count(),
-                    booths: booths.booths.len(),
-                };
-                kept.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
-            }
-        });
-        Self { samples, task }
-    }
-
-    pub fn stop(&self) -> Vec<Sample> {
-        self.task.abort();
-        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
+use controller::journal::Outcome;
 
 /// The run's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -130,9 +77,9 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
     alarms.sort();
     alarms.dedup();
     let mut faults: Vec<String> = journal
-        .entries_of_kind(controller::faultboard::JOURNAL_KIND, raw.start)?
+        .entries_of_kind(controller::ops::faultboard::JOURNAL_KIND, raw.start)?
         .into_iter()
-        .filter_map(|e| serde_json::from_str::<controller::faultboard::ActiveFault>(&e.detail).ok())
+        .filter_map(|e| serde_json::from_str::<controller::ops::faultboard::ActiveFault>(&e.detail).ok())
         .map(|f| f.code)
         .collect();
     faults.sort();
@@ -153,7 +100,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         speedup: virtual_hours * 3600.0 / raw.wall.as_secs_f64().max(1e-9),
         cold_chain_alarms: alarms,
         fault_codes: faults,
-        final_state: raw.assembled.dispatcher.workstation_state().to_owned(),
+        final_state: raw.assembled.dispatcher.workstation_state().name().to_owned(),
         wrong_units_delivered: wrong_units(raw),
         administered_by_lot: raw.finals.iter().filter(|d| d.stage == Stage::Administered).fold(BTreeMap::new(), |mut lots, d| {
             if let (Some(unit), Some(at)) = (&d.unit, d.finished_at) {
@@ -182,10 +129,7 @@ fn throughput(raw: &Raw, duration_h: f64) -> f64 {
 /// for that booth, of the ordered product (a dispense reaches a booth only after
 /// passing verification; it may still be refused there, by the guardian or a hold).
 fn wrong_units(raw: &Raw) -> Vec<String> {
-    let sim = match &raw.assembled.simulator {
-        Some(sim) => sim,
-        None => return vec!["no simulator to compare with".into()],
-    };
+    let sim = &raw.sim;
     let catalog = raw.assembled.dispatcher.catalog();
     sim.deliveries()
         .into_iter()
@@ -204,13 +148,13 @@ fn wrong_units(raw: &Raw) -> Vec<String> {
 
 /// Whether the journal holds the dispense's verification with every check passed.
 fn passed_verification(raw: &Raw, dispense_id: &str) -> bool {
-    raw.assembled.dispatcher.journal().entries(dispense_id).is_ok_and(|entries| entries.iter().any(|e| e.kind == "evidence" && e.detail.ends_with(": all passed")))
+    raw.assembled.dispatcher.journal().entries(dispense_id).is_ok_and(|entries| entries.iter().any(|e| e.outcome() == Some(&Outcome::Passed)))
 }
 
 /// The journal's stock states against the physical record: what is in the slots,
 /// the reject bin and the trays.
 fn unaccounted(raw: &Raw) -> anyhow::Result<Vec<String>> {
-    let Some(sim) = &raw.assembled.simulator else { return Ok(vec!["no simulator to compare with".into()]) };
+    let sim = &raw.sim;
     let counts: BTreeMap<String, i64> = raw.assembled.dispatcher.journal().stock_counts()?.into_iter().collect();
     let journal = |state: &str| counts.get(state).copied().unwrap_or(0) as usize;
     let mut problems = Vec::new();
@@ -236,7 +180,7 @@ fn returned(raw: &Raw, sim: &simulator::SimWorkstation) -> anyhow::Result<usize>
     let mut returned = 0;
     for delivery in sim.deliveries() {
         let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else { continue };
-        if journal.stock_record(&code.canonical())?.is_some_and(|r| r.state == controller::inventory::UnitState::Rejected) {
+        if journal.stock_record(&code.canonical())?.is_some_and(|r| r.state == controller::rules::inventory::UnitState::Rejected) {
             returned += 1;
         }
     }

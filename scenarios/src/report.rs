@@ -5,7 +5,8 @@
 
 use crate::bound::Bound;
 use crate::expect::Check;
-use crate::measure::{Metrics, Sample};
+use crate::measure::Metrics;
+use crate::sampling::Sample;
 use crate::run::Raw;
 use serde::Serialize;
 use std::fmt::Write;
@@ -53,14 +54,14 @@ impl Report {
             if let Some(end) = d.finished_at {
                 let why: Vec<&str> = d.violations.iter().map(|v| v.id.as_str()).collect();
                 let mut detail = if why.is_empty() { format!("{} {}", d.id, d.stage.describe()) } else { format!("{} {} ({})", d.id, d.stage.describe(), why.join(", ")) };
-                if d.stage != controller::order::Stage::Administered && !d.detail.is_empty() {
+                if d.stage != controller::dispense::status::Stage::Administered && !d.detail.is_empty() {
                     detail = format!("{detail}: {}", d.detail);
                 }
                 timeline.push(Event { t_s: since(end), kind: d.stage.describe().into(), detail });
             }
         }
-        for e in journal.entries_of_kind(controller::faultboard::JOURNAL_KIND, raw.start)? {
-            if let Ok(f) = serde_json::from_str::<controller::faultboard::ActiveFault>(&e.detail) {
+        for e in journal.entries_of_kind(controller::ops::faultboard::JOURNAL_KIND, raw.start)? {
+            if let Ok(f) = serde_json::from_str::<controller::ops::faultboard::ActiveFault>(&e.detail) {
                 timeline.push(Event { t_s: since(e.at), kind: format!("fault {}", e.step), detail: format!("{} {}", f.id, f.detail) });
             }
         }

@@ -5,17 +5,18 @@
 //! guardians and nurses.
 
 use crate::format::{Behaviour, DeviceLink, Scenario};
-use crate::measure::{Measure, Sample};
+use crate::sampling::{Measure, Sample};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use controller::clock::Clock;
+use controller::journal::clock::Clock;
 use controller::config::Config;
-use controller::daemon::{Assembled, assemble_on};
+use controller::assemble::{Assembled, assemble_on};
 use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, Transport};
 use simulator::wire::{Endpoint, HardwareSim};
-use controller::dispatcher::Dispatcher;
-use controller::order::{DispenseStatus, PatientOrder};
+use controller::dispatch::Dispatcher;
+use controller::rules::order::PatientOrder;
+use controller::dispense::status::DispenseStatus;
 use hal::BoothId;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -50,6 +51,8 @@ pub struct Raw {
     pub finals: Vec<DispenseStatus>,
     pub samples: Vec<Sample>,
     pub assembled: Assembled,
+    /// The simulated workstation, its physical record the accounting compares with.
+    pub sim: simulator::SimWorkstation,
     pub wall: Duration,
     /// The journal's folder, kept until the reports are written.
     pub dir: tempfile::TempDir,
@@ -58,7 +61,7 @@ pub struct Raw {
 }
 
 /// Builds the patients: the explicit list, then the seeded arrival process.
-pub fn visits(scenario: &Scenario, catalog: &controller::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
+pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let youngest = |product: &str| -> anyhow::Result<u32> {
         let p = catalog.product(product).with_context(|| format!("patients: product {product:?} is not in the catalog"))?;
@@ -163,10 +166,7 @@ pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, u
 async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
     let start = Utc::now().date_naive().and_hms_opt(8, 0, 0).unwrap_or_default().and_utc();
     let clock = Clock::following_tokio(start);
-    let controller::config::HardwareConfig::Simulated { simulator } = &config.hardware else {
-        anyhow::bail!("a scenario runs on simulated hardware");
-    };
-    let sim = simulator::SimWorkstation::new(simulator.clone(), &controller::daemon::load_manifest(&config)?);
+    let sim = crate::rig::simulated_workstation(&config)?;
     let hardware = match scenario.workstation.devices {
         DeviceLink::InProcess => None,
         DeviceLink::Wire => Some(HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?),
@@ -271,7 +271,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     // After a restart the figures and the accounting are the new controller's.
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::faults::Line::Store).corrupted() + h.line(simulator::faults::Line::Conveyor).corrupted());
-    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, wall: Duration::ZERO, dir, garbled_frames })
+    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames })
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the
@@ -280,7 +280,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
 /// in process. Started again after a restart, it recovers from the journal.
 async fn start_controller(config: Config, clock: Clock, sim: &simulator::SimWorkstation, hardware: Option<&HardwareSim>) -> anyhow::Result<Assembled> {
     let Some(hardware) = hardware else {
-        return assemble_on(config, clock, sim.devices(), Some(sim.clone())).await;
+        return assemble_on(config, clock, sim.devices()).await;
     };
     let port = |endpoint: &Endpoint| match endpoint {
         Endpoint::Memory(port) => Ok(Transport::Memory(port.clone())),
@@ -295,9 +295,15 @@ async fn start_controller(config: Config, clock: Clock, sim: &simulator::SimWork
         job_deadline_s: 120.0,
     };
     let drivers = WireDevices::open(&wire);
-    controller::daemon::check_who_answers(&drivers).await?;
+    controller::assemble::check_who_answers(&drivers).await?;
     let devices = drivers.into_devices(sim.devices().camera.clone());
-    assemble_on(config, clock, devices, Some(sim.clone())).await
+    assemble_on(config, clock, devices).await
+}
+
+/// Whether recovery, after a restart, ended the dispense (its journal says so).
+fn ended_by_recovery(current: &Current, dispense_id: &str) -> bool {
+    let dispatcher = current.borrow().clone();
+    dispatcher.journal().entries(dispense_id).is_ok_and(|entries| entries.iter().any(|e| e.kind == controller::journal::StepKind::Recovery))
 }
 
 /// How often the clinic orders again for a patient whose unit was rejected.
@@ -314,8 +320,8 @@ async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic,
         let Some(status) = dispense(current, v, attempt, clinic, rng).await else { break };
         // The unit's fault, not the patient's: a unit was taken and the guardian did
         // not refuse it; or the controller went down and recovery ended the dispense.
-        let unit_fault = status.stage == controller::order::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::verify::ViolationId::ValidationFailed);
-        let restarted = status.stage == controller::order::Stage::Failed && status.detail.starts_with(controller::recovery::RESTART_DETAIL);
+        let unit_fault = status.stage == controller::dispense::status::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::rules::verify::ViolationId::ValidationFailed);
+        let restarted = status.stage == controller::dispense::status::Stage::Failed && ended_by_recovery(current, &status.id);
         finals.push(status);
         if !(unit_fault || restarted) {
             break;
@@ -341,7 +347,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
         match d.start(&request_id, order.clone()) {
             Ok(s) => break s,
             // The controller is down: the clinic waits for it to come back, a while.
-            Err(controller::dispatcher::DispatchError::NotReady(_)) if matches!(tokio::time::timeout(CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) => {}
+            Err(controller::dispatch::DispatchError::NotReady(_)) if matches!(tokio::time::timeout(CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) => {}
             Err(e) => {
                 tracing::warn!(patient = v.number, "order refused: {e}");
                 return None;
@@ -359,15 +365,15 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
     loop {
         let d = current.borrow_and_update().clone();
         let status = match d.watch(&id) {
-            Ok(controller::dispatcher::Watch::Finished(s)) if s.stage.is_final() => return Some(s),
+            Ok(controller::dispatch::Watch::Finished(s)) if s.stage.is_final() => return Some(s),
             // Not live and not finished: the controller is down; wait for the next one.
-            Ok(controller::dispatcher::Watch::Finished(_)) | Err(_) => {
+            Ok(controller::dispatch::Watch::Finished(_)) | Err(_) => {
                 if current.changed().await.is_err() {
                     return d.get(&id).ok();
                 }
                 continue;
             }
-            Ok(controller::dispatcher::Watch::Live(mut rx)) => {
+            Ok(controller::dispatch::Watch::Live(mut rx)) => {
                 let s = rx.borrow_and_update().clone();
                 if !s.stage.is_final() && !needs_clinic(&s, validated, administered) {
                     let _ = rx.changed().await;
@@ -375,7 +381,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
                 rx.borrow().clone()
             }
         };
-        use controller::order::Stage;
+        use controller::dispense::status::Stage;
         match status.stage {
             s if s.is_final() => return Some(status),
             Stage::AwaitingValidation if !validated => {
@@ -398,6 +404,6 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
 
 /// Whether the clinic has something to do for this status now.
 fn needs_clinic(s: &DispenseStatus, validated: bool, administered: bool) -> bool {
-    use controller::order::Stage;
+    use controller::dispense::status::Stage;
     matches!((s.stage, validated, administered), (Stage::AwaitingValidation, false, _) | (Stage::AwaitingAdministration, _, false))
 }

@@ -1,6 +1,6 @@
 //! The simulated booths: tray presence sensors and the guardian's display.
 
-use crate::world::Shared;
+use crate::world::Plant;
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{BoothDisplay, BoothId, Booths, DeviceError, ErrorKind, TrayState};
@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct SimBooths {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 impl SimBooths {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { shared }
     }
 

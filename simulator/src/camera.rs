@@ -3,7 +3,7 @@
 
 use crate::faults::CameraFault;
 use crate::label::{encode_symbol, render_frame};
-use crate::world::Shared;
+use crate::world::Plant;
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{DeviceError, ErrorKind, Frame, ScanCamera, Station};
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct SimCamera {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 impl SimCamera {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { shared }
     }
 }

@@ -20,6 +20,16 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// Reads a `[hardware.simulator]` table (as a controller config keeps it,
+    /// unread), with errors naming the field.
+    pub fn from_table(table: &toml::Table) -> Result<Self, String> {
+        let config: Self = table.clone().try_into().map_err(|e: toml::de::Error| format!("hardware.simulator: {}", e.message()))?;
+        if !(config.speed > 0.0 && config.speed.is_finite()) {
+            return Err(format!("hardware.simulator.speed must be positive, got {}", config.speed));
+        }
+        Ok(config)
+    }
+
     pub fn geometry(&self) -> hal::StoreGeometry {
         hal::StoreGeometry { racks: self.racks, rows: self.rows, columns: self.columns }
     }
@@ -66,5 +76,24 @@ impl Default for Timings {
             nurse_pickup_s: 6.0,
             gate_drop_s: 0.5,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().expect("toml")
+    }
+
+    #[test]
+    fn a_table_is_read_and_its_mistakes_named() {
+        let config = SimConfig::from_table(&table("speed = 20.0\nbooths = 4")).expect("valid");
+        assert_eq!((config.speed, config.booths, config.racks), (20.0, 4, 4));
+        let typo = SimConfig::from_table(&table("boths = 4")).expect_err("typo");
+        assert!(typo.contains("boths"), "{typo}");
+        let zero = SimConfig::from_table(&table("speed = 0.0")).expect_err("zero speed");
+        assert!(zero.contains("hardware.simulator.speed"), "{zero}");
     }
 }

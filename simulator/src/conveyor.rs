@@ -2,7 +2,7 @@
 //! refuses a unit while its tray is occupied; a booth's gate holds one waiting unit
 //! beside the belt; the simulated nurse empties trays.
 
-use crate::world::{Delivery, Motion, Shared};
+use crate::world::{Delivery, Motion, Plant};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{Conveyor, DeviceError, ErrorKind, Station, TrackingId};
@@ -12,11 +12,11 @@ const DEVICE: &str = "conveyor";
 
 #[derive(Debug)]
 pub(crate) struct SimConveyor {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 impl SimConveyor {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { shared }
     }
 

@@ -17,8 +17,10 @@ mod sensors;
 mod store;
 pub mod thermal;
 pub mod wire;
+mod workstation;
 mod world;
 
 pub use clock::SimClock;
 pub use config::{SimConfig, Timings};
-pub use world::{Delivery, SimWorkstation};
+pub use workstation::SimWorkstation;
+pub use world::Delivery;

@@ -1,6 +1,6 @@
 //! Simulated temperature probes and the safety interlock chain.
 
-use crate::world::Shared;
+use crate::world::Plant;
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{InterlockStatus, Interlocks, TemperatureProbe};
@@ -8,7 +8,7 @@ use rand::Rng;
 use std::sync::Arc;
 
 /// The two independent cabinet probes and the belt-tunnel probe.
-pub(crate) fn probes(shared: &Arc<Shared>) -> Vec<Arc<dyn TemperatureProbe>> {
+pub(crate) fn probes(shared: &Arc<Plant>) -> Vec<Arc<dyn TemperatureProbe>> {
     ["cabinet-a", "cabinet-b", "belt-tunnel"]
         .into_iter()
         .map(|name| Arc::new(SimProbe { name, shared: shared.clone() }) as Arc<dyn TemperatureProbe>)
@@ -18,7 +18,7 @@ pub(crate) fn probes(shared: &Arc<Shared>) -> Vec<Arc<dyn TemperatureProbe>> {
 #[derive(Debug)]
 struct SimProbe {
     name: &'static str,
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 #[async_trait]
@@ -34,7 +34,7 @@ impl TemperatureProbe for SimProbe {
 
 /// What a probe reads now: the cabinet's temperature (the belt tunnel runs a degree
 /// warmer), sensor noise, and probe B's injected offset.
-pub(crate) fn read_probe(shared: &Shared, name: &str) -> f64 {
+pub(crate) fn read_probe(shared: &Plant, name: &str) -> f64 {
     let mut world = shared.world_now();
     let jitter: f64 = world.rng.random_range(-0.1..0.1);
     let base = world.thermal.cabinet_c + jitter;
@@ -47,11 +47,11 @@ pub(crate) fn read_probe(shared: &Shared, name: &str) -> f64 {
 
 #[derive(Debug)]
 pub(crate) struct SimInterlocks {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 impl SimInterlocks {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { shared }
     }
 }

@@ -1,6 +1,6 @@
 //! The simulated cold store and picker: slot occupancy, travel time by distance, the hatch.
 
-use crate::world::{Motion, Shared};
+use crate::world::{Motion, Plant};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{ColdStore, DeviceError, ErrorKind, SlotAddress, TrackingId};
@@ -10,11 +10,11 @@ const DEVICE: &str = "cold store";
 
 #[derive(Debug)]
 pub(crate) struct SimStore {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
 }
 
 impl SimStore {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { shared }
     }
 

@@ -1,14 +1,12 @@
-//! The physical state of the simulated workstation, shared by every device model,
-//! and [`SimWorkstation`], which builds the devices and lets tests look inside.
+//! The physical state of the simulated workstation (the plant), shared by every
+//! device model: units in slots, hatch, belt, trays and bin, interlocks, faults,
+//! the cabinet's temperature, and the motions under way.
 
 use crate::clock::SimClock;
 use crate::config::SimConfig;
-use crate::faults::{CameraFault, Fault};
+use crate::faults::CameraFault;
 use crate::thermal::Thermal;
-use crate::{booths::SimBooths, camera::SimCamera, conveyor::SimConveyor, sensors, store::SimStore};
-use hal::manifest::ManifestUnit;
-use hal::{BoothDisplay, BoothId, Devices, InterlockStatus, SlotAddress, Station, TrackingId};
-use rand::SeedableRng;
+use hal::{BoothDisplay, BoothId, InterlockStatus, SlotAddress, Station, TrackingId};
 use rand::rngs::SmallRng;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,14 +69,14 @@ pub(crate) struct ActiveFaults {
 
 /// What every device model holds: the world, the clock and the configuration.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Plant {
     pub world: Mutex<World>,
     pub clock: SimClock,
     pub config: SimConfig,
     pub started: tokio::time::Instant,
 }
 
-impl Shared {
+impl Plant {
     /// Machine seconds since the simulator was built.
     pub fn machine_seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * self.clock.speed()
@@ -99,185 +97,17 @@ impl Shared {
     }
 }
 
-/// The simulated workstation: build it from a config and a loading manifest, hand
-/// [`SimWorkstation::devices`] to the controller, and inspect or disturb it from tests.
-#[derive(Debug, Clone)]
-pub struct SimWorkstation {
-    shared: Arc<Shared>,
-}
-
-impl SimWorkstation {
-    pub fn new(config: SimConfig, load: &[ManifestUnit]) -> Self {
-        let slots = load.iter().map(|u| (u.slot, PhysicalUnit { label: u.printed_label() })).collect();
-        let world = World {
-            slots,
-            hatch: None,
-            belt: HashMap::new(),
-            last_stop: HashMap::new(),
-            trays: BTreeMap::new(),
-            displays: BTreeMap::new(),
-            reject_bin: Vec::new(),
-            deliveries: Vec::new(),
-            interlocks: InterlockStatus::default(),
-            motions_started: 0,
-            jogs: 0,
-            active_motions: 0,
-            moving: std::collections::HashSet::new(),
-            frames_grabbed: 0,
-            picks_started: 0,
-            runs_started: 0,
-            dropped: Vec::new(),
-            faults: ActiveFaults::default(),
-            thermal: Thermal::new(config.cabinet_celsius),
-            rng: SmallRng::seed_from_u64(config.seed),
-        };
-        let clock = SimClock::new(config.speed);
-        let started = tokio::time::Instant::now();
-        Self { shared: Arc::new(Shared { world: Mutex::new(world), clock, config, started }) }
-    }
-
-    /// The device handles, as the controller receives real drivers.
-    pub fn devices(&self) -> Devices {
-        Devices {
-            store: Arc::new(SimStore::new(self.shared.clone())),
-            conveyor: Arc::new(SimConveyor::new(self.shared.clone())),
-            camera: Arc::new(SimCamera::new(self.shared.clone())),
-            booths: Arc::new(SimBooths::new(self.shared.clone())),
-            probes: sensors::probes(&self.shared),
-            interlocks: Arc::new(sensors::SimInterlocks::new(self.shared.clone())),
-            field: Vec::new(),
-        }
-    }
-
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        self.shared.clone()
-    }
-
-    pub fn clock(&self) -> SimClock {
-        self.shared.clock
-    }
-
-    /// Every unit that reached a booth tray, in order.
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        self.shared.world().deliveries.clone()
-    }
-
-    /// The labels of the units in the reject bin.
-    pub fn reject_bin(&self) -> Vec<String> {
-        self.shared.world().reject_bin.iter().map(|u| u.label.clone()).collect()
-    }
-
-    pub fn occupied_slots(&self) -> usize {
-        self.shared.world().slots.len()
-    }
-
-    pub fn motions_started(&self) -> u64 {
-        self.shared.world().motions_started
-    }
-
-    /// Maintenance jogs carried out (refused ones are not counted).
-    pub fn jogs(&self) -> u64 {
-        self.shared.world().jogs
-    }
-
-    pub fn booth_display(&self, booth: BoothId) -> Option<BoothDisplay> {
-        self.shared.world().displays.get(&booth).cloned()
-    }
-
-    /// Opens or closes the restock door (an interlock).
-    pub fn set_restock_door_open(&self, open: bool) {
-        self.shared.world().interlocks.restock_door_open = open;
-    }
-
-    pub fn set_estop(&self, pressed: bool) {
-        self.shared.world().interlocks.estop_pressed = pressed;
-    }
-
-    pub fn config(&self) -> &SimConfig {
-        &self.shared.config
-    }
-
-    pub fn machine_seconds(&self) -> f64 {
-        self.shared.machine_seconds()
-    }
-
-    /// Picks and belt runs started so far (for event-triggered faults).
-    pub fn motion_counts(&self) -> (u64, u64) {
-        let world = self.shared.world();
-        (world.picks_started, world.runs_started)
-    }
-
-    /// The units the picker dropped inside the store.
-    pub fn dropped(&self) -> Vec<String> {
-        self.shared.world().dropped.iter().map(|u| u.label.clone()).collect()
-    }
-
-    /// The true cabinet temperature (the probes read it with noise and any offset).
-    pub fn cabinet_celsius(&self) -> f64 {
-        self.shared.world_now().thermal.cabinet_c
-    }
-
-    pub fn interlocks(&self) -> InterlockStatus {
-        self.shared.world().interlocks
-    }
-
-    /// Injects a fault into the physical world. Line faults (noise, silent, unplug,
-    /// power loss) need the wire servers and are refused here with a reason.
-    pub fn inject(&self, fault: &Fault) -> Result<(), String> {
-        let mut world = self.shared.world_now();
-        match fault {
-            Fault::Jam => world.faults.jams_pending += 1,
-            Fault::GripFailure => world.faults.grip_failures_pending += 1,
-            Fault::DiverterStuck(stuck) => world.faults.diverter_stuck = *stuck,
-            Fault::TrayStuck(booth) => {
-                if let Some(b) = booth.filter(|b| b.0 == 0 || b.0 > self.shared.config.booths) {
-                    return Err(format!("there is no {b}"));
-                }
-                world.faults.stuck_tray = *booth;
-            }
-            Fault::Door(open) => world.interlocks.restock_door_open = *open,
-            Fault::Estop(on) => world.interlocks.estop_pressed = *on,
-            Fault::LightCurtain(on) => world.interlocks.light_curtain_broken = *on,
-            Fault::CompressorFailure(failed) => world.faults.compressor_failed = *failed,
-            Fault::ProbeOffset(offset) => world.faults.probe_b_offset = *offset,
-            Fault::Camera(fault) => world.faults.camera = *fault,
-            Fault::Mislabel(slot, label) => match world.slots.get_mut(slot) {
-                Some(unit) => unit.label.clone_from(label),
-                None => return Err(format!("slot {slot} is empty")),
-            },
-            Fault::Remove(slot) => {
-                if world.slots.remove(slot).is_none() {
-                    return Err(format!("slot {slot} is empty"));
-                }
-            }
-            Fault::Place(slot, label) => {
-                if !self.shared.config.geometry().contains(*slot) {
-                    return Err(format!("no slot {slot} in this store"));
-                }
-                if world.slots.contains_key(slot) {
-                    return Err(format!("slot {slot} is occupied"));
-                }
-                world.slots.insert(*slot, PhysicalUnit { label: label.clone() });
-            }
-            Fault::PowerLoss(_) | Fault::Noise(..) | Fault::Silent(..) | Fault::Unplug(..) => {
-                return Err("this fault acts on the wire: run the simulator in hardware mode".into());
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A motion under way; ends (also when its future is dropped, e.g. stopped by the
 /// safety chain) when this is dropped.
 #[derive(Debug)]
 pub(crate) struct Motion {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
     carrier: Option<TrackingId>,
 }
 
 impl Motion {
     /// Counts a motion that `World::start_motion` allowed.
-    pub fn begin(shared: &Arc<Shared>, carrier: Option<TrackingId>) -> Self {
+    pub fn begin(shared: &Arc<Plant>, carrier: Option<TrackingId>) -> Self {
         let mut world = shared.world();
         world.active_motions += 1;
         if let Some(c) = carrier {

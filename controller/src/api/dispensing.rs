@@ -1,9 +1,12 @@
 //! `DispensingService`: orders as observable commands (start, watch, get, cancel,
 //! queue) and the booth's confirmations.
 
-use super::{bad_request, caller, optional, parse_date, stream_permit, timestamp, to_status};
-use crate::dispatcher::{Dispatcher, Watch};
-use crate::order::{DispenseStatus, PatientOrder, PriorDose, Stage};
+use crate::api::auth::extract::{caller, stream_permit};
+use crate::api::convert::{optional, parse_date, timestamp};
+use crate::api::errors::{bad_request, to_status};
+use crate::dispatch::{Dispatcher, Watch};
+use crate::rules::order::{PatientOrder, PriorDose};
+use crate::dispense::status::{DispenseStatus, Stage};
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::dispensing_service_server::{DispensingService, DispensingServiceServer};
 use futures::Stream;
@@ -114,7 +117,7 @@ impl DispensingService for DispensingApi {
                 Some((Ok(progress(status)), (rx, finished, false)))
             })),
         };
-        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
     }
 
     async fn get_dispense(&self, request: Request<pb::GetDispenseRequest>) -> Result<Response<pb::GetDispenseResponse>, Status> {

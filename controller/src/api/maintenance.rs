@@ -2,10 +2,12 @@
 //! registers, camera snapshot and log export for the crew (wsctl). Every change is
 //! journalled with the caller as the actor.
 
-use super::monitoring::{fault, workstation_state};
-use super::{bad_request, caller, from_timestamp, optional, stream_permit, timestamp, to_status};
-use crate::dispatcher::{Dispatcher, MaintenanceLock};
-use crate::maintenance::{self, Outcome};
+use crate::api::monitoring::{fault, workstation_state};
+use crate::api::auth::extract::{caller, stream_permit};
+use crate::api::convert::{from_timestamp, optional, timestamp};
+use crate::api::errors::{bad_request, to_status};
+use crate::dispatch::{Dispatcher, MaintenanceLease};
+use crate::ops::maintenance::{self, Outcome};
 use chrono::Duration as Span;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::maintenance_service_server::{MaintenanceService, MaintenanceServiceServer};
@@ -13,6 +15,7 @@ use futures::Stream;
 use std::pin::Pin;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
+use crate::journal::StepKind;
 
 /// Lock timeout when the crew names none, and the longest they may ask for.
 const DEFAULT_LOCK_S: u32 = 900;
@@ -35,8 +38,8 @@ impl MaintenanceApi {
     }
 }
 
-fn lock(l: MaintenanceLock) -> pb::MaintenanceLock {
-    pb::MaintenanceLock { holder: l.holder, reason: l.reason, expires_at: Some(timestamp(l.expires_at)) }
+fn lease(l: MaintenanceLease) -> pb::MaintenanceLease {
+    pb::MaintenanceLease { holder: l.holder, reason: l.reason, expires_at: Some(timestamp(l.expires_at)) }
 }
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -79,7 +82,7 @@ impl MaintenanceService for MaintenanceApi {
             faults: d.telemetry().faults.active().into_iter().map(fault).collect(),
             interlocks: Some(interlocks),
             devices,
-            maintenance: d.maintenance_lock().map(lock),
+            maintenance: d.maintenance_lease().map(lease),
             controller_version: env!("CARGO_PKG_VERSION").to_owned(),
         }))
     }
@@ -92,7 +95,7 @@ impl MaintenanceService for MaintenanceApi {
                 Some(t) => from_timestamp("since", t)?,
                 None => self.dispatcher.now() - Span::hours(24),
             };
-            board.past(since).map_err(|e| super::internal("the journal failed listing faults", &e))?.into_iter().map(fault).collect()
+            board.past(since).map_err(|e| crate::api::errors::internal("the journal failed listing faults", &e))?.into_iter().map(fault).collect()
         } else {
             Vec::new()
         };
@@ -106,7 +109,7 @@ impl MaintenanceService for MaintenanceApi {
         let board = &self.dispatcher.telemetry().faults;
         let Some(active) = board.active().into_iter().find(|f| f.id == req.fault_id) else {
             let known: Vec<String> = board.active().into_iter().map(|f| f.id).collect();
-            return Err(super::defined(
+            return Err(crate::api::errors::defined(
                 tonic::Code::NotFound,
                 "FAULT_NOT_ACTIVE",
                 format!("fault {:?} is not active (active: {})", req.fault_id, if known.is_empty() { "none".into() } else { known.join(", ") }),
@@ -131,7 +134,7 @@ impl MaintenanceService for MaintenanceApi {
             s => return Err(bad_request("timeout_s", format!("{s} s is longer than {MAX_LOCK_S} s"))),
         };
         let entered = self.dispatcher.enter_maintenance(&actor, &req.reason, Duration::from_secs(u64::from(timeout_s)), req.force).map_err(to_status)?;
-        Ok(Response::new(pb::EnterMaintenanceResponse { lock: Some(lock(entered)) }))
+        Ok(Response::new(pb::EnterMaintenanceResponse { lease: Some(lease(entered)) }))
     }
 
     async fn exit_maintenance(&self, request: Request<pb::ExitMaintenanceRequest>) -> Result<Response<pb::ExitMaintenanceResponse>, Status> {
@@ -164,7 +167,7 @@ impl MaintenanceService for MaintenanceApi {
         let permit = stream_permit(&mut request);
         let actor = caller(&request)?.name;
         // Refuse at once (not mid-stream) when the caller may not move things.
-        self.dispatcher.require_lock(&actor).map_err(to_status)?;
+        self.dispatcher.require_lease(&actor).map_err(to_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let dispatcher = self.dispatcher.clone();
         tokio::spawn(async move {
@@ -176,7 +179,7 @@ impl MaintenanceService for MaintenanceApi {
         let stream = futures::StreamExt::map(stream, |r| {
             Ok(pb::SelfTestResponse { step: r.step, steps: r.steps, name: r.name, passed: r.outcome == Outcome::Passed, skipped: r.outcome == Outcome::Skipped, detail: r.detail })
         });
-        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
     }
 
     async fn read_registers(&self, request: Request<pb::ReadRegistersRequest>) -> Result<Response<pb::ReadRegistersResponse>, Status> {
@@ -208,11 +211,11 @@ impl MaintenanceService for MaintenanceApi {
             return Err(bad_request("from", format!("{from} is after to ({to})")));
         }
         let journal = self.dispatcher.journal();
-        let entries = journal.entries_between(from, to).map_err(|e| super::internal("the journal failed exporting", &e))?;
-        let events: Vec<crate::trace::TraceEvent> = entries.into_iter().map(Into::into).collect();
-        let csv = crate::trace::events_csv(&events);
-        let log = crate::logbook::between(from, to).join("\n");
-        journal.note(None, "maintenance", "logs exported", &format!("{from} to {to}, {} journal lines; by {actor}", events.len())).map_err(|e| super::internal("the journal failed", &e))?;
+        let entries = journal.entries_between(from, to).map_err(|e| crate::api::errors::internal("the journal failed exporting", &e))?;
+        let events: Vec<crate::ops::trace::TraceEvent> = entries.into_iter().map(Into::into).collect();
+        let csv = crate::ops::trace::events_csv(&events);
+        let log = crate::ops::logbook::between(from, to).join("\n");
+        journal.note(None, StepKind::Maintenance, "logs exported", &format!("{from} to {to}, {} journal lines; by {actor}", events.len())).map_err(|e| crate::api::errors::internal("the journal failed", &e))?;
         let mut chunks = Vec::new();
         for (name, text) in [("journal.csv", csv), ("controller.log", log)] {
             let bytes = text.into_bytes();
@@ -223,6 +226,6 @@ impl MaintenanceService for MaintenanceApi {
                 chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: part.to_vec() }));
             }
         }
-        Ok(Response::new(Box::pin(crate::gate::hold(futures::stream::iter(chunks), permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(futures::stream::iter(chunks), permit))))
     }
 }

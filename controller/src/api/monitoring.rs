@@ -3,10 +3,12 @@
 //! picture now, then the newest picture after each change; a slow one skips
 //! pictures rather than holding the workstation back.
 
-use super::dispensing::stage;
-use super::{stream_permit, timestamp};
-use crate::dispatcher::{BoothsPicture, Dispatcher};
-use crate::faultboard::ActiveFault;
+use crate::api::dispensing::stage;
+use crate::dispense::workstation::WorkstationState;
+use crate::api::auth::extract::stream_permit;
+use crate::api::convert::timestamp;
+use crate::dispatch::{BoothsPicture, Dispatcher};
+use crate::ops::faultboard::ActiveFault;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::monitoring_service_server::{MonitoringService, MonitoringServiceServer};
 use futures::Stream;
@@ -31,17 +33,16 @@ impl MonitoringApi {
     }
 }
 
-pub(crate) fn workstation_state(name: &str) -> pb::WorkstationState {
+pub(crate) fn workstation_state(state: WorkstationState) -> pb::WorkstationState {
     use pb::WorkstationState as W;
-    match name {
-        "starting" => W::Starting,
-        "homing" => W::Homing,
-        "ready" => W::Ready,
-        "dispensing" => W::Dispensing,
-        "paused" => W::Paused,
-        "faulted" => W::Faulted,
-        "maintenance" => W::Maintenance,
-        _ => W::Unspecified,
+    match state {
+        WorkstationState::Starting => W::Starting,
+        WorkstationState::Homing => W::Homing,
+        WorkstationState::Ready => W::Ready,
+        WorkstationState::Dispensing => W::Dispensing,
+        WorkstationState::Paused => W::Paused,
+        WorkstationState::Faulted => W::Faulted,
+        WorkstationState::Maintenance => W::Maintenance,
     }
 }
 
@@ -129,7 +130,7 @@ impl MonitoringService for MonitoringApi {
             };
             Some((Ok(picture), (state, faults, false, dispatcher)))
         });
-        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
     }
 
     async fn watch_temperatures(&self, mut request: Request<pb::WatchTemperaturesRequest>) -> Result<Response<Self::WatchTemperaturesStream>, Status> {
@@ -143,28 +144,28 @@ impl MonitoringService for MonitoringApi {
                 high_alarm_celsius: high,
             })
         });
-        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
     }
 
     async fn list_temperatures(&self, request: Request<pb::ListTemperaturesRequest>) -> Result<Response<pb::ListTemperaturesResponse>, Status> {
         let req = request.into_inner();
         let to = self.dispatcher.now();
         let from = match &req.since {
-            Some(t) => super::from_timestamp("since", t)?,
+            Some(t) => crate::api::convert::from_timestamp("since", t)?,
             None => to - chrono::Duration::hours(24),
         };
         if from >= to {
-            return Err(super::bad_request("since", format!("{from} is not in the past")));
+            return Err(crate::api::errors::bad_request("since", format!("{from} is not in the past")));
         }
         let points = match req.max_points {
             0 => 120,
             n if n <= 2000 => n,
-            n => return Err(super::bad_request("max_points", format!("{n} is more than 2000"))),
+            n => return Err(crate::api::errors::bad_request("max_points", format!("{n} is more than 2000"))),
         };
-        let readings = self.dispatcher.journal().readings_between(from, to).map_err(|e| super::internal("the journal failed reading temperatures", &e))?;
+        let readings = self.dispatcher.journal().readings_between(from, to).map_err(|e| crate::api::errors::internal("the journal failed reading temperatures", &e))?;
         let (low, high) = self.band;
         Ok(Response::new(pb::ListTemperaturesResponse {
-            buckets: crate::telemetry::bucket(&readings, from, to, points)
+            buckets: crate::ops::telemetry::bucket(&readings, from, to, points)
                 .into_iter()
                 .map(|b| pb::TemperatureBucket {
                     probe: b.probe,
@@ -184,6 +185,6 @@ impl MonitoringService for MonitoringApi {
     async fn watch_booths(&self, mut request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
         let permit = stream_permit(&mut request);
         let stream = changes(self.dispatcher.watch_booths(), |views| Some(booths(views)));
-        Ok(Response::new(Box::pin(crate::gate::hold(stream, permit))))
+        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
     }
 }

@@ -1,11 +1,13 @@
 //! `StockService`: listing, stock-in, recall, quarantine, release and the stock
 //! count, over the dispatcher's stock methods; changes are journalled with the caller.
 
-use super::{bad_request, caller, optional, parse_date, to_status};
-use crate::dispatcher::Dispatcher;
-use crate::inventory::{Hold, StockRecord, UnitState};
+use crate::api::auth::extract::caller;
+use crate::api::convert::{optional, parse_date};
+use crate::api::errors::{bad_request, to_status};
+use crate::dispatch::Dispatcher;
+use crate::rules::inventory::{Hold, StockRecord, UnitState};
 use crate::journal::StockFilter;
-use crate::stock::{Delivery, Discrepancy};
+use crate::ops::stock::{Delivery, Discrepancy};
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::stock_service_server::{StockService, StockServiceServer};
 use tonic::{Request, Response, Status};
@@ -31,7 +33,7 @@ impl StockApi {
 }
 
 /// A stock record as the API shows it, with its product's id.
-pub(crate) fn stock_unit(catalog: &crate::catalog::Catalog, r: StockRecord) -> pb::StockUnit {
+pub(crate) fn stock_unit(catalog: &crate::rules::catalog::Catalog, r: StockRecord) -> pb::StockUnit {
     let product_id = catalog.product_with_gtin(&r.gtin).map(|p| p.id.clone()).unwrap_or_default();
     let (hold, hold_reason) = r.hold.map_or((pb::HoldKind::Unspecified, String::new()), |(h, why)| (hold_kind(h), why));
     pb::StockUnit {
@@ -98,7 +100,7 @@ fn filter(dispatcher: &Dispatcher, req: pb::ListStockRequest) -> Result<StockFil
 impl StockService for StockApi {
     async fn list_stock(&self, request: Request<pb::ListStockRequest>) -> Result<Response<pb::ListStockResponse>, Status> {
         let filter = filter(&self.dispatcher, request.into_inner())?;
-        let records = self.dispatcher.journal().list_stock(&filter).map_err(|e| super::internal("the journal failed listing stock", &e))?;
+        let records = self.dispatcher.journal().list_stock(&filter).map_err(|e| crate::api::errors::internal("the journal failed listing stock", &e))?;
         let next_page_token = if records.len() == filter.limit { (filter.offset + filter.limit).to_string() } else { String::new() };
         Ok(Response::new(pb::ListStockResponse { units: records.into_iter().map(|r| stock_unit(self.dispatcher.catalog(), r)).collect(), next_page_token }))
     }

@@ -1,10 +1,10 @@
 //! `TraceService`: a unit's chain of custody, a patient's dispenses, and an
 //! administered dose as a FHIR R4 Immunization, straight from the journal.
 
-use super::dispensing::dispense;
-use super::stock::stock_unit;
-use super::{bad_request, internal, to_status};
-use crate::dispatcher::{DispatchError, Dispatcher};
+use crate::api::dispensing::dispense;
+use crate::api::stock::stock_unit;
+use crate::api::errors::{bad_request, internal, to_status};
+use crate::dispatch::{DispatchError, Dispatcher};
 use crate::journal::Entry;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::trace_service_server::{TraceService, TraceServiceServer};
@@ -32,7 +32,7 @@ fn event(e: Entry) -> pb::TraceEvent {
         at: e.at.to_rfc3339(),
         dispense_id: e.dispense_id.unwrap_or_default(),
         unit_code: e.unit_code.unwrap_or_default(),
-        kind: e.kind,
+        kind: e.kind.as_str().to_owned(),
         step: e.step,
         detail: e.detail,
     }
@@ -76,8 +76,8 @@ impl TraceService for TraceApi {
     async fn export_immunization(&self, request: Request<pb::ExportImmunizationRequest>) -> Result<Response<pb::ExportImmunizationResponse>, Status> {
         let id = request.into_inner().dispense_id;
         let status = self.dispatcher.get(&id).map_err(to_status)?;
-        let resource = crate::trace::immunization(&status, self.dispatcher.catalog()).map_err(|e| {
-            super::defined(tonic::Code::FailedPrecondition, "NOT_ADMINISTERED", e.to_string(), Default::default())
+        let resource = crate::ops::trace::immunization(&status, self.dispatcher.catalog()).map_err(|e| {
+            crate::api::errors::defined(tonic::Code::FailedPrecondition, "NOT_ADMINISTERED", e.to_string(), Default::default())
         })?;
         Ok(Response::new(pb::ExportImmunizationResponse { fhir_json: resource.to_string() }))
     }

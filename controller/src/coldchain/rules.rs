@@ -42,7 +42,7 @@ impl Default for ColdChainRules {
 
 impl ColdChainRules {
     /// These rules tightened by a product's own limits (never loosened).
-    pub fn tightened(&self, product: &crate::catalog::ProductColdChain) -> Self {
+    pub fn tightened(&self, product: &crate::rules::catalog::ProductColdChain) -> Self {
         Self {
             heat_s: product.heat_s.map_or(self.heat_s, |s| s.min(self.heat_s)),
             freeze_celsius: product.freeze_celsius.map_or(self.freeze_celsius, |c| c.max(self.freeze_celsius)),
@@ -84,7 +84,7 @@ impl AlarmKind {
     }
 
     /// The fault a crew sees on the board: code, cause, remedy.
-    pub fn fault(self) -> crate::faultboard::FaultKind<'static> {
+    pub fn fault(self) -> crate::ops::faultboard::FaultKind<'static> {
         let (code, cause, remedy) = match self {
             AlarmKind::High => ("CC-HIGH", "A cabinet probe reads above the high limit", "Check the door seal and the compressor; watch for a heat excursion"),
             AlarmKind::Heat => ("CC-HEAT", "The cabinet stayed above the high limit for the heat time: an excursion", "Exposed units are held; a pharmacist reviews them; repair the cooling"),
@@ -93,7 +93,7 @@ impl AlarmKind {
             AlarmKind::PowerLost => ("CC-POWER", "Nobody watched the cabinet for longer than the power rule", "Check the cabinet's recorder; review the units"),
             AlarmKind::ProbesDisagree => ("CC-PROBES", "The cabinet probes disagree", "Calibrate or replace the probe that is off"),
         };
-        crate::faultboard::FaultKind { code, cause, remedy }
+        crate::ops::faultboard::FaultKind { code, cause, remedy }
     }
 }
 
@@ -240,8 +240,8 @@ mod tests {
     #[test]
     fn a_product_can_only_tighten_the_cabinet_rules() {
         let cabinet = ColdChainRules::default();
-        let strict = crate::catalog::ProductColdChain { heat_s: Some(3600), freeze_celsius: Some(0.0), freeze_s: Some(600) };
-        let lax = crate::catalog::ProductColdChain { heat_s: Some(99 * 3600), freeze_celsius: Some(-5.0), freeze_s: Some(99_999) };
+        let strict = crate::rules::catalog::ProductColdChain { heat_s: Some(3600), freeze_celsius: Some(0.0), freeze_s: Some(600) };
+        let lax = crate::rules::catalog::ProductColdChain { heat_s: Some(99 * 3600), freeze_celsius: Some(-5.0), freeze_s: Some(99_999) };
         let t = cabinet.tightened(&strict);
         assert_eq!((t.heat_s, t.freeze_celsius, t.freeze_s), (3600, 0.0, 600));
         let l = cabinet.tightened(&lax);

@@ -3,14 +3,15 @@
 //! alarm monitor, journals alarms, and on an excursion puts the exposed units on
 //! hold (freeze: the freeze-sensitive products; heat: every unit in the cabinet).
 
-use crate::catalog::Catalog;
-use crate::coldchain::{AlarmKind, Change, ColdChainRules, Monitor, Sample};
+use crate::rules::catalog::Catalog;
+use crate::coldchain::rules::{AlarmKind, Change, ColdChainRules, Monitor, Sample};
 use crate::journal::Journal;
-use crate::telemetry::{Telemetry, TemperatureSample};
+use crate::ops::telemetry::{Telemetry, TemperatureSample};
 use hal::Devices;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use crate::journal::StepKind;
 
 /// What happens to units exposed to an excursion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -85,7 +86,7 @@ fn account_for_downtime(journal: &Journal, config: &ColdChainConfig, telemetry: 
         return Ok(());
     }
     let detail = format!("no readings from {last} to {now} ({} s): the controller was not running", gap.num_seconds());
-    journal.note(None, "coldchain", "unwatched", &detail)?;
+    journal.note(None, StepKind::ColdChain, "unwatched", &detail)?;
     if gap.num_seconds() >= config.rules.power_s {
         tracing::warn!("cold-chain alarm: {detail}");
         journal.raise_alarm(AlarmKind::PowerLost.as_str(), last, &detail)?;

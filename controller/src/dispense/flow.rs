@@ -12,11 +12,12 @@
 //! ```
 #![allow(missing_debug_implementations)] // statig's generated superstate enum
 
-use crate::inventory::StockRecord;
-use crate::order::Stage;
+use crate::rules::inventory::StockRecord;
+use crate::dispense::status::Stage;
+use crate::journal::{self, Intent};
 use crate::scan::Decoded;
-use crate::verify::{Violation, ViolationId};
-use crate::faults::describe;
+use crate::rules::verify::{Violation, ViolationId};
+use crate::ops::faults::describe;
 use hal::{BoothId, DeviceError, SlotAddress, Station};
 use statig::prelude::*;
 
@@ -61,6 +62,43 @@ pub enum Event {
     Cancelled { detail: String },
     Fault(DeviceError),
     Finished,
+}
+
+impl Command {
+    /// The command as the journal keeps it.
+    pub fn intent(&self) -> Intent {
+        match self {
+            Command::Allocate => Intent::Allocate,
+            Command::Pick { slot } => Intent::Pick { slot: *slot },
+            Command::Convey(to) => Intent::Convey { to: *to },
+            Command::Scan => Intent::Scan,
+            Command::Verify(decoded) => Intent::Verify { code: decoded.code.canonical() },
+            Command::AwaitValidation => Intent::AwaitValidation,
+            Command::AwaitAdministration => Intent::AwaitAdministration,
+            Command::Finish(stage) => Intent::Finish { stage: *stage },
+        }
+    }
+}
+
+impl Event {
+    /// The event as the journal keeps it.
+    pub fn outcome(&self) -> journal::Outcome {
+        match self {
+            Event::Allocated(unit) => journal::Outcome::Allocated { code: unit.code.clone(), slot: unit.slot },
+            Event::NoStock(_) => journal::Outcome::NoStock,
+            Event::Picked => journal::Outcome::Picked,
+            Event::Arrived => journal::Outcome::Arrived,
+            Event::Read(decoded) => journal::Outcome::Read { symbology: decoded.symbology.clone(), code: decoded.code.canonical() },
+            Event::Unreadable { .. } => journal::Outcome::Unreadable,
+            Event::Passed => journal::Outcome::Passed,
+            Event::Violations(found) => journal::Outcome::Violations { ids: found.iter().map(|v| v.id).collect() },
+            Event::Validated => journal::Outcome::Validated,
+            Event::Administered { .. } => journal::Outcome::Administered,
+            Event::Cancelled { .. } => journal::Outcome::Cancelled,
+            Event::Fault(e) => journal::Outcome::Fault { kind: e.kind() },
+            Event::Finished => journal::Outcome::Finished,
+        }
+    }
 }
 
 /// Where the state machine puts the next command.
@@ -397,7 +435,7 @@ pub fn stage_of(state: &State) -> Stage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::UnitState;
+    use crate::rules::inventory::UnitState;
     use hal::codes::UnitCode;
     use hal::ErrorKind;
 

@@ -13,12 +13,13 @@
 //! `Rejected` when its unit's record already says so); units on the belt that no
 //! unfinished dispense claims are binned too.
 
-use crate::inventory::{Hold, UnitState};
-use crate::journal::{Journal, JournalError};
-use crate::order::{DispenseStatus, Stage};
-use crate::runner::carrier_of;
+use crate::rules::inventory::{Hold, UnitState};
+use crate::journal::{Entry, Intent, Journal, JournalError};
+use crate::dispense::status::{DispenseStatus, Stage};
+use crate::dispense::carriers::{carrier_of, carry_to_bin};
 use hal::{Devices, DeviceError, Station, TrackingId};
 use std::collections::BTreeMap;
+use crate::journal::StepKind;
 
 /// What recovery did, for the log and the tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,15 +76,13 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                 let record = journal.stock_record(&unit.code)?;
                 let state = record.as_ref().map(|r| r.state);
                 let last_run_to = last_belt_run(journal, &status.id)?;
-                // `Booth(` is the run into a tray, `Gate(BoothId(..))` the run to a gate.
-                let last_run_went = |station: &str| last_run_to.as_deref().is_some_and(|d| d.contains(station));
                 if hatch == Some(carrier) || on_belt.contains_key(&carrier) {
                     on_belt.remove(&carrier);
                     hatch_claimed |= hatch == Some(carrier);
                     bin(devices, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
                     report.binned.push(unit.code.clone());
                     "its unit was on the way: carried to the reject bin and quarantined".to_owned()
-                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && last_run_went("Booth(")) {
+                } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && matches!(last_run_to, Some(Station::Booth(_)))) {
                     // A belt run ends at its target or stops on the belt (a jam): a unit
                     // sent to a booth that is no longer on the belt was diverted into the tray.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
@@ -93,7 +92,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                     }
                     report.quarantined_in_tray.push(unit.code.clone());
                     format!("its unit is in {} and is quarantined: the nurse returns it", status.order.booth)
-                } else if state == Some(UnitState::Picked) && last_run_went("Reject") {
+                } else if state == Some(UnitState::Picked) && last_run_to == Some(Station::Reject) {
                     // Sent to the bin and no longer on the belt: it is in the bin.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
                     report.binned.push(unit.code.clone());
@@ -135,27 +134,30 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
             tracing::error!("recovery: stray carrier {carrier} left on the belt: {e}");
         }
         let place = if in_hatch { "in the hatch" } else { "on the belt" };
-        journal.note(None, "recovery", "stray", &format!("{carrier} {place} with no open dispense: carried to the reject bin"))?;
+        journal.note(None, StepKind::Recovery, "stray", &format!("{carrier} {place} with no open dispense: carried to the reject bin"))?;
         report.strays.push(carrier.0);
     }
     Ok(report)
 }
 
-/// When the dispense's last command sent was a belt run, where it was sent (the
-/// intent's text, e.g. `Convey(Booth(BoothId(2)))`).
-fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<String>, JournalError> {
+/// When the dispense's last command sent was a belt run, where it was sent.
+fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<Station>, JournalError> {
     let entries = journal.entries(dispense_id)?;
-    let last_intent = entries.into_iter().rev().find(|e| e.kind == "intent");
-    Ok(last_intent.filter(|e| e.step == "Convey").map(|e| e.detail))
+    Ok(entries.iter().rev().find_map(Entry::intent).and_then(|intent| match intent {
+        Intent::Convey { to } => Some(*to),
+        _ => None,
+    }))
 }
 
 /// How the detail of a dispense that recovery ended begins.
-pub const RESTART_DETAIL: &str = "controller restarted";
+const RESTART_DETAIL: &str = "controller restarted";
 
 /// Ends a dispense (failed, unless its unit's record already says how it ended),
 /// saying what recovery did with its unit.
 fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str) -> Result<(), JournalError> {
     status.detail = format!("{RESTART_DETAIL} while the dispense was {}; {outcome}", status.stage.describe());
+    let unit = status.unit.as_ref().map(|u| u.code.as_str());
+    journal.record(&status.id, unit, StepKind::Recovery, "settled", &status.detail)?;
     status.stage = ends;
     status.finished_at = Some(journal.now());
     journal.record_stage(&status)
@@ -175,11 +177,3 @@ async fn bin(devices: &Devices, journal: &Journal, carrier: TrackingId, in_hatch
     Ok(())
 }
 
-/// Carries a unit to the reject bin from the hatch (onto the belt first) or from
-/// wherever it is on the belt (a gate included).
-pub(crate) async fn carry_to_bin(devices: &Devices, carrier: TrackingId, in_hatch: bool) -> Result<(), DeviceError> {
-    if in_hatch {
-        devices.store.release_to_belt(carrier).await?;
-    }
-    devices.conveyor.convey(carrier, Station::Reject).await
-}

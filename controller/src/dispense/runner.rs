@@ -1,75 +1,26 @@
-//! Runs one dispense: drives the [`flow`](crate::flow) machine, executing each
+//! Runs one dispense: drives the [`flow`](crate::dispense::flow) machine, executing each
 //! command against the devices with the journal written first (intent) and after
 //! (outcome), and publishing every stage change to watchers.
 
-use crate::dispatcher::{Dispatcher, Shared};
-use crate::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
-use crate::inventory::{UnitState, choose_fefo};
-use crate::journal::{JournalError, unit_info};
-use crate::recovery::carry_to_bin;
-use crate::order::{DispenseStatus, Stage};
+use crate::dispense::cancel::CancelWindow;
+use crate::dispense::carriers::{carrier_of, carry_to_bin};
+use crate::dispense::confirmation::Confirmation;
+use crate::dispense::core::Core;
+use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
+use crate::dispense::status::{DispenseStatus, Stage};
+use crate::dispense::workstation::WsEvent;
+use crate::journal::{JournalError, StepKind, unit_info};
+use crate::rules::inventory::{UnitState, choose_fefo};
+use crate::rules::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, release_check, verify};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
-use crate::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, release_check, verify};
-use crate::workstation::WsEvent;
 use chrono::Utc;
-use hal::codes::UnitCode;
 use hal::{BoothDisplay, DeviceError, ErrorKind, Station, TrackingId};
 use statig::blocking::IntoStateMachineExt;
 use std::sync::Arc;
 use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 
-/// A confirmation from the clinic, routed to the dispense waiting for it.
-#[derive(Debug, Clone)]
-pub enum Confirmation {
-    /// The guardian validated; `booth_scan` is the unit's code if the clinic scanned it again at the booth.
-    Validated { booth_scan: Option<UnitCode> },
-    Administered { nurse_id: String, site: Option<String> },
-}
-
-/// Whether a dispense can still be cancelled. The dispatcher asks, the runner
-/// closes the window under the same lock the moment it reserves a unit, so a
-/// cancel is either honoured before anything is picked or refused.
-#[derive(Debug, Default)]
-pub struct CancelWindow {
-    state: std::sync::Mutex<CancelState>,
-    requested: tokio::sync::Notify,
-}
-
-#[derive(Debug, Default)]
-enum CancelState {
-    #[default]
-    Open,
-    Requested(String),
-    Closed,
-}
-
-impl CancelWindow {
-    /// Asks for cancellation; false once the window has closed.
-    pub fn request(&self, detail: String) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match *state {
-            CancelState::Open => {
-                *state = CancelState::Requested(detail);
-                self.requested.notify_one();
-                true
-            }
-            CancelState::Requested(_) => true,
-            CancelState::Closed => false,
-        }
-    }
-
-    /// Closes the window, or returns the cancellation asked for.
-    fn close(&self) -> Option<String> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *state, CancelState::Closed) {
-            CancelState::Requested(detail) => Some(detail),
-            CancelState::Open | CancelState::Closed => None,
-        }
-    }
-}
-
 pub(crate) struct DispenseRun {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     status: DispenseStatus,
     status_tx: watch::Sender<DispenseStatus>,
     confirmations: mpsc::UnboundedReceiver<Confirmation>,
@@ -78,6 +29,15 @@ pub(crate) struct DispenseRun {
     gate_guard: Option<OwnedMutexGuard<()>>,
     booth_guard: Option<OwnedMutexGuard<()>>,
     scan_guard: Option<OwnedMutexGuard<()>>,
+}
+
+/// The device a motion was asked of, so the one that lost its reference is the one
+/// homed.
+#[derive(Debug, Clone, Copy)]
+enum Mover {
+    /// The cold store's picker and hatch.
+    Picker,
+    Belt,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -94,14 +54,14 @@ const TRAY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl DispenseRun {
     pub fn new(
-        shared: Arc<Shared>,
+        core: Arc<Core>,
         status: DispenseStatus,
         status_tx: watch::Sender<DispenseStatus>,
         confirmations: mpsc::UnboundedReceiver<Confirmation>,
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { shared, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None }
     }
 
     pub async fn run(mut self) {
@@ -110,22 +70,24 @@ impl DispenseRun {
             tracing::error!(dispense = %self.status.id, error = %e, "journal failure; dispense stopped");
             self.status.stage = Stage::Failed;
             self.status.detail = format!("journal failure, dispense stopped: {e}");
-            self.status.finished_at = Some(self.shared.journal.now());
+            self.status.finished_at = Some(self.core.journal.now());
             self.status_tx.send_replace(self.status.clone());
         }
         self.booth_guard = None;
         self.gate_guard = None;
         self.scan_guard = None;
-        Dispatcher::forget(&self.shared, &self.status.id);
+        // The dispatcher forgets the dispense on hearing of its end; if it is gone
+        // (stopped as if crashed) there is no one left to tell.
+        let _ = self.core.ended.send(self.status.id.clone());
     }
 
     async fn drive(&mut self) -> Result<(), JournalError> {
         let mut outbox = Outbox::default();
         let mut machine = DispenseFlow::new(self.status.order.booth).uninitialized_state_machine().init_with_context(&mut outbox);
         while let Some(command) = outbox.take() {
-            self.journal("intent", &format!("{command:?}"))?;
+            self.core.journal.record_intent(&self.status.id, self.unit_code(), &command.intent())?;
             let event = self.execute(&command, machine.inner()).await?;
-            self.journal("outcome", &describe(&event))?;
+            self.core.journal.record_outcome(&self.status.id, self.unit_code(), &event.outcome(), &describe(&event))?;
             machine.handle_with_context(&event, &mut outbox);
             let finishing = matches!(command, Command::Finish(_));
             // A final stage is published only once Finish has settled the unit's
@@ -143,16 +105,19 @@ impl DispenseRun {
         tracing::error!(dispense = %self.status.id, "{detail}");
         self.status.stage = Stage::Failed;
         self.status.detail = detail;
-        self.status.finished_at = Some(self.shared.journal.now());
-        self.shared.journal.record_stage(&self.status)?;
+        self.status.finished_at = Some(self.core.journal.now());
+        self.core.journal.record_stage(&self.status)?;
         self.status_tx.send_replace(self.status.clone());
         Ok(())
     }
 
-    fn journal(&self, kind: &str, detail: &str) -> Result<(), JournalError> {
-        let unit = self.status.unit.as_ref().map(|u| u.code.as_str());
-        let step = detail.split(['(', ' ', '{']).next().unwrap_or(detail);
-        self.shared.journal.record(&self.status.id, unit, kind, step, detail)
+    /// Journals a line of this dispense's log (not an intent or an outcome).
+    fn journal(&self, kind: StepKind, step: &str, detail: &str) -> Result<(), JournalError> {
+        self.core.journal.record(&self.status.id, self.unit_code(), kind, step, detail)
+    }
+
+    fn unit_code(&self) -> Option<&str> {
+        self.status.unit.as_ref().map(|u| u.code.as_str())
     }
 
     /// Copies the flow's state into the status; journals and publishes a change.
@@ -167,16 +132,16 @@ impl DispenseRun {
             next.detail = flow.detail.clone();
         }
         if next.stage == Stage::AwaitingValidation && next.at_booth_at.is_none() {
-            next.at_booth_at = Some(self.shared.journal.now());
+            next.at_booth_at = Some(self.core.journal.now());
         }
         if next.stage.is_final() && next.finished_at.is_none() {
-            next.finished_at = Some(self.shared.journal.now());
+            next.finished_at = Some(self.core.journal.now());
         }
         if next != self.status {
             self.status = next;
-            self.shared.journal.record_stage(&self.status)?;
+            self.core.journal.record_stage(&self.status)?;
             self.status_tx.send_replace(self.status.clone());
-            self.shared.dispense_changed();
+            self.core.dispense_changed();
         }
         Ok(())
     }
@@ -186,7 +151,7 @@ impl DispenseRun {
     fn fault(&self, e: DeviceError) -> Event {
         if e.kind() != ErrorKind::Interlock {
             let detail = format!("dispense {}: {e}", self.status.id);
-            self.shared.telemetry.faults.raise(crate::faults::definition(e.kind()).into(), e.device(), &detail);
+            self.core.telemetry.faults.raise(crate::ops::faults::definition(e.kind()).into(), e.device(), &detail);
         }
         Event::Fault(e)
     }
@@ -204,10 +169,10 @@ impl DispenseRun {
                 // Take the picker before looking at the interlocks, as convey does with
                 // the scan station: a door opened while waiting for the picker must
                 // pause this dispense, not fail it.
-                let shared = self.shared.clone();
-                let _picker = shared.picker.lock().await;
+                let core = self.core.clone();
+                let _picker = core.locks.picker.lock().await;
                 let slot = *slot;
-                self.device_step(move |s, carrier| async move {
+                self.device_step(Mover::Picker, move |s, carrier| async move {
                     s.devices.store.pick_to_hatch(slot, carrier).await?;
                     s.devices.store.release_to_belt(carrier).await
                 }, Event::Picked)
@@ -216,11 +181,11 @@ impl DispenseRun {
             Command::Convey(to) => self.convey(*to).await?,
             Command::Scan => self.scan().await,
             Command::Verify(decoded) => {
-                let record = self.shared.journal.stock_record(&decoded.code.canonical())?;
+                let record = self.core.journal.stock_record(&decoded.code.canonical())?;
                 let picked = flow.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
                 let violations = verify(&Evidence {
                     order: &self.status.order,
-                    catalog: &self.shared.catalog,
+                    catalog: &self.core.catalog,
                     scanned: &decoded.code,
                     record: record.as_ref(),
                     picked_code: &picked,
@@ -232,7 +197,7 @@ impl DispenseRun {
                 } else {
                     violations.iter().map(|v| v.id.as_str()).collect::<Vec<_>>().join(", ")
                 };
-                self.journal("evidence", &format!("checks {}: {verdict}", CHECKS.join(", ")))?;
+                self.journal(StepKind::Evidence, "checks", &format!("checks {}: {verdict}", CHECKS.join(", ")))?;
                 if violations.is_empty() { Event::Passed } else { Event::Violations(violations) }
             }
             Command::AwaitValidation => {
@@ -251,13 +216,13 @@ impl DispenseRun {
     }
 
     fn expected_administration(&self) -> chrono::DateTime<Utc> {
-        self.shared.journal.now() + chrono::Duration::from_std(self.shared.settings.expected_to_jab).unwrap_or_default()
+        self.core.journal.now() + chrono::Duration::from_std(self.core.settings.expected_to_jab).unwrap_or_default()
     }
 
     /// Waits for the booth's gate, then chooses and reserves the earliest-expiry unit.
     async fn allocate(&mut self) -> Result<Event, JournalError> {
         let booth = self.status.order.booth;
-        let lock = self.shared.gate_locks[&booth].clone();
+        let lock = self.core.locks.gates[&booth].clone();
         let guard = match lock.clone().try_lock_owned() {
             Ok(guard) => guard,
             Err(_) => {
@@ -276,21 +241,21 @@ impl DispenseRun {
         if let Some(detail) = self.cancel.close() {
             return Ok(Event::Cancelled { detail });
         }
-        let Some(product) = self.shared.catalog.product(&self.status.order.product_id) else {
+        let Some(product) = self.core.catalog.product(&self.status.order.product_id) else {
             return Ok(Event::NoStock(format!("product {} left the catalog", self.status.order.product_id)));
         };
         let today = self.expected_administration().date_naive();
         // The patient's own checks need no unit: refuse before one leaves the store.
-        let refused = check_order(&self.status.order, &self.shared.catalog, today);
+        let refused = check_order(&self.status.order, &self.core.catalog, today);
         if !refused.is_empty() {
             return Ok(Event::Violations(refused));
         }
-        let _one_allocation_at_a_time = self.shared.allocation_lock();
-        let candidates = self.shared.journal.units_in_store(&product.gtins)?;
+        let _one_allocation_at_a_time = self.core.locks.allocation();
+        let candidates = self.core.journal.units_in_store(&product.gtins)?;
         let Some(unit) = choose_fefo(&candidates, &product.gtins, today).cloned() else {
             return Ok(Event::NoStock(format!("no {} unit in store that is valid on {today}", product.id)));
         };
-        self.shared.journal.set_unit_state(&unit.code, UnitState::Picked, &self.status.id)?;
+        self.core.journal.set_unit_state(&unit.code, UnitState::Picked, &self.status.id)?;
         self.status.unit = Some(unit_info(&unit));
         self.status.detail.clear();
         Ok(Event::Allocated(unit))
@@ -299,16 +264,16 @@ impl DispenseRun {
     /// Runs a motion once every interlock is closed; a motion refused by a device
     /// that lost its reference is repeated after homing; a device error becomes a
     /// Fault event.
-    async fn device_step<F, Fut>(&mut self, step: F, success: Event) -> Event
+    async fn device_step<F, Fut>(&mut self, mover: Mover, step: F, success: Event) -> Event
     where
-        F: Fn(Arc<Shared>, TrackingId) -> Fut,
+        F: Fn(Arc<Core>, TrackingId) -> Fut,
         Fut: std::future::Future<Output = Result<(), DeviceError>>,
     {
         if let Err(e) = self.interlocks_closed().await {
             return self.fault(e);
         }
-        let first = step(self.shared.clone(), self.carrier).await;
-        match self.repeated_after_homing(first, || step(self.shared.clone(), self.carrier)).await {
+        let first = step(self.core.clone(), self.carrier).await;
+        match self.repeated_after_homing(mover, first, || step(self.core.clone(), self.carrier)).await {
             Ok(()) => success,
             Err(e) => self.fault(e),
         }
@@ -317,7 +282,7 @@ impl DispenseRun {
     /// `first`, the outcome of a motion, or, while the device refused it for want
     /// of homing (it came back from a power cut), the outcome of `again` after
     /// homing it, at most [`REPEATS`] times.
-    async fn repeated_after_homing<F, Fut>(&self, first: Result<(), DeviceError>, again: F) -> Result<(), DeviceError>
+    async fn repeated_after_homing<F, Fut>(&self, mover: Mover, first: Result<(), DeviceError>, again: F) -> Result<(), DeviceError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), DeviceError>>,
@@ -325,7 +290,7 @@ impl DispenseRun {
         let mut result = first;
         for _ in 0..REPEATS {
             match &result {
-                Err(e) if self.rehomed(e).await => result = again().await,
+                Err(e) if self.rehomed(mover, e).await => result = again().await,
                 _ => break,
             }
         }
@@ -336,19 +301,22 @@ impl DispenseRun {
     /// motion until homed: home it (one runner at a time; homing twice is
     /// harmless) and say so in the journal. True if the refused motion, which
     /// never started, may be repeated.
-    async fn rehomed(&self, e: &DeviceError) -> bool {
+    async fn rehomed(&self, mover: Mover, e: &DeviceError) -> bool {
         if e.kind() != ErrorKind::NotHomed {
             return false;
         }
-        let _one_at_a_time = self.shared.homing.lock().await;
-        let devices = &self.shared.devices;
-        let homed = if e.device() == "conveyor" { devices.conveyor.home().await } else { devices.store.home().await };
+        let _one_at_a_time = self.core.locks.homing.lock().await;
+        let devices = &self.core.devices;
+        let homed = match mover {
+            Mover::Picker => devices.store.home().await,
+            Mover::Belt => devices.conveyor.home().await,
+        };
         let note = match &homed {
             Ok(()) => format!("{} had lost its reference ({e}): homed, the motion is repeated", e.device()),
             Err(h) => format!("{} had lost its reference ({e}) and homing failed: {h}", e.device()),
         };
         tracing::warn!(dispense = %self.status.id, "{note}");
-        if let Err(j) = self.journal("evidence", &note) {
+        if let Err(j) = self.journal(StepKind::Evidence, "rehomed", &note) {
             tracing::error!(dispense = %self.status.id, "journal: {j}");
         }
         homed.is_ok()
@@ -356,7 +324,7 @@ impl DispenseRun {
 
     async fn convey(&mut self, to: Station) -> Result<Event, JournalError> {
         if to == Station::Scan {
-            self.scan_guard = Some(self.shared.scan_station.clone().lock_owned().await);
+            self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
         }
         if let Station::Booth(booth) = to {
             if let Some(refused) = self.wait_for_booth(booth).await? {
@@ -366,8 +334,8 @@ impl DispenseRun {
         if let Err(e) = self.interlocks_closed().await {
             return Ok(self.fault(e));
         }
-        let shared = self.shared.clone();
-        let run = shared.devices.conveyor.convey(self.carrier, to);
+        let core = self.core.clone();
+        let run = core.devices.conveyor.convey(self.carrier, to);
         let result = match self.scan_guard.is_some() && to != Station::Scan {
             // Leaving the scan station: the next unit may run in once this one has
             // cleared it (the belt's spacing), long before it reaches its booth.
@@ -375,7 +343,7 @@ impl DispenseRun {
                 tokio::pin!(run);
                 tokio::select! {
                     result = &mut run => result,
-                    () = tokio::time::sleep(shared.settings.scan_clearance) => {
+                    () = tokio::time::sleep(core.settings.scan_clearance) => {
                         self.scan_guard = None;
                         run.await
                     }
@@ -383,7 +351,7 @@ impl DispenseRun {
             }
             false => run.await,
         };
-        let result = self.repeated_after_homing(result, || shared.devices.conveyor.convey(self.carrier, to)).await;
+        let result = self.repeated_after_homing(Mover::Belt, result, || core.devices.conveyor.convey(self.carrier, to)).await;
         let event = match result {
             Ok(()) => Event::Arrived,
             // A unit that did not get away may still be at the scan station: it keeps it.
@@ -403,7 +371,7 @@ impl DispenseRun {
                 Station::Hatch | Station::Scan | Station::Gate(_) => None,
             };
             if let Some(state) = state {
-                self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
+                self.core.journal.set_unit_state(&unit.code, state, &self.status.id)?;
             }
         }
         Ok(event)
@@ -413,7 +381,7 @@ impl DispenseRun {
     /// reads empty, then checks the unit again (a hold, or too long out of the
     /// fridge, may have come while it waited). `Some(event)` if it may not drop.
     async fn wait_for_booth(&mut self, booth: hal::BoothId) -> Result<Option<Event>, JournalError> {
-        let lock = self.shared.booth_locks[&booth].clone();
+        let lock = self.core.locks.booths[&booth].clone();
         self.booth_guard = Some(match lock.clone().try_lock_owned() {
             Ok(guard) => guard,
             Err(_) => {
@@ -423,7 +391,7 @@ impl DispenseRun {
         });
         let mut told = false;
         loop {
-            match self.shared.devices.booths.tray(booth).await {
+            match self.core.devices.booths.tray(booth).await {
                 Ok(hal::TrayState::Empty) => break,
                 Ok(_) if !told => {
                     told = true;
@@ -435,7 +403,7 @@ impl DispenseRun {
             tokio::time::sleep(TRAY_POLL).await;
         }
         let Some(unit) = &self.status.unit else { return Ok(None) };
-        let (record, product) = (self.shared.journal.stock_record(&unit.code)?, self.shared.catalog.product(&self.status.order.product_id));
+        let (record, product) = (self.core.journal.stock_record(&unit.code)?, self.core.catalog.product(&self.status.order.product_id));
         let found = match (record, product) {
             (Some(record), Some(product)) => release_check(&record, product, self.expected_administration()),
             _ => vec![Violation::new(ViolationId::UnknownUnit, format!("{} has no stock record or product at release", unit.code))],
@@ -444,7 +412,7 @@ impl DispenseRun {
             return Ok(None);
         }
         let ids: Vec<&str> = found.iter().map(|v| v.id.as_str()).collect();
-        self.journal("evidence", &format!("checked again at the gate: {}", ids.join(", ")))?;
+        self.journal(StepKind::Evidence, "gate re-check", &format!("checked again at the gate: {}", ids.join(", ")))?;
         // Not dropped: the booth is the next patient's again.
         self.booth_guard = None;
         Ok(Some(Event::Violations(found)))
@@ -453,10 +421,10 @@ impl DispenseRun {
     /// Grabs frames while the rollers turn the vial until the vote decides, or the
     /// frames run out (the unit is then rejected as unreadable).
     async fn scan(&mut self) -> Event {
-        let max = self.shared.settings.scan_max_frames;
-        let mut vote = Vote::new(self.shared.settings.scan_agree);
+        let max = self.core.settings.scan_max_frames;
+        let mut vote = Vote::new(self.core.settings.scan_agree);
         for frame_no in 1..=max {
-            let frame = match self.shared.devices.camera.grab_frame().await {
+            let frame = match self.core.devices.camera.grab_frame().await {
                 Ok(frame) => frame,
                 Err(e) => return self.fault(e),
             };
@@ -470,7 +438,7 @@ impl DispenseRun {
                     tracing::debug!(dispense = %self.status.id, frame_no, symbology = %decoded.symbology, "code read");
                     // The frame that decided the read, by its hash, for the unit's custody record.
                     let evidence = format!("frame {frame_no} of {}x{} fnv1a64:{:016x}", frame.width, frame.height, fnv1a64(&frame.pixels));
-                    if let Err(e) = self.journal("evidence", &evidence) {
+                    if let Err(e) = self.journal(StepKind::Evidence, "frame", &evidence) {
                         tracing::error!(dispense = %self.status.id, "journal: {e}");
                     }
                     return Event::Read(decoded);
@@ -484,7 +452,7 @@ impl DispenseRun {
     }
 
     async fn show_at_booth(&self, flow: &DispenseFlow) -> Result<(), DeviceError> {
-        let product = self.shared.catalog.product(&self.status.order.product_id);
+        let product = self.core.catalog.product(&self.status.order.product_id);
         let unit = flow.unit.as_ref();
         let display = BoothDisplay {
             patient_name: self.status.order.patient_name.clone(),
@@ -492,13 +460,13 @@ impl DispenseRun {
             lot: unit.map(|u| u.lot.clone()).unwrap_or_default(),
             expiry: unit.map(|u| u.expiry.to_string()).unwrap_or_default(),
         };
-        self.shared.devices.booths.show(self.status.order.booth, &display).await
+        self.core.devices.booths.show(self.status.order.booth, &display).await
     }
 
     /// The guardian's validation (一验证), within the timeout; a second scan at the
     /// booth, if the clinic sent one, must be the delivered unit.
     async fn await_validation(&mut self) -> Event {
-        let timeout = self.shared.settings.validation_timeout;
+        let timeout = self.core.settings.validation_timeout;
         let failed = |message: String| Event::Violations(vec![Violation::new(ViolationId::ValidationFailed, message)]);
         match tokio::time::timeout(timeout, self.word_or_hold()).await {
             Err(_) => failed(format!("the guardian did not validate within {} s; the nurse puts the unit in the booth's return bin", timeout.as_secs())),
@@ -526,7 +494,7 @@ impl DispenseRun {
     /// first (a recall, a quarantine, a cold-chain excursion: looked for whenever a
     /// hold is committed, and again when the word arrives): a held unit is never given.
     async fn word_or_hold(&mut self) -> Result<Option<Confirmation>, Violation> {
-        let mut holds = self.shared.journal.watch_holds();
+        let mut holds = self.core.journal.watch_holds();
         if let Some(held) = self.held() {
             return Err(held);
         }
@@ -550,7 +518,7 @@ impl DispenseRun {
     /// The hold on this dispense's unit, if it has one now.
     fn held(&self) -> Option<Violation> {
         let code = &self.status.unit.as_ref()?.code;
-        match hold_on(&self.shared.journal, code) {
+        match hold_on(&self.core.journal, code) {
             Ok(held) => held,
             Err(e) => {
                 tracing::error!(dispense = %self.status.id, "journal: {e}");
@@ -571,7 +539,7 @@ impl DispenseRun {
     /// Settles the unit's record and frees the booth.
     async fn finish(&mut self, stage: Stage) -> Result<(), JournalError> {
         if let Some(unit) = &self.status.unit {
-            let record = self.shared.journal.stock_record(&unit.code)?;
+            let record = self.core.journal.stock_record(&unit.code)?;
             let settled = match (stage, record.map(|r| (r.state, r.slot))) {
                 (Stage::Administered, _) => Some(UnitState::Administered),
                 // Refused at the booth: the nurse returns it; it is never used.
@@ -585,11 +553,11 @@ impl DispenseRun {
                 _ => None,
             };
             if let Some(state) = settled {
-                self.shared.journal.set_unit_state(&unit.code, state, &self.status.id)?;
+                self.core.journal.set_unit_state(&unit.code, state, &self.status.id)?;
             }
         }
         if stage == Stage::Administered || self.status.at_booth_at.is_some() {
-            if let Err(e) = self.shared.devices.booths.clear(self.status.order.booth).await {
+            if let Err(e) = self.core.devices.booths.clear(self.status.order.booth).await {
                 tracing::warn!(dispense = %self.status.id, "booth display not cleared: {e}");
             }
         }
@@ -601,24 +569,24 @@ impl DispenseRun {
     /// in the hatch or on the belt (carried to the bin), or unknown (rejected:
     /// quarantined until someone looks).
     async fn after_failed_pick(&self, slot: hal::SlotAddress) -> Result<UnitState, JournalError> {
-        let store = &self.shared.devices.store;
+        let store = &self.core.devices.store;
         let (state, note) = if store.slot_occupied(slot).await.unwrap_or(false) {
             (UnitState::InStore, format!("the unit never left {slot}: back in stock"))
         } else if store.hatch().await.ok().flatten() == Some(self.carrier) {
-            (UnitState::Rejected, match carry_to_bin(&self.shared.devices, self.carrier, true).await {
+            (UnitState::Rejected, match carry_to_bin(&self.core.devices, self.carrier, true).await {
                 Ok(()) => "the unit was in the hatch: carried to the reject bin".to_owned(),
                 Err(e) => format!("the unit is in the hatch and could not be binned ({e}): remove it by hand"),
             })
-        } else if let Some(at) = self.shared.devices.conveyor.units_on_belt().await.ok().and_then(|on| on.into_iter().find(|(c, _)| *c == self.carrier)) {
+        } else if let Some(at) = self.core.devices.conveyor.units_on_belt().await.ok().and_then(|on| on.into_iter().find(|(c, _)| *c == self.carrier)) {
             // Left on the belt (its run failed): it must not block the stations behind it.
-            (UnitState::Rejected, match carry_to_bin(&self.shared.devices, self.carrier, false).await {
+            (UnitState::Rejected, match carry_to_bin(&self.core.devices, self.carrier, false).await {
                 Ok(()) => format!("the unit was left at {}: carried to the reject bin", at.1),
                 Err(e) => format!("the unit is left at {} and could not be binned ({e}): remove it by hand", at.1),
             })
         } else {
             (UnitState::Rejected, "the unit is not in its slot or the hatch: quarantined until someone looks".to_owned())
         };
-        self.journal("evidence", &note)?;
+        self.journal(StepKind::Evidence, "unit found", &note)?;
         Ok(state)
     }
 
@@ -628,33 +596,33 @@ impl DispenseRun {
     async fn interlocks_closed(&mut self) -> Result<(), DeviceError> {
         let mut paused = false;
         loop {
-            let reason = if self.shared.in_maintenance() {
+            let reason = if self.core.in_maintenance() {
                 // Forced maintenance: the crew has the machine; this unit waits.
                 Some("maintenance in progress".to_owned())
             } else {
-                match self.shared.devices.interlocks.read().await {
+                match self.core.devices.interlocks.read().await {
                     Ok(status) if status.all_closed() => None,
                     Ok(status) => Some(format!("{} open", status.open_names().join(", "))),
                     Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse) => {
-                        Some(format!("{} not answering ({})", e.device(), crate::faults::DEVICE_SILENT.code))
+                        Some(format!("{} not answering ({})", e.device(), crate::ops::faults::DEVICE_SILENT.code))
                     }
                     Err(e) => return Err(e),
                 }
             };
             let Some(reason) = reason else {
                 if paused {
-                    self.shared.workstation_event(WsEvent::InterlockClosed);
+                    self.core.workstation_event(WsEvent::InterlockClosed);
                     self.set_detail(String::new());
                 }
                 return Ok(());
             };
             if !paused {
-                self.shared.workstation_event(WsEvent::InterlockOpened(reason.clone()));
+                self.core.workstation_event(WsEvent::InterlockOpened(reason.clone()));
                 self.set_detail(format!("paused: {reason}"));
-                let _ = self.journal("interlock", &format!("waiting: {reason}"));
+                let _ = self.journal(StepKind::Interlock, "waiting", &format!("waiting: {reason}"));
                 paused = true;
             }
-            tokio::time::sleep(self.shared.settings.interlock_poll).await;
+            tokio::time::sleep(self.core.settings.interlock_poll).await;
         }
     }
 }
@@ -663,12 +631,6 @@ impl DispenseRun {
 /// it ties the journal's record to the frame a log or snapshot kept).
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// The tracking id the devices know a dispense's unit by: the dispense's number, so
-/// it stays unique across restarts and recovery can match units to dispenses.
-pub fn carrier_of(dispense_id: &str) -> TrackingId {
-    TrackingId(dispense_id.trim_start_matches('D').parse().unwrap_or(u64::MAX))
 }
 
 fn describe(event: &Event) -> String {

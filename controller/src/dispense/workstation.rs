@@ -8,7 +8,7 @@
 //! dispensing / paused ─(maintenance forced)→ maintenance   (motions wait until it ends)
 //! ```
 //! It gates what the clinic may do (no orders before homing) and is reported to
-//! observers. The dispenses themselves are driven by [`crate::flow`].
+//! observers. The dispenses themselves are driven by [`crate::dispense::flow`].
 #![allow(missing_debug_implementations)] // statig's generated superstate enum
 
 use statig::prelude::*;
@@ -170,28 +170,65 @@ impl WorkstationMachine {
     }
 }
 
-impl State {
-    pub fn name(&self) -> &'static str {
+/// The workstation's state as the rest of the controller and its watchers see it:
+/// compared as this enum, named (`name`) only for people and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkstationState {
+    Starting,
+    Homing,
+    Ready,
+    Dispensing,
+    Paused,
+    Faulted,
+    Maintenance,
+}
+
+impl WorkstationState {
+    pub fn name(self) -> &'static str {
         match self {
-            State::Starting {} => "starting",
-            State::Homing {} => "homing",
-            State::Ready {} => "ready",
-            State::Dispensing {} => "dispensing",
-            State::Paused {} => "paused",
-            State::Faulted {} => "faulted",
-            State::Maintenance {} => "maintenance",
+            Self::Starting => "starting",
+            Self::Homing => "homing",
+            Self::Ready => "ready",
+            Self::Dispensing => "dispensing",
+            Self::Paused => "paused",
+            Self::Faulted => "faulted",
+            Self::Maintenance => "maintenance",
         }
     }
 
     /// Whether the clinic may place orders now.
-    pub fn accepts_orders(&self) -> bool {
-        accepts_orders(self.name())
+    pub fn accepts_orders(self) -> bool {
+        matches!(self, Self::Ready | Self::Dispensing | Self::Paused)
     }
 }
 
-/// Whether a state (by name, as published) accepts orders.
-pub fn accepts_orders(name: &str) -> bool {
-    matches!(name, "ready" | "dispensing" | "paused")
+impl std::fmt::Display for WorkstationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl State {
+    pub fn kind(&self) -> WorkstationState {
+        match self {
+            State::Starting {} => WorkstationState::Starting,
+            State::Homing {} => WorkstationState::Homing,
+            State::Ready {} => WorkstationState::Ready,
+            State::Dispensing {} => WorkstationState::Dispensing,
+            State::Paused {} => WorkstationState::Paused,
+            State::Faulted {} => WorkstationState::Faulted,
+            State::Maintenance {} => WorkstationState::Maintenance,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Whether the clinic may place orders now.
+    pub fn accepts_orders(&self) -> bool {
+        self.kind().accepts_orders()
+    }
 }
 
 #[cfg(test)]

@@ -32,14 +32,14 @@ pub struct FaultKind<'a> {
     pub remedy: &'a str,
 }
 
-impl From<crate::faults::FaultDefinition> for FaultKind<'static> {
-    fn from(d: crate::faults::FaultDefinition) -> Self {
+impl From<crate::ops::faults::FaultDefinition> for FaultKind<'static> {
+    fn from(d: crate::ops::faults::FaultDefinition) -> Self {
         Self { code: d.code, cause: d.cause, remedy: d.remedy }
     }
 }
 
 /// The journal kind of fault lines.
-pub const JOURNAL_KIND: &str = "fault";
+pub const JOURNAL_KIND: crate::journal::StepKind = crate::journal::StepKind::Fault;
 
 #[derive(Debug, Clone)]
 pub struct FaultBoard {

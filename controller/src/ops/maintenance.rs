@@ -2,12 +2,13 @@
 //! itself (which the dispatcher keeps): each field device's status, raw register
 //! reads, the self-test, and the camera snapshot.
 
-use crate::dispatcher::{DispatchError, Dispatcher};
-use hal::modbus::field::FieldDevice;
+use crate::dispatch::{DispatchError, Dispatcher};
+use hal::diagnostics::FieldDiagnostics;
 use hal::modbus::map::{self, status};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use crate::journal::StepKind;
 
 /// One field device as the crew sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,11 +35,11 @@ pub async fn device_reports(dispatcher: &Dispatcher) -> Vec<DeviceReport> {
         let health = *device.health().borrow();
         let since_change = health.changed_at.elapsed();
         let mut report = DeviceReport {
-            name: device.link().device().to_owned(),
-            transport: device.link().transport().to_string(),
+            name: device.name().to_owned(),
+            transport: device.transport(),
             alive: !health.silent,
             last_heartbeat: health.last_heartbeat.map(|_| dispatcher.now() - chrono::Duration::from_std(since_change).unwrap_or_default()),
-            stats: device.link().stats(),
+            stats: device.stats(),
             ..DeviceReport::default()
         };
         let read = async {
@@ -55,7 +56,7 @@ pub async fn device_reports(dispatcher: &Dispatcher) -> Vec<DeviceReport> {
                 report.busy = word.has(status::BUSY);
                 report.alarms = word.alarms.iter().map(|a| a.code.to_owned()).collect();
             }
-            Err(e) => report.error = Some(crate::faults::describe(&e)),
+            Err(e) => report.error = Some(crate::ops::faults::describe(&e)),
         }
         reports.push(report);
     }
@@ -63,15 +64,13 @@ pub async fn device_reports(dispatcher: &Dispatcher) -> Vec<DeviceReport> {
 }
 
 /// The field device a crew names ("store" is the cold store).
-pub fn field_device(dispatcher: &Dispatcher, name: &str) -> Result<Arc<FieldDevice>, DispatchError> {
+pub fn field_device(dispatcher: &Dispatcher, name: &str) -> Result<Arc<dyn FieldDiagnostics>, DispatchError> {
     let wanted = if name.trim().eq_ignore_ascii_case("store") { "cold store" } else { name.trim() };
     let devices = &dispatcher.devices().field;
-    if devices.is_empty() {
-        return Err(DispatchError::WrongState { state: "on in-process simulated hardware (no field bus)", wanted: "on field devices over a wire" });
-    }
-    devices.iter().find(|d| d.link().device().eq_ignore_ascii_case(wanted)).cloned().ok_or_else(|| {
-        let known: Vec<&str> = devices.iter().map(|d| d.link().device()).collect();
-        DispatchError::InvalidArgument { field: "device", reason: format!("{name:?} is not a device here (known: {})", known.join(", ")) }
+    devices.iter().find(|d| d.name().eq_ignore_ascii_case(wanted)).cloned().ok_or_else(|| {
+        let known: Vec<&str> = devices.iter().map(|d| d.name()).collect();
+        let known = if known.is_empty() { "none: no device of this workstation is on a field bus".to_owned() } else { known.join(", ") };
+        DispatchError::InvalidArgument { field: "device", reason: format!("{name:?} is not a device here (known: {known})") }
     })
 }
 
@@ -84,7 +83,7 @@ pub async fn read_registers(dispatcher: &Dispatcher, device: &str, holding: bool
         return Err(DispatchError::InvalidArgument { field: "address", reason: format!("{address} + {count} runs past register 65535") });
     }
     let device = field_device(dispatcher, device)?;
-    let values = if holding { device.link().read_holding(address, count).await? } else { device.link().read_input(address, count).await? };
+    let values = device.read_registers(holding, address, count).await?;
     Ok(values)
 }
 
@@ -123,8 +122,8 @@ enum Check {
 /// Runs the self-test in maintenance mode under `actor`'s lock, sending each step's
 /// result as it completes. Motions (home, jogs) run only with every interlock closed.
 pub async fn self_test(dispatcher: &Dispatcher, actor: &str, results: mpsc::Sender<StepResult>) -> Result<(), DispatchError> {
-    dispatcher.require_lock(actor)?;
-    dispatcher.journal().note(None, "maintenance", "self-test", &format!("by {actor}"))?;
+    dispatcher.require_lease(actor)?;
+    dispatcher.journal().note(None, StepKind::Maintenance, "self-test", &format!("by {actor}"))?;
     let field = dispatcher.devices().field.clone();
     let mut checks: Vec<Check> = Vec::new();
     for i in 0..field.len() {
@@ -143,11 +142,11 @@ pub async fn self_test(dispatcher: &Dispatcher, actor: &str, results: mpsc::Send
             break; // The crew hung up; stop moving things for nobody.
         }
     }
-    dispatcher.journal().note(None, "maintenance", "self-test done", &format!("{failed} of {steps} failed; by {actor}"))?;
+    dispatcher.journal().note(None, StepKind::Maintenance, "self-test done", &format!("{failed} of {steps} failed; by {actor}"))?;
     Ok(())
 }
 
-async fn run_check(dispatcher: &Dispatcher, field: &[Arc<FieldDevice>], check: &Check) -> (String, Outcome, String) {
+async fn run_check(dispatcher: &Dispatcher, field: &[Arc<dyn FieldDiagnostics>], check: &Check) -> (String, Outcome, String) {
     use Outcome::{Failed, Passed, Skipped};
     let verdict = |ok: bool, detail: String| (if ok { Passed } else { Failed }, detail);
     let devices = dispatcher.devices();
@@ -158,30 +157,30 @@ async fn run_check(dispatcher: &Dispatcher, field: &[Arc<FieldDevice>], check: &
             let found = match d.identity().await {
                 Ok(id) if id.map_version == map::MAP_VERSION => verdict(true, format!("{:?} firmware {} serial {}", id.device_type, id.firmware, id.serial_number)),
                 Ok(id) => verdict(false, format!("register map version {} (controller speaks {})", id.map_version, map::MAP_VERSION)),
-                Err(e) => verdict(false, crate::faults::describe(&e)),
+                Err(e) => verdict(false, crate::ops::faults::describe(&e)),
             };
-            (format!("{}: identity", d.link().device()), found)
+            (format!("{}: identity", d.name()), found)
         }
         Check::Heartbeat(i) => {
             let d = &field[*i];
             let h = *d.health().borrow();
             let age = h.changed_at.elapsed();
-            (format!("{}: heartbeat", d.link().device()), verdict(!h.silent, format!("last change {} ms ago", age.as_millis())))
+            (format!("{}: heartbeat", d.name()), verdict(!h.silent, format!("last change {} ms ago", age.as_millis())))
         }
         Check::Alarms(i) => {
             let d = &field[*i];
             let found = match d.status().await {
                 Ok(s) if s.alarms.is_empty() => verdict(true, "no alarm latched".into()),
                 Ok(s) => verdict(false, s.alarms.iter().map(|a| format!("{} {}", a.code, a.cause)).collect::<Vec<_>>().join("; ")),
-                Err(e) => verdict(false, crate::faults::describe(&e)),
+                Err(e) => verdict(false, crate::ops::faults::describe(&e)),
             };
-            (format!("{}: alarms", d.link().device()), found)
+            (format!("{}: alarms", d.name()), found)
         }
         Check::Interlocks => {
             let found = match devices.interlocks.read().await {
                 Ok(s) if s.all_closed() => verdict(true, "e-stop released, restock door closed, light curtains clear".into()),
                 Ok(s) => verdict(false, format!("{} open", s.open_names().join(", "))),
-                Err(e) => verdict(false, crate::faults::describe(&e)),
+                Err(e) => verdict(false, crate::ops::faults::describe(&e)),
             };
             ("interlocks closed".into(), found)
         }
@@ -221,7 +220,7 @@ async fn run_check(dispatcher: &Dispatcher, field: &[Arc<FieldDevice>], check: &
                     verdict((5..=250).contains(&mean), format!("{}x{} frame, mean grey {mean}", f.width, f.height))
                 }
                 Ok(Ok(f)) => verdict(false, format!("empty frame {f:?}")),
-                Ok(Err(e)) => verdict(false, crate::faults::describe(&e)),
+                Ok(Err(e)) => verdict(false, crate::ops::faults::describe(&e)),
                 Err(_) => verdict(false, "no frame within 5 s".into()),
             };
             ("scan camera".into(), found)
@@ -232,7 +231,7 @@ async fn run_check(dispatcher: &Dispatcher, field: &[Arc<FieldDevice>], check: &
             } else {
                 match dispatcher.home().await {
                     Ok(()) => verdict(true, "picker and belt at their references".into()),
-                    Err(e) => verdict(false, crate::faults::describe(&e)),
+                    Err(e) => verdict(false, crate::ops::faults::describe(&e)),
                 }
             };
             ("home picker and belt".into(), found)
@@ -265,7 +264,7 @@ async fn jog_there_and_back(dispatcher: &Dispatcher, axis: Option<hal::PickerAxi
     };
     match result.await {
         Ok(()) => (Outcome::Passed, format!("out and back in {} ms", started.elapsed().as_millis())),
-        Err(e) => (Outcome::Failed, crate::faults::describe(&e)),
+        Err(e) => (Outcome::Failed, crate::ops::faults::describe(&e)),
     }
 }
 

@@ -4,8 +4,8 @@
 //! says, expiry warnings ahead of time, and recall / quarantine / release of holds
 //! with a reason and an actor.
 
-use crate::catalog::Catalog;
-use crate::inventory::{Hold, StockRecord, UnitState};
+use crate::rules::catalog::Catalog;
+use crate::rules::inventory::{Hold, StockRecord, UnitState};
 use hal::codes::UnitCode;
 use crate::journal::{Journal, JournalError};
 use chrono::NaiveDate;
@@ -169,7 +169,7 @@ pub async fn stock_in(journal: &Journal, catalog: &Catalog, store: &dyn ColdStor
 fn check_unit(
     journal: &Journal,
     catalog: &Catalog,
-    product: &crate::catalog::Product,
+    product: &crate::rules::catalog::Product,
     delivery: &Delivery,
     text: &str,
     seen: &mut BTreeSet<String>,

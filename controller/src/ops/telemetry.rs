@@ -2,7 +2,7 @@
 //! the latest temperature sample, and the supervisor that keeps the board true to
 //! the hardware (interlocks, each field device's alarm bits and heartbeat).
 
-use crate::faultboard::{FaultBoard, FaultKind};
+use crate::ops::faultboard::{FaultBoard, FaultKind};
 use crate::journal::Journal;
 use chrono::{DateTime, Utc};
 use hal::Devices;
@@ -48,12 +48,12 @@ pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoar
         let (device, board) = (device.clone(), board.clone());
         tasks.spawn(async move {
             let mut health = device.health();
-            let name = device.link().device();
+            let name = device.name();
             while health.changed().await.is_ok() {
                 let silent = health.borrow_and_update().silent;
-                let id = format!("{}@{name}", crate::faults::DEVICE_SILENT.code);
+                let id = format!("{}@{name}", crate::ops::faults::DEVICE_SILENT.code);
                 if silent {
-                    board.raise(crate::faults::DEVICE_SILENT.into(), name, &format!("no heartbeat from {name} on {}", device.link().transport()));
+                    board.raise(crate::ops::faults::DEVICE_SILENT.into(), name, &format!("no heartbeat from {name} on {}", device.transport()));
                 } else {
                     board.clear(&id, None);
                 }
@@ -63,7 +63,7 @@ pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoar
     tasks.spawn(async move {
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let interlock = FaultKind::from(crate::faults::definition(hal::ErrorKind::Interlock));
+        let interlock = FaultKind::from(crate::ops::faults::definition(hal::ErrorKind::Interlock));
         let interlock_id = format!("{}@{INTERLOCKS}", interlock.code);
         loop {
             ticker.tick().await;
@@ -76,7 +76,7 @@ pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoar
                 Err(_) => {}
             }
             for device in &devices.field {
-                let name = device.link().device();
+                let name = device.name();
                 let Ok(status) = device.status().await else { continue };
                 let codes: Vec<String> = status.alarms.iter().map(|a| a.code.to_owned()).collect();
                 for alarm in &status.alarms {

@@ -3,9 +3,9 @@
 //! and a patient's dispenses, as JSON or CSV, and an administered dose as an HL7
 //! FHIR R4 `Immunization` resource.
 
-use crate::catalog::Catalog;
+use crate::rules::catalog::Catalog;
 use crate::journal::{Entry, Journal, JournalError};
-use crate::order::{DispenseStatus, Stage};
+use crate::dispense::status::{DispenseStatus, Stage};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ pub struct TraceEvent {
 
 impl From<Entry> for TraceEvent {
     fn from(e: Entry) -> Self {
-        Self { seq: e.seq, at: e.at.to_rfc3339(), dispense_id: e.dispense_id, unit_code: e.unit_code, kind: e.kind, step: e.step, detail: e.detail }
+        Self { seq: e.seq, at: e.at.to_rfc3339(), dispense_id: e.dispense_id, unit_code: e.unit_code, kind: e.kind.as_str().to_owned(), step: e.step, detail: e.detail }
     }
 }
 
@@ -154,41 +154,8 @@ pub fn immunization(status: &DispenseStatus, catalog: &Catalog) -> Result<Value,
     Ok(resource)
 }
 
-/// `workstation trace`: prints the export asked for; an unknown code, patient or
-/// dispense is an error naming it.
-pub fn cli(config: &crate::config::Config, unit: Option<String>, patient: Option<String>, fhir: Option<String>, csv: bool) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let path = &config.journal.path;
-    anyhow::ensure!(path.is_file(), "no journal at {}", path.display());
-    let journal = Journal::open(path).with_context(|| format!("journal {}", path.display()))?;
-    match (unit, patient, fhir) {
-        (Some(code), None, None) => {
-            let canonical = hal::codes::UnitCode::parse(&code).map(|c| c.canonical()).unwrap_or(code.clone());
-            let trace = unit_trace(&journal, &canonical)?.with_context(|| format!("unit {code} is not in the journal"))?;
-            println!("{}", if csv { events_csv(&trace.events) } else { pretty(&trace) });
-        }
-        (None, Some(id), None) => {
-            let trace = patient_trace(&journal, &id)?;
-            anyhow::ensure!(!trace.dispenses.is_empty(), "patient {id} has no dispenses in the journal");
-            if csv {
-                let events: Vec<TraceEvent> = trace.dispenses.into_iter().flat_map(|d| d.events).collect();
-                println!("{}", events_csv(&events));
-            } else {
-                println!("{}", pretty(&trace));
-            }
-        }
-        (None, None, Some(id)) => {
-            let status = journal.dispense(&id)?.with_context(|| format!("dispense {id} is not in the journal"))?;
-            let catalog = Catalog::load(&config.catalog.path)?;
-            println!("{}", serde_json::to_string_pretty(&immunization(&status, &catalog)?)?);
-        }
-        _ => anyhow::bail!("give one of --unit CODE, --patient ID or --fhir DISPENSE"),
-    }
-    Ok(())
-}
-
 /// Pretty JSON of an exported value (our own plain data always serialises).
-fn pretty<T: Serialize>(value: &T) -> String {
+pub fn pretty<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 

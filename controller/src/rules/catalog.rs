@@ -46,7 +46,7 @@ pub struct Product {
     pub cn_product_ids: Vec<String>,
 }
 
-/// A product's own cold-chain limits (see [`crate::coldchain::ColdChainRules`]).
+/// A product's own cold-chain limits (see [`crate::coldchain::rules::ColdChainRules`]).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProductColdChain {

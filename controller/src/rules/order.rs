@@ -1,11 +1,10 @@
-//! The domain view of a dispense: the patient order, its stages, and its status as
-//! the clinic sees it. No gRPC types here; `api` translates.
+//! The patient's order for one dose, with what the seven verifications compare.
+//! No gRPC types here; `api` translates.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use hal::BoothId;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::Violation;
 
 /// One patient's order for one dose, with what the seven verifications compare.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,79 +62,4 @@ impl PatientOrder {
             history: Vec::new(),
         }
     }
-}
-
-/// Where a dispense stands; the last four are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Stage {
-    Queued,
-    Picking,
-    OnBelt,
-    Scanning,
-    Verifying,
-    ToBooth,
-    AwaitingValidation,
-    AwaitingAdministration,
-    ToReject,
-    Administered,
-    Rejected,
-    Failed,
-    /// Cancelled by the clinic while queued; no unit was picked.
-    Cancelled,
-}
-
-impl Stage {
-    pub fn is_final(self) -> bool {
-        matches!(self, Stage::Administered | Stage::Rejected | Stage::Failed | Stage::Cancelled)
-    }
-
-    /// Lower-case words for progress lines and the journal.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Stage::Queued => "queued",
-            Stage::Picking => "picking",
-            Stage::OnBelt => "on belt",
-            Stage::Scanning => "scanning",
-            Stage::Verifying => "verifying",
-            Stage::ToBooth => "to booth",
-            Stage::AwaitingValidation => "at booth, awaiting validation",
-            Stage::AwaitingAdministration => "validated, awaiting administration",
-            Stage::ToReject => "to reject bin",
-            Stage::Administered => "administered",
-            Stage::Rejected => "rejected",
-            Stage::Failed => "failed",
-            Stage::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// The unit a dispense took, as its stock record describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnitInfo {
-    pub code: String,
-    pub gtin: String,
-    pub lot: String,
-    pub expiry: chrono::NaiveDate,
-    pub slot: String,
-}
-
-/// Everything the clinic may ask about one dispense.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DispenseStatus {
-    pub id: String,
-    pub request_id: String,
-    pub order: PatientOrder,
-    pub stage: Stage,
-    pub unit: Option<UnitInfo>,
-    pub violations: Vec<Violation>,
-    pub detail: String,
-    pub created_at: DateTime<Utc>,
-    pub at_booth_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The nurse who administered the dose (for the immunization record).
-    #[serde(default)]
-    pub administered_by: Option<String>,
-    /// The injection site the nurse used.
-    #[serde(default)]
-    pub administered_site: Option<String>,
 }

@@ -2,9 +2,9 @@
 //! 三查七对一验证: pure functions that return *every* violation, each with a stable
 //! id. A unit with any violation never reaches a booth.
 
-use crate::catalog::{Catalog, Product};
-use crate::inventory::{Hold, StockRecord, UnitState};
-use crate::order::{PatientOrder, PriorDose};
+use crate::rules::catalog::{Catalog, Product};
+use crate::rules::inventory::{Hold, StockRecord, UnitState};
+use crate::rules::order::{PatientOrder, PriorDose};
 use chrono::{DateTime, NaiveDate, Utc};
 use hal::codes::UnitCode;
 use serde::{Deserialize, Serialize};

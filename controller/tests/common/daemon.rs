@@ -54,7 +54,7 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_workstation"))
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "controller::daemon=info,error")
+        .env("RUST_LOG", "controller::assemble=info,error")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -64,7 +64,8 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
     let mut lines = BufReader::new(stderr).lines();
     let mut startup_log = Vec::new();
     let address = loop {
-        let line = lines.next().expect("daemon output").expect("line");
+        let Some(line) = lines.next() else { panic!("the daemon ended before serving: {}", startup_log.join("\n")) };
+        let line = line.expect("line");
         if let Some(addr) = line.split("serving dispense.v1 on ").nth(1) {
             break addr.trim().to_owned();
         }

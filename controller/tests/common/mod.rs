@@ -6,12 +6,44 @@ pub mod daemon;
 pub mod pki;
 
 use controller::config::Config;
-use controller::daemon::{Assembled, assemble, serve};
+use controller::api::server::serve;
+use controller::assemble::assemble_on;
+use controller::config::HardwareConfig;
+use controller::dispatch::Dispatcher;
+use controller::journal::clock::Clock;
+use simulator::{SimConfig, SimWorkstation};
 use dispense_proto::v1 as pb;
 use std::path::Path;
 use dispense_proto::client::Authorized;
 use dispense_proto::v1::dispensing_service_client::DispensingServiceClient;
 use std::time::Duration;
+
+/// A workstation assembled for a test: the controller, and the simulated
+/// workstation when the config asks for in-process simulated hardware (the test
+/// builds it and hands the controller its devices: the controller cannot).
+#[derive(Debug)]
+pub struct Assembled {
+    pub dispatcher: Dispatcher,
+    pub config: Config,
+    pub simulator: Option<SimWorkstation>,
+}
+
+/// Assembles the workstation a config describes on the system clock.
+pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
+    assemble_with_clock(config, Clock::system()).await
+}
+
+/// Assembles the workstation a config describes, going by `clock`: on in-process
+/// simulated devices for `kind = "simulated"`, else as the daemon does.
+pub async fn assemble_with_clock(config: Config, clock: Clock) -> anyhow::Result<Assembled> {
+    let HardwareConfig::Simulated { simulator } = &config.hardware else {
+        let wire = controller::assemble::assemble(config).await?;
+        return Ok(Assembled { dispatcher: wire.dispatcher, config: wire.config, simulator: None });
+    };
+    let sim = SimWorkstation::new(SimConfig::from_table(simulator).map_err(anyhow::Error::msg)?, &controller::assemble::load_manifest(&config)?);
+    let assembled = assemble_on(config, clock, sim.devices()).await?;
+    Ok(Assembled { dispatcher: assembled.dispatcher, config: assembled.config, simulator: Some(sim) })
+}
 
 /// A clinic's client: every call carries its token.
 pub type Client = DispensingServiceClient<Authorized>;
@@ -28,7 +60,7 @@ pub const OBSERVER: &str = "observer-token";
 pub fn auth_section() -> String {
     [("front-desk", "clinic", CLINIC), ("pharmacy", "pharmacist", PHARMACIST), ("crew-1", "maintenance", MAINTENANCE), ("wall-screen", "observer", OBSERVER)]
         .iter()
-        .map(|(name, role, token)| format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", controller::gate::token_hash(token)))
+        .map(|(name, role, token)| format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", controller::api::auth::layer::token_hash(token)))
         .collect()
 }
 

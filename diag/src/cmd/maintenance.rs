@@ -54,7 +54,7 @@ impl Mode {
         match self {
             Mode::Enter { reason, timeout, force } => {
                 let timeout_s = u32::try_from(timeout.num_seconds()).map_err(|_| Failure::new(Exit::BadInput, "--timeout is out of range"))?;
-                let lock = client.enter_maintenance(pb::EnterMaintenanceRequest { reason, timeout_s, force }).await?.into_inner().lock.unwrap_or_default();
+                let lock = client.enter_maintenance(pb::EnterMaintenanceRequest { reason, timeout_s, force }).await?.into_inner().lease.unwrap_or_default();
                 if ctx.json {
                     return show::json(&serde_json::json!({"holder": lock.holder, "reason": lock.reason, "expires_at": show::when_json(lock.expires_at.as_ref())}));
                 }

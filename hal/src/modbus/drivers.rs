@@ -325,7 +325,7 @@ impl WireDevices {
             booths: self.conveyor,
             probes: self.probes.into_iter().map(|p| p as Arc<dyn TemperatureProbe>).collect(),
             interlocks: self.interlocks,
-            field: vec![self.store_device, self.conveyor_device],
+            field: vec![self.store_device as Arc<dyn crate::diagnostics::FieldDiagnostics>, self.conveyor_device],
         }
     }
 }

@@ -17,7 +17,7 @@ pub use line::LineControl;
 
 use crate::camera::SimCamera;
 use crate::faults::{Fault, Line, ScriptedFault, Trigger};
-use crate::world::SimWorkstation;
+use crate::workstation::SimWorkstation;
 use models::{ConveyorModel, StoreModel};
 use serde::Deserialize;
 use std::net::SocketAddr;

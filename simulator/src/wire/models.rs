@@ -2,7 +2,7 @@
 //! registers, on top of the physical models (store, conveyor, booths, sensors).
 
 use crate::sensors::read_probe;
-use crate::world::Shared;
+use crate::world::Plant;
 use crate::{booths::SimBooths, conveyor::SimConveyor, store::SimStore};
 use futures::future::BoxFuture;
 use hal::modbus::map::{self, DeviceType, JobResult, conveyor_alarm, ir, store_alarm, task};
@@ -51,12 +51,12 @@ fn failed(e: &DeviceError) -> JobResult {
 
 #[derive(Debug)]
 pub(crate) struct StoreModel {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
     store: Arc<SimStore>,
 }
 
 impl StoreModel {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { store: Arc::new(SimStore::new(shared.clone())), shared }
     }
 
@@ -172,18 +172,18 @@ impl FieldModel for StoreModel {
 
 #[derive(Debug)]
 pub(crate) struct ConveyorModel {
-    shared: Arc<Shared>,
+    shared: Arc<Plant>,
     conveyor: Arc<SimConveyor>,
     booths: Arc<SimBooths>,
 }
 
 impl ConveyorModel {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Plant>) -> Self {
         Self { conveyor: Arc::new(SimConveyor::new(shared.clone())), booths: Arc::new(SimBooths::new(shared.clone())), shared }
     }
 
     /// Where the belt's eyes last saw a carrier.
-    fn last_seen(shared: &Shared, carrier: TrackingId) -> Option<u16> {
+    fn last_seen(shared: &Plant, carrier: TrackingId) -> Option<u16> {
         let world = shared.world();
         let at = world.belt.get(&carrier).map(|(at, _)| *at).or_else(|| world.last_stop.get(&carrier).copied());
         at.map(map::station_code)

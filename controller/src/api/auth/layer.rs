@@ -1,10 +1,10 @@
-//! The server's front gate, a tower layer under every gRPC service: it
+//! Authentication, a tower layer under every gRPC service: it
 //! authenticates each call (a bearer token, compared by its SHA-256 against the
 //! config, or a verified client certificate's common name), applies the role
-//! matrix ([`crate::access`]), limits each caller's request rate and open streams,
+//! matrix ([`crate::api::auth::roles`]), limits each caller's request rate and open streams,
 //! and hands the handlers the [`Caller`] to journal as the actor.
 
-use crate::access::{self, Caller, Needs, Role};
+use crate::api::auth::roles::{self, Caller, Needs, Role};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -110,7 +110,7 @@ pub struct StreamPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Decides each call.
 #[derive(Debug)]
-pub struct Gatekeeper {
+pub struct Authenticator {
     tokens: HashMap<String, Caller>,
     certificates: HashMap<String, Caller>,
     limits: Limits,
@@ -120,10 +120,10 @@ pub struct Gatekeeper {
 
 /// A refusal with its stable reason, in the API's own error domain.
 fn refused(code: tonic::Code, reason: &str, message: String) -> Status {
-    crate::api::defined(code, reason, message, HashMap::new())
+    crate::api::errors::defined(code, reason, message, HashMap::new())
 }
 
-impl Gatekeeper {
+impl Authenticator {
     pub fn new(auth: &AuthConfig, limits: Limits) -> Self {
         let caller = |name: &str, role| Caller { name: name.to_owned(), role };
         Self {
@@ -143,7 +143,7 @@ impl Gatekeeper {
     /// one) and, for a stream, its permit go into the request's extensions.
     pub fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let path = request.uri().path().to_owned();
-        let needs = access::needs(&path);
+        let needs = roles::needs(&path);
         if needs == Needs::Nobody {
             return Ok(());
         }
@@ -170,7 +170,7 @@ impl Gatekeeper {
                 ));
             }
         }
-        if access::is_stream(&path) {
+        if roles::is_stream(&path) {
             let permit = self.stream_permit(&caller.name)?;
             request.extensions_mut().insert(permit);
         }
@@ -230,26 +230,26 @@ fn common_name(der: &[u8]) -> Option<String> {
     cert.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned)
 }
 
-/// The tower layer putting a [`Gatekeeper`] in front of a service.
+/// The tower layer putting a [`Authenticator`] in front of a service.
 #[derive(Debug, Clone)]
-pub struct GateLayer(pub Arc<Gatekeeper>);
+pub struct AuthLayer(pub Arc<Authenticator>);
 
-impl<S> tower::Layer<S> for GateLayer {
-    type Service = Gate<S>;
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Gate { inner, keeper: self.0.clone() }
+        AuthService { inner, authenticator: self.0.clone() }
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct Gate<S> {
+pub struct AuthService<S> {
     inner: S,
-    keeper: Arc<Gatekeeper>,
+    authenticator: Arc<Authenticator>,
 }
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-impl<S> tower::Service<http::Request<tonic::body::Body>> for Gate<S>
+impl<S> tower::Service<http::Request<tonic::body::Body>> for AuthService<S>
 where
     S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Send,
     S::Future: Send + 'static,
@@ -264,7 +264,7 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
-        match self.keeper.admit(&mut request) {
+        match self.authenticator.admit(&mut request) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }
@@ -272,7 +272,7 @@ where
 }
 
 /// Keeps a stream's permit for as long as the stream lives.
-pub fn hold<S: futures::Stream + Send + 'static>(stream: S, permit: Option<StreamPermit>) -> impl futures::Stream<Item = S::Item> + Send {
+pub fn with_permit<S: futures::Stream + Send + 'static>(stream: S, permit: Option<StreamPermit>) -> impl futures::Stream<Item = S::Item> + Send {
     use futures::StreamExt;
     stream.map(move |item| {
         let _kept = &permit;
@@ -284,7 +284,7 @@ pub fn hold<S: futures::Stream + Send + 'static>(stream: S, permit: Option<Strea
 mod tests {
     use super::*;
 
-    fn keeper(limits: Limits) -> Gatekeeper {
+    fn authenticator(limits: Limits) -> Authenticator {
         let auth = AuthConfig {
             tokens: vec![
                 TokenEntry { name: "front-desk".into(), role: Role::Clinic, sha256: token_hash("clinic-secret") },
@@ -293,7 +293,7 @@ mod tests {
             certificates: vec![],
         };
         auth.check().expect("valid");
-        Gatekeeper::new(&auth, limits)
+        Authenticator::new(&auth, limits)
     }
 
     fn request(path: &str, token: Option<&str>) -> http::Request<()> {
@@ -306,37 +306,37 @@ mod tests {
 
     #[test]
     fn tokens_are_checked_by_hash_and_roles_by_the_matrix() {
-        let gate = keeper(Limits::default());
+        let auth = authenticator(Limits::default());
         let mut ok = request("/dispense.v1.DispensingService/StartDispense", Some("clinic-secret"));
-        gate.admit(&mut ok).expect("clinic may dispense");
+        auth.admit(&mut ok).expect("clinic may dispense");
         assert_eq!(ok.extensions().get::<Caller>().map(|c| c.name.as_str()), Some("front-desk"));
-        let denied = gate.admit(&mut request("/dispense.v1.DispensingService/StartDispense", Some("observer-secret"))).expect_err("observer");
+        let denied = auth.admit(&mut request("/dispense.v1.DispensingService/StartDispense", Some("observer-secret"))).expect_err("observer");
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
         assert!(denied.message().contains("wall-screen") && denied.message().contains("clinic"), "{}", denied.message());
         for (token, why) in [(Some("guess"), "not known"), (None, "no credentials")] {
-            let e = gate.admit(&mut request("/dispense.v1.DispensingService/GetDispense", token)).expect_err("refused");
+            let e = auth.admit(&mut request("/dispense.v1.DispensingService/GetDispense", token)).expect_err("refused");
             assert_eq!(e.code(), tonic::Code::Unauthenticated);
             assert!(e.message().contains(why), "{}", e.message());
         }
-        gate.admit(&mut request("/grpc.health.v1.Health/Check", None)).expect("health needs nobody");
+        auth.admit(&mut request("/grpc.health.v1.Health/Check", None)).expect("health needs nobody");
     }
 
     #[test]
     fn rate_and_streams_are_limited_per_caller() {
-        let gate = keeper(Limits { requests_per_s: 0.001, burst: 3.0, max_streams_per_client: 2, ..Limits::default() });
+        let auth = authenticator(Limits { requests_per_s: 0.001, burst: 3.0, max_streams_per_client: 2, ..Limits::default() });
         let watch = "/dispense.v1.MonitoringService/WatchWorkstation";
         let mut first = request(watch, Some("observer-secret"));
-        gate.admit(&mut first).expect("1");
+        auth.admit(&mut first).expect("1");
         let mut second = request(watch, Some("observer-secret"));
-        gate.admit(&mut second).expect("2");
-        let e = gate.admit(&mut request(watch, Some("observer-secret"))).expect_err("third stream");
+        auth.admit(&mut second).expect("2");
+        let e = auth.admit(&mut request(watch, Some("observer-secret"))).expect_err("third stream");
         assert_eq!(e.code(), tonic::Code::ResourceExhausted);
         assert!(e.message().contains("streams"));
         drop(first); // the permit goes with the stream
-        let e = gate.admit(&mut request(watch, Some("observer-secret"))).expect_err("bucket empty after 3");
+        let e = auth.admit(&mut request(watch, Some("observer-secret"))).expect_err("bucket empty after 3");
         assert!(e.message().contains("requests per second"), "{}", e.message());
         // Another caller has its own budget.
-        gate.admit(&mut request("/dispense.v1.DispensingService/GetDispense", Some("clinic-secret"))).expect("clinic unaffected");
+        auth.admit(&mut request("/dispense.v1.DispensingService/GetDispense", Some("clinic-secret"))).expect("clinic unaffected");
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl fmt::Display for Role {
 }
 
 /// An authenticated caller, as handlers see it (inserted into the request's
-/// extensions by [`crate::gate`]); `name` is the actor journalled for what it does.
+/// extensions by [`crate::api::auth::layer`]); `name` is the actor journalled for what it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,

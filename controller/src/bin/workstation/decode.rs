@@ -2,7 +2,7 @@
 //! scan station and prints, per file, the symbology, the raw text and the parsed
 //! fields (or JSON for machines). A file with no code says so.
 
-use crate::scan::{FrameError, decode_staged};
+use controller::scan::{FrameError, decode_staged};
 use hal::codes::{GS, UnitCode};
 use serde::Serialize;
 use std::path::PathBuf;

@@ -1,0 +1,148 @@
+//! Maintenance mode: a crew member takes the workstation out of service under a
+//! lease that lapses unless renewed, and only the holder may home, jog, eject or
+//! bring it back.
+
+use crate::dispatch::dispatcher::Dispatcher;
+use crate::dispatch::error::DispatchError;
+use crate::dispense::core::{MaintenanceLease, lock};
+use crate::dispense::workstation::WsEvent;
+use crate::rules::inventory::UnitState;
+use std::time::Duration;
+use crate::journal::{Intent, StepKind};
+
+impl Dispatcher {
+    /// Takes the workstation out of service under `actor`'s lease, which lapses after
+    /// `timeout` unless renewed (the holder entering again renews it). Refused with
+    /// units in flight unless `force`d: their motions then wait until maintenance ends.
+    pub fn enter_maintenance(&self, actor: &str, reason: &str, timeout: Duration, force: bool) -> Result<MaintenanceLease, DispatchError> {
+        Self::require(&[("actor", actor), ("reason", reason)])?;
+        let mut held = lock(&self.core.maintenance);
+        if let Some(current) = held.as_mut().filter(|_| self.core.in_maintenance()) {
+            if current.holder != actor {
+                return Err(DispatchError::LeaseHeld { holder: current.holder.clone(), until: current.expires_at });
+            }
+            current.expires_at = self.now() + chrono::Duration::from_std(timeout).unwrap_or_default();
+            current.generation += 1;
+            let renewed = current.clone();
+            drop(held);
+            self.arm_expiry(&renewed, timeout);
+            return Ok(renewed);
+        }
+        let event = if force { WsEvent::MaintenanceForced(actor.to_owned()) } else { WsEvent::MaintenanceEntered(actor.to_owned()) };
+        self.core.workstation_event(event);
+        if !self.core.in_maintenance() {
+            let wanted = if force { "ready, dispensing, paused or faulted" } else { "ready or faulted, with nothing in flight (or forced, with a reason)" };
+            return Err(DispatchError::WrongState { state: self.workstation_state(), wanted });
+        }
+        let in_flight = self.core.in_flight();
+        let entered = MaintenanceLease {
+            holder: actor.to_owned(),
+            reason: reason.to_owned(),
+            expires_at: self.now() + chrono::Duration::from_std(timeout).unwrap_or_default(),
+            generation: 0,
+        };
+        *held = Some(entered.clone());
+        drop(held);
+        let forced = if force && in_flight > 0 { format!(" (forced with {in_flight} in flight)") } else { String::new() };
+        self.core.journal.note(None, StepKind::Maintenance, "entered", &format!("{reason}{forced}; by {actor}, lease for {} s", timeout.as_secs()))?;
+        self.arm_expiry(&entered, timeout);
+        Ok(entered)
+    }
+
+    /// Ends maintenance when the lease lapses, unless it was renewed or released.
+    fn arm_expiry(&self, armed: &MaintenanceLease, timeout: Duration) {
+        let (dispatcher, armed) = (self.clone(), armed.clone());
+        self.core.tasks.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let still = lock(&dispatcher.core.maintenance).as_ref().is_some_and(|l| l.generation == armed.generation && l.holder == armed.holder);
+            if still && dispatcher.core.in_maintenance() {
+                tracing::warn!(holder = armed.holder, "maintenance lease lapsed; back in service");
+                if let Err(e) = dispatcher.exit_maintenance(&armed.holder, "lease lapsed") {
+                    tracing::error!("maintenance lease lapsed but could not exit: {e}");
+                }
+            }
+        });
+    }
+
+    /// Who holds maintenance mode, if the workstation is in it.
+    pub fn maintenance_lease(&self) -> Option<MaintenanceLease> {
+        lock(&self.core.maintenance).clone().filter(|_| self.core.in_maintenance())
+    }
+
+    /// Returns to service; only the lease's holder may.
+    pub fn exit_maintenance(&self, actor: &str, note: &str) -> Result<crate::dispense::workstation::WorkstationState, DispatchError> {
+        Self::require(&[("actor", actor)])?;
+        self.require_lease(actor)?;
+        *lock(&self.core.maintenance) = None;
+        self.core.workstation_event(WsEvent::MaintenanceExited);
+        self.core.journal.note(None, StepKind::Maintenance, "exited", &format!("{note}; by {actor}"))?;
+        Ok(self.workstation_state())
+    }
+
+    /// In maintenance mode under `actor`'s lease, or why not.
+    pub fn require_lease(&self, actor: &str) -> Result<(), DispatchError> {
+        match self.maintenance_lease() {
+            None => Err(DispatchError::WrongState { state: self.workstation_state(), wanted: "in maintenance mode" }),
+            Some(l) if l.holder != actor => Err(DispatchError::LeaseHeld { holder: l.holder, until: l.expires_at }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Every interlock closed and readable, or why not (maintenance motions).
+    pub async fn require_interlocks_closed(&self) -> Result<(), DispatchError> {
+        let interlocks = self.core.devices.interlocks.read().await?;
+        if interlocks.all_closed() {
+            return Ok(());
+        }
+        Err(DispatchError::InterlockOpen(interlocks.open_names().join(", ")))
+    }
+
+    /// Homes picker and belt in maintenance mode (e.g. after a power cut or a jam).
+    pub async fn maintenance_home(&self, actor: &str) -> Result<(), DispatchError> {
+        self.require_lease(actor)?;
+        self.require_interlocks_closed().await?;
+        self.core.journal.note(None, StepKind::Maintenance, "home", &format!("by {actor}"))?;
+        self.home().await?;
+        Ok(())
+    }
+
+    /// Jogs an axis in maintenance mode; `None` is the belt.
+    pub async fn jog(&self, actor: &str, axis: Option<hal::PickerAxis>, millimetres: i32) -> Result<(), DispatchError> {
+        self.require_lease(actor)?;
+        let limit = if axis.is_some() { hal::JOG_LIMIT_PICKER_MM } else { hal::JOG_LIMIT_BELT_MM };
+        if millimetres == 0 || millimetres.abs() > limit {
+            return Err(DispatchError::InvalidArgument { field: "distance_mm", reason: format!("{millimetres} mm: must be 1 to {limit} mm either way") });
+        }
+        self.require_interlocks_closed().await?;
+        let what = axis.map_or_else(|| "belt".to_owned(), |a| format!("picker {a:?}"));
+        self.core.journal.note(None, StepKind::Maintenance, "jog", &format!("{what} {millimetres} mm by {actor}"))?;
+        match axis {
+            Some(a) => self.core.devices.store.jog(a, millimetres).await?,
+            None => self.core.devices.conveyor.jog(millimetres).await?,
+        }
+        Ok(())
+    }
+
+    /// Carries a held unit from its slot to the reject bin; only in maintenance mode
+    /// and never with an interlock open.
+    pub async fn eject_held(&self, code: &str, actor: &str) -> Result<(), DispatchError> {
+        Self::require(&[("code", code), ("actor", actor)])?;
+        self.require_lease(actor)?;
+        let code = Self::canonical(code)?;
+        let record = self.core.journal.stock_record(&code)?.ok_or_else(|| DispatchError::NoSuchStock(format!("unit {code} is not in the journal")))?;
+        if record.hold.is_none() || record.state != UnitState::InStore {
+            return Err(DispatchError::NoSuchStock(format!("unit {code} is not a held unit in the store")));
+        }
+        let devices = &self.core.devices;
+        self.require_interlocks_closed().await?;
+        // Maintenance carriers live far above dispense numbers.
+        let carrier = hal::TrackingId(3_000_000_000 + u64::from(self.now().timestamp_subsec_millis()));
+        self.core.journal.note_intent(Some(&code), &Intent::Eject { slot: record.slot }, &format!("from {} by {actor}", record.slot))?;
+        devices.store.pick_to_hatch(record.slot, carrier).await?;
+        devices.store.release_to_belt(carrier).await?;
+        devices.conveyor.convey(carrier, hal::Station::Reject).await?;
+        self.core.journal.set_unit_state(&code, UnitState::Rejected, "maintenance")?;
+        self.core.journal.note(Some(&code), StepKind::Outcome, "Ejected", &format!("in the reject bin; by {actor}"))?;
+        Ok(())
+    }
+}

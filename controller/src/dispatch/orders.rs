@@ -1,0 +1,201 @@
+//! Orders and the clinic's confirmations: accepting an order (idempotently by
+//! request id) and starting its runner, routing validations and administrations
+//! to it, cancelling while queued, and answering questions about dispenses.
+
+use crate::dispatch::dispatcher::Dispatcher;
+use crate::dispatch::error::DispatchError;
+use crate::dispense::cancel::CancelWindow;
+use crate::dispense::confirmation::Confirmation;
+use crate::dispense::core::{Live, lock};
+use crate::dispense::runner::{DispenseRun, hold_on};
+use crate::dispense::status::{DispenseStatus, Stage};
+use crate::dispense::workstation::WsEvent;
+use crate::journal::Created;
+use crate::rules::order::PatientOrder;
+use hal::codes::UnitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What `start` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub dispense_id: String,
+    pub duplicate: bool,
+}
+
+/// A watch on a dispense.
+#[derive(Debug)]
+pub enum Watch {
+    Live(watch::Receiver<DispenseStatus>),
+    Finished(DispenseStatus),
+}
+
+impl Dispatcher {
+    /// Accepts an order. The same request id with the same order returns the same
+    /// dispense and starts nothing.
+    pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
+        self.validate(request_id, &order)?;
+        if self.core.tasks.stopped() {
+            // Stopped as if crashed: nothing would run the order.
+            return Err(DispatchError::NotReady("stopped"));
+        }
+        let state = self.workstation_state();
+        let accepts = self.core.accepts_orders();
+        let status = DispenseStatus {
+            id: String::new(),
+            request_id: request_id.to_owned(),
+            order,
+            stage: Stage::Queued,
+            unit: None,
+            violations: Vec::new(),
+            detail: String::new(),
+            created_at: self.now(),
+            at_booth_at: None,
+            finished_at: None,
+            administered_by: None,
+            administered_site: None,
+        };
+        // A retry of an accepted order must find its dispense even while the
+        // workstation is paused or faulted, so readiness is checked for new ids only.
+        if !accepts && self.core.journal.find_request(request_id)?.is_none() {
+            return Err(DispatchError::NotReady(state.name()));
+        }
+        // create_dispense is one transaction: concurrent retries find one dispense.
+        match self.core.journal.create_dispense(request_id, &status)? {
+            Created::Existing(id) => Ok(Started { dispense_id: id, duplicate: true }),
+            Created::Conflict(id) => Err(DispatchError::RequestIdReused { request_id: request_id.to_owned(), dispense_id: id }),
+            Created::New(id) => {
+                let status = DispenseStatus { id: id.clone(), ..status };
+                let (status_tx, _) = watch::channel(status.clone());
+                let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
+                let cancel = Arc::new(CancelWindow::default());
+                lock(&self.core.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone() });
+                self.core.workstation_event(WsEvent::DispenseStarted);
+                self.core.dispense_changed();
+                let run = DispenseRun::new(self.core.clone(), status, status_tx, confirm_rx, cancel);
+                self.core.tasks.spawn(run.run());
+                Ok(Started { dispense_id: id, duplicate: false })
+            }
+        }
+    }
+
+    fn validate(&self, request_id: &str, order: &PatientOrder) -> Result<(), DispatchError> {
+        let invalid = |field, reason: String| Err(DispatchError::InvalidArgument { field, reason });
+        if request_id.trim().is_empty() || request_id.len() > 64 {
+            return invalid("request_id", "must be 1 to 64 characters".into());
+        }
+        if order.patient_id.trim().is_empty() {
+            return invalid("order.patient_id", "is required".into());
+        }
+        if self.core.catalog.product(&order.product_id).is_none() {
+            let known: Vec<&str> = self.core.catalog.products.iter().map(|p| p.id.as_str()).collect();
+            return invalid("order.product_id", format!("{:?} is not in the catalog (known: {})", order.product_id, known.join(", ")));
+        }
+        let booths = self.core.devices.booths.count();
+        if order.booth.0 == 0 || order.booth.0 > booths {
+            return invalid("order.booth", format!("{} is not a booth of this workstation (1 to {booths})", order.booth.0));
+        }
+        if order.dose_number == 0 {
+            return invalid("order.dose_number", "starts at 1".into());
+        }
+        let today = self.now().date_naive();
+        if order.birth_date > today {
+            return invalid("order.birth_date", format!("{} is in the future", order.birth_date));
+        }
+        for (i, dose) in order.history.iter().enumerate() {
+            if self.core.catalog.product(&dose.product_id).is_none() {
+                return Err(DispatchError::InvalidArgument { field: "order.history.product_id", reason: format!("entry {i}: {:?} is not in the catalog", dose.product_id) });
+            }
+            if dose.date > today || dose.date < order.birth_date {
+                return Err(DispatchError::InvalidArgument { field: "order.history.date", reason: format!("entry {i}: {} is not between birth and today", dose.date) });
+            }
+        }
+        Ok(())
+    }
+
+    /// The dispense's current status, live or from the journal.
+    pub fn get(&self, id: &str) -> Result<DispenseStatus, DispatchError> {
+        if let Some(live) = lock(&self.core.live).get(id) {
+            return Ok(live.status.borrow().clone());
+        }
+        self.core.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))
+    }
+
+    /// Every dispense in progress, oldest first.
+    pub fn queue(&self) -> Vec<DispenseStatus> {
+        let mut all: Vec<DispenseStatus> = lock(&self.core.live).values().map(|l| l.status.borrow().clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// A receiver of the dispense's status changes; `None` inside means it is finished
+    /// and only the journal's final status remains.
+    pub fn watch(&self, id: &str) -> Result<Watch, DispatchError> {
+        if let Some(live) = lock(&self.core.live).get(id) {
+            return Ok(Watch::Live(live.status.subscribe()));
+        }
+        Ok(Watch::Finished(self.get(id)?))
+    }
+
+    /// The guardian validated; `booth_scan` is the code read again at the booth, if any.
+    pub fn confirm_validation(&self, id: &str, booth_scan: Option<&str>) -> Result<(), DispatchError> {
+        let booth_scan = booth_scan
+            .map(|text| UnitCode::parse(text).map_err(|e| DispatchError::InvalidArgument { field: "booth_scan", reason: e.to_string() }))
+            .transpose()?;
+        self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated { booth_scan })
+    }
+
+    /// The nurse gave the dose; `site` is where, if the clinic says.
+    pub fn confirm_administration(&self, id: &str, nurse_id: &str, site: Option<&str>) -> Result<(), DispatchError> {
+        if nurse_id.trim().is_empty() {
+            return Err(DispatchError::InvalidArgument { field: "nurse_id", reason: "is required".into() });
+        }
+        let confirmation = Confirmation::Administered { nurse_id: nurse_id.to_owned(), site: site.map(str::to_owned) };
+        self.confirm(id, Stage::AwaitingAdministration, confirmation)
+    }
+
+    /// Cancels a dispense that is still queued and returns its final status;
+    /// refused once a unit is reserved.
+    pub async fn cancel(&self, id: &str, reason: &str, actor: &str) -> Result<DispenseStatus, DispatchError> {
+        Self::require(&[("dispense_id", id), ("reason", reason), ("actor", actor)])?;
+        let live = lock(&self.core.live).get(id).map(|l| (l.cancel.clone(), l.status.subscribe()));
+        let Some((window, mut status)) = live else {
+            let finished = self.get(id)?;
+            return Err(DispatchError::NotCancellable { id: id.to_owned(), stage: finished.stage.describe() });
+        };
+        if !window.request(format!("cancelled by {actor}: {reason}")) {
+            let stage = status.borrow().stage.describe();
+            return Err(DispatchError::NotCancellable { id: id.to_owned(), stage });
+        }
+        // The runner ends at once: it was waiting for its booth, or about to reserve.
+        let ended = tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.stage.is_final())).await;
+        match ended {
+            Ok(Ok(s)) => Ok(s.clone()),
+            _ => self.get(id),
+        }
+    }
+
+    fn confirm(&self, id: &str, expected: Stage, confirmation: Confirmation) -> Result<(), DispatchError> {
+        let live = lock(&self.core.live);
+        let Some(dispense) = live.get(id) else {
+            let status = self.core.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))?;
+            return Err(DispatchError::WrongStage { id: id.to_owned(), stage: status.stage.describe(), expected: expected.describe() });
+        };
+        let (stage, unit) = {
+            let status = dispense.status.borrow();
+            (status.stage, status.unit.as_ref().map(|u| u.code.clone()))
+        };
+        if stage != expected {
+            return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
+        }
+        // A unit put on hold at the booth is not given; its runner rejects it.
+        if let Some(held) = unit.map(|code| hold_on(&self.core.journal, &code)).transpose()?.flatten() {
+            return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
+        }
+        dispense
+            .confirmations
+            .send(confirmation)
+            .map_err(|_| DispatchError::WrongStage { id: id.to_owned(), stage: "finishing", expected: expected.describe() })
+    }
+}

@@ -1,0 +1,90 @@
+//! The dispenses (table `dispenses`): each order with its request id, its stage as
+//! a stable code and its whole status as JSON.
+
+use crate::dispense::status::{DispenseStatus, Stage};
+use crate::journal::connection::Journal;
+use crate::journal::error::Result;
+use crate::journal::rows::{from_json, insert_step, to_json};
+use crate::journal::entry::StepKind;
+use crate::rules::order::PatientOrder;
+use rusqlite::{OptionalExtension, params};
+
+/// What `create_dispense` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(String),
+    /// The request id was seen before with the same order.
+    Existing(String),
+    /// The request id was seen before with a different order.
+    Conflict(String),
+}
+
+
+impl Journal {
+    /// Records a new dispense, or finds the one this request id already made.
+    pub fn create_dispense(&self, request_id: &str, status: &DispenseStatus) -> Result<Created> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let existing: Option<(String, String)> = tx
+            .query_row("SELECT id, order_json FROM dispenses WHERE request_id = ?1", [request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, order_json)) = existing {
+            let order: PatientOrder = from_json(&order_json)?;
+            return Ok(if order == status.order { Created::Existing(id) } else { Created::Conflict(id) });
+        }
+        let seq: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM dispenses", [], |r| r.get(0))?;
+        let id = format!("D{seq:06}");
+        let mut status = status.clone();
+        status.id = id.clone();
+        tx.execute(
+            "INSERT INTO dispenses (id, request_id, order_json, stage, status_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, request_id, to_json(&status.order), status.stage.code(), to_json(&status), status.created_at.to_rfc3339()],
+        )?;
+        insert_step(&tx, self.now(), Some(&id), None, StepKind::Stage, "accepted", &to_json(&status.order), None)?;
+        tx.commit()?;
+        Ok(Created::New(id))
+    }
+
+    /// Stores the dispense's new status and journals the stage it entered.
+    pub fn record_stage(&self, status: &DispenseStatus) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE dispenses SET stage = ?2, status_json = ?3 WHERE id = ?1",
+            params![status.id, status.stage.code(), to_json(status)],
+        )?;
+        let unit = status.unit.as_ref().map(|u| u.code.as_str());
+        insert_step(&tx, self.now(), Some(&status.id), unit, StepKind::Stage, status.stage.code(), &status.detail, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Dispenses that had not ended when the controller stopped, oldest first.
+    pub fn unfinished_dispenses(&self) -> Result<Vec<DispenseStatus>> {
+        let conn = self.conn();
+        let finals = [Stage::Administered, Stage::Rejected, Stage::Failed, Stage::Cancelled].map(Stage::code);
+        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3, ?4) ORDER BY id")?;
+        let rows = stmt.query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.iter().map(|json| from_json(json)).collect()
+    }
+
+    pub fn dispense(&self, id: &str) -> Result<Option<DispenseStatus>> {
+        let conn = self.conn();
+        let json: Option<String> = conn.query_row("SELECT status_json FROM dispenses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        json.map(|j| from_json(&j)).transpose()
+    }
+
+    /// The dispenses of one patient, oldest first.
+    pub fn patient_dispenses(&self, patient_id: &str) -> Result<Vec<DispenseStatus>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE json_extract(order_json, '$.patient_id') = ?1 ORDER BY created_at, id")?;
+        let rows = stmt.query_map([patient_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.iter().map(|json| from_json(json)).collect()
+    }
+
+    /// The dispense a request id created, if any.
+    pub fn find_request(&self, request_id: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT id FROM dispenses WHERE request_id = ?1", [request_id], |r| r.get(0)).optional()?)
+    }
+}

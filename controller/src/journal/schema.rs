@@ -1,0 +1,242 @@
+//! The journal's schema and its migrations. A journal written by an older
+//! controller is brought up to date when opened, each step in one transaction;
+//! version 3 → 4 made the step log typed (a `data` column with each intent and
+//! outcome as JSON, stages as stable codes), converting what older versions wrote
+//! as text: the one place that reads that text.
+
+use crate::dispense::status::Stage;
+use crate::journal::error::{JournalError, Result};
+use crate::journal::rows::to_json;
+use crate::journal::entry::{Intent, Outcome, StepData};
+use crate::rules::verify::ViolationId;
+use hal::{BoothId, ErrorKind, SlotAddress, Station};
+use rusqlite::{Connection, params};
+
+/// The version this controller writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// SQL migrations from each older version to the next, applied in order (the
+/// step from 3 to 4 converts data, in [`typed_steps`]).
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "ALTER TABLE stock_units ADD COLUMN hold TEXT;
+     ALTER TABLE stock_units ADD COLUMN hold_reason TEXT;
+     ALTER TABLE stock_units ADD COLUMN left_store_at TEXT;",
+), (2, COLD_CHAIN_SCHEMA)];
+
+/// Every probe reading, and the cold-chain alarms with when their condition began.
+const COLD_CHAIN_SCHEMA: &str = "
+CREATE TABLE temperatures (
+    at      TEXT NOT NULL,
+    probe   TEXT NOT NULL,
+    celsius REAL
+);
+CREATE INDEX temperatures_at ON temperatures(at);
+CREATE TABLE alarms (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    since      TEXT NOT NULL,
+    raised_at  TEXT NOT NULL,
+    cleared_at TEXT,
+    detail     TEXT NOT NULL
+);";
+
+const SCHEMA: &str = "
+CREATE TABLE stock_units (
+    code        TEXT PRIMARY KEY,
+    gtin        TEXT NOT NULL,
+    lot         TEXT NOT NULL,
+    expiry      TEXT NOT NULL,
+    slot        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    dispense_id TEXT,
+    hold        TEXT,
+    hold_reason TEXT,
+    left_store_at TEXT
+);
+CREATE INDEX stock_units_pick ON stock_units(state, gtin, expiry);
+CREATE TABLE dispenses (
+    id          TEXT PRIMARY KEY,
+    request_id  TEXT NOT NULL UNIQUE,
+    order_json  TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    status_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE steps (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    dispense_id TEXT,
+    unit_code   TEXT,
+    kind        TEXT NOT NULL,
+    step        TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    data        TEXT
+);
+CREATE INDEX steps_dispense ON steps(dispense_id, seq);
+";
+
+/// Creates a new journal's tables, or migrates an older one to [`SCHEMA_VERSION`].
+pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+        return Ok(());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::Corrupt(format!("schema version {version} is newer than this controller ({SCHEMA_VERSION})")));
+    }
+    for (from, sql) in MIGRATIONS.iter().filter(|(from, _)| *from >= version) {
+        conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {}; COMMIT;", from + 1))?;
+    }
+    if version <= 3 {
+        conn.execute_batch("BEGIN")?;
+        match typed_steps(conn) {
+            Ok(()) => conn.execute_batch("PRAGMA user_version = 4; COMMIT;")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Version 3 → 4: stages as codes, intents and outcomes as typed data.
+fn typed_steps(conn: &Connection) -> Result<()> {
+    conn.execute_batch("ALTER TABLE steps ADD COLUMN data TEXT;")?;
+    for stage in Stage::ALL {
+        conn.execute("UPDATE dispenses SET stage = ?1 WHERE stage = ?2", params![stage.code(), stage.describe()])?;
+        conn.execute("UPDATE steps SET step = ?1 WHERE kind = 'stage' AND step = ?2", params![stage.code(), stage.describe()])?;
+    }
+    let rows: Vec<(i64, String, String, String, Option<String>)> = {
+        let mut stmt = conn.prepare("SELECT seq, kind, step, detail, unit_code FROM steps WHERE kind IN ('intent', 'outcome')")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    for (seq, kind, step, detail, unit) in rows {
+        let data = if kind == "intent" {
+            legacy::intent(&step, &detail, unit.as_deref()).map(StepData::Intent)
+        } else {
+            legacy::outcome(&step, &detail).map(StepData::Outcome)
+        };
+        // A line older versions wrote that says nothing typed stays text only.
+        if let Some(data) = data {
+            conn.execute("UPDATE steps SET data = ?1 WHERE seq = ?2", params![to_json(&data), seq])?;
+        }
+    }
+    Ok(())
+}
+
+/// How versions up to 3 wrote intents and outcomes: the flow's command and event
+/// as Rust's debug text (e.g. `Convey(Gate(BoothId(2)))`). Read here once, when
+/// such a journal is migrated, and nowhere else.
+mod legacy {
+    use super::*;
+
+    pub fn intent(step: &str, detail: &str, unit: Option<&str>) -> Option<Intent> {
+        Some(match step {
+            "Allocate" => Intent::Allocate,
+            "Pick" => Intent::Pick { slot: slot_in_debug(detail)? },
+            "Convey" => Intent::Convey { to: station(detail.strip_prefix("Convey(")?.strip_suffix(')')?)? },
+            "Scan" => Intent::Scan,
+            "Verify" => Intent::Verify { code: unit?.to_owned() },
+            "AwaitValidation" => Intent::AwaitValidation,
+            "AwaitAdministration" => Intent::AwaitAdministration,
+            "Finish" => Intent::Finish { stage: stage(detail.strip_prefix("Finish(")?.strip_suffix(')')?)? },
+            // Maintenance: "from R0-0-3 by crew-1".
+            "Eject" => Intent::Eject { slot: detail.strip_prefix("from ")?.split(' ').next()?.parse().ok()? },
+            _ => return None,
+        })
+    }
+
+    pub fn outcome(step: &str, detail: &str) -> Option<Outcome> {
+        Some(match step {
+            // "Allocated CODE from R0-0-3"
+            "Allocated" => {
+                let (code, slot) = detail.strip_prefix("Allocated ")?.rsplit_once(" from ")?;
+                Outcome::Allocated { code: code.to_owned(), slot: slot.parse().ok()? }
+            }
+            // "Read ]d2 CODE"
+            "Read" => {
+                let (symbology, code) = detail.strip_prefix("Read ")?.split_once(' ')?;
+                Outcome::Read { symbology: symbology.to_owned(), code: code.to_owned() }
+            }
+            "NoStock" => Outcome::NoStock,
+            "Picked" => Outcome::Picked,
+            "Arrived" => Outcome::Arrived,
+            "Unreadable" => Outcome::Unreadable,
+            "Passed" => Outcome::Passed,
+            "Violations" => Outcome::Violations { ids: words_after(detail, "id: ").filter_map(violation).collect() },
+            "Validated" => Outcome::Validated,
+            "Administered" => Outcome::Administered,
+            "Cancelled" => Outcome::Cancelled,
+            "Fault" => Outcome::Fault { kind: words_after(detail, "kind: ").find_map(error_kind)? },
+            "Finished" => Outcome::Finished,
+            _ => return None,
+        })
+    }
+
+    /// `Hatch`, `Scan`, `Reject`, `Gate(BoothId(2))`, `Booth(BoothId(2))`.
+    fn station(text: &str) -> Option<Station> {
+        let booth = |inner: &str| inner.strip_prefix("BoothId(")?.strip_suffix(')')?.parse().ok().map(BoothId);
+        match text {
+            "Hatch" => Some(Station::Hatch),
+            "Scan" => Some(Station::Scan),
+            "Reject" => Some(Station::Reject),
+            _ => {
+                if let Some(inner) = text.strip_prefix("Gate(").and_then(|t| t.strip_suffix(')')) {
+                    booth(inner).map(Station::Gate)
+                } else {
+                    booth(text.strip_prefix("Booth(")?.strip_suffix(')')?).map(Station::Booth)
+                }
+            }
+        }
+    }
+
+    /// `SlotAddress { rack: 0, row: 1, column: 3 }` anywhere in the text.
+    fn slot_in_debug(text: &str) -> Option<SlotAddress> {
+        let number = |field: &str| words_after(text, field).next()?.parse().ok();
+        Some(SlotAddress::new(number("rack: ")?, number("row: ")?, number("column: ")?))
+    }
+
+    fn stage(text: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| format!("{s:?}") == text)
+    }
+
+    fn violation(name: &str) -> Option<ViolationId> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
+    fn error_kind(name: &str) -> Option<ErrorKind> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
+    /// The word after each occurrence of `marker`.
+    fn words_after<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        text.match_indices(marker).filter_map(move |(at, _)| text[at + marker.len()..].split(|c: char| !c.is_alphanumeric() && c != '_').next())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn old_debug_text_is_read_once_into_typed_data() {
+            assert_eq!(intent("Convey", "Convey(Booth(BoothId(2)))", None), Some(Intent::Convey { to: Station::Booth(BoothId(2)) }));
+            assert_eq!(intent("Convey", "Convey(Gate(BoothId(12)))", None), Some(Intent::Convey { to: Station::Gate(BoothId(12)) }));
+            assert_eq!(intent("Convey", "Convey(Reject)", None), Some(Intent::Convey { to: Station::Reject }));
+            assert_eq!(intent("Pick", "Pick { slot: SlotAddress { rack: 1, row: 2, column: 3 } }", None), Some(Intent::Pick { slot: SlotAddress::new(1, 2, 3) }));
+            assert_eq!(intent("Finish", "Finish(Rejected)", None), Some(Intent::Finish { stage: Stage::Rejected }));
+            assert_eq!(intent("Verify", "Verify(Decoded { .. })", Some("(01)1")), Some(Intent::Verify { code: "(01)1".into() }));
+            assert_eq!(intent("Eject", "from R0-1-2 by crew-1", None), Some(Intent::Eject { slot: SlotAddress::new(0, 1, 2) }));
+            assert_eq!(intent("Levitate", "Levitate", None), None);
+            assert_eq!(outcome("Allocated", "Allocated (01)06901234000016(21)X from R0-0-3"), Some(Outcome::Allocated { code: "(01)06901234000016(21)X".into(), slot: SlotAddress::new(0, 0, 3) }));
+            assert_eq!(outcome("Read", "Read ]d2 (01)1"), Some(Outcome::Read { symbology: "]d2".into(), code: "(01)1".into() }));
+            assert_eq!(
+                outcome("Violations", "Violations([Violation { id: Expired, message: \"x\" }, Violation { id: ProductMismatch, message: \"y\" }])"),
+                Some(Outcome::Violations { ids: vec![ViolationId::Expired, ViolationId::ProductMismatch] })
+            );
+            assert_eq!(outcome("Fault", "Fault(DeviceError { device: \"conveyor\", kind: Jam, detail: \"x\" })"), Some(Outcome::Fault { kind: ErrorKind::Jam }));
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The stock records (table `stock_units`): the manifest's import, a unit's state
+//! through its life, holds (recall, quarantine, cold chain) and the stock queries.
+
+use crate::dispense::status::UnitInfo;
+use crate::journal::connection::Journal;
+use crate::journal::error::{JournalError, Result};
+use crate::journal::rows::insert_step;
+use crate::journal::entry::StepKind;
+use crate::rules::inventory::{Hold, StockRecord, UnitState};
+use chrono::NaiveDate;
+use hal::manifest::ManifestUnit;
+use rusqlite::{OptionalExtension, params};
+
+/// Which units [`Journal::list_stock`] returns; every criterion set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockFilter {
+    /// Any of these GTINs (a product's).
+    pub gtins: Option<Vec<String>>,
+    pub lot: Option<String>,
+    /// Expiring on or before this day.
+    pub expires_by: Option<NaiveDate>,
+    pub state: Option<UnitState>,
+    pub held_only: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+
+/// The columns [`row_to_record`] reads, in its order.
+const SELECT_RECORD: &str = "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units";
+
+impl Journal {
+    /// Stocks the manifest's units that the journal does not know yet; returns how many.
+    pub fn import_manifest(&self, units: &[ManifestUnit]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut added = 0;
+        for u in units {
+            let code = hal::codes::UnitCode::Gs1(u.code.clone()).canonical();
+            let expiry = u.code.expiry.map(|d| d.to_string()).unwrap_or_default();
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+                params![code, u.code.gtin, u.code.lot.clone().unwrap_or_default(), expiry, u.slot.to_string()],
+            )?;
+            if inserted == 1 {
+                added += 1;
+                insert_step(&tx, self.now(), None, Some(&code), StepKind::Stock, "stocked", &format!("slot {}", u.slot), None)?;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Units in store of the given GTINs, earliest expiry first.
+    pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY expiry, slot"),
+        )?;
+        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter()
+            .filter(|row| row.as_ref().map_or(true, |r| gtins.contains(&r.gtin)))
+            .collect()
+    }
+
+    pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                &format!("{SELECT_RECORD} WHERE code = ?1"),
+                [code],
+                row_to_record,
+            )
+            .optional()?;
+        row.transpose()
+    }
+
+    /// Moves a unit to a new state, journalling the change in the same transaction.
+    pub fn set_unit_state(&self, code: &str, state: UnitState, dispense_id: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Leaving the store starts the unit's time out of refrigeration.
+        let left = (state == UnitState::Picked).then(|| self.now().to_rfc3339());
+        let changed = tx.execute(
+            "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
+            params![code, state.as_str(), dispense_id, left],
+        )?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!("no stock record {code}")));
+        }
+        insert_step(&tx, self.now(), Some(dispense_id), Some(code), StepKind::Stock, state.as_str(), "", None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stocks one unit received at the restock door; false when the code is already
+    /// known (the journal never has one code twice).
+    pub fn stock_unit(&self, record: &StockRecord, detail: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+            params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
+        )?;
+        if inserted == 1 {
+            insert_step(&tx, self.now(), None, Some(&record.code), StepKind::Stock, "stocked", &format!("slot {}; {detail}", record.slot), None)?;
+        }
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    /// Units matching a filter, earliest expiry first, one page.
+    pub fn list_stock(&self, filter: &StockFilter) -> Result<Vec<StockRecord>> {
+        let mut clauses = vec!["1 = 1".to_owned()];
+        let mut values: Vec<String> = Vec::new();
+        let bind = |clause: &str, value: String, values: &mut Vec<String>| {
+            values.push(value);
+            clause.replace('?', &format!("?{}", values.len()))
+        };
+        if let Some(gtins) = &filter.gtins {
+            let marks: Vec<String> = gtins.iter().map(|g| bind("?", g.clone(), &mut values)).collect();
+            clauses.push(format!("gtin IN ({})", if marks.is_empty() { "NULL".to_owned() } else { marks.join(", ") }));
+        }
+        if let Some(lot) = &filter.lot {
+            clauses.push(bind("lot = ?", lot.clone(), &mut values));
+        }
+        if let Some(day) = filter.expires_by {
+            clauses.push(bind("expiry <= ?", day.to_string(), &mut values));
+        }
+        if let Some(state) = filter.state {
+            clauses.push(bind("state = ?", state.as_str().to_owned(), &mut values));
+        }
+        if filter.held_only {
+            clauses.push("hold IS NOT NULL".to_owned());
+        }
+        let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT {} OFFSET {}", clauses.join(" AND "), filter.limit, filter.offset);
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Every unit the journal says is in the store (held or not), by slot.
+    pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY slot"),
+        )?;
+        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Holds every unit of a batch that has not been given or binned yet (in the store
+    /// or on its way: verification refuses it); returns how many.
+    pub fn hold_batch(&self, gtin: Option<&str>, lot: &str, hold: Hold, reason: &str, actor: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let codes: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT code FROM stock_units WHERE lot = ?1 AND (?2 IS NULL OR gtin = ?2) AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
+            )?;
+            stmt.query_map(params![lot, gtin], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for code in &codes {
+            tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"), None)?;
+        }
+        tx.commit()?;
+        self.holds_changed();
+        Ok(codes.len())
+    }
+
+    /// Lifts a unit's hold after review, recording why and who.
+    pub fn release_hold(&self, code: &str, reason: &str, actor: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
+        if changed == 1 {
+            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, "released", &format!("{reason} (by {actor})"), None)?;
+        }
+        tx.commit()?;
+        Ok(changed == 1)
+    }
+
+    /// Changes whenever a hold is committed.
+    pub fn watch_holds(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.holds.subscribe()
+    }
+
+    fn holds_changed(&self) {
+        self.holds.send_modify(|generation| *generation += 1);
+    }
+
+    /// Puts a unit on hold (recall, quarantine, cold-chain exposure) with the reason
+    /// and who did it; held units are never picked and fail verification.
+    pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!("no stock record {code}")));
+        }
+        insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} (by {actor})"), None)?;
+        tx.commit()?;
+        self.holds_changed();
+        Ok(())
+    }
+
+    /// Puts every unit in the store (of these GTINs, or all when `gtins` is `None`)
+    /// on a cold-chain hold after an excursion; returns how many were held.
+    pub fn hold_exposed(&self, gtins: Option<&[String]>, reason: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let codes: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT code, gtin FROM stock_units WHERE state = 'in_store' AND hold IS NULL")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut held = 0;
+        for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
+            tx.execute("UPDATE stock_units SET hold = 'cold_chain', hold_reason = ?2 WHERE code = ?1", params![code, reason])?;
+            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, Hold::ColdChain.as_str(), &format!("{reason} ({gtin})"), None)?;
+            held += 1;
+        }
+        tx.commit()?;
+        self.holds_changed();
+        Ok(held)
+    }
+
+    /// Counts units by state, for summaries.
+    pub fn stock_counts(&self) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+type RecordRow = Result<StockRecord>;
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+    let (code, gtin, lot): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (expiry, slot, state, dispense_id): (String, String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    let (hold, hold_reason, left_store_at): (Option<String>, Option<String>, Option<String>) = (r.get(7)?, r.get(8)?, r.get(9)?);
+    Ok((|| {
+        Ok(StockRecord {
+            hold: match hold {
+                Some(kind) => Some((
+                    Hold::parse(&kind).ok_or_else(|| JournalError::Corrupt(format!("{code}: hold {kind:?}")))?,
+                    hold_reason.unwrap_or_default(),
+                )),
+                None => None,
+            },
+            left_store_at: left_store_at
+                .map(|t| chrono::DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&chrono::Utc)))
+                .transpose()
+                .map_err(|e| JournalError::Corrupt(format!("{code}: left_store_at: {e}")))?,
+            expiry: NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| JournalError::Corrupt(format!("{code}: expiry {expiry:?}: {e}")))?,
+            slot: slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?,
+            state: UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?,
+            code,
+            gtin,
+            lot,
+            dispense_id,
+        })
+    })())
+}
+
+/// The unit info a status shows, from its stock record.
+pub fn unit_info(record: &StockRecord) -> UnitInfo {
+    UnitInfo { code: record.code.clone(), gtin: record.gtin.clone(), lot: record.lot.clone(), expiry: record.expiry, slot: record.slot.to_string() }
+}

@@ -1,0 +1,128 @@
+//! The journal's unit tests: import, request ids, unit states, migrations, holds.
+
+use super::*;
+use crate::dispense::status::{DispenseStatus, Stage};
+use crate::rules::inventory::{Hold, UnitState};
+use crate::rules::order::PatientOrder;
+use chrono::Utc;
+use hal::BoothId;
+use rusqlite::Connection;
+use hal::manifest::ManifestUnit;
+
+fn manifest() -> Vec<ManifestUnit> {
+    hal::manifest::parse(
+        r#"
+        [[batch]]
+        gtin = "06901234000016"
+        lot = "L1"
+        expiry = "2027-06-30"
+        serial_prefix = "S"
+        count = 3
+        first_slot = "R0-0-0"
+        "#,
+    )
+    .expect("manifest")
+}
+
+fn status(product: &str) -> DispenseStatus {
+    DispenseStatus {
+        id: String::new(),
+        request_id: "r".into(),
+        order: PatientOrder::new("P", "N", product, BoothId(1), 1, chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")),
+        stage: Stage::Queued,
+        unit: None,
+        violations: vec![],
+        detail: String::new(),
+        created_at: Utc::now(),
+        at_booth_at: None,
+        finished_at: None,
+        administered_by: None,
+        administered_site: None,
+    }
+}
+
+#[test]
+fn manifest_import_is_idempotent_and_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("j.db");
+    let journal = Journal::open(&path).expect("open");
+    assert_eq!(journal.import_manifest(&manifest()).expect("import"), 3);
+    assert_eq!(journal.import_manifest(&manifest()).expect("again"), 0);
+    drop(journal);
+    let journal = Journal::open(&path).expect("reopen");
+    let mode: String = journal.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
+    assert_eq!(mode, "wal");
+    let units = journal.units_in_store(&["06901234000016".into()]).expect("units");
+    assert_eq!(units.len(), 3);
+    assert!(journal.units_in_store(&["06901234000030".into()]).expect("units").is_empty());
+}
+
+#[test]
+fn request_ids_are_unique_and_conflicts_detected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    let Created::New(id) = journal.create_dispense("r", &status("HepB")).expect("create") else { panic!("new") };
+    assert_eq!(journal.create_dispense("r", &status("HepB")).expect("again"), Created::Existing(id.clone()));
+    assert_eq!(journal.create_dispense("r", &status("IPV")).expect("conflict"), Created::Conflict(id.clone()));
+    assert_eq!(journal.dispense(&id).expect("read").expect("found").order.product_id, "HepB");
+    assert_eq!(journal.find_request("r").expect("find"), Some(id));
+    assert_eq!(journal.find_request("other").expect("find"), None);
+}
+
+#[test]
+fn unit_state_changes_are_journalled_and_unknown_units_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let code = journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code.clone();
+    journal.set_unit_state(&code, UnitState::Picked, "D000001").expect("pick");
+    let record = journal.stock_record(&code).expect("read").expect("found");
+    assert_eq!((record.state, record.dispense_id.as_deref()), (UnitState::Picked, Some("D000001")));
+    assert_eq!(journal.entries("D000001").expect("entries").last().map(|e| e.step.as_str()), Some("picked"));
+    assert!(matches!(journal.set_unit_state("nope", UnitState::Picked, "D1"), Err(JournalError::Corrupt(_))));
+}
+
+#[test]
+fn a_version_1_journal_is_migrated_and_keeps_its_units() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    {
+        // The schema as version 1 wrote it.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE stock_units (code TEXT PRIMARY KEY, gtin TEXT NOT NULL, lot TEXT NOT NULL, expiry TEXT NOT NULL,
+                 slot TEXT NOT NULL, state TEXT NOT NULL, dispense_id TEXT);
+             CREATE TABLE dispenses (id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, order_json TEXT NOT NULL,
+                 stage TEXT NOT NULL, status_json TEXT NOT NULL, created_at TEXT NOT NULL);
+             CREATE TABLE steps (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, dispense_id TEXT, unit_code TEXT,
+                 kind TEXT NOT NULL, step TEXT NOT NULL, detail TEXT NOT NULL);
+             INSERT INTO stock_units VALUES ('(01)06901234000016(21)OLD', '06901234000016', 'L0', '2027-01-31', 'R0-0-0', 'in_store', NULL);
+             PRAGMA user_version = 1;",
+        )
+        .expect("old schema");
+    }
+    let journal = Journal::open(&path).expect("migrates");
+    let record = journal.stock_record("(01)06901234000016(21)OLD").expect("read").expect("kept");
+    assert_eq!((record.hold, record.left_store_at), (None, None));
+    journal.record_readings(Utc::now(), &[("cabinet-a".into(), Some(5.0))]).expect("cold-chain tables exist");
+    let version: i64 = journal.conn().pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let other = ["06901234000030".to_owned()];
+    assert_eq!(journal.hold_exposed(Some(&other), "freeze").expect("hold"), 0, "no unit of that product");
+    assert_eq!(journal.hold_exposed(None, "heat since 08:00").expect("hold"), 3);
+    assert_eq!(journal.hold_exposed(None, "again").expect("hold"), 0, "held units are not held twice");
+    let held = journal.stock_record(&journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code).expect("read").expect("record");
+    assert_eq!(held.hold, Some((Hold::ColdChain, "heat since 08:00".into())));
+
+    journal.raise_alarm("heat", Utc::now(), "above 8 °C").expect("raise");
+    assert_eq!(journal.active_alarms().expect("alarms").len(), 1);
+    journal.clear_alarm("heat", Utc::now()).expect("clear");
+    assert!(journal.active_alarms().expect("alarms").is_empty());
+}

@@ -1,0 +1,82 @@
+//! `wssim run FILE...`: scenario files on a virtual clock, a verdict per
+//! expectation, and the reports.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `wssim run`: each file in turn with a progress line, a verdict per expectation,
+/// and the reports. Exit 0 all passed, 1 an expectation failed, 2 a file could not run.
+pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitCode {
+    use std::io::{IsTerminal, Write};
+    let mut failed = 0;
+    let mut broken = 0;
+    let terminal = std::io::stderr().is_terminal();
+    for file in files {
+        let name = file.display().to_string();
+        let progress = |t: std::time::Duration, done: usize, total: usize| {
+            if terminal {
+                let filled = done * 30 / total.max(1);
+                eprint!("\r{name}: [{}{}] {done}/{total} patients, {:.1} h", "#".repeat(filled), " ".repeat(30 - filled), t.as_secs_f64() / 3600.0);
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let outcome = scenarios::run_file(file, seed, &progress);
+        if terminal {
+            eprintln!();
+        }
+        let r = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("wssim: {e:#}");
+                broken += 1;
+                continue;
+            }
+        };
+        let m = &r.metrics;
+        println!(
+            "{} {}: {} patients, {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; {:.1} virtual h in {:.1} s",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.scenario,
+            m.patients,
+            m.administered,
+            m.rejected,
+            m.failed,
+            m.cancelled,
+            m.throughput_per_hour,
+            r.bound_fraction * 100.0,
+            r.bound.per_hour,
+            r.bound.bottleneck,
+            m.order_to_booth_s.p95,
+            m.virtual_hours,
+            m.wall_s
+        );
+        for c in r.checks.iter().filter(|c| !c.passed) {
+            println!("  expectation failed: {}: {}", c.name, c.detail);
+        }
+        if !r.passed {
+            failed += 1;
+        }
+        if let Some(dir) = report {
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                let base = dir.join(r.scenario.replace(['/', ' '], "-"));
+                std::fs::write(base.with_extension("json"), serde_json::to_string_pretty(&r).unwrap_or_default())?;
+                std::fs::write(base.with_extension("html"), r.html())?;
+                Ok(base)
+            });
+            match written {
+                Ok(base) => println!("  report {0}.html and {0}.json", base.display()),
+                Err(e) => {
+                    eprintln!("wssim: cannot write the report in {}: {e}", dir.display());
+                    broken += 1;
+                }
+            }
+        }
+    }
+    if broken > 0 {
+        ExitCode::from(2)
+    } else if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
