@@ -3,7 +3,7 @@
 //! and low-contrast. Prints figures;
 //! run with `cargo bench -p controller --bench decode [-- FRAMES]`.
 
-use controller::scan::{Stage, decode_staged};
+use controller::scan::{Preprocessing, decode_staged};
 use hal::Frame;
 use hal::codes::Gs1Code;
 use rand::SeedableRng;
@@ -62,9 +62,9 @@ fn main() {
             {
                 ok += 1;
                 stages[match stage {
-                    Stage::WholeFrame => 0,
-                    Stage::LabelRegion => 1,
-                    Stage::Stretched => 2,
+                    Preprocessing::WholeFrame => 0,
+                    Preprocessing::LabelRegion => 1,
+                    Preprocessing::Stretched => 2,
                 }] += 1;
             }
         }

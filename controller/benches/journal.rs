@@ -44,7 +44,7 @@ fn main() {
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
-        journal.record(&format!("D{i:06}"), None, "intent", "Pick", "slot R0-0-0").expect("step");
+        journal.record_intent(&format!("D{i:06}"), None, &controller::journal::Intent::Pick { slot: hal::SlotAddress::new(0, 0, 0) }).expect("step");
         times.push(t.elapsed());
     }
     report("dispense step (intent/outcome)", times);

@@ -5,7 +5,7 @@
 
 use dispense_proto::v1 as pb;
 use futures::StreamExt;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use std::time::Duration;
 use tonic::Code;
 use tonic_types::StatusExt;

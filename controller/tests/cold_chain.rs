@@ -3,7 +3,7 @@
 //! and the exposed units are held, so nothing from the cabinet is dispensed.
 
 use dispense_proto::v1 as pb;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use std::time::Duration;
 
 mod common;

@@ -8,7 +8,7 @@ use controller::dispense::workstation::WorkstationState;
 use dispense_proto::v1 as pb;
 use dispense_proto::v1::maintenance_service_client::MaintenanceServiceClient;
 use futures::StreamExt;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;

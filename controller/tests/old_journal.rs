@@ -15,7 +15,7 @@ use controller::dispense::status::Stage;
 use controller::journal::{Intent, Journal, Outcome, SCHEMA_VERSION, StepKind};
 use controller::rules::inventory::UnitState;
 use hal::{BoothId, SlotAddress, Station, TrackingId};
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use simulator::{SimConfig, SimWorkstation};
 
 const STOCK: &str = r#"

@@ -6,7 +6,7 @@
 use common::Assembled;
 use dispense_proto::v1 as pb;
 use hal::BoothId;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;
@@ -90,7 +90,7 @@ async fn a_mislabelled_unit_is_rejected_over_the_wire() {
 async fn a_jam_on_the_way_to_the_booth_sends_the_unit_to_quarantine() {
     let Rig { hardware, mut client, .. } = rig().await;
     // Runs: hatch → scan is the first, scan → booth the second.
-    hardware.run_script(simulator::faults::parse_script("on convey 1 jam").expect("script"));
+    hardware.run_script(simulator::injection::parse_script("on convey 1 jam").expect("script"));
     let id = start(&mut client, "wire-jam", order("HepB", 1)).await.dispense_id;
     let done = wait_for(&mut client, &id, pb::DispenseStage::Rejected).await;
     assert_eq!(done.stage, pb::DispenseStage::Rejected as i32, "{done:?}");

@@ -6,7 +6,7 @@
 use dispense_proto::v1 as pb;
 use controller::dispense::workstation::WorkstationState;
 use hal::SlotAddress;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 
 mod common;
 use common::{order, serve_workstation, start, wait_for};

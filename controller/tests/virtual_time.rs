@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use controller::journal::clock::Clock;
 use controller::config::Config;
 use common::assemble_with_clock;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use std::time::Duration;
 
 mod common;

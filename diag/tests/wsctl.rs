@@ -8,7 +8,7 @@ use controller::config::Config;
 use controller::api::server::serve;
 use controller::assemble::assemble;
 use serde_json::Value;
-use simulator::faults::Fault;
+use simulator::injection::Fault;
 use simulator::wire::{Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::path::Path;

@@ -7,7 +7,7 @@ use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, ModbusLink, Transport};
 use hal::modbus::map::ir;
 use hal::{BoothId, ColdStore, Conveyor, ScanCamera, SlotAddress, Station, TrackingId};
-use simulator::faults::{Fault, Line};
+use simulator::injection::{Fault, Line};
 use simulator::wire::{Endpoint, Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::{Duration, Instant};

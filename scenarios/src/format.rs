@@ -288,7 +288,7 @@ impl Scenario {
             if triggers != 1 {
                 return Err(format!("faults[{i}] ({:?}) needs exactly one of at_min, on_pick, on_convey", f.fault));
             }
-            f.fault.parse::<simulator::faults::Fault>().map_err(|why| format!("faults[{i}]: {why}"))?;
+            f.fault.parse::<simulator::injection::Fault>().map_err(|why| format!("faults[{i}]: {why}"))?;
         }
         Ok(())
     }

@@ -182,7 +182,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let opened_at = dispatcher.now();
 
     for f in &scenario.faults {
-        let (sim, hardware, fault, f) = (sim.clone(), hardware.clone(), f.fault.parse::<simulator::faults::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
+        let (sim, hardware, fault, f) = (sim.clone(), hardware.clone(), f.fault.parse::<simulator::injection::Fault>().map_err(|e| anyhow::anyhow!("{e}"))?, f.clone());
         tokio::spawn(async move {
             if let Some(min) = f.at_min {
                 tokio::time::sleep_until(opened + Duration::from_secs_f64(min * 60.0)).await;
@@ -270,7 +270,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let end = dispatcher.now();
     // After a restart the figures and the accounting are the new controller's.
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
-    let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::faults::Line::Store).corrupted() + h.line(simulator::faults::Line::Conveyor).corrupted());
+    let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::injection::Line::Store).corrupted() + h.line(simulator::injection::Line::Conveyor).corrupted());
     Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames })
 }
 

@@ -1,7 +1,7 @@
 //! The simulated scan-station camera: renders the label of the unit at the scan
 //! station, one frame per roller step, as real pixels.
 
-use crate::faults::CameraFault;
+use crate::injection::CameraFault;
 use crate::label::{encode_symbol, render_frame};
 use crate::world::Plant;
 use async_trait::async_trait;

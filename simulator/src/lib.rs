@@ -11,7 +11,7 @@ mod camera;
 pub mod clock;
 pub mod config;
 mod conveyor;
-pub mod faults;
+pub mod injection;
 pub mod label;
 mod sensors;
 mod store;

@@ -4,7 +4,7 @@
 
 use crate::clock::SimClock;
 use crate::config::SimConfig;
-use crate::faults::Fault;
+use crate::injection::Fault;
 use crate::thermal::Thermal;
 use crate::world::{ActiveFaults, Delivery, PhysicalUnit, Plant, World};
 use crate::{booths::SimBooths, camera::SimCamera, conveyor::SimConveyor, sensors, store::SimStore};

@@ -4,7 +4,7 @@
 
 use crate::clock::SimClock;
 use crate::config::SimConfig;
-use crate::faults::CameraFault;
+use crate::injection::CameraFault;
 use crate::thermal::Thermal;
 use hal::{BoothDisplay, BoothId, InterlockStatus, SlotAddress, Station, TrackingId};
 use rand::rngs::SmallRng;

@@ -6,7 +6,7 @@ use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, ModbusLink, Transport};
 use hal::modbus::map::{self, hr, ir, status, task};
 use hal::{BoothDisplay, BoothId, Booths, ColdStore, Conveyor, ErrorKind, Interlocks, ScanCamera, SlotAddress, Station, TemperatureProbe, TrackingId, TrayState};
-use simulator::faults::{Fault, Line};
+use simulator::injection::{Fault, Line};
 use simulator::wire::{Endpoint, Exposure, HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::time::Duration;
@@ -271,7 +271,7 @@ async fn the_camera_stream_opens_through_opencv_and_shows_the_label() {
     let bright = frame.pixels.iter().filter(|&&p| p > 200).count();
     assert!(bright > 10_000, "the label paper is in view ({bright} bright pixels)");
 
-    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Occlusion)).expect("occlusion");
+    hw.inject(&Fault::Camera(simulator::injection::CameraFault::Occlusion)).expect("occlusion");
     let mut dark = 0;
     for _ in 0..3 {
         let frame = camera.grab_frame().await.expect("frame");
@@ -320,11 +320,11 @@ async fn stuck_sensors_light_curtains_and_camera_faults_reach_the_wire() {
     d.conveyor.convey(TrackingId(4), Station::Scan).await.expect("to scan once clear");
 
     let camera = hal::camera::OpenCvCamera::open(&hw.camera_url(), Duration::from_secs(5));
-    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Glare)).expect("glare");
+    hw.inject(&Fault::Camera(simulator::injection::CameraFault::Glare)).expect("glare");
     let frame = camera.grab_frame().await.expect("frame");
     let saturated = frame.pixels.iter().filter(|&&p| p > 245).count();
     assert!(saturated > 20_000, "a band of glare ({saturated} saturated pixels)");
-    hw.inject(&Fault::Camera(simulator::faults::CameraFault::Blur)).expect("blur");
+    hw.inject(&Fault::Camera(simulator::injection::CameraFault::Blur)).expect("blur");
     let frame = camera.grab_frame().await.expect("frame");
     let edges = frame.pixels.windows(2).filter(|w| w[0].abs_diff(w[1]) > 100).count();
     assert!(edges < 50, "a blurred view has no sharp edges left ({edges})");

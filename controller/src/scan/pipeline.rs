@@ -31,7 +31,7 @@ pub enum FrameError {
 
 /// Which preprocessing a frame needed before it decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
+pub enum Preprocessing {
     WholeFrame,
     LabelRegion,
     Stretched,
@@ -43,14 +43,14 @@ pub fn decode_frame(frame: &Frame) -> Result<Decoded, FrameError> {
 }
 
 /// [`decode_frame`], also saying which stage read it.
-pub fn decode_staged(frame: &Frame) -> Result<(Decoded, Stage), FrameError> {
+pub fn decode_staged(frame: &Frame) -> Result<(Decoded, Preprocessing), FrameError> {
     let whole = match decode_pixels(frame) {
-        Ok(d) => return Ok((d, Stage::WholeFrame)),
+        Ok(d) => return Ok((d, Preprocessing::WholeFrame)),
         Err(e) => e,
     };
     let Some(region) = label_region(frame) else { return Err(whole) };
     let mut errors = vec![whole];
-    for (stage, pixels) in [(Stage::LabelRegion, region.clone()), (Stage::Stretched, stretch_contrast(&region))] {
+    for (stage, pixels) in [(Preprocessing::LabelRegion, region.clone()), (Preprocessing::Stretched, stretch_contrast(&region))] {
         match decode_pixels(&pixels) {
             Ok(d) => return Ok((d, stage)),
             Err(e) => errors.push(e),
@@ -244,7 +244,7 @@ mod tests {
             let frame = faded(&render_frame(Some(&symbol), phase, &mut rng), 0.2);
             let (decoded, stage) = decode_staged(&frame).expect("a faded label still reads");
             assert_eq!(decoded.code, UnitCode::Gs1(gs1()));
-            stretched += usize::from(stage != Stage::WholeFrame);
+            stretched += usize::from(stage != Preprocessing::WholeFrame);
         }
         assert!(stretched > 0, "at 20 % contrast some frames need the later stages");
     }

@@ -4,7 +4,7 @@
 //! (`POST /fault` with one fault line as the body; `GET /state`).
 
 use crate::camera::SimCamera;
-use crate::faults::Fault;
+use crate::injection::Fault;
 use hal::{Frame, ScanCamera};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -16,7 +16,7 @@ pub use http::encode_jpeg;
 pub use line::LineControl;
 
 use crate::camera::SimCamera;
-use crate::faults::{Fault, Line, ScriptedFault, Trigger};
+use crate::injection::{Fault, Line, ScriptedFault, Trigger};
 use crate::workstation::SimWorkstation;
 use models::{ConveyorModel, StoreModel};
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use serde::Deserialize;
-use simulator::faults::parse_script;
+use simulator::injection::parse_script;
 use simulator::wire::{HardwarePlan, HardwareSim};
 use simulator::{SimConfig, SimWorkstation};
 use std::path::{Path, PathBuf};
