@@ -37,6 +37,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
 /// devices over in-memory Modbus lines), going by `clock` (a scenario's virtual
 /// day, or the system's).
 pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow::Result<Assembled> {
+    let clock = clock.in_zone(config.site.time_zone);
     let catalog = Catalog::load(&config.catalog.path)?;
     let manifest = load_manifest(&config)?;
     if let Some(dir) = config.journal.path.parent() {

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Where the workstation stands: its time zone.
+    #[serde(default)]
+    pub site: SiteConfig,
     pub server: ServerConfig,
     pub journal: JournalConfig,
     pub catalog: CatalogConfig,
@@ -22,6 +25,26 @@ pub struct Config {
     pub hardware: HardwareConfig,
     /// Who may call, by bearer token or client certificate, and in which role.
     pub auth: crate::api::auth::layer::AuthConfig,
+}
+
+/// `[site]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's IANA time zone (e.g. `Asia/Shanghai`): every judgement by date
+    /// (expiry, today, age, intervals) is made on its local calendar.
+    #[serde(default = "default_zone")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self { time_zone: default_zone() }
+    }
+}
+
+fn default_zone() -> chrono_tz::Tz {
+    crate::journal::clock::DEFAULT_ZONE
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::load(&write(dir.path(), VALID)).expect("valid");
         assert_eq!(config.journal.path, dir.path().join("var/j.db"));
+        assert_eq!(config.site.time_zone, chrono_tz::Asia::Shanghai, "the default site is in mainland China");
         let HardwareConfig::Simulated { simulator } = config.hardware else { panic!("simulated hardware") };
         assert_eq!(simulator.get("booths").and_then(toml::Value::as_integer), Some(4), "kept for the simulation side to read");
     }
@@ -237,6 +261,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let typo = Config::load(&write(dir.path(), &VALID.replace("listen", "lisen"))).expect_err("invalid").to_string();
         assert!(typo.contains("lisen"), "{typo}");
+        let zone = Config::load(&write(dir.path(), &format!("[site]\ntime_zone = \"Mars/Olympus\"\n{VALID}"))).expect_err("invalid").to_string();
+        assert!(zone.contains("time_zone") && zone.contains("Mars/Olympus"), "{zone}");
         let role = Config::load(&write(dir.path(), &VALID.replace("\"clinic\"", "\"janitor\""))).expect_err("invalid").to_string();
         assert!(role.contains("janitor"), "{role}");
         let missing = Config::load(&dir.path().join("nope.toml")).expect_err("invalid").to_string();

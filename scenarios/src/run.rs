@@ -339,7 +339,7 @@ type Current = tokio::sync::watch::Receiver<Dispatcher>;
 /// One order for the patient, followed to its end (across a controller restart).
 async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
     let d = current.borrow().clone();
-    let born = d.now().date_naive() - chrono::Duration::days(i64::from(v.age_days));
+    let born = d.journal().clock().today() - chrono::Duration::days(i64::from(v.age_days));
     let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
     let request_id = format!("scenario-{}-{attempt}", v.number);
     let started = loop {

@@ -99,7 +99,7 @@ impl Dispatcher {
         if order.dose_number == 0 {
             return invalid("order.dose_number", "starts at 1".into());
         }
-        let today = self.now().date_naive();
+        let today = self.core.journal.clock().today();
         if order.birth_date > today {
             return invalid("order.birth_date", format!("{} is in the future", order.birth_date));
         }

@@ -9,7 +9,7 @@ impl Dispatcher {
     /// The stock count: the store's slot sensors against the journal, and units
     /// expiring within `warn_days`.
     pub async fn stock_count(&self, warn_days: i64) -> Result<crate::ops::stock::CountReport, DispatchError> {
-        let today = self.now().date_naive();
+        let today = self.core.journal.clock().today();
         crate::ops::stock::count(self.core.devices.store.as_ref(), &self.core.journal, today, warn_days).await.map_err(DispatchError::from)
     }
 
@@ -19,7 +19,7 @@ impl Dispatcher {
         if delivery.codes.is_empty() {
             return Err(DispatchError::InvalidArgument { field: "codes", reason: "a delivery has at least one unit".into() });
         }
-        let today = self.now().date_naive();
+        let today = self.core.journal.clock().today();
         crate::ops::stock::stock_in(&self.core.journal, &self.core.catalog, self.core.devices.store.as_ref(), delivery, today, actor).await.map_err(DispatchError::from)
     }
 

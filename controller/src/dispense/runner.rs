@@ -11,9 +11,8 @@ use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::workstation::WsEvent;
 use crate::journal::{JournalError, StepKind, unit_info};
 use crate::rules::inventory::{UnitState, choose_fefo};
-use crate::rules::verify::{CHECKS, Evidence, Violation, ViolationId, check_order, hold_violation, release_check, verify};
+use crate::rules::verify::{CHECKS, Evidence, JabTime, Violation, ViolationId, check_order, hold_violation, release_check, verify};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
-use chrono::Utc;
 use hal::{BoothDisplay, DeviceError, ErrorKind, Station, TrackingId};
 use statig::blocking::IntoStateMachineExt;
 use std::sync::Arc;
@@ -215,8 +214,11 @@ impl DispenseRun {
         Ok(event)
     }
 
-    fn expected_administration(&self) -> chrono::DateTime<Utc> {
-        self.core.journal.now() + chrono::Duration::from_std(self.core.settings.expected_to_jab).unwrap_or_default()
+    /// When the jab is expected: now plus the usual time to the booth and the
+    /// validation, and the site's calendar date then.
+    fn expected_administration(&self) -> JabTime {
+        let at = self.core.journal.now() + chrono::Duration::from_std(self.core.settings.expected_to_jab).unwrap_or_default();
+        JabTime { at, day: self.core.journal.clock().local_date(at) }
     }
 
     /// Waits for the booth's gate, then chooses and reserves the earliest-expiry unit.
@@ -244,7 +246,7 @@ impl DispenseRun {
         let Some(product) = self.core.catalog.product(&self.status.order.product_id) else {
             return Ok(Event::NoStock(format!("product {} left the catalog", self.status.order.product_id)));
         };
-        let today = self.expected_administration().date_naive();
+        let today = self.expected_administration().day;
         // The patient's own checks need no unit: refuse before one leaves the store.
         let refused = check_order(&self.status.order, &self.core.catalog, today);
         if !refused.is_empty() {

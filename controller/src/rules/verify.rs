@@ -160,6 +160,15 @@ pub const CHECKS: &[&str] = &[
 /// Two live injectable vaccines given on different days must be this far apart.
 const LIVE_INTERVAL_DAYS: i64 = 28;
 
+/// When the jab is expected: the instant (for time out of refrigeration) and the
+/// site's local calendar date then (for expiry, age and intervals: never the UTC
+/// date, SAFETY.md H-01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JabTime {
+    pub at: DateTime<Utc>,
+    pub day: NaiveDate,
+}
+
 /// What verification looks at.
 #[derive(Debug)]
 pub struct Evidence<'a> {
@@ -174,7 +183,7 @@ pub struct Evidence<'a> {
     /// The dispense doing the checking (its own unit is `Picked` by it).
     pub dispense_id: &'a str,
     /// When the jab is expected (now plus the usual time to the booth and validation).
-    pub expected_administration: DateTime<Utc>,
+    pub expected_administration: JabTime,
 }
 
 /// The violation a held unit is: its batch recalled, itself quarantined, or exposed
@@ -200,9 +209,9 @@ fn out_of_fridge_violation(r: &StockRecord, product: &Product, expected_administ
 /// What can have changed while a verified unit waited at its booth's gate: a hold
 /// (recall, quarantine, cold-chain excursion), its time out of refrigeration, its
 /// expiry. Checked again the moment before it drops into the tray.
-pub fn release_check(r: &StockRecord, product: &Product, expected_administration: DateTime<Utc>) -> Vec<Violation> {
-    let mut found: Vec<Violation> = hold_violation(r).into_iter().chain(out_of_fridge_violation(r, product, expected_administration)).collect();
-    if r.expiry < expected_administration.date_naive() {
+pub fn release_check(r: &StockRecord, product: &Product, jab: JabTime) -> Vec<Violation> {
+    let mut found: Vec<Violation> = hold_violation(r).into_iter().chain(out_of_fridge_violation(r, product, jab.at)).collect();
+    if r.expiry < jab.day {
         found.push(Violation::new(ViolationId::Expired, format!("expired on {}", r.expiry)));
     }
     found
@@ -211,8 +220,8 @@ pub fn release_check(r: &StockRecord, product: &Product, expected_administration
 /// Every violation of the evidence; empty means the unit may go to the booth. The
 /// patient's own checks ([`check_order`]) come first, then the unit's.
 pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
-    let mut violations = check_order(e.order, e.catalog, e.expected_administration.date_naive());
-    let day = e.expected_administration.date_naive();
+    let mut violations = check_order(e.order, e.catalog, e.expected_administration.day);
+    let day = e.expected_administration.day;
     let scanned_code = e.scanned.canonical();
     let ordered: Option<&Product> = e.catalog.product(&e.order.product_id);
     let actual = e.catalog.product_of(e.scanned);
@@ -247,7 +256,7 @@ pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
             if let Some(v) = hold_violation(r) {
                 push(v.id, v.message);
             }
-            if let Some(v) = actual.or(ordered).and_then(|product| out_of_fridge_violation(r, product, e.expected_administration)) {
+            if let Some(v) = actual.or(ordered).and_then(|product| out_of_fridge_violation(r, product, e.expected_administration.at)) {
                 push(v.id, v.message);
             }
         }
@@ -355,6 +364,11 @@ pub fn check_order(order: &PatientOrder, catalog: &Catalog, day: NaiveDate) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A jab at `at`, on the UTC date (these tests run at UTC noon).
+    fn jab(at: DateTime<Utc>) -> JabTime {
+        JabTime { at, day: at.date_naive() }
+    }
     use hal::codes::Gs1Code;
     use hal::{BoothId, SlotAddress};
     use std::path::Path;
@@ -410,15 +424,15 @@ mod tests {
         let catalog = catalog();
         let hepb = catalog.product("HepB").expect("HepB");
         let waited = record_of(&good_label(), UnitState::Picked, Some("D1"));
-        assert!(release_check(&waited, hepb, noon()).is_empty(), "nothing changed");
+        assert!(release_check(&waited, hepb, jab(noon())).is_empty(), "nothing changed");
         let mut recalled = waited.clone();
         recalled.hold = Some((Hold::Recalled, "notice 7".into()));
-        assert_eq!(ids(&release_check(&recalled, hepb, noon())), [ViolationId::Recalled]);
+        assert_eq!(ids(&release_check(&recalled, hepb, jab(noon()))), [ViolationId::Recalled]);
         // Out of the store since two minutes before noon: by the jab an hour later, over 30 min.
         let late = noon() + chrono::Duration::minutes(60);
-        assert_eq!(ids(&release_check(&waited, hepb, late)), [ViolationId::OutOfFridgeLimit]);
+        assert_eq!(ids(&release_check(&waited, hepb, jab(late))), [ViolationId::OutOfFridgeLimit]);
         let expired = record_of(&label(HEPB, day(2026, 11, 23), "S2"), UnitState::Picked, Some("D1"));
-        assert!(ids(&release_check(&expired, hepb, noon())).contains(&ViolationId::Expired));
+        assert!(ids(&release_check(&expired, hepb, jab(noon()))).contains(&ViolationId::Expired));
     }
 
     /// One case: a change to the good order, scanned unit or record, and the
@@ -455,7 +469,7 @@ mod tests {
             record: record.as_ref(),
             picked_code: &picked_code,
             dispense_id: "D1",
-            expected_administration: noon(),
+            expected_administration: jab(noon()),
         })
     }
 
