@@ -14,6 +14,7 @@ use crate::journal::Created;
 use crate::rules::order::PatientOrder;
 use hal::codes::UnitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -70,7 +71,7 @@ impl Dispatcher {
                 let (status_tx, _) = watch::channel(status.clone());
                 let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
                 let cancel = Arc::new(CancelWindow::default());
-                lock(&self.core.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone() });
+                lock(&self.core.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone(), validation_sent: AtomicBool::new(false), administration_sent: AtomicBool::new(false) });
                 self.core.workstation_event(WsEvent::DispenseStarted);
                 self.core.dispense_changed();
                 let run = DispenseRun::new(self.core.clone(), status, status_tx, confirm_rx, cancel);
@@ -176,10 +177,16 @@ impl Dispatcher {
         }
     }
 
+    /// Passes a confirmation to the dispense's runner, once (H-03): the same
+    /// confirmation again, while the runner is still taking the first or after it
+    /// moved on, gets the same answer and is not passed twice.
     fn confirm(&self, id: &str, expected: Stage, confirmation: Confirmation) -> Result<(), DispatchError> {
         let live = lock(&self.core.live);
         let Some(dispense) = live.get(id) else {
             let status = self.core.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))?;
+            if already_confirmed(expected, status.stage) {
+                return Ok(());
+            }
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: status.stage.describe(), expected: expected.describe() });
         };
         let (stage, unit) = {
@@ -187,15 +194,32 @@ impl Dispatcher {
             (status.stage, status.unit.as_ref().map(|u| u.code.clone()))
         };
         if stage != expected {
+            if already_confirmed(expected, stage) {
+                return Ok(());
+            }
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
         }
         // A unit put on hold at the booth is not given; its runner rejects it.
         if let Some(held) = unit.map(|code| hold_on(&self.core.journal, &code)).transpose()?.flatten() {
             return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
         }
+        let sent = if expected == Stage::AwaitingValidation { &dispense.validation_sent } else { &dispense.administration_sent };
+        if sent.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
         dispense
             .confirmations
             .send(confirmation)
             .map_err(|_| DispatchError::WrongStage { id: id.to_owned(), stage: "finishing", expected: expected.describe() })
+    }
+}
+
+/// Whether a confirmation the dispense waited for at `expected` was already taken:
+/// it has moved past that stage the way the confirmation moves it.
+fn already_confirmed(expected: Stage, now: Stage) -> bool {
+    match expected {
+        Stage::AwaitingValidation => matches!(now, Stage::AwaitingAdministration | Stage::Administered),
+        Stage::AwaitingAdministration => now == Stage::Administered,
+        _ => false,
     }
 }

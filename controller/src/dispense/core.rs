@@ -59,6 +59,10 @@ pub(crate) struct Live {
     pub status: watch::Sender<DispenseStatus>,
     pub confirmations: mpsc::UnboundedSender<Confirmation>,
     pub cancel: Arc<CancelWindow>,
+    /// Which confirmations were already passed to the runner: each is acted on
+    /// once, however often the clinic sends it (H-03).
+    pub validation_sent: std::sync::atomic::AtomicBool,
+    pub administration_sent: std::sync::atomic::AtomicBool,
 }
 
 /// State shared by the dispatcher and every runner.

@@ -102,6 +102,8 @@ impl DispenseRun {
         // Fail loudly rather than leave the dispense hanging.
         let detail = format!("internal: dispense flow stalled in {:?}", machine.state());
         tracing::error!(dispense = %self.status.id, "{detail}");
+        // Its unit is settled all the same: nothing is left where the records lose it.
+        self.finish(Stage::Failed).await?;
         self.status.stage = Stage::Failed;
         self.status.detail = detail;
         self.status.finished_at = Some(self.core.journal.now());
@@ -486,9 +488,13 @@ impl DispenseRun {
     }
 
     async fn await_confirmation(&mut self) -> Event {
-        match self.word_or_hold().await {
-            Ok(word) => Self::confirmation_event(word),
-            Err(held) => Event::Violations(vec![held]),
+        loop {
+            match self.word_or_hold().await {
+                // A validation sent again is the one already taken (H-03).
+                Ok(Some(Confirmation::Validated { .. })) => {}
+                Ok(word) => return Self::confirmation_event(word),
+                Err(held) => return Event::Violations(vec![held]),
+            }
         }
     }
 

@@ -1,0 +1,50 @@
+//! H-03: the clinic's confirmations are idempotent (SAFETY.md). A retried or
+//! double-tapped validation, accepted twice before the runner moves on, is acted on
+//! once: the nurse's administration is then taken and the dose recorded. The same
+//! confirmation again, even after the dispense ended, gets the same answer.
+
+use controller::dispense::status::Stage;
+use controller::rules::order::PatientOrder;
+use hal::BoothId;
+use std::time::Duration;
+
+mod common;
+
+async fn wait_for(dispatcher: &controller::dispatch::Dispatcher, id: &str, stage: Stage) -> controller::dispense::status::DispenseStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = dispatcher.get(id).expect("status");
+        if status.stage == stage || status.stage.is_final() {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{id} never reached {stage:?}: {status:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_tapped_validation_is_acted_on_once_and_the_dose_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (assembled, _client) = common::serve_workstation(dir.path(), "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 2\n").await;
+    let dispatcher = assembled.dispatcher.clone();
+    let born = dispatcher.journal().clock().today() - chrono::Duration::days(300);
+    let id = dispatcher.start("double-tap", PatientOrder::new("P1", "Wang", "HepB", BoothId(1), 1, born)).expect("start").dispense_id;
+    wait_for(&dispatcher, &id, Stage::AwaitingValidation).await;
+
+    // Both taps arrive before the runner has moved on.
+    dispatcher.confirm_validation(&id, None).expect("first tap");
+    dispatcher.confirm_validation(&id, None).expect("the same confirmation again gets the same answer");
+    let at_administration = wait_for(&dispatcher, &id, Stage::AwaitingAdministration).await;
+    assert_eq!(at_administration.stage, Stage::AwaitingAdministration, "{at_administration:?}");
+    dispatcher.confirm_validation(&id, None).expect("a late retry of the validation is still answered the same");
+
+    dispatcher.confirm_administration(&id, "nurse-1", None).expect("the nurse's administration is taken");
+    dispatcher.confirm_administration(&id, "nurse-1", None).expect("and its retry answered the same");
+    let done = wait_for(&dispatcher, &id, Stage::Administered).await;
+    assert_eq!(done.stage, Stage::Administered, "the dose given is recorded: {done:?}");
+    assert_eq!(done.administered_by.as_deref(), Some("nurse-1"));
+    // After the end, the retry still gets the same answer, and nothing is recorded twice.
+    dispatcher.confirm_administration(&id, "nurse-1", None).expect("a retry after the end");
+    let administered = dispatcher.journal().entries(&id).expect("entries").iter().filter(|e| e.outcome() == Some(&controller::journal::Outcome::Administered)).count();
+    assert_eq!(administered, 1, "acted on once");
+}
