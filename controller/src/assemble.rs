@@ -52,6 +52,7 @@ pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) ->
         scan_clearance: Duration::from_secs_f64(config.scan.clearance_s),
         expected_to_jab: Duration::from_secs(config.checks.expected_to_jab_s),
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
+        stop_picking_after: config.checks.stop_picking_after,
         ..Settings::default()
     };
     let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);

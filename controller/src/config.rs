@@ -117,11 +117,14 @@ pub struct ChecksConfig {
     pub expected_to_jab_s: u64,
     /// Seconds the guardian has to validate at the booth before the unit is rejected.
     pub validation_timeout_s: u64,
+    /// Units lost the same way in a row (unreadable; jammed or dropped) before
+    /// picking stops until a crew clears the fault.
+    pub stop_picking_after: u32,
 }
 
 impl Default for ChecksConfig {
     fn default() -> Self {
-        Self { expected_to_jab_s: 600, validation_timeout_s: 600 }
+        Self { expected_to_jab_s: 600, validation_timeout_s: 600, stop_picking_after: 3 }
     }
 }
 
@@ -186,6 +189,9 @@ impl Config {
         }
         if !(config.coldchain.sample_s > 0.0 && config.coldchain.sample_s.is_finite()) {
             return Err(ConfigError::Invalid { path: shown, problem: format!("coldchain.sample_s must be positive, got {}", config.coldchain.sample_s) });
+        }
+        if config.checks.stop_picking_after == 0 {
+            return Err(ConfigError::Invalid { path: shown, problem: "checks.stop_picking_after must be at least 1".into() });
         }
         if config.checks.validation_timeout_s == 0 {
             return Err(ConfigError::Invalid { path: shown, problem: "checks.validation_timeout_s must be at least 1".into() });

@@ -48,3 +48,29 @@ async fn a_double_tapped_validation_is_acted_on_once_and_the_dose_is_recorded() 
     let administered = dispatcher.journal().entries(&id).expect("entries").iter().filter(|e| e.outcome() == Some(&controller::journal::Outcome::Administered)).count();
     assert_eq!(administered, 1, "acted on once");
 }
+
+/// H-06: what cannot be read is held (SAFETY.md). A unit waiting at its booth whose
+/// stock record can no longer be read is never given: the runner ends the dispense
+/// at once when it looks (a hold committed anywhere makes it look) and the clinic's
+/// confirmation is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_record_cannot_be_read_is_not_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (assembled, _client) = common::serve_workstation(dir.path(), "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 2\n").await;
+    let dispatcher = assembled.dispatcher.clone();
+    let born = dispatcher.journal().clock().today() - chrono::Duration::days(300);
+    let id = dispatcher.start("unreadable", PatientOrder::new("P1", "Wang", "HepB", BoothId(1), 1, born)).expect("start").dispense_id;
+    let at_booth = wait_for(&dispatcher, &id, Stage::AwaitingValidation).await;
+    let code = at_booth.unit.expect("unit").code;
+
+    // The unit's record becomes unreadable; a hold on another unit makes the runner look.
+    let conn = rusqlite::Connection::open(dir.path().join("var/journal.db")).expect("journal");
+    conn.execute("UPDATE stock_units SET state = 'melted' WHERE code = ?1", [&code]).expect("corrupt");
+    assert!(dispatcher.journal().stock_record(&code).is_err(), "the record is unreadable now");
+    let other = dispatcher.journal().all_in_store().expect("stock").into_iter().next().expect("another unit").code;
+    dispatcher.quarantine_unit(&other, "look again", "pharmacy").expect("a hold elsewhere");
+
+    let ended = wait_for(&dispatcher, &id, Stage::Administered).await;
+    assert!(ended.stage.is_final() && ended.stage != Stage::Administered, "the runner refused the unit it could not read: {ended:?}");
+    assert!(dispatcher.confirm_validation(&id, None).is_err(), "and the clinic's validation is refused");
+}

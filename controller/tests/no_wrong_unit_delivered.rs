@@ -110,7 +110,7 @@ proptest! {
             record: scanned_record.as_ref(),
             picked_code: &picked.code,
             dispense_id: "D1",
-            expected_administration: now() + Duration::minutes(10),
+            expected_administration: { let at = now() + Duration::minutes(10); controller::rules::verify::JabTime { at, day: at.date_naive() } },
         });
         let decoded = Decoded { symbology: "]d2".into(), text: scanned.canonical(), code: scanned.clone() };
         let verdict = if violations.is_empty() { Event::Passed } else { Event::Violations(violations.clone()) };

@@ -43,6 +43,9 @@ pub struct Action {
     pub at_min: f64,
     /// Recall this lot (of any product): every unit not yet given is held.
     pub recall_lot: Option<String>,
+    /// A maintenance crew clears every active fault with this code (e.g. after
+    /// cleaning the camera window), as `wsctl clear` does.
+    pub clear_fault: Option<String>,
     /// Stop the controller at once, as a crash would, and start a new one on the
     /// same journal and devices this many seconds later (it recovers, then serves).
     pub restart_controller_after_s: Option<f64>,
@@ -277,10 +280,11 @@ impl Scenario {
         }
         for (i, a) in self.actions.iter().enumerate() {
             let recall = a.recall_lot.as_deref().map(|lot| !lot.trim().is_empty());
+            let clear = a.clear_fault.as_deref().map(|code| !code.trim().is_empty());
             let restart = a.restart_controller_after_s.map(|s| s >= 0.0 && s.is_finite());
-            let one = matches!((recall, restart), (Some(true), None) | (None, Some(true)));
+            let one = matches!((recall, clear, restart), (Some(true), None, None) | (None, Some(true), None) | (None, None, Some(true)));
             if !(a.at_min >= 0.0 && a.at_min.is_finite()) || !one {
-                return Err(format!("actions[{i}]: at_min must be 0 or more, with either recall_lot (a lot) or restart_controller_after_s (seconds, 0 or more)"));
+                return Err(format!("actions[{i}]: at_min must be 0 or more, with one of recall_lot (a lot), clear_fault (a fault code) or restart_controller_after_s (seconds, 0 or more)"));
             }
         }
         for (i, f) in self.faults.iter().enumerate() {

@@ -220,6 +220,13 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                     Err(e) => tracing::error!("recall of {lot} failed: {e}"),
                 }
             }
+            if let Some(code) = &a.clear_fault {
+                let dispatcher = current.borrow().clone();
+                let board = &dispatcher.telemetry().faults;
+                for fault in board.active().into_iter().filter(|f| &f.code == code) {
+                    board.clear(&fault.id, Some(("scenario crew", "cleared in maintenance")));
+                }
+            }
             if let Some(after) = a.restart_controller_after_s {
                 current.borrow().clone().stop_as_if_crashed();
                 tokio::time::sleep(Duration::from_secs_f64(after)).await;

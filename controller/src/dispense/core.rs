@@ -6,6 +6,7 @@
 use crate::dispense::cancel::CancelWindow;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::locks::Locks;
+use crate::dispense::streaks::Streaks;
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::workstation::{WorkstationMachine, WorkstationState, WsEvent};
 use crate::journal::Journal;
@@ -37,6 +38,8 @@ pub struct Settings {
     /// How long the guardian has to validate at the booth; then the unit is
     /// rejected (it has been out of refrigeration and cannot go back).
     pub validation_timeout: Duration,
+    /// Units lost the same way in a row before picking stops (H-08).
+    pub stop_picking_after: u32,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             interlock_poll: Duration::from_millis(50),
             expected_to_jab: Duration::from_secs(10 * 60),
             validation_timeout: Duration::from_secs(10 * 60),
+            stop_picking_after: 3,
         }
     }
 }
@@ -72,6 +76,8 @@ pub(crate) struct Core {
     pub catalog: Catalog,
     pub settings: Settings,
     pub locks: Locks,
+    /// Units lost the same way in a row (H-08).
+    pub streaks: Streaks,
     /// Every task of this controller (runners, watches, timers).
     pub tasks: Tasks,
     pub telemetry: Telemetry,
@@ -127,6 +133,7 @@ impl Core {
             catalog,
             settings,
             locks,
+            streaks: Streaks::default(),
             tasks: Tasks::default(),
             machine: Mutex::new(machine),
             state_tx,

@@ -10,4 +10,5 @@ pub(crate) mod locks;
 pub mod recovery;
 pub(crate) mod runner;
 pub mod status;
+pub(crate) mod streaks;
 pub mod workstation;

@@ -8,6 +8,8 @@ use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::Core;
 use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
 use crate::dispense::status::{DispenseStatus, Stage};
+use crate::dispense::streaks::Loss;
+use crate::ops::faults::{self, Policy};
 use crate::dispense::workstation::WsEvent;
 use crate::journal::{JournalError, StepKind, unit_info};
 use crate::rules::inventory::{UnitState, choose_fefo};
@@ -70,6 +72,11 @@ impl DispenseRun {
             self.status.stage = Stage::Failed;
             self.status.detail = format!("journal failure, dispense stopped: {e}");
             self.status.finished_at = Some(self.core.journal.now());
+            // The journal may still take the end (a record it could not read need not
+            // stop it writing); if not, a restart's recovery settles the dispense.
+            if let Err(again) = self.core.journal.record_stage(&self.status) {
+                tracing::error!(dispense = %self.status.id, error = %again, "the failed dispense's end could not be journalled");
+            }
             self.status_tx.send_replace(self.status.clone());
         }
         self.booth_guard = None;
@@ -148,13 +155,57 @@ impl DispenseRun {
     }
 
     /// A device failure as the flow's event, raised on the fault board for the crew
-    /// (an open interlock is the supervisor's to show, and only pauses).
+    /// (an open interlock is the supervisor's to show, and only pauses). Its
+    /// policy decides what follows: a fault that costs the unit (`RejectUnit`)
+    /// counts towards stopping the picking (H-08).
     fn fault(&self, e: DeviceError) -> Event {
         if e.kind() != ErrorKind::Interlock {
+            let definition = faults::definition(e.kind());
             let detail = format!("dispense {}: {e}", self.status.id);
-            self.core.telemetry.faults.raise(crate::ops::faults::definition(e.kind()).into(), e.device(), &detail);
+            self.core.telemetry.faults.raise(definition.into(), e.device(), &detail);
+            if definition.policy == Policy::RejectUnit {
+                self.lost(Loss::Handling, &format!("{} {e}", definition.code));
+            }
         }
         Event::Fault(e)
+    }
+
+    /// One more unit lost this way; at the limit, picking stops until a crew
+    /// clears the fault.
+    fn lost(&self, loss: Loss, what: &str) {
+        let streak = self.core.streaks.lost(loss);
+        if streak >= self.core.settings.stop_picking_after {
+            let (definition, source) = match loss {
+                Loss::Unreadable => (faults::SCAN_STREAK, "scan station"),
+                Loss::Handling => (faults::HANDLING_STREAK, "conveyor"),
+            };
+            self.core.telemetry.faults.raise(definition.into(), source, &format!("{streak} units in a row lost; the last, dispense {}: {what}", self.status.id));
+        }
+    }
+
+    /// Waits while a fault that stops picking is active, telling the clinic why;
+    /// the streak starts again once the crew clears it. `Some` if cancelled meanwhile.
+    async fn while_picking_stopped(&mut self) -> Option<String> {
+        let mut board = self.core.telemetry.faults.subscribe();
+        let mut waited = false;
+        loop {
+            let stopping = board.borrow_and_update().iter().find(|f| faults::stops_picking(&f.code)).map(|f| format!("waiting: {} {} ({})", f.code, f.cause, f.remedy));
+            let Some(why) = stopping else { break };
+            if !waited {
+                self.set_detail(why);
+                waited = true;
+            }
+            tokio::select! {
+                changed = board.changed() => if changed.is_err() { break },
+                () = self.cancel.requested.notified() => return Some(self.cancel.close().unwrap_or_default()),
+            }
+        }
+        if waited {
+            self.core.streaks.passed(Loss::Unreadable);
+            self.core.streaks.passed(Loss::Handling);
+            self.set_detail(String::new());
+        }
+        None
     }
 
     /// Updates the detail line watchers see, without a stage change.
@@ -177,10 +228,18 @@ impl DispenseRun {
                     s.devices.store.pick_to_hatch(slot, carrier).await?;
                     s.devices.store.release_to_belt(carrier).await
                 }, Event::Picked)
-                .await
+                .await?
             }
             Command::Convey(to) => self.convey(*to).await?,
-            Command::Scan => self.scan().await,
+            Command::Scan => {
+                let event = self.scan().await?;
+                match &event {
+                    Event::Read(_) => self.core.streaks.passed(Loss::Unreadable),
+                    Event::Unreadable { why } => self.lost(Loss::Unreadable, why),
+                    _ => {}
+                }
+                event
+            }
             Command::Verify(decoded) => {
                 let record = self.core.journal.stock_record(&decoded.code.canonical())?;
                 let picked = flow.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
@@ -241,6 +300,10 @@ impl DispenseRun {
             }
         };
         self.gate_guard = Some(guard);
+        // No unit leaves the store while the station itself is losing them (H-08).
+        if let Some(detail) = self.while_picking_stopped().await {
+            return Ok(Event::Cancelled { detail });
+        }
         // The last moment to cancel: nothing has been reserved yet.
         if let Some(detail) = self.cancel.close() {
             return Ok(Event::Cancelled { detail });
@@ -268,19 +331,21 @@ impl DispenseRun {
     /// Runs a motion once every interlock is closed; a motion refused by a device
     /// that lost its reference is repeated after homing; a device error becomes a
     /// Fault event.
-    async fn device_step<F, Fut>(&mut self, mover: Mover, step: F, success: Event) -> Event
+    async fn device_step<F, Fut>(&mut self, mover: Mover, step: F, success: Event) -> Result<Event, JournalError>
     where
         F: Fn(Arc<Core>, TrackingId) -> Fut,
         Fut: std::future::Future<Output = Result<(), DeviceError>>,
     {
-        if let Err(e) = self.interlocks_closed().await {
-            return self.fault(e);
+        match self.interlocks_closed().await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Ok(self.fault(e)),
+            Err(journal) => return Err(journal),
         }
         let first = step(self.core.clone(), self.carrier).await;
-        match self.repeated_after_homing(mover, first, || step(self.core.clone(), self.carrier)).await {
+        Ok(match self.repeated_after_homing(mover, first, || step(self.core.clone(), self.carrier)).await {
             Ok(()) => success,
             Err(e) => self.fault(e),
-        }
+        })
     }
 
     /// `first`, the outcome of a motion, or, while the device refused it for want
@@ -320,8 +385,10 @@ impl DispenseRun {
             Err(h) => format!("{} had lost its reference ({e}) and homing failed: {h}", e.device()),
         };
         tracing::warn!(dispense = %self.status.id, "{note}");
+        // What cannot be journalled is not done: the motion is not repeated (H-06).
         if let Err(j) = self.journal(StepKind::Evidence, "rehomed", &note) {
-            tracing::error!(dispense = %self.status.id, "journal: {j}");
+            tracing::error!(dispense = %self.status.id, "journal: {j}; the motion is not repeated");
+            return false;
         }
         homed.is_ok()
     }
@@ -335,7 +402,7 @@ impl DispenseRun {
                 return Ok(refused);
             }
         }
-        if let Err(e) = self.interlocks_closed().await {
+        if let Err(e) = self.interlocks_closed().await? {
             return Ok(self.fault(e));
         }
         let core = self.core.clone();
@@ -367,6 +434,10 @@ impl DispenseRun {
         if matches!(event, Event::Arrived) && matches!(to, Station::Booth(_) | Station::Reject) {
             // The unit has left its gate (or never went there): the next patient's may come.
             self.gate_guard = None;
+        }
+        if matches!((&event, to), (Event::Arrived, Station::Booth(_))) {
+            // A unit that got to its tray breaks a streak of handling losses.
+            self.core.streaks.passed(Loss::Handling);
         }
         if let (Event::Arrived, Some(unit)) = (&event, &self.status.unit) {
             let state = match to {
@@ -424,13 +495,13 @@ impl DispenseRun {
 
     /// Grabs frames while the rollers turn the vial until the vote decides, or the
     /// frames run out (the unit is then rejected as unreadable).
-    async fn scan(&mut self) -> Event {
+    async fn scan(&mut self) -> Result<Event, JournalError> {
         let max = self.core.settings.scan_max_frames;
         let mut vote = Vote::new(self.core.settings.scan_agree);
         for frame_no in 1..=max {
             let frame = match self.core.devices.camera.grab_frame().await {
                 Ok(frame) => frame,
-                Err(e) => return self.fault(e),
+                Err(e) => return Ok(self.fault(e)),
             };
             let read = decode_frame(&frame);
             if let Err(e @ FrameError::Unparseable { .. }) = &read {
@@ -442,17 +513,16 @@ impl DispenseRun {
                     tracing::debug!(dispense = %self.status.id, frame_no, symbology = %decoded.symbology, "code read");
                     // The frame that decided the read, by its hash, for the unit's custody record.
                     let evidence = format!("frame {frame_no} of {}x{} fnv1a64:{:016x}", frame.width, frame.height, fnv1a64(&frame.pixels));
-                    if let Err(e) = self.journal(StepKind::Evidence, "frame", &evidence) {
-                        tracing::error!(dispense = %self.status.id, "journal: {e}");
-                    }
-                    return Event::Read(decoded);
+                    // The custody record is part of the read: unjournalled, the run stops.
+                    self.journal(StepKind::Evidence, "frame", &evidence)?;
+                    return Ok(Event::Read(decoded));
                 }
                 Verdict::Conflict(codes) => {
-                    return Event::Unreadable { why: format!("different codes read off one unit: {}", codes.join(" and ")) };
+                    return Ok(Event::Unreadable { why: format!("different codes read off one unit: {}", codes.join(" and ")) });
                 }
             }
         }
-        Event::Unreadable { why: vote.summary(max) }
+        Ok(Event::Unreadable { why: vote.summary(max) })
     }
 
     async fn show_at_booth(&self, flow: &DispenseFlow) -> Result<(), DeviceError> {
@@ -523,14 +593,15 @@ impl DispenseRun {
         }
     }
 
-    /// The hold on this dispense's unit, if it has one now.
+    /// The hold on this dispense's unit, if it has one now. A record that cannot
+    /// be read is held: what cannot be read is unsafe (H-06).
     fn held(&self) -> Option<Violation> {
         let code = &self.status.unit.as_ref()?.code;
         match hold_on(&self.core.journal, code) {
             Ok(held) => held,
             Err(e) => {
-                tracing::error!(dispense = %self.status.id, "journal: {e}");
-                None
+                tracing::error!(dispense = %self.status.id, "journal: {e}; the unit is not given");
+                Some(Violation::new(ViolationId::RecordUnreadable, format!("the unit's record cannot be read ({e}): it is not given")))
             }
         }
     }
@@ -601,7 +672,7 @@ impl DispenseRun {
     /// Waits until every interlock is closed and readable, pausing the workstation
     /// meanwhile. A device that does not answer is waited for like an open door
     /// (policy: wait for an operator): nothing moves until the safety chain can be read.
-    async fn interlocks_closed(&mut self) -> Result<(), DeviceError> {
+    async fn interlocks_closed(&mut self) -> Result<Result<(), DeviceError>, JournalError> {
         let mut paused = false;
         loop {
             let reason = if self.core.in_maintenance() {
@@ -614,7 +685,7 @@ impl DispenseRun {
                     Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoResponse) => {
                         Some(format!("{} not answering ({})", e.device(), crate::ops::faults::DEVICE_SILENT.code))
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Ok(Err(e)),
                 }
             };
             let Some(reason) = reason else {
@@ -622,12 +693,12 @@ impl DispenseRun {
                     self.core.workstation_event(WsEvent::InterlockClosed);
                     self.set_detail(String::new());
                 }
-                return Ok(());
+                return Ok(Ok(()));
             };
             if !paused {
                 self.core.workstation_event(WsEvent::InterlockOpened(reason.clone()));
                 self.set_detail(format!("paused: {reason}"));
-                let _ = self.journal(StepKind::Interlock, "waiting", &format!("waiting: {reason}"));
+                self.journal(StepKind::Interlock, "waiting", &format!("waiting: {reason}"))?;
                 paused = true;
             }
             tokio::time::sleep(self.core.settings.interlock_poll).await;

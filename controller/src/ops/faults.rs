@@ -14,6 +14,9 @@ pub enum Policy {
     WaitForOperator,
     /// The dispense stops and the workstation needs maintenance.
     Stop,
+    /// No unit leaves the store until a crew clears the fault: the station itself
+    /// is destroying stock (a dirty camera, a belt that jams every unit).
+    StopPicking,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,27 @@ pub fn definition(kind: ErrorKind) -> FaultDefinition {
 pub fn describe(error: &hal::DeviceError) -> String {
     let d = definition(error.kind());
     format!("{} {error} (remedy: {})", d.code, d.remedy)
+}
+
+/// Raised when several units in a row could not be read at the scan station.
+pub const SCAN_STREAK: FaultDefinition = FaultDefinition {
+    code: "WS-SCAN-STREAK",
+    cause: "Several units in a row could not be read at the scan station; picking stopped so that no more stock is binned",
+    remedy: "Clean the camera window and check the scan light, then clear this fault (wsctl clear) to resume picking",
+    policy: Policy::StopPicking,
+};
+
+/// Raised when several units in a row were lost to jams, grip failures or wrong positions.
+pub const HANDLING_STREAK: FaultDefinition = FaultDefinition {
+    code: "WS-HANDLING-STREAK",
+    cause: "Several units in a row were lost to jams, grip failures or wrong positions; picking stopped so that no more stock is binned",
+    remedy: "Inspect the picker, the belt and its photo-eyes in maintenance mode, then clear this fault (wsctl clear) to resume picking",
+    policy: Policy::StopPicking,
+};
+
+/// Whether an active fault of this code keeps every unit in the store.
+pub fn stops_picking(code: &str) -> bool {
+    [SCAN_STREAK, HANDLING_STREAK].iter().any(|d| d.code == code && d.policy == Policy::StopPicking)
 }
 
 /// Definition of the fault raised when a device's heartbeat stops changing.

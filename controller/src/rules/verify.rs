@@ -59,10 +59,13 @@ pub enum ViolationId {
     HandlingFault,
     /// The guardian did not validate in time, or a scan at the booth did not match.
     ValidationFailed,
+    /// The unit's record could not be read when it was looked at again: what
+    /// cannot be read is treated as unsafe (H-06).
+    RecordUnreadable,
 }
 
 impl ViolationId {
-    pub const ALL: [ViolationId; 22] = [
+    pub const ALL: [ViolationId; 23] = [
         ViolationId::UnknownUnit,
         ViolationId::NotInStock,
         ViolationId::NotThePickedUnit,
@@ -85,6 +88,7 @@ impl ViolationId {
         ViolationId::Unreadable,
         ViolationId::HandlingFault,
         ViolationId::ValidationFailed,
+        ViolationId::RecordUnreadable,
     ];
 
     /// The stable identifier: the variant's name.
@@ -112,6 +116,7 @@ impl ViolationId {
             ViolationId::Unreadable => "Unreadable",
             ViolationId::HandlingFault => "HandlingFault",
             ViolationId::ValidationFailed => "ValidationFailed",
+            ViolationId::RecordUnreadable => "RecordUnreadable",
         }
     }
 }
@@ -626,10 +631,11 @@ mod tests {
 
     #[test]
     fn every_unit_rule_has_a_case() {
-        // Unreadable, HandlingFault and ValidationFailed come from the flow, not from verify.
+        // Unreadable, HandlingFault, ValidationFailed and RecordUnreadable come from the
+        // flow and the runner, not from verify.
         let covered: std::collections::HashSet<ViolationId> = CASES.iter().flat_map(|c| c.expect.iter().copied()).collect();
         for id in ViolationId::ALL {
-            let from_flow = matches!(id, ViolationId::Unreadable | ViolationId::HandlingFault | ViolationId::ValidationFailed);
+            let from_flow = matches!(id, ViolationId::Unreadable | ViolationId::HandlingFault | ViolationId::ValidationFailed | ViolationId::RecordUnreadable);
             assert!(covered.contains(&id) || from_flow, "no case for {id}");
         }
     }
