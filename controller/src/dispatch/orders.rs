@@ -7,7 +7,7 @@ use crate::dispatch::error::DispatchError;
 use crate::dispense::cancel::CancelWindow;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::{Live, lock};
-use crate::dispense::runner::{DispenseRun, hold_on};
+use crate::dispense::runner::{DispenseRun, hold_on, unusable_in_tray};
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::workstation::WsEvent;
 use crate::journal::Created;
@@ -199,9 +199,14 @@ impl Dispatcher {
             }
             return Err(DispatchError::WrongStage { id: id.to_owned(), stage: stage.describe(), expected: expected.describe() });
         }
-        // A unit put on hold at the booth is not given; its runner rejects it.
-        if let Some(held) = unit.map(|code| hold_on(&self.core.journal, &code)).transpose()?.flatten() {
-            return Err(DispatchError::UnitHeld { id: id.to_owned(), why: held.message });
+        // A unit put on hold at the booth, or past its time out of the fridge or its
+        // expiry while it waited there, is not given; its runner rejects it.
+        if let Some(code) = &unit {
+            let product_id = dispense.status.borrow().order.product_id.clone();
+            let refused = hold_on(&self.core.journal, code)?.or_else(|| unusable_in_tray(&self.core, code, &product_id));
+            if let Some(refused) = refused {
+                return Err(DispatchError::UnitHeld { id: id.to_owned(), why: refused.message });
+            }
         }
         let sent = if expected == Stage::AwaitingValidation { &dispense.validation_sent } else { &dispense.administration_sent };
         if sent.swap(true, Ordering::SeqCst) {

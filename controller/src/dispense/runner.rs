@@ -45,6 +45,21 @@ enum Mover {
 /// after homing it.
 const REPEATS: usize = 3;
 
+/// Whether a unit waiting in its tray may no longer be given now: past its
+/// product's time out of the fridge, or expired by the site's date, or its record
+/// unreadable (H-02, H-06). The runner and the dispatcher both ask.
+pub(crate) fn unusable_in_tray(core: &Core, code: &str, product_id: &str) -> Option<Violation> {
+    let record = match core.journal.stock_record(code) {
+        Ok(Some(record)) => record,
+        Ok(None) => return Some(Violation::new(ViolationId::UnknownUnit, format!("{code} has no stock record"))),
+        Err(e) => return Some(Violation::new(ViolationId::RecordUnreadable, format!("the unit's record cannot be read ({e}): it is not given"))),
+    };
+    let product = core.catalog.product(product_id)?;
+    let now = core.journal.now();
+    let jab = JabTime { at: now, day: core.journal.clock().local_date(now) };
+    release_check(&record, product, jab).into_iter().find(|v| matches!(v.id, ViolationId::OutOfFridgeLimit | ViolationId::Expired))
+}
+
 /// The hold on a unit as the journal has it now, as the violation it is.
 pub(crate) fn hold_on(journal: &crate::journal::Journal, code: &str) -> Result<Option<Violation>, JournalError> {
     Ok(journal.stock_record(code)?.as_ref().and_then(hold_violation))
@@ -110,7 +125,7 @@ impl DispenseRun {
         let detail = format!("internal: dispense flow stalled in {:?}", machine.state());
         tracing::error!(dispense = %self.status.id, "{detail}");
         // Its unit is settled all the same: nothing is left where the records lose it.
-        self.finish(Stage::Failed).await?;
+        self.finish(Stage::Failed, None).await?;
         self.status.stage = Stage::Failed;
         self.status.detail = detail;
         self.status.finished_at = Some(self.core.journal.now());
@@ -268,7 +283,8 @@ impl DispenseRun {
             }
             Command::AwaitAdministration => self.await_confirmation().await,
             Command::Finish(stage) => {
-                self.finish(*stage).await?;
+                let why = flow.violations.first().map(|v| v.message.clone());
+                self.finish(*stage, why).await?;
                 Event::Finished
             }
         };
@@ -405,6 +421,11 @@ impl DispenseRun {
         if let Err(e) = self.interlocks_closed().await? {
             return Ok(self.fault(e));
         }
+        if let Station::Booth(_) = to {
+            if let Some(refused) = self.recheck_before_drop()? {
+                return Ok(refused);
+            }
+        }
         let core = self.core.clone();
         let run = core.devices.conveyor.convey(self.carrier, to);
         let result = match self.scan_guard.is_some() && to != Station::Scan {
@@ -453,8 +474,7 @@ impl DispenseRun {
     }
 
     /// At the gate: waits until the patient before has been served and the tray
-    /// reads empty, then checks the unit again (a hold, or too long out of the
-    /// fridge, may have come while it waited). `Some(event)` if it may not drop.
+    /// reads empty. `Some(event)` if the tray cannot be read.
     async fn wait_for_booth(&mut self, booth: hal::BoothId) -> Result<Option<Event>, JournalError> {
         let lock = self.core.locks.booths[&booth].clone();
         self.booth_guard = Some(match lock.clone().try_lock_owned() {
@@ -477,6 +497,14 @@ impl DispenseRun {
             }
             tokio::time::sleep(TRAY_POLL).await;
         }
+        Ok(None)
+    }
+
+    /// The last check before a unit drops into its tray, made at the instant of the
+    /// drop after every wait (the patient before, the tray, an open interlock,
+    /// maintenance): a hold, too long out of the fridge or expired by the jab's
+    /// local date, and it goes to the bin instead (H-02). `Some(event)` if it may not drop.
+    fn recheck_before_drop(&mut self) -> Result<Option<Event>, JournalError> {
         let Some(unit) = &self.status.unit else { return Ok(None) };
         let (record, product) = (self.core.journal.stock_record(&unit.code)?, self.core.catalog.product(&self.status.order.product_id));
         let found = match (record, product) {
@@ -573,13 +601,16 @@ impl DispenseRun {
     /// hold is committed, and again when the word arrives): a held unit is never given.
     async fn word_or_hold(&mut self) -> Result<Option<Confirmation>, Violation> {
         let mut holds = self.core.journal.watch_holds();
-        if let Some(held) = self.held() {
+        if let Some(held) = self.held().or_else(|| self.unusable_now()) {
             return Err(held);
         }
+        let until_unusable = self.time_until_unusable();
+        let unusable = tokio::time::sleep(until_unusable);
+        tokio::pin!(unusable);
         loop {
             tokio::select! {
                 word = self.confirmations.recv() => {
-                    return match self.held() {
+                    return match self.held().or_else(|| self.unusable_now()) {
                         Some(held) => Err(held),
                         None => Ok(word),
                     };
@@ -589,8 +620,38 @@ impl DispenseRun {
                         return Err(held);
                     }
                 }
+                // Its time out of the fridge ran out, or its expiry date passed, while
+                // it waited in the tray (H-02).
+                () = &mut unusable => {
+                    if let Some(unusable) = self.unusable_now() {
+                        return Err(unusable);
+                    }
+                    unusable.as_mut().reset(tokio::time::Instant::now() + self.time_until_unusable());
+                }
             }
         }
+    }
+
+    /// Whether the unit in the tray may no longer be given now (see [`unusable_in_tray`]).
+    fn unusable_now(&self) -> Option<Violation> {
+        let code = &self.status.unit.as_ref()?.code;
+        unusable_in_tray(&self.core, code, &self.status.order.product_id)
+    }
+
+    /// How long until the unit in the tray passes its out-of-fridge limit or its
+    /// expiry (at most an hour: looked at again then).
+    fn time_until_unusable(&self) -> std::time::Duration {
+        let hour = std::time::Duration::from_secs(3600);
+        let Some(unit) = &self.status.unit else { return hour };
+        let Ok(Some(record)) = self.core.journal.stock_record(&unit.code) else { return std::time::Duration::ZERO };
+        let now = self.core.journal.now();
+        let limit = self.core.catalog.product(&self.status.order.product_id).map(|p| chrono::Duration::minutes(i64::from(p.out_of_fridge_limit_min)));
+        let out_of_fridge = record.left_store_at.zip(limit).map(|(left, limit)| left + limit);
+        // The first instant of the local day after the expiry date.
+        let zone = self.core.journal.clock().zone();
+        let expired = record.expiry.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(|t| t.and_local_timezone(zone).earliest()).map(|t| t.with_timezone(&chrono::Utc));
+        let deadline = [out_of_fridge, expired].into_iter().flatten().min();
+        deadline.map_or(hour, |d| (d - now).to_std().unwrap_or(std::time::Duration::ZERO).min(hour) + std::time::Duration::from_millis(1))
     }
 
     /// The hold on this dispense's unit, if it has one now. A record that cannot
@@ -616,7 +677,7 @@ impl DispenseRun {
     }
 
     /// Settles the unit's record and frees the booth.
-    async fn finish(&mut self, stage: Stage) -> Result<(), JournalError> {
+    async fn finish(&mut self, stage: Stage, why: Option<String>) -> Result<(), JournalError> {
         if let Some(unit) = &self.status.unit {
             let record = self.core.journal.stock_record(&unit.code)?;
             let settled = match (stage, record.map(|r| (r.state, r.slot))) {
@@ -636,8 +697,16 @@ impl DispenseRun {
             }
         }
         if stage == Stage::Administered || self.status.at_booth_at.is_some() {
-            if let Err(e) = self.core.devices.booths.clear(self.status.order.booth).await {
-                tracing::warn!(dispense = %self.status.id, "booth display not cleared: {e}");
+            let shown = if stage == Stage::Rejected && self.status.at_booth_at.is_some() {
+                // Refused in the tray: the guardian and the nurse read why it is not given.
+                let why = why.unwrap_or_else(|| "refused at the booth".to_owned());
+                let warning = BoothDisplay { patient_name: self.status.order.patient_name.clone(), product_name: format!("DO NOT GIVE: {why}"), lot: String::new(), expiry: String::new() };
+                self.core.devices.booths.show(self.status.order.booth, &warning).await
+            } else {
+                self.core.devices.booths.clear(self.status.order.booth).await
+            };
+            if let Err(e) = shown {
+                tracing::warn!(dispense = %self.status.id, "booth display not updated: {e}");
             }
         }
         self.booth_guard = None;
