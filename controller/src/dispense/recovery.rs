@@ -14,7 +14,7 @@
 //! unfinished dispense claims are binned too.
 
 use crate::rules::inventory::{Hold, UnitState};
-use crate::journal::{Entry, Intent, Journal, JournalError};
+use crate::journal::{Entry, Intent, Journal, JournalError, StockFilter};
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::carriers::{carrier_of, carry_to_bin};
 use hal::{Devices, DeviceError, Station, TrackingId};
@@ -126,6 +126,22 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
             }
         };
         settle(journal, status, ends, &outcome)?;
+    }
+    // A unit still marked picked belongs to no open dispense now: a crash between
+    // reserving it and recording it on its dispense (journals written before the
+    // two were one transaction, H-04). Where is it?
+    let picked = journal.list_stock(&StockFilter { state: Some(UnitState::Picked), limit: usize::MAX >> 1, ..StockFilter::default() })?;
+    for record in picked {
+        let dispense = record.dispense_id.clone().unwrap_or_default();
+        if devices.store.slot_occupied(record.slot).await? {
+            journal.set_unit_state(&record.code, UnitState::InStore, &dispense)?;
+            report.returned_to_stock.push(record.code.clone());
+        } else {
+            journal.set_unit_state(&record.code, UnitState::Rejected, &dispense)?;
+            journal.hold_unit(&record.code, Hold::Quarantined, "reserved but not found in its slot after a restart", "recovery")?;
+            report.lost.push(record.code.clone());
+        }
+        journal.note(Some(&record.code), StepKind::Recovery, "orphan", &format!("picked for {dispense}, which did not record it: settled after a restart"))?;
     }
     // Whatever else is in the hatch or rides the belt belongs to no live order.
     let stray_in_hatch = hatch.filter(|_| !hatch_claimed).map(|c| (c, true));

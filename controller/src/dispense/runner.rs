@@ -338,9 +338,9 @@ impl DispenseRun {
         let Some(unit) = choose_fefo(&candidates, &product.gtins, today).cloned() else {
             return Ok(Event::NoStock(format!("no {} unit in store that is valid on {today}", product.id)));
         };
-        self.core.journal.set_unit_state(&unit.code, UnitState::Picked, &self.status.id)?;
         self.status.unit = Some(unit_info(&unit));
         self.status.detail.clear();
+        self.core.journal.reserve_unit(&unit.code, &self.status)?;
         Ok(Event::Allocated(unit))
     }
 

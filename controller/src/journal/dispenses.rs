@@ -3,9 +3,10 @@
 
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::journal::connection::Journal;
-use crate::journal::error::Result;
+use crate::journal::error::{JournalError, Result};
 use crate::journal::rows::{from_json, insert_step, to_json};
 use crate::journal::entry::StepKind;
+use crate::rules::inventory::UnitState;
 use crate::rules::order::PatientOrder;
 use rusqlite::{OptionalExtension, params};
 
@@ -55,6 +56,27 @@ impl Journal {
         )?;
         let unit = status.unit.as_ref().map(|u| u.code.as_str());
         insert_step(&tx, self.now(), Some(&status.id), unit, StepKind::Stage, status.stage.code(), &status.detail, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Reserves a unit for a dispense: the unit leaves stock (`picked`, its time out
+    /// of refrigeration starting) and the dispense's status records it, in one
+    /// transaction, so no crash can leave a unit reserved by a dispense that does
+    /// not know it (H-04). `status` carries the unit.
+    pub fn reserve_unit(&self, code: &str, status: &DispenseStatus) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = self.now();
+        let changed = tx.execute(
+            "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = ?4 WHERE code = ?1 AND state = ?5",
+            params![code, UnitState::Picked.as_str(), status.id, now.to_rfc3339(), UnitState::InStore.as_str()],
+        )?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!("unit {code} is not in the store to reserve")));
+        }
+        tx.execute("UPDATE dispenses SET status_json = ?2 WHERE id = ?1", params![status.id, to_json(status)])?;
+        insert_step(&tx, now, Some(&status.id), Some(code), StepKind::Stock, UnitState::Picked.as_str(), "", None)?;
         tx.commit()?;
         Ok(())
     }

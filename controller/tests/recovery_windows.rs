@@ -1,0 +1,68 @@
+//! H-04: crash windows (SAFETY.md). A unit reserved for a dispense that did not
+//! record it (a crash between the two writes, possible in journals written before
+//! they became one transaction) is never left `picked` for ever: recovery asks the
+//! store and puts it back in stock. And reserving now writes both at once.
+
+use controller::dispense::status::{DispenseStatus, Stage};
+use controller::journal::Journal;
+use controller::rules::inventory::UnitState;
+use controller::rules::order::PatientOrder;
+use hal::BoothId;
+use simulator::{SimConfig, SimWorkstation};
+
+const STOCK: &str = "[[batch]]\ngtin = \"06901234000016\"\nlot = \"L1\"\nexpiry = \"2030-12-31\"\nserial_prefix = \"S\"\ncount = 2\nfirst_slot = \"R0-0-0\"\n";
+
+fn queued(journal: &Journal, request: &str) -> DispenseStatus {
+    let order = PatientOrder::new("P1", "Wang", "HepB", BoothId(1), 1, journal.clock().today() - chrono::Duration::days(300));
+    let mut status = DispenseStatus {
+        id: String::new(),
+        request_id: request.into(),
+        order,
+        stage: Stage::Queued,
+        unit: None,
+        violations: Vec::new(),
+        detail: String::new(),
+        created_at: journal.now(),
+        at_booth_at: None,
+        finished_at: None,
+        administered_by: None,
+        administered_site: None,
+    };
+    let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("new") };
+    status.id = id;
+    status
+}
+
+#[tokio::test]
+async fn a_unit_reserved_by_a_dispense_that_never_recorded_it_goes_back_to_stock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = hal::manifest::parse(STOCK).expect("stock");
+    let journal = Journal::open(&dir.path().join("journal.db")).expect("journal");
+    journal.import_manifest(&manifest).expect("import");
+    let unit = journal.all_in_store().expect("stock").remove(0);
+    let status = queued(&journal, "crash-after-the-stock-step");
+    // The old crash window: the stock step committed, the dispense never updated.
+    journal.set_unit_state(&unit.code, UnitState::Picked, &status.id).expect("reserved");
+
+    let sim = SimWorkstation::new(SimConfig { speed: 50.0, booths: 2, ..SimConfig::default() }, &manifest);
+    let report = controller::dispense::recovery::recover(&journal, &sim.devices()).await.expect("recovers");
+    assert_eq!(journal.stock_record(&unit.code).expect("record").expect("known").state, UnitState::InStore, "{report:?}");
+    assert!(report.returned_to_stock.contains(&unit.code), "{report:?}");
+    assert!(journal.unfinished_dispenses().expect("dispenses").is_empty());
+}
+
+#[tokio::test]
+async fn reserving_writes_the_unit_and_the_dispense_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("journal.db")).expect("journal");
+    journal.import_manifest(&hal::manifest::parse(STOCK).expect("stock")).expect("import");
+    let unit = journal.all_in_store().expect("stock").remove(0);
+    let mut status = queued(&journal, "reserve");
+    status.unit = Some(controller::journal::unit_info(&unit));
+    journal.reserve_unit(&unit.code, &status).expect("reserve");
+    let stored = journal.dispense(&status.id).expect("read").expect("known");
+    assert_eq!(stored.unit.map(|u| u.code), Some(unit.code.clone()), "the dispense knows its unit");
+    let record = journal.stock_record(&unit.code).expect("record").expect("known");
+    assert_eq!((record.state, record.dispense_id.as_deref()), (UnitState::Picked, Some(status.id.as_str())));
+    assert!(journal.reserve_unit(&unit.code, &status).is_err(), "a unit is reserved once");
+}
