@@ -269,7 +269,9 @@ async fn a_unit_recalled_while_it_waits_at_the_booth_is_never_given() {
     assert_eq!(done.stage, pb::DispenseStage::Rejected as i32, "{done:?}");
     assert!(done.violations.iter().any(|v| v.id == "Recalled"), "{done:?}");
     let sim = assembled.simulator.clone().expect("simulated");
-    assert!(sim.booth_display(hal::BoothId(2)).is_none(), "the booth no longer shows the unit");
+    // The booth no longer offers the unit: it says not to give it (H-02).
+    let display = sim.booth_display(hal::BoothId(2)).expect("a warning");
+    assert!(display.product_name.starts_with("DO NOT GIVE") && display.lot.is_empty(), "{display:?}");
     let record = assembled.dispatcher.journal().stock_record(&done.unit.expect("unit").code).expect("journal").expect("record");
     assert_eq!(record.state, controller::rules::inventory::UnitState::Rejected);
 }

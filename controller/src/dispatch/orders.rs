@@ -32,6 +32,9 @@ pub enum Watch {
     Finished(DispenseStatus),
 }
 
+/// The longest batch number a GS1 code carries (AI 10), bytes.
+const MAX_LOT_BYTES: usize = 20;
+
 impl Dispatcher {
     /// Accepts an order. The same request id with the same order returns the same
     /// dispense and starts nothing.
@@ -92,6 +95,15 @@ impl Dispatcher {
         if self.core.catalog.product(&order.product_id).is_none() {
             let known: Vec<&str> = self.core.catalog.products.iter().map(|p| p.id.as_str()).collect();
             return invalid("order.product_id", format!("{:?} is not in the catalog (known: {})", order.product_id, known.join(", ")));
+        }
+        // The booth display shows product, lot, expiry and the patient's name: a name
+        // it cannot hold is refused now, not found out after the unit dropped (H-09).
+        if let Some(product) = self.core.catalog.product(&order.product_id) {
+            let fixed = format!("{} {}", product.name, product.specification).len() + MAX_LOT_BYTES + "YYYY-MM-DD".len() + 3;
+            let room = hal::modbus::map::DISPLAY_TEXT_BYTES.saturating_sub(fixed);
+            if order.patient_name.len() > room {
+                return invalid("order.patient_name", format!("{} bytes: the booth display holds {room} for the name", order.patient_name.len()));
+            }
         }
         let booths = self.core.devices.booths.count();
         if order.booth.0 == 0 || order.booth.0 > booths {

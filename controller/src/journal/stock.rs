@@ -152,14 +152,15 @@ impl Journal {
 
     /// Holds every unit of a batch that has not been given or binned yet (in the store
     /// or on its way: verification refuses it); returns how many.
-    pub fn hold_batch(&self, gtin: Option<&str>, lot: &str, hold: Hold, reason: &str, actor: &str) -> Result<usize> {
+    pub fn hold_batch(&self, gtins: Option<&[String]>, lot: &str, hold: Hold, reason: &str, actor: &str) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let codes: Vec<String> = {
             let mut stmt = tx.prepare(
-                "SELECT code FROM stock_units WHERE lot = ?1 AND (?2 IS NULL OR gtin = ?2) AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
+                "SELECT code, gtin FROM stock_units WHERE lot = ?1 AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
             )?;
-            stmt.query_map(params![lot, gtin], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?
+            let rows = stmt.query_map(params![lot], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().filter(|(_, gtin)| gtins.is_none_or(|wanted| wanted.contains(gtin))).map(|(code, _)| code).collect()
         };
         for code in &codes {
             tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;

@@ -7,7 +7,7 @@
 use crate::rules::catalog::Catalog;
 use crate::rules::inventory::{Hold, StockRecord, UnitState};
 use hal::codes::UnitCode;
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, StockFilter};
 use chrono::NaiveDate;
 use hal::{ColdStore, DeviceError, SlotAddress};
 use serde::Serialize;
@@ -77,8 +77,12 @@ pub async fn count(store: &dyn ColdStore, journal: &Journal, day: NaiveDate, war
 }
 
 /// Recalls a batch (its lot, of one GTIN or any): every unit not yet given is held.
-pub fn recall_batch(journal: &Journal, gtin: Option<&str>, lot: &str, reason: &str, actor: &str) -> Result<usize, JournalError> {
-    journal.hold_batch(gtin, lot, Hold::Recalled, reason, actor)
+/// Recalls a batch: every unit of the lot not yet given is held. A GTIN stands for
+/// its whole product, so units stocked under the product's other GTINs are held
+/// too (H-09); a GTIN no product has is taken as it is.
+pub fn recall_batch(journal: &Journal, catalog: &Catalog, gtin: Option<&str>, lot: &str, reason: &str, actor: &str) -> Result<usize, JournalError> {
+    let gtins: Option<Vec<String>> = gtin.map(|g| catalog.product_with_gtin(g).map_or_else(|| vec![g.to_owned()], |p| p.gtins.clone()));
+    journal.hold_batch(gtins.as_deref(), lot, Hold::Recalled, reason, actor)
 }
 
 pub fn quarantine_unit(journal: &Journal, code: &str, reason: &str, actor: &str) -> Result<(), JournalError> {
@@ -128,7 +132,10 @@ pub async fn stock_in(journal: &Journal, catalog: &Catalog, store: &dyn ColdStor
         return Ok(report);
     }
     let occupied: BTreeSet<SlotAddress> = store.occupied_slots().await?.into_iter().collect();
-    let recorded: BTreeSet<SlotAddress> = journal.all_in_store()?.into_iter().map(|r| r.slot).collect();
+    // A slot is taken by a unit in stock, and by one picked from it whose journey is
+    // not settled yet: a recovery must never mistake a new unit for the old (H-09).
+    let reserved = journal.list_stock(&StockFilter { state: Some(UnitState::Picked), limit: usize::MAX >> 1, ..StockFilter::default() })?;
+    let recorded: BTreeSet<SlotAddress> = journal.all_in_store()?.into_iter().chain(reserved).map(|r| r.slot).collect();
     let mut free = store.slots().await?.into_iter().filter(|s| !occupied.contains(s) && !recorded.contains(s));
     let mut seen = BTreeSet::new();
     for text in &delivery.codes {

@@ -75,6 +75,10 @@ pub mod hr {
     pub const END: u16 = TEXT + TEXT_LEN;
 }
 
+/// The bytes of text a booth display takes (product, lot, expiry and patient, one
+/// line each, UTF-8).
+pub const DISPLAY_TEXT_BYTES: usize = 2 * hr::TEXT_LEN as usize;
+
 /// Bits of the status word (IR 13).
 pub mod status {
     pub const READY: u16 = 1 << 0;
