@@ -366,3 +366,17 @@ async fn many_short_tasks_never_overwrite_a_running_belt_run() {
     run.await.expect("join").expect("the belt run finished, never overwritten");
     assert!(hw.workstation().booth_display(BoothId(1)).is_none());
 }
+
+/// H-09: the fault endpoint and Modbus TCP take anyone's commands, so the simulator
+/// listens only on loopback unless told otherwise, and says why.
+#[tokio::test]
+async fn the_simulator_refuses_to_listen_beyond_loopback_unless_allowed() {
+    let units = hal::manifest::parse("[[batch]]\ngtin = \"06901234000016\"\nlot = \"L\"\nexpiry = \"2030-12-31\"\nserial_prefix = \"S\"\ncount = 1\nfirst_slot = \"R0-0-0\"\n").expect("stock");
+    let open = HardwarePlan { store: Exposure::Rtu { baud: 115_200 }, conveyor: Exposure::Tcp { bind: "0.0.0.0:0".parse().expect("address") }, http: "127.0.0.1:0".parse().expect("address") };
+    let refused = HardwareSim::start(SimWorkstation::new(SimConfig::default(), &units), &open).await.expect_err("refused");
+    assert!(refused.to_string().contains("0.0.0.0:0") && refused.to_string().contains("allow_remote"), "{refused}");
+    let http = HardwarePlan { conveyor: Exposure::Tcp { bind: "127.0.0.1:0".parse().expect("address") }, http: "0.0.0.0:0".parse().expect("address"), ..open };
+    assert!(HardwareSim::start(SimWorkstation::new(SimConfig::default(), &units), &http).await.is_err(), "the fault endpoint too");
+    let allowed = HardwareSim::start_reachable(SimWorkstation::new(SimConfig::default(), &units), &http, true).await;
+    assert!(allowed.is_ok(), "explicitly allowed: {allowed:?}");
+}

@@ -85,6 +85,31 @@ struct Inner {
 impl HardwareSim {
     /// Starts both device servers and the HTTP endpoint (needs a tokio runtime).
     pub async fn start(sim: SimWorkstation, plan: &HardwarePlan) -> std::io::Result<Self> {
+        Self::start_reachable(sim, plan, false).await
+    }
+
+    /// [`HardwarePlan`] served as [`start`](Self::start) does, but listening on
+    /// addresses beyond loopback when `allow_remote`: the fault endpoint takes
+    /// anyone's faults and Modbus TCP anyone's motions, so only on a closed
+    /// network, and only when its config says so (H-09).
+    pub async fn start_reachable(sim: SimWorkstation, plan: &HardwarePlan, allow_remote: bool) -> std::io::Result<Self> {
+        if !allow_remote {
+            let tcp = match &plan.conveyor {
+                Exposure::Tcp { bind } => Some(*bind),
+                _ => None,
+            }
+            .into_iter()
+            .chain(match &plan.store {
+                Exposure::Tcp { bind } => Some(*bind),
+                _ => None,
+            });
+            if let Some(open) = tcp.chain([plan.http]).find(|a| !a.ip().is_loopback()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{open} is not a loopback address: the simulator's fault control and Modbus TCP take commands from anyone who reaches them; set allow_remote = true in the wssim config to serve a closed network"),
+                ));
+            }
+        }
         fits_register_map(&sim)?;
         let shared = sim.shared();
         let seed = sim.config().seed;

@@ -21,6 +21,10 @@ struct HardwareFile {
     #[serde(default)]
     simulator: SimConfig,
     hardware: HardwarePlan,
+    /// Listen beyond loopback (a closed test network): the fault endpoint and
+    /// Modbus TCP have no authentication.
+    #[serde(default)]
+    allow_remote: bool,
 }
 
 pub async fn run(config: &Path, faults: Option<&Path>) -> anyhow::Result<()> {
@@ -39,7 +43,7 @@ pub async fn run(config: &Path, faults: Option<&Path>) -> anyhow::Result<()> {
     };
 
     let sim = SimWorkstation::new(file.simulator, &manifest);
-    let hw = HardwareSim::start(sim, &file.hardware).await.context("starting the device servers")?;
+    let hw = HardwareSim::start_reachable(sim, &file.hardware, file.allow_remote).await.context("starting the device servers")?;
     let devices_out = base.join(&file.devices_out);
     if let Some(dir) = devices_out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
