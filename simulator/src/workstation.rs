@@ -36,6 +36,7 @@ impl SimWorkstation {
             deliveries: Vec::new(),
             interlocks: InterlockStatus::default(),
             motions_started: 0,
+            motions_refused_for_interlock: 0,
             jogs: 0,
             active_motions: 0,
             moving: std::collections::HashSet::new(),
@@ -85,6 +86,11 @@ impl SimWorkstation {
 
     pub fn occupied_slots(&self) -> usize {
         self.shared.world().slots.len()
+    }
+
+    /// Motion commands a device received while an interlock was open.
+    pub fn motions_refused_for_interlock(&self) -> u64 {
+        self.shared.world().motions_refused_for_interlock
     }
 
     pub fn motions_started(&self) -> u64 {

@@ -39,6 +39,9 @@ pub(crate) struct World {
     pub interlocks: InterlockStatus,
     /// Motion commands that started; none may start with an interlock open.
     pub motions_started: u64,
+    /// Motion commands that reached a device while an interlock was open (refused
+    /// here, as real firmware must; the controller should never send them).
+    pub motions_refused_for_interlock: u64,
     /// Maintenance jogs carried out.
     pub jogs: u64,
     /// Motions under way, and the carriers moving on the belt (a unit cannot be
@@ -142,6 +145,7 @@ impl World {
 
     pub fn start_motion(&mut self, device: &'static str, what: &str) -> Result<(), hal::DeviceError> {
         if !self.interlocks.all_closed() {
+            self.motions_refused_for_interlock += 1;
             return Err(hal::DeviceError::new(
                 device,
                 hal::ErrorKind::Interlock,

@@ -11,7 +11,7 @@ use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::streaks::Loss;
 use crate::ops::faults::{self, Policy};
 use crate::dispense::workstation::WsEvent;
-use crate::journal::{JournalError, StepKind, unit_info};
+use crate::journal::{Intent, JournalError, StepKind, unit_info};
 use crate::rules::inventory::{UnitState, choose_fefo};
 use crate::rules::verify::{CHECKS, Evidence, JabTime, Violation, ViolationId, check_order, hold_violation, release_check, verify};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
@@ -239,11 +239,12 @@ impl DispenseRun {
                 let core = self.core.clone();
                 let _picker = core.locks.picker.lock().await;
                 let slot = *slot;
-                self.device_step(Mover::Picker, move |s, carrier| async move {
-                    s.devices.store.pick_to_hatch(slot, carrier).await?;
-                    s.devices.store.release_to_belt(carrier).await
-                }, Event::Picked)
-                .await?
+                // Two motions, each sent only with every interlock closed at that moment
+                // (H-05): an e-stop pressed during the pick holds the unit in the hatch.
+                match self.device_step(Mover::Picker, move |s, carrier| async move { s.devices.store.pick_to_hatch(slot, carrier).await }, Event::Picked).await? {
+                    Event::Picked => self.device_step(Mover::Picker, |s, carrier| async move { s.devices.store.release_to_belt(carrier).await }, Event::Picked).await?,
+                    failed => failed,
+                }
             }
             Command::Convey(to) => self.convey(*to).await?,
             Command::Scan => {
@@ -678,7 +679,7 @@ impl DispenseRun {
 
     /// Settles the unit's record and frees the booth.
     async fn finish(&mut self, stage: Stage, why: Option<String>) -> Result<(), JournalError> {
-        if let Some(unit) = &self.status.unit {
+        if let Some(unit) = self.status.unit.clone() {
             let record = self.core.journal.stock_record(&unit.code)?;
             let settled = match (stage, record.map(|r| (r.state, r.slot))) {
                 (Stage::Administered, _) => Some(UnitState::Administered),
@@ -716,18 +717,18 @@ impl DispenseRun {
     /// Where a failed dispense's picked unit is: still in its slot (back in stock),
     /// in the hatch or on the belt (carried to the bin), or unknown (rejected:
     /// quarantined until someone looks).
-    async fn after_failed_pick(&self, slot: hal::SlotAddress) -> Result<UnitState, JournalError> {
-        let store = &self.core.devices.store;
+    async fn after_failed_pick(&mut self, slot: hal::SlotAddress) -> Result<UnitState, JournalError> {
+        let store = self.core.devices.store.clone();
         let (state, note) = if store.slot_occupied(slot).await.unwrap_or(false) {
             (UnitState::InStore, format!("the unit never left {slot}: back in stock"))
         } else if store.hatch().await.ok().flatten() == Some(self.carrier) {
-            (UnitState::Rejected, match carry_to_bin(&self.core.devices, self.carrier, true).await {
+            (UnitState::Rejected, match self.carry_failed_unit(true).await? {
                 Ok(()) => "the unit was in the hatch: carried to the reject bin".to_owned(),
                 Err(e) => format!("the unit is in the hatch and could not be binned ({e}): remove it by hand"),
             })
         } else if let Some(at) = self.core.devices.conveyor.units_on_belt().await.ok().and_then(|on| on.into_iter().find(|(c, _)| *c == self.carrier)) {
             // Left on the belt (its run failed): it must not block the stations behind it.
-            (UnitState::Rejected, match carry_to_bin(&self.core.devices, self.carrier, false).await {
+            (UnitState::Rejected, match self.carry_failed_unit(false).await? {
                 Ok(()) => format!("the unit was left at {}: carried to the reject bin", at.1),
                 Err(e) => format!("the unit is left at {} and could not be binned ({e}): remove it by hand", at.1),
             })
@@ -736,6 +737,18 @@ impl DispenseRun {
         };
         self.journal(StepKind::Evidence, "unit found", &note)?;
         Ok(state)
+    }
+
+    /// Carries a failed dispense's unit to the bin as every motion goes: its intent
+    /// journalled first, then sent only once every interlock is closed and no crew
+    /// holds the machine (H-05: an e-stop pressed mid-pick leaves the unit in the
+    /// hatch until it is released).
+    async fn carry_failed_unit(&mut self, in_hatch: bool) -> Result<Result<(), DeviceError>, JournalError> {
+        self.core.journal.record_intent(&self.status.id, self.unit_code(), &Intent::Convey { to: Station::Reject })?;
+        if let Err(e) = self.interlocks_closed().await? {
+            return Ok(Err(e));
+        }
+        Ok(carry_to_bin(&self.core.devices, self.carrier, in_hatch).await)
     }
 
     /// Waits until every interlock is closed and readable, pausing the workstation
