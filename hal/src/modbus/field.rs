@@ -181,7 +181,16 @@ impl FieldDevice {
         let poll = self.link.timing().poll();
         let started = Instant::now();
         let echo = loop {
-            let r = self.link.read_input(ir::STATUS, 4).await?;
+            let r = match self.link.read_input(ir::STATUS, 4).await {
+                Ok(r) => r,
+                // Nothing is handed over yet: a read the line garbled is asked again
+                // within the handshake's deadline, as the echo reads below are.
+                Err(e) if transient(&e) && started.elapsed() <= HANDSHAKE_DEADLINE => {
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let heartbeat_lost = r[0] & status::CONTROLLER_HEARTBEAT_LOST != 0;
             if !heartbeat_lost && r[0] & status::TASK_RECEIVED == 0 {
                 break r[3];
