@@ -3,11 +3,8 @@
 //! stays open past the unit's out-of-fridge limit: when the door closes, the unit
 //! goes to the bin, never into the tray. Runs on virtual time.
 
-use chrono::{DateTime, Utc};
-use controller::config::Config;
 use controller::dispense::status::{DispenseStatus, Stage};
 use controller::dispatch::Dispatcher;
-use controller::journal::clock::Clock;
 use controller::rules::order::PatientOrder;
 use controller::rules::verify::ViolationId;
 use hal::BoothId;
@@ -28,17 +25,7 @@ async fn until(dispatcher: &Dispatcher, id: &str, done: impl Fn(&DispenseStatus)
 
 /// The workstation on virtual time, two booths, the tests' manifest.
 async fn workstation(dir: &std::path::Path) -> common::Assembled {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("catalog");
-    std::fs::write(dir.join("stock.toml"), common::MANIFEST).expect("stock");
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
-         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 1.0\nbooths = 2\n{}",
-        common::auth_section()
-    );
-    std::fs::write(dir.join("ws.toml"), config).expect("config");
-    let anchor: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-06-01T02:00:00Z").expect("time").with_timezone(&Utc);
-    common::assemble_with_clock(Config::load(&dir.join("ws.toml")).expect("config"), Clock::following_tokio(anchor)).await.expect("assembles")
+    common::on_virtual_time(dir, common::MANIFEST, "", "", 2, "2026-06-01T02:00:00Z").await
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,10 +3,8 @@
 //! never chosen or given, and a baby born after local midnight is not refused as
 //! born in the future.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use controller::config::Config;
+use chrono::NaiveDate;
 use controller::dispense::status::Stage;
-use controller::journal::clock::Clock;
 use controller::rules::order::PatientOrder;
 use hal::BoothId;
 use std::time::Duration;
@@ -36,18 +34,8 @@ first_slot = "R1-0-0"
 #[tokio::test(start_paused = true)]
 async fn between_local_midnight_and_eight_the_local_date_decides() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("catalog");
-    std::fs::write(dir.path().join("stock.toml"), STOCK).expect("stock");
-    let config = format!(
-        "[site]\ntime_zone = \"Asia/Shanghai\"\n[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
-         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 1.0\nbooths = 2\n{}",
-        common::auth_section()
-    );
-    std::fs::write(dir.path().join("ws.toml"), config).expect("config");
     // 01:30 on the 25th in Shanghai; the UTC date is still the 24th.
-    let anchor: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T17:30:00Z").expect("time").with_timezone(&Utc);
-    let assembled = common::assemble_with_clock(Config::load(&dir.path().join("ws.toml")).expect("config"), Clock::following_tokio(anchor)).await.expect("assembles");
+    let assembled = common::on_virtual_time(dir.path(), STOCK, "[site]\ntime_zone = \"Asia/Shanghai\"", "", 2, "2026-11-24T17:30:00Z").await;
     let dispatcher = assembled.dispatcher.clone();
 
     let born_tonight = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");

@@ -5,9 +5,6 @@
 //! excursion that holds every unit — in well under a second of wall time.
 
 use chrono::{DateTime, Utc};
-use controller::journal::clock::Clock;
-use controller::config::Config;
-use common::assemble_with_clock;
 use simulator::injection::Fault;
 use std::time::Duration;
 
@@ -16,17 +13,8 @@ mod common;
 #[tokio::test(start_paused = true)]
 async fn a_compressor_failure_is_judged_on_virtual_hours() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("config/catalog.toml"), dir.path().join("catalog.toml")).expect("catalog");
-    std::fs::write(dir.path().join("stock.toml"), common::MANIFEST).expect("manifest");
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
-         [coldchain]\nsample_s = 60.0\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 1.0\nbooths = 4\n{}",
-        common::auth_section()
-    );
-    std::fs::write(dir.path().join("ws.toml"), config).expect("config");
     let anchor: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-03-02T08:00:00Z").expect("time").with_timezone(&Utc);
-    let assembled = assemble_with_clock(Config::load(&dir.path().join("ws.toml")).expect("config"), Clock::following_tokio(anchor)).await.expect("assembles");
+    let assembled = common::on_virtual_time(dir.path(), common::MANIFEST, "", "[coldchain]\nsample_s = 60.0", 4, "2026-03-02T08:00:00Z").await;
     let journal = assembled.dispatcher.journal();
     let failed_at = journal.now();
     assembled.simulator.as_ref().expect("simulated").inject(&Fault::CompressorFailure(true)).expect("compressor");

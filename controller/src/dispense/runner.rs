@@ -52,12 +52,17 @@ pub(crate) fn unusable_in_tray(core: &Core, code: &str, product_id: &str) -> Opt
     let record = match core.journal.stock_record(code) {
         Ok(Some(record)) => record,
         Ok(None) => return Some(Violation::new(ViolationId::UnknownUnit, format!("{code} has no stock record"))),
-        Err(e) => return Some(Violation::new(ViolationId::RecordUnreadable, format!("the unit's record cannot be read ({e}): it is not given"))),
+        Err(e) => return Some(unreadable_record(&e)),
     };
     let product = core.catalog.product(product_id)?;
     let now = core.journal.now();
     let jab = JabTime { at: now, day: core.journal.clock().local_date(now) };
     release_check(&record, product, jab).into_iter().find(|v| matches!(v.id, ViolationId::OutOfFridgeLimit | ViolationId::Expired))
+}
+
+/// A unit whose record cannot be read is not given: what cannot be read is unsafe (H-06).
+fn unreadable_record(e: &JournalError) -> Violation {
+    Violation::new(ViolationId::RecordUnreadable, format!("the unit's record cannot be read ({e}): it is not given"))
 }
 
 /// The hold on a unit as the journal has it now, as the violation it is.
@@ -663,7 +668,7 @@ impl DispenseRun {
             Ok(held) => held,
             Err(e) => {
                 tracing::error!(dispense = %self.status.id, "journal: {e}; the unit is not given");
-                Some(Violation::new(ViolationId::RecordUnreadable, format!("the unit's record cannot be read ({e}): it is not given")))
+                Some(unreadable_record(&e))
             }
         }
     }

@@ -45,6 +45,25 @@ pub async fn assemble_with_clock(config: Config, clock: Clock) -> anyhow::Result
     Ok(Assembled { dispatcher: assembled.dispatcher, config: assembled.config, simulator: Some(sim) })
 }
 
+/// A workstation on tokio's virtual time (call from a paused runtime), its clock
+/// starting at `anchor` (RFC 3339): the repository's catalog, `stock` as its
+/// manifest, `extra` config before `[server]` (e.g. `[site]`) and `booths` booths of
+/// in-process simulated hardware at speed 1, `after` after `[stock]` (e.g.
+/// `[coldchain]`). Nothing is served.
+pub async fn on_virtual_time(dir: &Path, stock: &str, extra: &str, after: &str, booths: u8, anchor: &str) -> Assembled {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("config/catalog.toml"), dir.join("catalog.toml")).expect("catalog");
+    std::fs::write(dir.join("stock.toml"), stock).expect("stock");
+    let config = format!(
+        "{extra}\n[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n{after}\n\
+         [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 1.0\nbooths = {booths}\n{}",
+        auth_section()
+    );
+    std::fs::write(dir.join("ws.toml"), config).expect("config");
+    let anchor = chrono::DateTime::parse_from_rfc3339(anchor).expect("time").with_timezone(&chrono::Utc);
+    assemble_with_clock(Config::load(&dir.join("ws.toml")).expect("config"), Clock::following_tokio(anchor)).await.expect("assembles")
+}
+
 /// A clinic's client: every call carries its token.
 pub type Client = DispensingServiceClient<Authorized>;
 
