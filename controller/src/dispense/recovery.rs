@@ -14,7 +14,7 @@
 //! unfinished dispense claims are binned too.
 
 use crate::rules::inventory::{Hold, UnitState};
-use crate::journal::{Entry, Intent, Journal, JournalError, StockFilter};
+use crate::journal::{Entry, Intent, Journal, JournalError};
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::carriers::{carrier_of, carry_to_bin};
 use hal::{Devices, DeviceError, Station, TrackingId};
@@ -130,7 +130,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
     // A unit still marked picked belongs to no open dispense now: a crash between
     // reserving it and recording it on its dispense (journals written before the
     // two were one transaction, H-04). Where is it?
-    let picked = journal.list_stock(&StockFilter { state: Some(UnitState::Picked), limit: usize::MAX >> 1, ..StockFilter::default() })?;
+    let picked = journal.units_in_state(UnitState::Picked)?;
     for record in picked {
         let dispense = record.dispense_id.clone().unwrap_or_default();
         if devices.store.slot_occupied(record.slot).await? {

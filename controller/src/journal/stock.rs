@@ -142,11 +142,14 @@ impl Journal {
 
     /// Every unit the journal says is in the store (held or not), by slot.
     pub fn all_in_store(&self) -> Result<Vec<StockRecord>> {
+        self.units_in_state(UnitState::InStore)
+    }
+
+    /// Every unit in one state (held or not), by slot.
+    pub fn units_in_state(&self, state: UnitState) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY slot"),
-        )?;
-        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        let mut stmt = conn.prepare(&format!("{SELECT_RECORD} WHERE state = ?1 ORDER BY slot"))?;
+        let rows = stmt.query_map([state.as_str()], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter().collect()
     }
 

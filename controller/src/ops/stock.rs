@@ -7,7 +7,7 @@
 use crate::rules::catalog::Catalog;
 use crate::rules::inventory::{Hold, StockRecord, UnitState};
 use hal::codes::UnitCode;
-use crate::journal::{Journal, JournalError, StockFilter};
+use crate::journal::{Journal, JournalError};
 use chrono::NaiveDate;
 use hal::{ColdStore, DeviceError, SlotAddress};
 use serde::Serialize;
@@ -134,7 +134,7 @@ pub async fn stock_in(journal: &Journal, catalog: &Catalog, store: &dyn ColdStor
     let occupied: BTreeSet<SlotAddress> = store.occupied_slots().await?.into_iter().collect();
     // A slot is taken by a unit in stock, and by one picked from it whose journey is
     // not settled yet: a recovery must never mistake a new unit for the old (H-09).
-    let reserved = journal.list_stock(&StockFilter { state: Some(UnitState::Picked), limit: usize::MAX >> 1, ..StockFilter::default() })?;
+    let reserved = journal.units_in_state(UnitState::Picked)?;
     let recorded: BTreeSet<SlotAddress> = journal.all_in_store()?.into_iter().chain(reserved).map(|r| r.slot).collect();
     let mut free = store.slots().await?.into_iter().filter(|s| !occupied.contains(s) && !recorded.contains(s));
     let mut seen = BTreeSet::new();
