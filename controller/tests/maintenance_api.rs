@@ -134,7 +134,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_registers_snapshot_and_logs() {
-    let Rig { assembled: _assembled, hardware, address, _dir } = rig().await;
+    let Rig { assembled, hardware, address, _dir } = rig().await;
     let mut crew1 = crew(address, MAINTENANCE).await;
 
     // An e-stop pressed and released: the interlock fault clears by itself, the
@@ -164,10 +164,25 @@ async fn faults_registers_snapshot_and_logs() {
     assert_eq!(no_reason.code(), Code::InvalidArgument);
     let unknown = crew1.clear_fault(pb::ClearFaultRequest { fault_id: "XX@nowhere".into(), reason: "x".into() }).await.expect_err("unknown");
     assert_eq!(unknown.code(), Code::NotFound);
+    // H-09: a device's latched alarm is reset only by the crew member holding the
+    // machine in maintenance mode, never while it serves patients.
+    let in_service = crew1.clear_fault(pb::ClearFaultRequest { fault_id: "CV-01@conveyor".into(), reason: "e-stop released, belt inspected".into() }).await.expect_err("not in maintenance");
+    assert_eq!(in_service.code(), Code::FailedPrecondition, "{in_service:?}");
+    assert!(in_service.message().contains("maintenance"), "says why: {in_service:?}");
+    let conveyor = assembled.dispatcher.devices().field.iter().find(|d| d.name() == "conveyor").expect("conveyor").clone();
+    let latched = conveyor.status().await.expect("status").alarms;
+    assert!(latched.iter().any(|a| a.code == "CV-01"), "the device's latch was left alone: {latched:?}");
+    crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "reset the belt alarm".into(), timeout_s: 60, force: false }).await.expect("enter");
     let cleared = crew1.clear_fault(pb::ClearFaultRequest { fault_id: "CV-01@conveyor".into(), reason: "e-stop released, belt inspected".into() }).await.expect("clear");
     assert_eq!(cleared.into_inner().fault.expect("fault").cleared_by, "crew-1");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let faults = crew1.list_faults(pb::ListFaultsRequest { include_past: true, since: None }).await.expect("faults").into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let faults = loop {
+        let faults = crew1.list_faults(pb::ListFaultsRequest { include_past: true, since: None }).await.expect("faults").into_inner();
+        if faults.active.iter().all(|f| f.id != "CV-01@conveyor") || tokio::time::Instant::now() > deadline {
+            break faults;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(faults.active.iter().all(|f| f.id != "CV-01@conveyor"), "the device's latch was reset too: {:?}", faults.active);
     assert!(faults.past.iter().any(|f| f.id == "CV-01@conveyor" && f.cleared_by == "crew-1"), "{:?}", faults.past);
 

@@ -117,8 +117,11 @@ impl MaintenanceService for MaintenanceApi {
             ));
         };
         // A device's latched alarm is reset on the device; if its cause is still
-        // there the device latches it again and the board shows it again.
+        // there the device latches it again and the board shows it again. Only the
+        // crew member holding the machine in maintenance mode may (H-09): a reset
+        // while patients are served could restart a device a dispense relies on.
         if let Ok(device) = maintenance::field_device(&self.dispatcher, &active.source) {
+            self.dispatcher.require_lease(&actor).map_err(to_status)?;
             device.reset_alarms().await.map_err(|e| to_status(e.into()))?;
         }
         let cleared = board.clear(&active.id, Some((&actor, &reason))).ok_or_else(|| Status::not_found("the fault cleared meanwhile"))?;
