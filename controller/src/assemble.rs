@@ -64,7 +64,7 @@ pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) ->
     crate::dispense::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
     let waited = t.elapsed();
     let t = std::time::Instant::now();
-    dispatcher.home().await.context("homing the picker")?;
+    dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
     let homing = t.elapsed();
     // Settle what the last run left unfinished before any new order is taken.
     let started = std::time::Instant::now();

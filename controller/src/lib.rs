@@ -8,6 +8,7 @@ pub mod config;
 pub mod dispatch;
 pub mod dispense;
 pub mod journal;
+pub mod motion;
 pub mod ops;
 pub mod rules;
 pub mod scan;

@@ -272,3 +272,42 @@ fn the_controller_does_not_depend_on_the_simulator() {
     let dev = manifest.get("dev-dependencies").and_then(toml::Value::as_table).expect("[dev-dependencies]");
     assert!(dev.contains_key("simulator"), "its tests may");
 }
+
+/// The device methods that move something.
+const MOTION_METHODS: &[&str] = &["pick_to_hatch", "release_to_belt", "convey", "home", "jog"];
+
+/// Calls of a motion method on a device handle (`….store.home(`, `….conveyor.convey(`)
+/// in `code`, as `store.home`.
+fn motion_calls(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for device in ["store", "conveyor"] {
+        for method in MOTION_METHODS {
+            let call = format!("{device}.{method}(");
+            if code.contains(&call) {
+                found.push(format!("{device}.{method}"));
+            }
+        }
+    }
+    found
+}
+
+/// H-05: every motion command the controller sends goes through one gate
+/// (`motion.rs`), which journals nothing itself but demands the journalled intent and
+/// checks interlocks, maintenance and the belt at the moment of sending.
+#[test]
+fn every_motion_goes_through_the_gate() {
+    let src = workspace().join("controller/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let around: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("motion.rs"))
+        .flat_map(|f| {
+            let code = code_only(&std::fs::read_to_string(f).expect("source"));
+            let name = f.strip_prefix(&src).unwrap_or(f).display().to_string();
+            motion_calls(&code).into_iter().map(move |c| format!("{name}: {c}"))
+        })
+        .collect();
+    assert!(around.is_empty(), "motion commands sent around the gate: {around:#?}");
+    assert_eq!(motion_calls("devices.conveyor.convey(carrier, to)"), ["conveyor.convey"], "the check can fail");
+}

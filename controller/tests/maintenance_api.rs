@@ -129,7 +129,9 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     assert_eq!(state, WorkstationState::Ready, "the lease lapsed");
     let notes = assembled.dispatcher.journal().entries_of_kind(controller::journal::StepKind::Maintenance, chrono::Utc::now() - chrono::Duration::minutes(5)).expect("journal");
     assert!(notes.iter().any(|e| e.detail.contains("lease lapsed") && e.detail.contains("crew-2")), "{notes:?}");
-    assert!(notes.iter().any(|e| e.step == "jog" && e.detail.contains("crew-1")), "{notes:?}");
+    // Every motion's intent is journalled before it is sent (H-05).
+    let intents = assembled.dispatcher.journal().entries_of_kind(controller::journal::StepKind::Intent, chrono::Utc::now() - chrono::Duration::minutes(5)).expect("journal");
+    assert!(intents.iter().any(|e| e.step == "Jog" && e.detail.contains("crew-1")), "{intents:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,9 +74,10 @@ async fn a_version_3_journal_is_migrated_and_recovers_with_nothing_lost() {
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM steps WHERE kind IN ('intent', 'outcome') AND data IS NULL"), 0, "every old intent and outcome is typed");
     assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM steps WHERE seq <= {steps_before}")), steps_before, "no old line lost");
     assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM steps WHERE seq <= {steps_before} AND kind IN ('intent', 'outcome')")), intents_before);
-    let last_intent = journal.entries("D000005").expect("entries").iter().rev().find_map(|e| e.intent().cloned());
-    // Waiting at its gate, the unit's last command is the run into the tray (the
-    // runner waits for the booth inside it).
+    // Waiting at its gate, the unit's last command before the crash is the run
+    // into the tray (the runner waits for the booth inside it); recovery's run to
+    // the bin comes after.
+    let last_intent = journal.entries("D000005").expect("entries").iter().rev().filter(|e| (e.seq as i64) <= steps_before as i64).find_map(|e| e.intent().cloned());
     assert_eq!(last_intent, Some(Intent::Convey { to: Station::Booth(BoothId(2)) }), "the old text became the typed run");
     let d1 = journal.entries("D000001").expect("entries");
     assert!(d1.iter().any(|e| e.outcome() == Some(&Outcome::Passed)), "verification passed, typed");

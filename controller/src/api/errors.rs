@@ -60,6 +60,7 @@ pub(crate) fn to_status(e: DispatchError) -> Status {
         DispatchError::WrongState { .. } => info(Code::FailedPrecondition, "WRONG_WORKSTATION_STATE"),
         DispatchError::LeaseHeld { .. } => info(Code::FailedPrecondition, "MAINTENANCE_LOCKED"),
         DispatchError::InterlockOpen(_) => info(Code::FailedPrecondition, "INTERLOCK_OPEN"),
+        DispatchError::MotionRefused(_) => info(Code::FailedPrecondition, "MOTION_REFUSED"),
         DispatchError::NotReady(_) => info(Code::Unavailable, "WORKSTATION_NOT_READY"),
         DispatchError::Journal(j) => internal("the workstation's journal failed", j),
         DispatchError::Internal(what) => internal("an internal error", what),

@@ -5,7 +5,8 @@
 use crate::dispense::core::{BoothsPicture, Core, Settings, lock};
 use crate::dispense::workstation::{WorkstationState, WsEvent};
 use crate::dispatch::error::DispatchError;
-use crate::journal::Journal;
+use crate::journal::{Intent, Journal};
+use crate::motion::{Authority, Motion, Mover};
 use crate::ops::telemetry::Telemetry;
 use crate::rules::catalog::Catalog;
 use chrono::Utc;
@@ -45,23 +46,24 @@ impl Dispatcher {
         dispatcher
     }
 
-    /// Homes the picker; the workstation accepts orders once this succeeds.
-    pub async fn home(&self) -> Result<(), hal::DeviceError> {
+    /// Homes the picker, then the belt (so the hatch is clear), on `by`'s behalf,
+    /// through the motion gate; the workstation accepts orders once this succeeds.
+    pub async fn home(&self, by: Authority<'_>, why: &str) -> Result<(), DispatchError> {
+        let both = [Motion::Home(Mover::Picker), Motion::Home(Mover::Belt)];
+        let gate = self.core.gate();
+        for motion in both {
+            gate.check(by, motion).await?;
+        }
+        let intended = self.core.journal.note_intent(None, &Intent::Home, why)?;
         self.core.workstation_event(WsEvent::HomingStarted);
-        let devices = &self.core.devices;
-        // Picker and belt home one after the other: the picker first, so the hatch is clear.
-        let homed = match devices.store.home().await {
-            Ok(()) => devices.conveyor.home().await,
-            Err(e) => Err(e),
-        };
-        match homed {
+        match gate.send_all(by, &intended, &both).await {
             Ok(()) => {
                 self.core.workstation_event(WsEvent::Homed);
                 Ok(())
             }
             Err(e) => {
                 self.core.workstation_event(WsEvent::HomingFailed(e.to_string()));
-                Err(e)
+                Err(e.into())
             }
         }
     }

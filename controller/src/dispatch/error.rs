@@ -31,6 +31,9 @@ pub enum DispatchError {
     LeaseHeld { holder: String, until: chrono::DateTime<Utc> },
     #[error("{0} open: nothing moves until every interlock is closed")]
     InterlockOpen(String),
+    /// The motion gate did not send a motion (H-05); says why.
+    #[error("motion refused: {0}")]
+    MotionRefused(String),
     #[error("the workstation is {state}; this needs it to be {wanted}")]
     WrongState { state: WorkstationState, wanted: &'static str },
     #[error(transparent)]
@@ -38,6 +41,24 @@ pub enum DispatchError {
     /// Something that should not happen (e.g. an image that cannot be encoded).
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::motion::MotionError> for DispatchError {
+    fn from(e: crate::motion::MotionError) -> Self {
+        match e {
+            crate::motion::MotionError::Refused(refusal) => refusal.into(),
+            crate::motion::MotionError::Device(d) => DispatchError::Device(d),
+        }
+    }
+}
+
+impl From<crate::motion::Refusal> for DispatchError {
+    fn from(refusal: crate::motion::Refusal) -> Self {
+        match refusal {
+            crate::motion::Refusal::InterlockOpen(names) => DispatchError::InterlockOpen(names),
+            other => DispatchError::MotionRefused(other.to_string()),
+        }
+    }
 }
 
 impl From<crate::ops::stock::StockError> for DispatchError {

@@ -5,6 +5,7 @@
 use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::error::DispatchError;
 use crate::dispense::core::{MaintenanceLease, lock};
+use crate::motion::{Authority, Motion};
 use crate::dispense::workstation::WsEvent;
 use crate::rules::inventory::UnitState;
 use std::time::Duration;
@@ -66,7 +67,7 @@ impl Dispatcher {
 
     /// Who holds maintenance mode, if the workstation is in it.
     pub fn maintenance_lease(&self) -> Option<MaintenanceLease> {
-        lock(&self.core.maintenance).clone().filter(|_| self.core.in_maintenance())
+        self.core.lease()
     }
 
     /// Returns to service; only the lease's holder may.
@@ -88,22 +89,10 @@ impl Dispatcher {
         }
     }
 
-    /// Every interlock closed and readable, or why not (maintenance motions).
-    pub async fn require_interlocks_closed(&self) -> Result<(), DispatchError> {
-        let interlocks = self.core.devices.interlocks.read().await?;
-        if interlocks.all_closed() {
-            return Ok(());
-        }
-        Err(DispatchError::InterlockOpen(interlocks.open_names().join(", ")))
-    }
-
     /// Homes picker and belt in maintenance mode (e.g. after a power cut or a jam).
     pub async fn maintenance_home(&self, actor: &str) -> Result<(), DispatchError> {
         self.require_lease(actor)?;
-        self.require_interlocks_closed().await?;
-        self.core.journal.note(None, StepKind::Maintenance, "home", &format!("by {actor}"))?;
-        self.home().await?;
-        Ok(())
+        self.home(Authority::Crew(actor), &format!("by {actor}")).await
     }
 
     /// Jogs an axis in maintenance mode; `None` is the belt.
@@ -113,13 +102,14 @@ impl Dispatcher {
         if millimetres == 0 || millimetres.abs() > limit {
             return Err(DispatchError::InvalidArgument { field: "distance_mm", reason: format!("{millimetres} mm: must be 1 to {limit} mm either way") });
         }
-        self.require_interlocks_closed().await?;
-        let what = axis.map_or_else(|| "belt".to_owned(), |a| format!("picker {a:?}"));
-        self.core.journal.note(None, StepKind::Maintenance, "jog", &format!("{what} {millimetres} mm by {actor}"))?;
-        match axis {
-            Some(a) => self.core.devices.store.jog(a, millimetres).await?,
-            None => self.core.devices.conveyor.jog(millimetres).await?,
-        }
+        let (motion, what) = match axis {
+            Some(axis) => (Motion::JogPicker { axis, millimetres }, format!("picker {axis:?}")),
+            None => (Motion::JogBelt { millimetres }, "belt".to_owned()),
+        };
+        let gate = self.core.gate();
+        gate.check(Authority::Crew(actor), motion).await?;
+        let intended = self.core.journal.note_intent(None, &Intent::Jog { what, millimetres }, &format!("by {actor}"))?;
+        gate.send(Authority::Crew(actor), &intended, motion).await?;
         Ok(())
     }
 
@@ -133,14 +123,13 @@ impl Dispatcher {
         if record.hold.is_none() || record.state != UnitState::InStore {
             return Err(DispatchError::NoSuchStock(format!("unit {code} is not a held unit in the store")));
         }
-        let devices = &self.core.devices;
-        self.require_interlocks_closed().await?;
         // Maintenance carriers live far above dispense numbers.
         let carrier = hal::TrackingId(3_000_000_000 + u64::from(self.now().timestamp_subsec_millis()));
-        self.core.journal.note_intent(Some(&code), &Intent::Eject { slot: record.slot }, &format!("from {} by {actor}", record.slot))?;
-        devices.store.pick_to_hatch(record.slot, carrier).await?;
-        devices.store.release_to_belt(carrier).await?;
-        devices.conveyor.convey(carrier, hal::Station::Reject).await?;
+        let run = [Motion::Pick { slot: record.slot, carrier }, Motion::Release { carrier }, Motion::Convey { carrier, to: hal::Station::Reject }];
+        let gate = self.core.gate();
+        gate.check(Authority::Crew(actor), run[0]).await?;
+        let intended = self.core.journal.note_intent(Some(&code), &Intent::Eject { slot: record.slot }, &format!("from {} by {actor}", record.slot))?;
+        gate.send_all(Authority::Crew(actor), &intended, &run).await?;
         self.core.journal.set_unit_state(&code, UnitState::Rejected, "maintenance")?;
         self.core.journal.note(Some(&code), StepKind::Outcome, "Ejected", &format!("in the reject bin; by {actor}"))?;
         Ok(())

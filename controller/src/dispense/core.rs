@@ -10,6 +10,7 @@ use crate::dispense::streaks::Streaks;
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::workstation::{WorkstationMachine, WorkstationState, WsEvent};
 use crate::journal::Journal;
+use crate::motion::{Gate, Holder};
 use crate::ops::telemetry::Telemetry;
 use crate::rules::catalog::Catalog;
 use crate::tasks::Tasks;
@@ -200,6 +201,22 @@ impl Core {
 
     pub fn in_flight(&self) -> usize {
         lock(&self.machine).inner().in_flight
+    }
+
+    /// Who holds maintenance mode, if the workstation is in it.
+    pub fn lease(&self) -> Option<MaintenanceLease> {
+        lock(&self.maintenance).clone().filter(|_| self.in_maintenance())
+    }
+
+    /// The gate every motion command passes (H-05).
+    pub fn gate(&self) -> Gate<'_> {
+        Gate::new(&self.devices, self)
+    }
+}
+
+impl Holder for Core {
+    fn crew(&self) -> Option<String> {
+        self.lease().map(|l| l.holder)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::rules::inventory::{Hold, UnitState};
 use crate::journal::{Entry, Intent, Journal, JournalError};
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::carriers::{carrier_of, carry_to_bin};
+use crate::motion::{Gate, InService};
 use hal::{Devices, DeviceError, Station, TrackingId};
 use std::collections::BTreeMap;
 use crate::journal::StepKind;
@@ -67,6 +68,8 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
     let mut on_belt: BTreeMap<TrackingId, Station> = devices.conveyor.units_on_belt().await?.into_iter().collect();
     let mut report = RecoveryReport { settled: unfinished.len(), ..RecoveryReport::default() };
     let mut hatch_claimed = false;
+    // Start-up: no request is served yet, so no crew can hold the machine.
+    let gate = Gate::new(devices, &InService);
     for status in unfinished {
         let carrier = carrier_of(&status.id);
         let mut ends = Stage::Failed;
@@ -79,7 +82,7 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                 if hatch == Some(carrier) || on_belt.contains_key(&carrier) {
                     on_belt.remove(&carrier);
                     hatch_claimed |= hatch == Some(carrier);
-                    bin(devices, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
+                    bin(&gate, journal, carrier, hatch == Some(carrier), &unit.code, &status.id).await?;
                     report.binned.push(unit.code.clone());
                     "its unit was on the way: carried to the reject bin and quarantined".to_owned()
                 } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && matches!(last_run_to, Some(Station::Booth(_)))) {
@@ -146,10 +149,11 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
     // Whatever else is in the hatch or rides the belt belongs to no live order.
     let stray_in_hatch = hatch.filter(|_| !hatch_claimed).map(|c| (c, true));
     for (carrier, in_hatch) in stray_in_hatch.into_iter().chain(on_belt.into_keys().map(|c| (c, false))) {
-        if let Err(e) = carry_to_bin(devices, carrier, in_hatch).await {
+        let place = if in_hatch { "in the hatch" } else { "on the belt" };
+        let intended = journal.note_intent(None, &Intent::Convey { to: Station::Reject }, &format!("stray {carrier} {place}"))?;
+        if let Err(e) = carry_to_bin(&gate, &intended, carrier, in_hatch).await {
             tracing::error!("recovery: stray carrier {carrier} left on the belt: {e}");
         }
-        let place = if in_hatch { "in the hatch" } else { "on the belt" };
         journal.note(None, StepKind::Recovery, "stray", &format!("{carrier} {place} with no open dispense: carried to the reject bin"))?;
         report.strays.push(carrier.0);
     }
@@ -159,7 +163,8 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
 /// When the dispense's last command sent was a belt run, where it was sent.
 fn last_belt_run(journal: &Journal, dispense_id: &str) -> Result<Option<Station>, JournalError> {
     let entries = journal.entries(dispense_id)?;
-    Ok(entries.iter().rev().find_map(Entry::intent).and_then(|intent| match intent {
+    // Homing after a power cut repeats the run it interrupted: it is no run itself.
+    Ok(entries.iter().rev().filter_map(Entry::intent).find(|intent| **intent != Intent::Home).and_then(|intent| match intent {
         Intent::Convey { to } => Some(*to),
         _ => None,
     }))
@@ -179,8 +184,9 @@ fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &
     journal.record_stage(&status)
 }
 
-async fn bin(devices: &Devices, journal: &Journal, carrier: TrackingId, in_hatch: bool, code: &str, dispense: &str) -> Result<(), RecoveryError> {
-    let moved = carry_to_bin(devices, carrier, in_hatch).await;
+async fn bin(gate: &Gate<'_>, journal: &Journal, carrier: TrackingId, in_hatch: bool, code: &str, dispense: &str) -> Result<(), RecoveryError> {
+    let intended = journal.record_intent(dispense, Some(code), &Intent::Convey { to: Station::Reject })?;
+    let moved = carry_to_bin(gate, &intended, carrier, in_hatch).await;
     journal.set_unit_state(code, UnitState::Rejected, dispense)?;
     let reason = match &moved {
         Ok(()) => "carried to the reject bin after a restart".to_owned(),

@@ -3,7 +3,7 @@
 //! (outcome), and publishing every stage change to watchers.
 
 use crate::dispense::cancel::CancelWindow;
-use crate::dispense::carriers::{carrier_of, carry_to_bin};
+use crate::dispense::carriers::carrier_of;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::Core;
 use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
@@ -11,7 +11,8 @@ use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::streaks::Loss;
 use crate::ops::faults::{self, Policy};
 use crate::dispense::workstation::WsEvent;
-use crate::journal::{Intent, JournalError, StepKind, unit_info};
+use crate::journal::{Intended, Intent, JournalError, StepKind, unit_info};
+use crate::motion::{Authority, Motion, MotionError, Mover};
 use crate::rules::inventory::{UnitState, choose_fefo};
 use crate::rules::verify::{CHECKS, Evidence, JabTime, Violation, ViolationId, check_order, hold_violation, release_check, verify};
 use crate::scan::{FrameError, Verdict, Vote, decode_frame};
@@ -30,15 +31,6 @@ pub(crate) struct DispenseRun {
     gate_guard: Option<OwnedMutexGuard<()>>,
     booth_guard: Option<OwnedMutexGuard<()>>,
     scan_guard: Option<OwnedMutexGuard<()>>,
-}
-
-/// The device a motion was asked of, so the one that lost its reference is the one
-/// homed.
-#[derive(Debug, Clone, Copy)]
-enum Mover {
-    /// The cold store's picker and hatch.
-    Picker,
-    Belt,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -111,8 +103,8 @@ impl DispenseRun {
         let mut outbox = Outbox::default();
         let mut machine = DispenseFlow::new(self.status.order.booth).uninitialized_state_machine().init_with_context(&mut outbox);
         while let Some(command) = outbox.take() {
-            self.core.journal.record_intent(&self.status.id, self.unit_code(), &command.intent())?;
-            let event = self.execute(&command, machine.inner()).await?;
+            let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &command.intent())?;
+            let event = self.execute(&command, &intended, machine.inner()).await?;
             self.core.journal.record_outcome(&self.status.id, self.unit_code(), &event.outcome(), &describe(&event))?;
             machine.handle_with_context(&event, &mut outbox);
             let finishing = matches!(command, Command::Finish(_));
@@ -234,7 +226,7 @@ impl DispenseRun {
         self.status_tx.send_replace(self.status.clone());
     }
 
-    async fn execute(&mut self, command: &Command, flow: &DispenseFlow) -> Result<Event, JournalError> {
+    async fn execute(&mut self, command: &Command, intended: &Intended, flow: &DispenseFlow) -> Result<Event, JournalError> {
         let event = match command {
             Command::Allocate => self.allocate().await?,
             Command::Pick { slot } => {
@@ -243,15 +235,19 @@ impl DispenseRun {
                 // pause this dispense, not fail it.
                 let core = self.core.clone();
                 let _picker = core.locks.picker.lock().await;
-                let slot = *slot;
                 // Two motions, each sent only with every interlock closed at that moment
                 // (H-05): an e-stop pressed during the pick holds the unit in the hatch.
-                match self.device_step(Mover::Picker, move |s, carrier| async move { s.devices.store.pick_to_hatch(slot, carrier).await }, Event::Picked).await? {
-                    Event::Picked => self.device_step(Mover::Picker, |s, carrier| async move { s.devices.store.release_to_belt(carrier).await }, Event::Picked).await?,
+                let carrier = self.carrier;
+                let picked = match self.motion(intended, Motion::Pick { slot: *slot, carrier }).await? {
+                    Ok(()) => self.motion(intended, Motion::Release { carrier }).await?,
                     failed => failed,
+                };
+                match picked {
+                    Ok(()) => Event::Picked,
+                    Err(e) => self.fault(e),
                 }
             }
-            Command::Convey(to) => self.convey(*to).await?,
+            Command::Convey(to) => self.convey(intended, *to).await?,
             Command::Scan => {
                 let event = self.scan().await?;
                 match &event {
@@ -350,72 +346,71 @@ impl DispenseRun {
         Ok(Event::Allocated(unit))
     }
 
-    /// Runs a motion once every interlock is closed; a motion refused by a device
-    /// that lost its reference is repeated after homing; a device error becomes a
-    /// Fault event.
-    async fn device_step<F, Fut>(&mut self, mover: Mover, step: F, success: Event) -> Result<Event, JournalError>
-    where
-        F: Fn(Arc<Core>, TrackingId) -> Fut,
-        Fut: std::future::Future<Output = Result<(), DeviceError>>,
-    {
-        match self.interlocks_closed().await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Ok(self.fault(e)),
-            Err(journal) => return Err(journal),
+    /// Sends one of this dispense's motions through the gate once every interlock
+    /// is closed and no crew holds the machine (H-05); the gate's own refusal (the
+    /// machine changed since the wait) sends it back to waiting.
+    async fn send(&mut self, intended: &Intended, motion: Motion) -> Result<Result<(), DeviceError>, JournalError> {
+        loop {
+            if let Err(e) = self.interlocks_closed().await? {
+                return Ok(Err(e));
+            }
+            match self.core.gate().send(Authority::Service, intended, motion).await {
+                Ok(()) => return Ok(Ok(())),
+                Err(MotionError::Device(e)) => return Ok(Err(e)),
+                Err(MotionError::Refused(why)) => self.refused_at_the_gate(motion, &why).await,
+            }
         }
-        let first = step(self.core.clone(), self.carrier).await;
-        Ok(match self.repeated_after_homing(mover, first, || step(self.core.clone(), self.carrier)).await {
-            Ok(()) => success,
-            Err(e) => self.fault(e),
-        })
+    }
+
+    async fn refused_at_the_gate(&self, motion: Motion, why: &crate::motion::Refusal) {
+        tracing::info!(dispense = %self.status.id, "{motion:?} refused at the gate ({why}): waiting again");
+        tokio::time::sleep(self.core.settings.interlock_poll).await;
+    }
+
+    /// [`Self::send`]; a motion refused by a device that lost its reference is
+    /// repeated after homing it.
+    async fn motion(&mut self, intended: &Intended, motion: Motion) -> Result<Result<(), DeviceError>, JournalError> {
+        let first = self.send(intended, motion).await?;
+        self.repeated_after_homing(intended, motion, first).await
     }
 
     /// `first`, the outcome of a motion, or, while the device refused it for want
-    /// of homing (it came back from a power cut), the outcome of `again` after
-    /// homing it, at most [`REPEATS`] times.
-    async fn repeated_after_homing<F, Fut>(&self, mover: Mover, first: Result<(), DeviceError>, again: F) -> Result<(), DeviceError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<(), DeviceError>>,
-    {
+    /// of homing (it came back from a power cut), the outcome of sending it again
+    /// after homing the device, at most [`REPEATS`] times.
+    async fn repeated_after_homing(&mut self, intended: &Intended, motion: Motion, first: Result<(), DeviceError>) -> Result<Result<(), DeviceError>, JournalError> {
         let mut result = first;
         for _ in 0..REPEATS {
             match &result {
-                Err(e) if self.rehomed(mover, e).await => result = again().await,
+                Err(e) if self.rehomed(motion.mover(), e).await? => result = self.send(intended, motion).await?,
                 _ => break,
             }
         }
-        result
+        Ok(result)
     }
 
     /// A device that lost its reference (it came back from a power cut) refuses
-    /// motion until homed: home it (one runner at a time; homing twice is
-    /// harmless) and say so in the journal. True if the refused motion, which
-    /// never started, may be repeated.
-    async fn rehomed(&self, mover: Mover, e: &DeviceError) -> bool {
+    /// motion until homed: home it as every motion goes (intent journalled first,
+    /// through the gate; one runner at a time, homing twice is harmless) and say
+    /// how it went. True if the refused motion, which never started, may be repeated.
+    async fn rehomed(&mut self, mover: Mover, e: &DeviceError) -> Result<bool, JournalError> {
         if e.kind() != ErrorKind::NotHomed {
-            return false;
+            return Ok(false);
         }
-        let _one_at_a_time = self.core.locks.homing.lock().await;
-        let devices = &self.core.devices;
-        let homed = match mover {
-            Mover::Picker => devices.store.home().await,
-            Mover::Belt => devices.conveyor.home().await,
-        };
+        let core = self.core.clone();
+        let _one_at_a_time = core.locks.homing.lock().await;
+        // What cannot be journalled is not done (H-06): the run stops here.
+        let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &Intent::Home)?;
+        let homed = self.send(&intended, Motion::Home(mover)).await?;
         let note = match &homed {
             Ok(()) => format!("{} had lost its reference ({e}): homed, the motion is repeated", e.device()),
             Err(h) => format!("{} had lost its reference ({e}) and homing failed: {h}", e.device()),
         };
         tracing::warn!(dispense = %self.status.id, "{note}");
-        // What cannot be journalled is not done: the motion is not repeated (H-06).
-        if let Err(j) = self.journal(StepKind::Evidence, "rehomed", &note) {
-            tracing::error!(dispense = %self.status.id, "journal: {j}; the motion is not repeated");
-            return false;
-        }
-        homed.is_ok()
+        self.journal(StepKind::Evidence, "rehomed", &note)?;
+        Ok(homed.is_ok())
     }
 
-    async fn convey(&mut self, to: Station) -> Result<Event, JournalError> {
+    async fn convey(&mut self, intended: &Intended, to: Station) -> Result<Event, JournalError> {
         if to == Station::Scan {
             self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
         }
@@ -424,32 +419,41 @@ impl DispenseRun {
                 return Ok(refused);
             }
         }
-        if let Err(e) = self.interlocks_closed().await? {
-            return Ok(self.fault(e));
-        }
-        if let Station::Booth(_) = to {
-            if let Some(refused) = self.recheck_before_drop()? {
-                return Ok(refused);
+        let motion = Motion::Convey { carrier: self.carrier, to };
+        let result = loop {
+            if let Err(e) = self.interlocks_closed().await? {
+                return Ok(self.fault(e));
             }
-        }
-        let core = self.core.clone();
-        let run = core.devices.conveyor.convey(self.carrier, to);
-        let result = match self.scan_guard.is_some() && to != Station::Scan {
-            // Leaving the scan station: the next unit may run in once this one has
-            // cleared it (the belt's spacing), long before it reaches its booth.
-            true => {
-                tokio::pin!(run);
-                tokio::select! {
-                    result = &mut run => result,
-                    () = tokio::time::sleep(core.settings.scan_clearance) => {
-                        self.scan_guard = None;
-                        run.await
-                    }
+            if let Station::Booth(_) = to {
+                if let Some(refused) = self.recheck_before_drop()? {
+                    return Ok(refused);
                 }
             }
-            false => run.await,
+            let core = self.core.clone();
+            let gate = core.gate();
+            let run = gate.send(Authority::Service, intended, motion);
+            let result = match self.scan_guard.is_some() && to != Station::Scan {
+                // Leaving the scan station: the next unit may run in once this one has
+                // cleared it (the belt's spacing), long before it reaches its booth.
+                true => {
+                    tokio::pin!(run);
+                    tokio::select! {
+                        result = &mut run => result,
+                        () = tokio::time::sleep(core.settings.scan_clearance) => {
+                            self.scan_guard = None;
+                            run.await
+                        }
+                    }
+                }
+                false => run.await,
+            };
+            match result {
+                Ok(()) => break Ok(()),
+                Err(MotionError::Device(e)) => break Err(e),
+                Err(MotionError::Refused(why)) => self.refused_at_the_gate(motion, &why).await,
+            }
         };
-        let result = self.repeated_after_homing(Mover::Belt, result, || core.devices.conveyor.convey(self.carrier, to)).await;
+        let result = self.repeated_after_homing(intended, motion, result).await?;
         let event = match result {
             Ok(()) => Event::Arrived,
             // A unit that did not get away may still be at the scan station: it keeps it.
@@ -749,11 +753,13 @@ impl DispenseRun {
     /// holds the machine (H-05: an e-stop pressed mid-pick leaves the unit in the
     /// hatch until it is released).
     async fn carry_failed_unit(&mut self, in_hatch: bool) -> Result<Result<(), DeviceError>, JournalError> {
-        self.core.journal.record_intent(&self.status.id, self.unit_code(), &Intent::Convey { to: Station::Reject })?;
-        if let Err(e) = self.interlocks_closed().await? {
-            return Ok(Err(e));
+        let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &Intent::Convey { to: Station::Reject })?;
+        if in_hatch {
+            if let Err(e) = self.send(&intended, Motion::Release { carrier: self.carrier }).await? {
+                return Ok(Err(e));
+            }
         }
-        Ok(carry_to_bin(&self.core.devices, self.carrier, in_hatch).await)
+        self.send(&intended, Motion::Convey { carrier: self.carrier, to: Station::Reject }).await
     }
 
     /// Waits until every interlock is closed and readable, pausing the workstation

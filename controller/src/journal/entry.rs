@@ -98,6 +98,10 @@ pub enum Intent {
     Finish { stage: Stage },
     /// Carry a held unit from its slot to the bin (maintenance).
     Eject { slot: SlotAddress },
+    /// Home a device (at start-up, after a power cut, in maintenance).
+    Home,
+    /// Move a device by hand (maintenance): `what` names the axis or the belt.
+    Jog { what: String, millimetres: i32 },
 }
 
 impl Intent {
@@ -113,6 +117,8 @@ impl Intent {
             Self::AwaitAdministration => "AwaitAdministration",
             Self::Finish { .. } => "Finish",
             Self::Eject { .. } => "Eject",
+            Self::Home => "Home",
+            Self::Jog { .. } => "Jog",
         }
     }
 
@@ -128,6 +134,8 @@ impl Intent {
             Self::AwaitAdministration => "wait for the nurse's administration".into(),
             Self::Finish { stage } => format!("settle the unit; the dispense ends {}", stage.describe()),
             Self::Eject { slot } => format!("carry the held unit in {slot} to the reject bin"),
+            Self::Home => "home the devices to their references".into(),
+            Self::Jog { what, millimetres } => format!("jog the {what} {millimetres} mm"),
         }
     }
 }

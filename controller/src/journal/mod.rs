@@ -19,4 +19,5 @@ pub use error::{JournalError, Result};
 pub use dispenses::Created;
 pub use schema::SCHEMA_VERSION;
 pub use stock::{StockFilter, unit_info};
+pub use steps::Intended;
 pub use entry::{Entry, Intent, Outcome, StepData, StepKind, station_name};

@@ -12,6 +12,13 @@ use crate::journal::rows::{from_json, insert_step, parse_time};
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+/// Proof that an intent was journalled: the motion gate sends nothing without one
+/// (H-05), and only this module makes them, each by writing an intent.
+#[derive(Debug)]
+pub struct Intended {
+    _journalled: (),
+}
+
 /// The columns [`Journal::query_entries`] reads, in its order.
 const SELECT_ENTRY: &str = "SELECT seq, at, dispense_id, unit_code, kind, step, detail, data FROM steps";
 
@@ -22,8 +29,9 @@ impl Journal {
     }
 
     /// Records an intent that belongs to no dispense (maintenance motions).
-    pub fn note_intent(&self, unit_code: Option<&str>, intent: &Intent, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), self.now(), None, unit_code, StepKind::Intent, intent.name(), detail, Some(&StepData::Intent(intent.clone())))
+    pub fn note_intent(&self, unit_code: Option<&str>, intent: &Intent, detail: &str) -> Result<Intended> {
+        insert_step(&self.conn(), self.now(), None, unit_code, StepKind::Intent, intent.name(), detail, Some(&StepData::Intent(intent.clone())))?;
+        Ok(Intended { _journalled: () })
     }
 
     /// Appends one step to a dispense's log.
@@ -32,8 +40,9 @@ impl Journal {
     }
 
     /// Journals a dispense's command before it is sent.
-    pub fn record_intent(&self, dispense_id: &str, unit_code: Option<&str>, intent: &Intent) -> Result<()> {
-        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, StepKind::Intent, intent.name(), &intent.describe(), Some(&StepData::Intent(intent.clone())))
+    pub fn record_intent(&self, dispense_id: &str, unit_code: Option<&str>, intent: &Intent) -> Result<Intended> {
+        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, StepKind::Intent, intent.name(), &intent.describe(), Some(&StepData::Intent(intent.clone())))?;
+        Ok(Intended { _journalled: () })
     }
 
     /// Journals what a dispense's command did; `detail` says it for people.

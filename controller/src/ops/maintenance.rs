@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use crate::journal::StepKind;
+use crate::motion::Authority;
 
 /// One field device as the crew sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -133,7 +134,7 @@ pub async fn self_test(dispatcher: &Dispatcher, actor: &str, results: mpsc::Send
     let steps = checks.len() as u32;
     let mut failed = 0;
     for (i, check) in checks.iter().enumerate() {
-        let (name, outcome, detail) = run_check(dispatcher, &field, check).await;
+        let (name, outcome, detail) = run_check(dispatcher, actor, &field, check).await;
         if outcome == Outcome::Failed {
             failed += 1;
         }
@@ -146,11 +147,10 @@ pub async fn self_test(dispatcher: &Dispatcher, actor: &str, results: mpsc::Send
     Ok(())
 }
 
-async fn run_check(dispatcher: &Dispatcher, field: &[Arc<dyn FieldDiagnostics>], check: &Check) -> (String, Outcome, String) {
+async fn run_check(dispatcher: &Dispatcher, actor: &str, field: &[Arc<dyn FieldDiagnostics>], check: &Check) -> (String, Outcome, String) {
     use Outcome::{Failed, Passed, Skipped};
     let verdict = |ok: bool, detail: String| (if ok { Passed } else { Failed }, detail);
     let devices = dispatcher.devices();
-    let interlocks_closed = async { devices.interlocks.read().await.map(|i| i.all_closed()).unwrap_or(false) };
     let (name, (outcome, detail)) = match check {
         Check::Identity(i) => {
             let d = &field[*i];
@@ -225,47 +225,34 @@ async fn run_check(dispatcher: &Dispatcher, field: &[Arc<dyn FieldDiagnostics>],
             };
             ("scan camera".into(), found)
         }
-        Check::Home => {
-            let found = if !interlocks_closed.await {
-                (Skipped, "an interlock is open: no motion".into())
-            } else {
-                match dispatcher.home().await {
-                    Ok(()) => verdict(true, "picker and belt at their references".into()),
-                    Err(e) => verdict(false, crate::ops::faults::describe(&e)),
-                }
-            };
-            ("home picker and belt".into(), found)
-        }
-        Check::JogPicker => ("picker jog x ±10 mm".into(), jog_there_and_back(dispatcher, Some(hal::PickerAxis::X)).await),
-        Check::JogBelt => {
-            let on_belt = devices.conveyor.units_on_belt().await.map(|u| u.len()).unwrap_or(0);
-            let found = if on_belt > 0 { (Skipped, format!("{on_belt} unit(s) on the belt: not moving them")) } else { jog_there_and_back(dispatcher, None).await };
-            ("belt jog ±10 mm".into(), found)
-        }
+        Check::Home => ("home picker and belt".into(), moved(dispatcher.home(Authority::Crew(actor), &format!("self-test by {actor}")).await, "picker and belt at their references".into())),
+        Check::JogPicker => ("picker jog x ±10 mm".into(), jog_there_and_back(dispatcher, actor, Some(hal::PickerAxis::X)).await),
+        Check::JogBelt => ("belt jog ±10 mm".into(), jog_there_and_back(dispatcher, actor, None).await),
     };
     (name, outcome, detail)
 }
 
-/// Jogs an axis 10 mm out and back; `None` is the belt.
-async fn jog_there_and_back(dispatcher: &Dispatcher, axis: Option<hal::PickerAxis>) -> (Outcome, String) {
-    let devices = dispatcher.devices();
-    if !devices.interlocks.read().await.map(|i| i.all_closed()).unwrap_or(false) {
-        return (Outcome::Skipped, "an interlock is open: no motion".into());
+/// A motion step's verdict: passed; skipped when the controller would not move
+/// (an interlock open, a unit on the belt, the lease lapsed: H-05); failed when the
+/// device failed.
+fn moved(result: Result<(), DispatchError>, passed: String) -> (Outcome, String) {
+    match result {
+        Ok(()) => (Outcome::Passed, passed),
+        Err(DispatchError::Device(e)) => (Outcome::Failed, crate::ops::faults::describe(&e)),
+        Err(refused) => (Outcome::Skipped, format!("not moved: {refused}")),
     }
+}
+
+/// Jogs an axis 10 mm out and back; `None` is the belt.
+async fn jog_there_and_back(dispatcher: &Dispatcher, actor: &str, axis: Option<hal::PickerAxis>) -> (Outcome, String) {
     let started = std::time::Instant::now();
     let result = async {
         for mm in [10, -10] {
-            match axis {
-                Some(a) => devices.store.jog(a, mm).await?,
-                None => devices.conveyor.jog(mm).await?,
-            }
+            dispatcher.jog(actor, axis, mm).await?;
         }
-        Ok::<_, hal::DeviceError>(())
+        Ok(())
     };
-    match result.await {
-        Ok(()) => (Outcome::Passed, format!("out and back in {} ms", started.elapsed().as_millis())),
-        Err(e) => (Outcome::Failed, crate::ops::faults::describe(&e)),
-    }
+    moved(result.await, format!("out and back in {} ms", started.elapsed().as_millis()))
 }
 
 /// A frame from the scan station, decoded, as a PNG with the label region marked.
