@@ -82,6 +82,7 @@ pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) ->
             binned = report.binned.len(),
             returned = report.returned_to_stock.len(),
             in_tray = report.quarantined_in_tray.len(),
+            taken_from_tray = report.taken_from_tray.len(),
             lost = report.lost.len(),
             strays = report.strays.len(),
             "recovered in {:?}",

@@ -30,6 +30,8 @@ pub struct RecoveryReport {
     pub binned: Vec<String>,
     pub returned_to_stock: Vec<String>,
     pub quarantined_in_tray: Vec<String>,
+    /// Delivered, but their tray reads empty: taken out by hand (H-04).
+    pub taken_from_tray: Vec<String>,
     pub lost: Vec<String>,
     /// Carriers on the belt that no dispense claimed, binned.
     pub strays: Vec<u64>,
@@ -87,14 +89,30 @@ pub async fn recover(journal: &Journal, devices: &Devices) -> Result<RecoveryRep
                     "its unit was on the way: carried to the reject bin and quarantined".to_owned()
                 } else if state == Some(UnitState::Delivered) || (state == Some(UnitState::Picked) && matches!(last_run_to, Some(Station::Booth(_)))) {
                     // A belt run ends at its target or stops on the belt (a jam): a unit
-                    // sent to a booth that is no longer on the belt was diverted into the tray.
+                    // sent to a booth that is no longer on the belt was diverted into the
+                    // tray. Whether it is still there, the tray's sensor says (H-04); a
+                    // sensor that cannot be read counts as occupied, the safe side.
+                    let booth = status.order.booth;
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
-                    journal.hold_unit(&unit.code, Hold::Quarantined, "in a booth tray when the controller restarted", "recovery")?;
-                    if let Err(e) = devices.booths.clear(status.order.booth).await {
+                    if let Err(e) = devices.booths.clear(booth).await {
                         tracing::warn!("recovery: booth display not cleared: {e}");
                     }
-                    report.quarantined_in_tray.push(unit.code.clone());
-                    format!("its unit is in {} and is quarantined: the nurse returns it", status.order.booth)
+                    match devices.booths.tray(booth).await {
+                        Ok(hal::TrayState::Empty) => {
+                            journal.hold_unit(&unit.code, Hold::Quarantined, &format!("not in its tray at {booth} after a restart: taken out by hand; ask the nurse whether it was given"), "recovery")?;
+                            report.taken_from_tray.push(unit.code.clone());
+                            format!("its unit is not in {booth}'s tray: taken out by hand, quarantined; ask the nurse whether it was given")
+                        }
+                        tray => {
+                            let sensor = match tray {
+                                Err(e) => format!(" (tray sensor unreadable: {e}; taken to be there)"),
+                                Ok(_) => String::new(),
+                            };
+                            journal.hold_unit(&unit.code, Hold::Quarantined, &format!("in a booth tray when the controller restarted{sensor}"), "recovery")?;
+                            report.quarantined_in_tray.push(unit.code.clone());
+                            format!("its unit is in {booth}'s tray and is quarantined: the nurse returns it{sensor}")
+                        }
+                    }
                 } else if state == Some(UnitState::Picked) && last_run_to == Some(Station::Reject) {
                     // Sent to the bin and no longer on the belt: it is in the bin.
                     journal.set_unit_state(&unit.code, UnitState::Rejected, &status.id)?;
