@@ -1,6 +1,7 @@
-//! The scenario's expectations checked against what the run measured. Two are
-//! always checked: no wrong unit reached a booth, and every unit is where the
-//! journal says.
+//! The scenario's expectations checked against what the run measured. Always
+//! checked: no wrong unit reached a booth (each delivery judged against the
+//! dispense that carried it), every unit is where the journal says, and no patient
+//! was refused or left waiting unless the scenario allows a share.
 
 use crate::bound::Bound;
 use crate::format::{Expect, Range};
@@ -28,6 +29,15 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
         check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
         check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
     ];
+    for (outcome, share) in expect.patients.by_outcome() {
+        let n = m.patients_by_outcome.get(outcome).copied().unwrap_or(0);
+        let seen = if m.patients == 0 { 0.0 } else { n as f64 / m.patients as f64 };
+        out.push(check(
+            format!("patients {outcome}"),
+            share.contains(seen),
+            format!("expected {}, got {:.1} % ({n} of {})", share.describe(), seen * 100.0, m.patients),
+        ));
+    }
     out.extend(count("administered", expect.administered, m.administered));
     out.extend(count("rejected", expect.rejected, m.rejected));
     out.extend(count("failed", expect.failed, m.failed));

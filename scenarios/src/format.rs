@@ -208,6 +208,67 @@ pub struct Expect {
     pub faults: Vec<String>,
     /// The workstation's state at the end (e.g. "ready").
     pub final_state: Option<String>,
+    /// Shares of the patients by how their visit ended, each 0 to 1. Unless set
+    /// here, no patient may be refused or left waiting.
+    #[serde(default)]
+    pub patients: PatientShares,
+}
+
+/// Shares of the patients by outcome (`given = { min = 0.9 }`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientShares {
+    pub given: Option<Share>,
+    pub rejected: Option<Share>,
+    pub failed: Option<Share>,
+    pub cancelled: Option<Share>,
+    pub refused: Option<Share>,
+    pub waiting: Option<Share>,
+}
+
+impl PatientShares {
+    /// Each outcome's expected share, by the outcome's name; refused and waiting
+    /// default to none at all.
+    pub fn by_outcome(&self) -> Vec<(&'static str, Share)> {
+        let none = Share { min: None, max: Some(0.0) };
+        [
+            ("given", self.given),
+            ("rejected", self.rejected),
+            ("failed", self.failed),
+            ("cancelled", self.cancelled),
+            ("refused", self.refused.or(Some(none))),
+            ("waiting", self.waiting.or(Some(none))),
+        ]
+        .into_iter()
+        .filter_map(|(name, share)| share.map(|s| (name, s)))
+        .collect()
+    }
+}
+
+/// A share of the patients, 0 to 1: `{ min = 0.9 }`, `{ max = 0.05 }`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Share {
+    pub fn contains(self, share: f64) -> bool {
+        // A share is a ratio of counts: a hair of rounding is no miss.
+        const EPS: f64 = 1e-9;
+        self.min.is_none_or(|m| share >= m - EPS) && self.max.is_none_or(|m| share <= m + EPS)
+    }
+
+    pub fn describe(self) -> String {
+        let pc = |x: f64| format!("{:.0} %", x * 100.0);
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => format!("{} to {}", pc(a), pc(b)),
+            (Some(a), None) => format!("at least {}", pc(a)),
+            (None, Some(b)) => format!("at most {}", pc(b)),
+            (None, None) => "any share".into(),
+        }
+    }
 }
 
 /// An exact count (`3`) or bounds (`{ min = 3, max = 5 }`).
@@ -294,6 +355,12 @@ impl Scenario {
             }
             f.fault.parse::<simulator::injection::Fault>().map_err(|why| format!("faults[{i}]: {why}"))?;
         }
+        for (name, share) in self.expect.patients.by_outcome() {
+            let ok = |x: Option<f64>| x.is_none_or(|x| (0.0..=1.0).contains(&x));
+            if !ok(share.min) || !ok(share.max) || share.min.zip(share.max).is_some_and(|(a, b)| a > b) {
+                return Err(format!("expect.patients.{name} is a share between 0 and 1 (min at most max), got {share:?}"));
+            }
+        }
         Ok(())
     }
 }
@@ -330,5 +397,12 @@ mod tests {
         bad.faults[0] = ScheduledFault { at_min: Some(1.0), on_pick: Some(2), on_convey: None, fault: "jam".into() };
         assert!(bad.check().expect_err("two triggers").contains("exactly one"));
         assert!(Range::Between { min: Some(2), max: None }.contains(5) && !Range::Exactly(3).contains(4));
+        let shares = toml::from_str::<Scenario>(&format!("{MINIMAL}\n[expect.patients]\ngiven = {{ min = 1.5 }}\n")).expect("parses");
+        assert!(shares.check().expect_err("a share above 1").contains("expect.patients.given"));
+        let typo = toml::from_str::<Scenario>(&format!("{MINIMAL}\n[expect.patients]\ngivn = {{ min = 0.5 }}\n")).expect_err("unknown outcome").to_string();
+        assert!(typo.contains("givn"), "{typo}");
+        let defaults = s.expect.patients.by_outcome();
+        assert_eq!(defaults.len(), 2, "refused and waiting are checked unless set: {defaults:?}");
+        assert!(defaults.iter().all(|(_, share)| !share.contains(0.01) && share.contains(0.0)));
     }
 }

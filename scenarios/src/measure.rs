@@ -12,6 +12,9 @@ use controller::journal::Outcome;
 #[derive(Debug, Clone, Serialize)]
 pub struct Metrics {
     pub patients: usize,
+    /// Every patient's outcome counted (given, rejected, failed, cancelled,
+    /// refused, waiting): they sum to `patients`.
+    pub patients_by_outcome: BTreeMap<String, u64>,
     pub orders: usize,
     pub administered: u64,
     pub rejected: u64,
@@ -85,8 +88,13 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
     faults.sort();
     faults.dedup();
     let virtual_hours = (raw.end - raw.start).num_milliseconds() as f64 / 3_600_000.0;
+    let patients_by_outcome = crate::run::PatientOutcome::ALL
+        .iter()
+        .map(|o| (o.name().to_owned(), raw.patients.iter().filter(|p| *p == o).count() as u64))
+        .collect();
     Ok(Metrics {
         patients: raw.visits.len(),
+        patients_by_outcome,
         orders: raw.finals.len(),
         administered,
         rejected: count(Stage::Rejected),
@@ -101,7 +109,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         cold_chain_alarms: alarms,
         fault_codes: faults,
         final_state: raw.assembled.dispatcher.workstation_state().name().to_owned(),
-        wrong_units_delivered: wrong_units(raw),
+        wrong_units_delivered: wrong_units(raw)?,
         administered_by_lot: raw.finals.iter().filter(|d| d.stage == Stage::Administered).fold(BTreeMap::new(), |mut lots, d| {
             if let (Some(unit), Some(at)) = (&d.unit, d.finished_at) {
                 lots.entry(unit.lot.clone()).or_insert_with(Vec::new).push((at - raw.start).num_milliseconds() as f64 / 60_000.0);
@@ -125,25 +133,42 @@ fn throughput(raw: &Raw, duration_h: f64) -> f64 {
     }
 }
 
-/// Every unit the simulator put in a tray must be the verified unit of a dispense
-/// for that booth, of the ordered product (a dispense reaches a booth only after
-/// passing verification; it may still be refused there, by the guardian or a hold).
-fn wrong_units(raw: &Raw) -> Vec<String> {
-    let sim = &raw.sim;
+/// Every unit the simulator put in a tray is judged against the dispense that
+/// carried it there (its carrier is the dispense's number): that dispense must be
+/// for that booth and the ordered product, must have reserved exactly that unit, and
+/// its verification must have passed every check (a unit is refused at the booth
+/// only after that). A label that cannot be read, or a carrier no dispense owns, is
+/// wrong: nothing is left unjudged (H-10).
+fn wrong_units(raw: &Raw) -> anyhow::Result<Vec<String>> {
+    let journal = raw.assembled.dispatcher.journal();
     let catalog = raw.assembled.dispatcher.catalog();
-    sim.deliveries()
-        .into_iter()
-        .filter_map(|delivery| {
-            let code = hal::codes::UnitCode::parse(&delivery.label).ok()?;
-            let canonical = code.canonical();
-            let dispense = raw.finals.iter().find(|d| d.unit.as_ref().is_some_and(|u| u.code == canonical));
-            // Reached the booth, or (dropped while the controller was down) passed verification.
-            let right = dispense.is_some_and(|d| {
-                d.order.booth == delivery.booth && catalog.product_of(&code).is_some_and(|p| p.id == d.order.product_id) && (d.at_booth_at.is_some() || passed_verification(raw, &d.id))
-            });
-            (!right).then(|| format!("{} in {}", delivery.label, delivery.booth))
-        })
-        .collect()
+    let mut wrong = Vec::new();
+    for delivery in raw.sim.deliveries() {
+        let what = format!("{} in {} (carrier {})", delivery.label, delivery.booth, delivery.carrier);
+        let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else {
+            wrong.push(format!("{what}: a label no scan could have read"));
+            continue;
+        };
+        let Some(dispense) = controller::dispense::carriers::dispense_of(delivery.carrier).map(|id| journal.dispense(&id)).transpose()?.flatten() else {
+            wrong.push(format!("{what}: carried by no dispense"));
+            continue;
+        };
+        let problem = if dispense.order.booth != delivery.booth {
+            Some(format!("{} was for {}", dispense.id, dispense.order.booth))
+        } else if dispense.unit.as_ref().is_none_or(|u| u.code != code.canonical()) {
+            Some(format!("{} reserved {}", dispense.id, dispense.unit.as_ref().map_or("no unit", |u| u.code.as_str())))
+        } else if !catalog.product_of(&code).is_some_and(|p| p.id == dispense.order.product_id) {
+            Some(format!("{} ordered {}", dispense.id, dispense.order.product_id))
+        } else if !passed_verification(raw, &dispense.id) {
+            Some(format!("{} never passed verification", dispense.id))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            wrong.push(format!("{what}: {problem}"));
+        }
+    }
+    Ok(wrong)
 }
 
 /// Whether the journal holds the dispense's verification with every check passed.

@@ -118,6 +118,7 @@ impl Report {
         let rejected: Vec<String> = m.rejected_by.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         for (k, v) in [
             ("patients / orders", format!("{} / {}", m.patients, m.orders)),
+            ("patients by outcome", m.patients_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
             ("administered", m.administered.to_string()),
             ("rejected", format!("{} {}", m.rejected, if rejected.is_empty() { String::new() } else { format!("({})", rejected.join(", ")) })),
             ("failed / cancelled", format!("{} / {}", m.failed, m.cancelled)),

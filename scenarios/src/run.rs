@@ -40,6 +40,54 @@ pub struct Visit {
     pub behaviour: Behaviour,
 }
 
+/// How a patient's visit ended, as the clinic counts it: every patient has exactly
+/// one, so none vanishes from the figures (H-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientOutcome {
+    /// The dose was given.
+    Given,
+    /// The last dispense ended rejected (the guardian refused, a check failed and
+    /// the re-orders ran out).
+    Rejected,
+    /// The last dispense failed.
+    Failed,
+    /// The clinic cancelled the order.
+    Cancelled,
+    /// The workstation refused the order itself.
+    Refused,
+    /// Still waiting when the run ended.
+    Waiting,
+}
+
+impl PatientOutcome {
+    pub const ALL: [PatientOutcome; 6] = [Self::Given, Self::Rejected, Self::Failed, Self::Cancelled, Self::Refused, Self::Waiting];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Given => "given",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Refused => "refused",
+            Self::Waiting => "waiting",
+        }
+    }
+
+    /// A finished visit's outcome: refused if the workstation refused an order,
+    /// else how its last dispense ended.
+    fn of(finals: &[DispenseStatus], refused: bool) -> Self {
+        use controller::dispense::status::Stage;
+        match finals.last().map(|d| d.stage) {
+            _ if refused => Self::Refused,
+            Some(Stage::Administered) => Self::Given,
+            Some(Stage::Rejected) => Self::Rejected,
+            Some(Stage::Cancelled) => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+}
+
 /// The run's raw results, for [`crate::measure`] and the reports.
 #[derive(Debug)]
 pub struct Raw {
@@ -48,6 +96,8 @@ pub struct Raw {
     pub opened_at: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub visits: Vec<Visit>,
+    /// Each patient's outcome, in visit order.
+    pub patients: Vec<PatientOutcome>,
     pub finals: Vec<DispenseStatus>,
     pub samples: Vec<Sample>,
     pub assembled: Assembled,
@@ -255,19 +305,25 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
     let total = patients.len();
     let mut finals = Vec::new();
-    let mut waiting = patients.into_iter();
-    let mut next = waiting.next();
-    while let Some(handle) = next.take() {
+    let mut outcomes = Vec::new();
+    for handle in patients {
         let left = horizon.saturating_sub(opened.elapsed());
+        if left.is_zero() {
+            // Past the horizon: whoever has not finished is counted as waiting.
+            handle.abort();
+            outcomes.push(PatientOutcome::Waiting);
+            continue;
+        }
         match tokio::time::timeout(left, handle).await {
             Ok(joined) => {
-                finals.extend(joined.context("a patient's task failed")?);
+                let (visit_finals, refused) = joined.context("a patient's task failed")?;
+                outcomes.push(PatientOutcome::of(&visit_finals, refused));
+                finals.extend(visit_finals);
                 progress(opened.elapsed(), finals.len(), total);
-                next = waiting.next();
             }
             Err(_) => {
                 tracing::warn!("the run reached its horizon with patients still waiting");
-                break;
+                outcomes.push(PatientOutcome::Waiting);
             }
         }
     }
@@ -278,7 +334,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     // After a restart the figures and the accounting are the new controller's.
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::injection::Line::Store).corrupted() + h.line(simulator::injection::Line::Conveyor).corrupted());
-    Ok(Raw { start, opened_at, end, visits, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames })
+    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames })
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the
@@ -320,11 +376,12 @@ const REORDERS: usize = 2;
 /// workstation rejects the unit itself (unreadable, handling fault, a label that
 /// does not match, a hold that came while it waited at the booth), or recovery
 /// ended the dispense after a restart, the clinic orders again, as the demo's
-/// clinic does. Every dispense's final status.
-async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Vec<DispenseStatus> {
+/// clinic does. Every dispense's final status, and whether the workstation
+/// refused an order.
+async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
-        let Some(status) = dispense(current, v, attempt, clinic, rng).await else { break };
+        let Some(status) = dispense(current, v, attempt, clinic, rng).await else { return (finals, true) };
         // The unit's fault, not the patient's: a unit was taken and the guardian did
         // not refuse it; or the controller went down and recovery ended the dispense.
         let unit_fault = status.stage == controller::dispense::status::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::rules::verify::ViolationId::ValidationFailed);
@@ -334,7 +391,7 @@ async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic,
             break;
         }
     }
-    finals
+    (finals, false)
 }
 
 /// How long the clinic waits for a controller that is down before it gives up an order.

@@ -22,6 +22,8 @@ pub struct PhysicalUnit {
 pub struct Delivery {
     pub booth: BoothId,
     pub label: String,
+    /// The carrier that brought it: which dispense, for the controller.
+    pub carrier: TrackingId,
 }
 
 #[derive(Debug)]

@@ -34,10 +34,11 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
         };
         let m = &r.metrics;
         println!(
-            "{} {}: {} patients, {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; {:.1} virtual h in {:.1} s",
+            "{} {}: {} patients ({}); orders: {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; {:.1} virtual h in {:.1} s",
             if r.passed { "PASS" } else { "FAIL" },
             r.scenario,
             m.patients,
+            m.patients_by_outcome.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
             m.administered,
             m.rejected,
             m.failed,
