@@ -1,6 +1,7 @@
 //! The scenario's expectations checked against what the run measured. Always
 //! checked: no wrong unit reached a booth (each delivery judged against the
-//! dispense that carried it), every unit is where the journal says, and no patient
+//! dispense that carried it), every unit is where the journal says, no motion was
+//! sent into an open interlock, and no patient
 //! was refused or left waiting unless the scenario allows a share.
 
 use crate::bound::Bound;
@@ -28,6 +29,11 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
     let mut out = vec![
         check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
         check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
+        check(
+            "no motion into an open interlock",
+            m.motions_into_open_interlocks == 0,
+            format!("{} motion command(s) the devices refused for an open interlock", m.motions_into_open_interlocks),
+        ),
     ];
     for (outcome, share) in expect.patients.by_outcome() {
         let n = m.patients_by_outcome.get(outcome).copied().unwrap_or(0);

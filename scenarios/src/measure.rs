@@ -40,6 +40,9 @@ pub struct Metrics {
     pub administered_by_lot: BTreeMap<String, Vec<f64>>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
+    /// Motion commands a simulated device had to refuse because an interlock was
+    /// open: the controller must never send one (H-05).
+    pub motions_into_open_interlocks: u64,
     /// Chunks of bytes the line noise garbled on the field lines (over the wire only).
     pub garbled_frames: u64,
 }
@@ -117,6 +120,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
             lots
         }),
         unaccounted: unaccounted(raw)?,
+        motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
     })
 }
@@ -144,7 +148,7 @@ fn wrong_units(raw: &Raw) -> anyhow::Result<Vec<String>> {
     let catalog = raw.assembled.dispatcher.catalog();
     let mut wrong = Vec::new();
     for delivery in raw.sim.deliveries() {
-        let what = format!("{} in {} (carrier {})", delivery.label, delivery.booth, delivery.carrier);
+        let what = format!("{} in {} (by {})", delivery.label, delivery.booth, delivery.carrier);
         let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else {
             wrong.push(format!("{what}: a label no scan could have read"));
             continue;

@@ -256,6 +256,7 @@ impl DeviceCore {
             return Some(JobResult::HeartbeatLost);
         }
         if self.model.interlock_open() {
+            self.model.refused_for_interlock();
             return Some(JobResult::Interlock);
         }
         if !s.homed && !self.model.is_home(code) {

@@ -25,6 +25,13 @@ pub(crate) trait FieldModel: Send + Sync + std::fmt::Debug {
     fn fill_inputs(&self, regs: &mut [u16]);
     /// An interlock that stops this device's motion is open.
     fn interlock_open(&self) -> bool;
+    /// Counts a motion task refused because an interlock was open (the tests' and
+    /// scenarios' proof that the controller never sends one).
+    fn refused_for_interlock(&self) {
+        self.world_handle().world().motions_refused_for_interlock += 1;
+    }
+    /// The simulated world this model reads.
+    fn world_handle(&self) -> &Plant;
     /// Alarm bits whose condition holds now (latched by the core), judged from the
     /// device-specific registers [`FieldModel::fill_inputs`] has just filled.
     fn alarm_conditions(&self, regs: &[u16]) -> u32;
@@ -66,6 +73,10 @@ impl StoreModel {
 }
 
 impl FieldModel for StoreModel {
+    fn world_handle(&self) -> &Plant {
+        &self.shared
+    }
+
     fn kind(&self) -> DeviceType {
         DeviceType::ColdStore
     }
@@ -191,6 +202,10 @@ impl ConveyorModel {
 }
 
 impl FieldModel for ConveyorModel {
+    fn world_handle(&self) -> &Plant {
+        &self.shared
+    }
+
     fn kind(&self) -> DeviceType {
         DeviceType::Conveyor
     }
