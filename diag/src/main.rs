@@ -35,7 +35,7 @@ enum Command {
     Watch(cmd::watch::Cmd),
     /// Active faults with code, cause and remedy (--past for cleared ones).
     Faults(cmd::faults::List),
-    /// Clear a fault (maintenance role; needs --reason).
+    /// Clear a fault (maintenance role; needs --reason; a device's alarm only in maintenance mode under your lease).
     Clear(cmd::faults::Clear),
     /// Take the workstation out of service, or return it.
     #[command(subcommand)]

@@ -156,9 +156,16 @@ async fn faults_sensors_registers_camera_stock_trace_logs_and_watch() {
     assert!(human.contains("CV-01@conveyor") && human.contains("remedy:"), "{human}");
     assert_eq!(code(&wsctl(&s, MAINTENANCE, &["clear", "CV-01@conveyor"]).await), 2, "a reason is required");
     assert_eq!(code(&wsctl(&s, OBSERVER, &["clear", "CV-01@conveyor", "--reason", "x"]).await), 3, "clearing needs the maintenance role");
+    // A device's latch is reset only in maintenance mode, under the crew's own lease (H-09).
+    let in_service = wsctl(&s, MAINTENANCE, &["clear", "CV-01@conveyor", "--reason", "e-stop released, belt checked"]).await;
+    assert_eq!(code(&in_service), 4, "{}", stderr(&in_service));
+    assert!(stderr(&in_service).contains("maintenance"), "{}", stderr(&in_service));
+    let entered = wsctl(&s, MAINTENANCE, &["maintenance", "enter", "--reason", "reset the belt alarm"]).await;
+    assert_eq!(code(&entered), 0, "{}", stderr(&entered));
     let out = wsctl(&s, MAINTENANCE, &["clear", "CV-01@conveyor", "--reason", "e-stop released, belt checked"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(code(&wsctl(&s, MAINTENANCE, &["clear", "CV-01@conveyor", "--reason", "again"]).await), 5, "no longer active");
+    assert_eq!(code(&wsctl(&s, MAINTENANCE, &["maintenance", "exit"]).await), 0);
     let past = json(&wsctl(&s, OBSERVER, &["faults", "--past", "--json"]).await)["past"].clone();
     assert!(past.as_array().expect("past").iter().any(|f| f["id"] == "CV-01@conveyor" && f["cleared_by"] == "crew-1"), "{past}");
 
