@@ -50,7 +50,7 @@ async fn killing_the_controller_anywhere_loses_nothing() {
         let world = hardware.workstation();
         let in_store = count(&conn, "SELECT COUNT(*) FROM stock_units WHERE state = 'in_store'");
         assert_eq!(world.occupied_slots() as i64, in_store, "round {round}: the slots hold exactly the units in stock");
-        let given_or_in_tray = count(&conn, "SELECT COUNT(*) FROM stock_units WHERE state IN ('administered', 'delivered') OR hold_reason LIKE '%booth tray%'");
+        let given_or_in_tray = count(&conn, "SELECT COUNT(*) FROM stock_units WHERE state IN ('administered', 'delivered') OR hold_reason LIKE '%booth tray%' OR hold_reason LIKE '%not in its tray%'");
         if world.deliveries().len() as i64 != given_or_in_tray {
             let delivered: Vec<String> = world.deliveries().iter().map(|d| d.label.clone()).collect();
             let mut stmt = conn.prepare("SELECT code, state, COALESCE(hold_reason, '') FROM stock_units WHERE state NOT IN ('in_store')").expect("sql");
@@ -59,7 +59,7 @@ async fn killing_the_controller_anywhere_loses_nothing() {
             let steps: Vec<String> = stmt.query_map([], |r| Ok(format!("{} {} {} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))).expect("rows").map(|r| r.expect("row")).collect();
             panic!("round {round}: every unit that reached a tray is accounted for: {} deliveries, {given_or_in_tray} in the journal\ndelivered {delivered:#?}\nunits {rows:#?}\nsteps {steps:#?}", delivered.len());
         }
-        let binned = count(&conn, "SELECT COUNT(*) FROM stock_units WHERE state = 'rejected' AND (hold_reason IS NULL OR hold_reason NOT LIKE '%booth tray%')");
+        let binned = count(&conn, "SELECT COUNT(*) FROM stock_units WHERE state = 'rejected' AND (hold_reason IS NULL OR (hold_reason NOT LIKE '%booth tray%' AND hold_reason NOT LIKE '%not in its tray%'))");
         assert_eq!(world.reject_bin().len() as i64 + world.dropped().len() as i64, binned, "round {round}: every rejected unit is in the bin");
         for row in conn.prepare("SELECT detail FROM steps WHERE kind = 'stage' AND step = 'failed' AND detail LIKE 'controller restarted%'").expect("sql").query_map([], |r| r.get::<_, String>(0)).expect("rows") {
             let detail = row.expect("row");
