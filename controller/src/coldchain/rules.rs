@@ -2,7 +2,10 @@
 //! readings, the restock door, mains power) may raise or clear alarms. Defaults are
 //! the WHO 30-day recorder's (DOMAIN.md): high above 8 °C, heat above 8 °C
 //! continuously for 10 h, freeze at or below −0.5 °C for 60 min, door open over
-//! 5 min, power lost over 24 h; plus the two cabinet probes disagreeing.
+//! 5 min, power lost over 24 h; plus the two cabinet probes disagreeing and a probe
+//! that gives no reading. A missing or non-finite reading is *unknown*, never
+//! "fine": it clears no alarm and restarts no clock; with one probe left the other
+//! decides; with none, an excursion's clock runs on (fail closed).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,8 @@ pub struct ColdChainRules {
     pub disagree_celsius: f64,
     /// …for this long.
     pub disagree_s: i64,
+    /// A cabinet probe without a reading this long raises `ProbeLost`.
+    pub probe_silence_s: i64,
 }
 
 impl Default for ColdChainRules {
@@ -36,6 +41,7 @@ impl Default for ColdChainRules {
             power_s: 24 * 3600,
             disagree_celsius: 1.0,
             disagree_s: 10 * 60,
+            probe_silence_s: 60,
         }
     }
 }
@@ -64,6 +70,8 @@ pub enum AlarmKind {
     DoorOpen,
     PowerLost,
     ProbesDisagree,
+    /// A cabinet probe gave no finite reading for the silence time.
+    ProbeLost,
 }
 
 impl AlarmKind {
@@ -80,6 +88,7 @@ impl AlarmKind {
             AlarmKind::DoorOpen => "door_open",
             AlarmKind::PowerLost => "power_lost",
             AlarmKind::ProbesDisagree => "probes_disagree",
+            AlarmKind::ProbeLost => "probe_lost",
         }
     }
 
@@ -92,6 +101,11 @@ impl AlarmKind {
             AlarmKind::DoorOpen => ("CC-DOOR", "The restock door stayed open too long", "Close the restock door"),
             AlarmKind::PowerLost => ("CC-POWER", "Nobody watched the cabinet for longer than the power rule", "Check the cabinet's recorder; review the units"),
             AlarmKind::ProbesDisagree => ("CC-PROBES", "The cabinet probes disagree", "Calibrate or replace the probe that is off"),
+            AlarmKind::ProbeLost => (
+                "CC-PROBE",
+                "A cabinet probe gives no reading",
+                "Check the probe and the cold store's line; while no probe reads, an excursion's clock runs on and its units are held when it ends",
+            ),
         };
         crate::ops::faultboard::FaultKind { code, cause, remedy }
     }
@@ -120,11 +134,15 @@ pub struct Monitor {
     rules: ColdChainRules,
     since: BTreeMap<AlarmKind, DateTime<Utc>>,
     active: BTreeMap<AlarmKind, DateTime<Utc>>,
+    /// Each cabinet probe's last finite reading (or when it was first seen).
+    last_read: BTreeMap<String, DateTime<Utc>>,
+    /// Since when no cabinet probe has read.
+    blind_since: Option<DateTime<Utc>>,
 }
 
 impl Monitor {
     pub fn new(rules: ColdChainRules) -> Self {
-        Self { rules, since: BTreeMap::new(), active: BTreeMap::new() }
+        Self { rules, since: BTreeMap::new(), active: BTreeMap::new(), last_read: BTreeMap::new(), blind_since: None }
     }
 
     /// The alarms up now, with when their condition began.
@@ -135,22 +153,59 @@ impl Monitor {
     /// Takes one sample; returns the alarms it raised and cleared.
     pub fn observe(&mut self, sample: &Sample) -> Vec<Change> {
         let r = &self.rules;
-        let readings: Vec<f64> = sample.cabinet.iter().filter_map(|(_, c)| *c).collect();
+        let readings: Vec<f64> = sample.cabinet.iter().filter_map(|(_, c)| c.filter(|v| v.is_finite())).collect();
+        for (name, reading) in &sample.cabinet {
+            if reading.is_some_and(f64::is_finite) {
+                self.last_read.insert(name.clone(), sample.at);
+            } else {
+                self.last_read.entry(name.clone()).or_insert(sample.at);
+            }
+        }
+        let silent: Vec<&str> = self.last_read.iter().filter(|(_, t)| sample.at - **t >= Duration::seconds(r.probe_silence_s)).map(|(n, _)| n.as_str()).collect();
+        let blind = readings.is_empty();
+        let blind_since = if blind {
+            *self.blind_since.get_or_insert(sample.at)
+        } else {
+            self.blind_since = None;
+            sample.at
+        };
         let warmest = readings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let coldest = readings.iter().copied().fold(f64::INFINITY, f64::min);
         let spread = if readings.len() >= 2 { warmest - coldest } else { 0.0 };
         let show = |v: f64| format!("{v:.2} °C");
-        // (kind, condition holds now, how long it must hold, what to say)
+        let known = |holds: bool| (!blind).then_some(holds);
+        // (kind, condition holds now — `None` when it cannot be known —, how long it
+        // must hold, what to say)
         let conditions = [
-            (AlarmKind::High, warmest > r.high_celsius, 0, format!("cabinet at {} (limit {})", show(warmest), show(r.high_celsius))),
-            (AlarmKind::Heat, warmest > r.high_celsius, r.heat_s, format!("above {} for {} s (now {})", show(r.high_celsius), r.heat_s, show(warmest))),
-            (AlarmKind::Freeze, coldest <= r.freeze_celsius, r.freeze_s, format!("at or below {} for {} s (now {})", show(r.freeze_celsius), r.freeze_s, show(coldest))),
-            (AlarmKind::DoorOpen, sample.door_open, r.door_s, format!("restock door open over {} s", r.door_s)),
-            (AlarmKind::PowerLost, !sample.powered, r.power_s, format!("mains power lost over {} s", r.power_s)),
-            (AlarmKind::ProbesDisagree, spread > r.disagree_celsius, r.disagree_s, format!("cabinet probes {} apart (limit {})", show(spread), show(r.disagree_celsius))),
+            (AlarmKind::High, known(warmest > r.high_celsius), 0, format!("cabinet at {} (limit {})", show(warmest), show(r.high_celsius))),
+            (AlarmKind::Heat, known(warmest > r.high_celsius), r.heat_s, format!("above {} for {} s (now {})", show(r.high_celsius), r.heat_s, show(warmest))),
+            (AlarmKind::Freeze, known(coldest <= r.freeze_celsius), r.freeze_s, format!("at or below {} for {} s (now {})", show(r.freeze_celsius), r.freeze_s, show(coldest))),
+            (AlarmKind::DoorOpen, Some(sample.door_open), r.door_s, format!("restock door open over {} s", r.door_s)),
+            (AlarmKind::PowerLost, Some(!sample.powered), r.power_s, format!("mains power lost over {} s", r.power_s)),
+            (
+                AlarmKind::ProbesDisagree,
+                (readings.len() >= 2).then_some(spread > r.disagree_celsius),
+                r.disagree_s,
+                format!("cabinet probes {} apart (limit {})", show(spread), show(r.disagree_celsius)),
+            ),
+            (AlarmKind::ProbeLost, Some(!silent.is_empty()), 0, format!("no reading from {} for {} s or more", silent.join(", "), r.probe_silence_s)),
         ];
         let mut changes = Vec::new();
         for (kind, holds, hold_s, detail) in conditions {
+            let Some(holds) = holds else {
+                // Unknown: no clock clears or restarts. An excursion's clock runs on
+                // through the blindness — from its start, or from the last reading —
+                // and raises at its time (fail closed).
+                if kind.is_excursion() && !self.active.contains_key(&kind) {
+                    let since = self.since.get(&kind).copied().unwrap_or(blind_since).min(blind_since);
+                    if sample.at - since >= Duration::seconds(hold_s) {
+                        self.active.insert(kind, since);
+                        let detail = format!("no cabinet probe has read since {blind_since}: taken as an excursion after {hold_s} s (fail closed)");
+                        changes.push(Change::Raised { kind, since, detail });
+                    }
+                }
+                continue;
+            };
             if !holds {
                 self.since.remove(&kind);
                 if self.active.remove(&kind).is_some() {
@@ -235,6 +290,49 @@ mod tests {
         let mut m = Monitor::new(ColdChainRules::default());
         let s = Sample { at: at(0), cabinet: vec![("cabinet-a".into(), None), ("cabinet-b".into(), Some(9.0))], door_open: false, powered: true };
         assert_eq!(raised(&m.observe(&s)), [AlarmKind::High]);
+    }
+
+    fn blind(minutes: i64) -> Sample {
+        Sample { at: at(minutes), cabinet: vec![("cabinet-a".into(), None), ("cabinet-b".into(), Some(f64::NAN))], door_open: false, powered: true }
+    }
+
+    /// Issue 16: one failed read in a heat period neither clears the alarms nor
+    /// restarts the heat clock (before, the warmest reading became −∞).
+    #[test]
+    fn a_failed_read_restarts_no_clock_and_clears_no_alarm() {
+        let mut m = Monitor::new(ColdChainRules::default());
+        assert_eq!(raised(&m.observe(&sample(0, 9.0, 9.0, false, true))), [AlarmKind::High]);
+        assert!(cleared(&m.observe(&blind(300))).is_empty(), "a blind sample clears nothing");
+        let ten_hours = m.observe(&sample(600, 9.0, 9.0, false, true));
+        assert_eq!(raised(&ten_hours), [AlarmKind::Heat], "the clock ran on from minute 0");
+    }
+
+    /// With no probe reading at all, an excursion's clock runs on (fail closed) and a
+    /// probe that stays silent raises its own alarm; readings back clear it.
+    #[test]
+    fn blindness_is_an_alarm_and_ends_in_an_excursion() {
+        let mut m = Monitor::new(ColdChainRules::default());
+        m.observe(&sample(0, 5.0, 5.0, false, true));
+        assert!(raised(&m.observe(&blind(1))).is_empty(), "not yet silent long enough");
+        assert_eq!(raised(&m.observe(&blind(2))), [AlarmKind::ProbeLost]);
+        assert_eq!(raised(&m.observe(&blind(61))), [AlarmKind::Freeze], "blind for the freeze time: freeze-sensitive units held");
+        assert_eq!(raised(&m.observe(&blind(601))), [AlarmKind::Heat], "blind for the heat time: every unit held");
+        let back = m.observe(&sample(602, 5.0, 5.0, false, true));
+        assert_eq!(cleared(&back), [AlarmKind::Heat, AlarmKind::Freeze, AlarmKind::ProbeLost]);
+    }
+
+    /// With one probe lost the other decides, and no disagreement is judged.
+    #[test]
+    fn one_probe_lost_the_other_decides() {
+        let mut m = Monitor::new(ColdChainRules::default());
+        m.observe(&sample(0, 4.0, 5.5, false, true));
+        let one = |minutes, b| Sample { at: at(minutes), cabinet: vec![("cabinet-a".into(), None), ("cabinet-b".into(), Some(b))], door_open: false, powered: true };
+        assert_eq!(raised(&m.observe(&one(5, 5.5))), [AlarmKind::ProbeLost]);
+        let later = m.observe(&one(10, 5.5));
+        assert!(later.is_empty(), "a disagreement cannot be judged with one probe: neither raised nor cleared: {later:?}");
+        assert_eq!(raised(&m.observe(&one(11, 9.0))), [AlarmKind::High], "the probe left decides");
+        let both = m.observe(&sample(12, 9.0, 9.1, false, true));
+        assert_eq!(cleared(&both), [AlarmKind::ProbeLost]);
     }
 
     #[test]
