@@ -311,7 +311,7 @@ mod tests {
     /// probe that stays silent raises its own alarm; readings back clear it.
     #[test]
     fn blindness_is_an_alarm_and_ends_in_an_excursion() {
-        let mut m = Monitor::new(ColdChainRules::default());
+        let mut m = Monitor::new(ColdChainRules { probe_silence_s: 120, ..ColdChainRules::default() });
         m.observe(&sample(0, 5.0, 5.0, false, true));
         assert!(raised(&m.observe(&blind(1))).is_empty(), "not yet silent long enough");
         assert_eq!(raised(&m.observe(&blind(2))), [AlarmKind::ProbeLost]);
