@@ -37,8 +37,14 @@ pub enum Fault {
     Door(bool),
     Estop(bool),
     LightCurtain(bool),
-    /// The compressor stops working (true) or is repaired (false).
+    /// The compressor stops working (true) or is repaired (false; also ends a
+    /// compressor stuck on).
     CompressorFailure(bool),
+    /// The compressor runs without stopping (a failed thermostat): the cabinet
+    /// cools towards −6 °C until `compressor ok`.
+    CompressorStuckOn,
+    /// Cabinet probes A and/or B give no reading (`probe ok`: both read again).
+    ProbeFailure { a: bool, b: bool },
     /// Cabinet probe B reads this many degrees off.
     ProbeOffset(f64),
     /// Both devices lose power for this many wall seconds, then restart unhomed.
@@ -67,7 +73,7 @@ pub struct FaultParseError {
 }
 
 pub const FAULT_HELP: &str = "jam | grip-failure | diverter stuck|ok | tray-stuck BOOTH|off | door open|close | estop on|off | curtain on|off | \
-compressor fail|ok | probe-offset DEGREES | power-loss SECONDS | noise store|conveyor RATE | \
+compressor fail|ok|stuck-on | probe fail a|b|both | probe ok | probe-offset DEGREES | power-loss SECONDS | noise store|conveyor RATE | \
 silent store|conveyor SECONDS | unplug store|conveyor SECONDS | camera blur|glare|occlusion|clear | mislabel SLOT LABEL | remove SLOT | place SLOT LABEL";
 
 impl FromStr for Fault {
@@ -106,7 +112,17 @@ impl FromStr for Fault {
             "door" => Fault::Door(switch(1, "open", "close")?),
             "estop" => Fault::Estop(switch(1, "on", "off")?),
             "curtain" => Fault::LightCurtain(switch(1, "on", "off")?),
-            "compressor" => Fault::CompressorFailure(switch(1, "fail", "ok")?),
+            "compressor" => match arg(1, "fail, ok or stuck-on")? {
+                "stuck-on" => Fault::CompressorStuckOn,
+                _ => Fault::CompressorFailure(switch(1, "fail", "ok")?),
+            },
+            "probe" => match (arg(1, "fail or ok")?, words.get(2).copied()) {
+                ("ok", None) => Fault::ProbeFailure { a: false, b: false },
+                ("fail", Some("a")) => Fault::ProbeFailure { a: true, b: false },
+                ("fail", Some("b")) => Fault::ProbeFailure { a: false, b: true },
+                ("fail", Some("both")) => Fault::ProbeFailure { a: true, b: true },
+                _ => return Err(fail("expected `probe fail a|b|both` or `probe ok`".into())),
+            },
             "probe-offset" => {
                 let w = arg(1, "degrees")?;
                 Fault::ProbeOffset(w.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| fail(format!("degrees must be a number, got `{w}`")))?)
@@ -211,6 +227,10 @@ mod tests {
             ("door open", Fault::Door(true)),
             ("estop off", Fault::Estop(false)),
             ("compressor fail", Fault::CompressorFailure(true)),
+            ("compressor stuck-on", Fault::CompressorStuckOn),
+            ("probe fail both", Fault::ProbeFailure { a: true, b: true }),
+            ("probe fail b", Fault::ProbeFailure { a: false, b: true }),
+            ("probe ok", Fault::ProbeFailure { a: false, b: false }),
             ("probe-offset -1.5", Fault::ProbeOffset(-1.5)),
             ("noise store 0.05", Fault::Noise(Line::Store, 0.05)),
             ("unplug conveyor 2", Fault::Unplug(Line::Conveyor, 2.0)),

@@ -28,21 +28,24 @@ impl TemperatureProbe for SimProbe {
     }
 
     async fn read_celsius(&self) -> Result<f64> {
-        Ok(read_probe(&self.shared, self.name))
+        read_probe(&self.shared, self.name).ok_or_else(|| hal::DeviceError::new(self.name, hal::ErrorKind::Exception, "the probe reports a sensor fault"))
     }
 }
 
 /// What a probe reads now: the cabinet's temperature (the belt tunnel runs a degree
-/// warmer), sensor noise, and probe B's injected offset.
-pub(crate) fn read_probe(shared: &Plant, name: &str) -> f64 {
+/// warmer), sensor noise, and probe B's injected offset; `None` for a failed probe.
+pub(crate) fn read_probe(shared: &Plant, name: &str) -> Option<f64> {
     let mut world = shared.world_now();
+    if world.faults.probes_failed.contains(name) {
+        return None;
+    }
     let jitter: f64 = world.rng.random_range(-0.1..0.1);
     let base = world.thermal.cabinet_c + jitter;
-    match name {
+    Some(match name {
         "cabinet-b" => base + world.faults.probe_b_offset,
         "belt-tunnel" => base + 1.0,
         _ => base,
-    }
+    })
 }
 
 #[derive(Debug)]

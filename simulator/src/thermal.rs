@@ -1,6 +1,8 @@
 //! The cabinet's temperature with thermal inertia: heat leaks in (much faster with
 //! the restock door open), a thermostat runs the compressor between 4.0 and 5.5 °C,
-//! and a failed compressor lets the cabinet warm slowly towards the room.
+//! a failed compressor lets the cabinet warm slowly towards the room, and one stuck
+//! on (a failed thermostat, the most common cold-chain failure in the field) cools it
+//! steadily towards about −6 °C.
 //!
 //! The state is integrated lazily in one-second machine-time steps whenever it is
 //! read, so an idle simulator burns no CPU on physics.
@@ -13,8 +15,22 @@ const LEAK_OPEN: f64 = 1.0 / 300.0;
 const COOLING: f64 = 0.02;
 const THERMOSTAT_ON: f64 = 5.5;
 const THERMOSTAT_OFF: f64 = 4.0;
+/// Where a compressor that never stops holds the cabinet (closed door).
+const STUCK_ON_FLOOR_C: f64 = -6.0;
 /// Longest stretch integrated at once (a simulator left alone for days stops there).
 const MAX_STEPS: u64 = 7 * 24 * 3600;
+
+/// The compressor's condition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compressor {
+    /// Run by the thermostat.
+    #[default]
+    Working,
+    /// Never runs.
+    Failed,
+    /// Never stops.
+    StuckOn,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thermal {
@@ -30,7 +46,7 @@ impl Thermal {
     }
 
     /// Integrates up to `now_s` machine seconds.
-    pub fn advance(&mut self, now_s: f64, door_open: bool, compressor_failed: bool) {
+    pub fn advance(&mut self, now_s: f64, door_open: bool, compressor: Compressor) {
         let mut steps = 0;
         while self.at_s + 1.0 <= now_s && steps < MAX_STEPS {
             let leak = if door_open { LEAK_OPEN } else { LEAK_CLOSED };
@@ -39,7 +55,12 @@ impl Thermal {
             } else if self.cabinet_c < THERMOSTAT_OFF {
                 self.compressor_on = false;
             }
-            let cooling = if self.compressor_on && !compressor_failed { COOLING } else { 0.0 };
+            let cooling = match compressor {
+                Compressor::Working if self.compressor_on => COOLING,
+                Compressor::Working | Compressor::Failed => 0.0,
+                // Balances the closed door's leak at the floor.
+                Compressor::StuckOn => LEAK_CLOSED * (ROOM_C - STUCK_ON_FLOOR_C),
+            };
             self.cabinet_c += leak * (ROOM_C - self.cabinet_c) - cooling;
             self.at_s += 1.0;
             steps += 1;
@@ -47,7 +68,11 @@ impl Thermal {
         if steps == MAX_STEPS {
             self.at_s = now_s;
         }
-        self.compressor_on &= !compressor_failed;
+        match compressor {
+            Compressor::Working => {}
+            Compressor::Failed => self.compressor_on = false,
+            Compressor::StuckOn => self.compressor_on = true,
+        }
     }
 }
 
@@ -59,7 +84,7 @@ mod tests {
     fn thermostat_holds_the_cabinet_between_its_limits() {
         let mut t = Thermal::new(5.0);
         for minute in 1..=240 {
-            t.advance(f64::from(minute) * 60.0, false, false);
+            t.advance(f64::from(minute) * 60.0, false, Compressor::Working);
             assert!((3.9..=5.6).contains(&t.cabinet_c), "{} °C at minute {minute}", t.cabinet_c);
         }
     }
@@ -67,9 +92,9 @@ mod tests {
     #[test]
     fn failed_compressor_warms_slowly_past_eight_degrees() {
         let mut t = Thermal::new(5.0);
-        t.advance(300.0, false, true);
+        t.advance(300.0, false, Compressor::Failed);
         assert!(t.cabinet_c < 8.0, "not within 5 minutes: {}", t.cabinet_c);
-        t.advance(3600.0, false, true);
+        t.advance(3600.0, false, Compressor::Failed);
         assert!(t.cabinet_c > 8.0, "within the hour: {}", t.cabinet_c);
         assert!(!t.compressor_on);
     }
@@ -77,8 +102,20 @@ mod tests {
     #[test]
     fn open_door_warms_faster_than_closed() {
         let (mut open, mut closed) = (Thermal::new(5.0), Thermal::new(5.0));
-        open.advance(120.0, true, true);
-        closed.advance(120.0, false, true);
+        open.advance(120.0, true, Compressor::Failed);
+        closed.advance(120.0, false, Compressor::Failed);
         assert!(open.cabinet_c > closed.cabinet_c + 1.0);
+    }
+
+    #[test]
+    fn a_compressor_stuck_on_freezes_the_cabinet_towards_six_below() {
+        let mut t = Thermal::new(5.0);
+        t.advance(1800.0, false, Compressor::StuckOn);
+        assert!(t.cabinet_c > -0.5, "not frozen within half an hour: {}", t.cabinet_c);
+        t.advance(4.0 * 3600.0, false, Compressor::StuckOn);
+        assert!(t.cabinet_c <= -0.5, "at or below the freeze limit within four hours: {}", t.cabinet_c);
+        t.advance(48.0 * 3600.0, false, Compressor::StuckOn);
+        assert!((-6.5..=-5.5).contains(&t.cabinet_c), "settles near -6: {}", t.cabinet_c);
+        assert!(t.compressor_on);
     }
 }

@@ -5,7 +5,7 @@
 use crate::clock::SimClock;
 use crate::config::SimConfig;
 use crate::injection::Fault;
-use crate::thermal::Thermal;
+use crate::thermal::{Compressor, Thermal};
 use crate::world::{ActiveFaults, Delivery, PhysicalUnit, Plant, World};
 use crate::{booths::SimBooths, camera::SimCamera, conveyor::SimConveyor, sensors, store::SimStore};
 use hal::manifest::ManifestUnit;
@@ -160,7 +160,12 @@ impl SimWorkstation {
             Fault::Door(open) => world.interlocks.restock_door_open = *open,
             Fault::Estop(on) => world.interlocks.estop_pressed = *on,
             Fault::LightCurtain(on) => world.interlocks.light_curtain_broken = *on,
-            Fault::CompressorFailure(failed) => world.faults.compressor_failed = *failed,
+            Fault::CompressorFailure(failed) => world.faults.compressor = if *failed { Compressor::Failed } else { Compressor::Working },
+            Fault::CompressorStuckOn => world.faults.compressor = Compressor::StuckOn,
+            Fault::ProbeFailure { a, b } => {
+                world.faults.probes_failed.clear();
+                world.faults.probes_failed.extend([(*a, "cabinet-a"), (*b, "cabinet-b")].into_iter().filter(|(on, _)| *on).map(|(_, name)| name));
+            }
             Fault::ProbeOffset(offset) => world.faults.probe_b_offset = *offset,
             Fault::Camera(fault) => world.faults.camera = *fault,
             Fault::Mislabel(slot, label) => match world.slots.get_mut(slot) {

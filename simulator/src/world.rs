@@ -67,8 +67,10 @@ pub(crate) struct ActiveFaults {
     pub grip_failures_pending: u32,
     pub stuck_tray: Option<BoothId>,
     pub diverter_stuck: bool,
-    pub compressor_failed: bool,
+    pub compressor: crate::thermal::Compressor,
     pub probe_b_offset: f64,
+    /// Cabinet probes that give no reading (a sensor fault).
+    pub probes_failed: std::collections::BTreeSet<&'static str>,
     pub camera: CameraFault,
 }
 
@@ -91,8 +93,8 @@ impl Plant {
     pub fn world_now(&self) -> MutexGuard<'_, World> {
         let now = self.machine_seconds();
         let mut world = self.world();
-        let (door, failed) = (world.interlocks.restock_door_open, world.faults.compressor_failed);
-        world.thermal.advance(now, door, failed);
+        let (door, compressor) = (world.interlocks.restock_door_open, world.faults.compressor);
+        world.thermal.advance(now, door, compressor);
         world
     }
 

@@ -261,7 +261,10 @@ impl TemperatureProbe for ModbusProbe {
     }
 
     async fn read_celsius(&self) -> Result<f64> {
-        Ok(map::register_to_celsius(self.device.link().read_input(self.register, 1).await?[0]))
+        match self.device.link().read_input(self.register, 1).await?[0] {
+            map::PROBE_FAULT => Err(DeviceError::new(self.name, ErrorKind::Exception, "the probe reports a sensor fault")),
+            value => Ok(map::register_to_celsius(value)),
+        }
     }
 }
 

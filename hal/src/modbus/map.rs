@@ -324,6 +324,10 @@ pub fn registers_to_u32(high: u16, low: u16) -> u32 {
 }
 
 /// Temperature as a register: signed hundredths of a degree.
+/// What a probe register holds when its sensor is faulty (open or shorted): the
+/// lowest 16-bit value, −327.68 °C, which no cabinet reaches.
+pub const PROBE_FAULT: u16 = 0x8000;
+
 pub fn celsius_to_register(celsius: f64) -> u16 {
     ((celsius * 100.0).round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16) as u16
 }

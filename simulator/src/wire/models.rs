@@ -94,8 +94,8 @@ impl FieldModel for StoreModel {
         let world = self.shared.world();
         regs[usize::from(ir::store::DOOR_OPEN)] = u16::from(world.interlocks.restock_door_open);
         regs[usize::from(ir::store::COMPRESSOR_ON)] = u16::from(world.thermal.compressor_on);
-        regs[usize::from(ir::store::PROBE_A)] = map::celsius_to_register(probe_a);
-        regs[usize::from(ir::store::PROBE_B)] = map::celsius_to_register(probe_b);
+        regs[usize::from(ir::store::PROBE_A)] = probe_a.map_or(map::PROBE_FAULT, map::celsius_to_register);
+        regs[usize::from(ir::store::PROBE_B)] = probe_b.map_or(map::PROBE_FAULT, map::celsius_to_register);
         regs[usize::from(ir::store::HATCH_FULL)] = u16::from(world.hatch.is_some());
         let [hi, lo] = map::u32_to_registers(world.hatch.as_ref().map_or(0, |(c, _)| c.0 as u32));
         regs[usize::from(ir::store::HATCH_CARRIER)] = hi;
@@ -116,17 +116,17 @@ impl FieldModel for StoreModel {
 
     fn alarm_conditions(&self, regs: &[u16]) -> u32 {
         // The readings this image reports, not a second draw of the probes.
-        let probe = |register: u16| map::register_to_celsius(regs[usize::from(register)]);
+        let probe = |register: u16| Some(regs[usize::from(register)]).filter(|r| *r != map::PROBE_FAULT).map(map::register_to_celsius);
         let (a, b) = (probe(ir::store::PROBE_A), probe(ir::store::PROBE_B));
         let world = self.shared.world();
         let mut bits = 0;
-        if a.max(b) > 8.0 {
+        if a.into_iter().chain(b).any(|c| c > 8.0) {
             bits |= 1 << store_alarm::CABINET_HIGH;
         }
-        if (a - b).abs() > 1.0 {
+        if a.zip(b).is_some_and(|(a, b)| (a - b).abs() > 1.0) {
             bits |= 1 << store_alarm::PROBES_DISAGREE;
         }
-        if world.faults.compressor_failed && world.thermal.cabinet_c > 5.5 {
+        if world.faults.compressor == crate::thermal::Compressor::Failed && world.thermal.cabinet_c > 5.5 {
             bits |= 1 << store_alarm::COMPRESSOR_FAULT;
         }
         bits
@@ -222,7 +222,7 @@ impl FieldModel for ConveyorModel {
         let world = self.shared.world();
         regs[usize::from(ir::conveyor::ESTOP)] = u16::from(world.interlocks.estop_pressed);
         regs[usize::from(ir::conveyor::LIGHT_CURTAIN)] = u16::from(world.interlocks.light_curtain_broken);
-        regs[usize::from(ir::conveyor::TUNNEL_PROBE)] = map::celsius_to_register(tunnel);
+        regs[usize::from(ir::conveyor::TUNNEL_PROBE)] = tunnel.map_or(map::PROBE_FAULT, map::celsius_to_register);
         regs[usize::from(ir::conveyor::BOOTH_COUNT)] = u16::from(c.booths);
         regs[usize::from(ir::conveyor::TRAYS)] = world.trays.keys().copied().chain(world.faults.stuck_tray).fold(0, |bits, b| bits | map::booth_bit(b));
         regs[usize::from(ir::conveyor::GATES)] = world.belt.values().fold(0, |bits, (at, _)| match at {
