@@ -85,3 +85,39 @@ async fn a_product_with_stricter_limits_is_held_alone() {
     assert!(journal.units_in_store(&[common::HEPB.to_owned()]).expect("units").iter().all(|u| u.hold.is_some()), "HepB held");
     assert!(journal.units_in_store(&[common::MMR.to_owned()]).expect("units").iter().all(|u| u.hold.is_none()), "MMR not held");
 }
+
+/// Issue 16: an excursion holds every unit that was in the cabinet during it,
+/// wherever it now is: a unit waiting at its booth when the heat excursion is
+/// raised is not given (the confirmation is refused, the dispense ends rejected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excursion_reaches_a_unit_waiting_at_its_booth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Heat after 3 s above the limit (the controller's clock is the wall's; the
+    // devices run at 200x): long enough for a unit picked from the warming cabinet
+    // to reach its booth first.
+    let hardware = "[coldchain]\nsample_s = 0.05\n[coldchain.rules]\nheat_s = 3\n\
+                    [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 200.0\nbooths = 4\ncabinet_celsius = 7.9\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let sim = assembled.simulator.clone().expect("simulated");
+    let journal = assembled.dispatcher.journal();
+    sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
+    let alarms = wait_for_alarm(journal, "high").await;
+    assert!(alarms.contains(&"high".to_owned()), "{alarms:?}");
+    // Picked from the warm cabinet before the excursion is declared.
+    let id = start(&mut client, "at-the-booth", order("HepB", 1)).await.dispense_id;
+    wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
+    assert!(journal.active_alarms().expect("alarms").iter().all(|(k, _, _)| k != "heat"), "the unit reached its booth first");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let rejected = loop {
+        let status = assembled.dispatcher.get(&id).expect("status");
+        if status.stage.is_final() {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}; alarms {:?}", journal.active_alarms());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rejected.stage, controller::dispense::status::Stage::Rejected, "{rejected:?}");
+    assert!(rejected.violations.iter().any(|v| v.message.contains("heat")), "{rejected:?}");
+    let refused = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
+    assert!(refused.is_err(), "the clinic cannot validate a held unit: {refused:?}");
+}

@@ -160,7 +160,7 @@ fn apply(
                     (None, AlarmKind::Freeze) => Some(catalog.products.iter().filter(|p| p.freeze_sensitive).flat_map(|p| p.gtins.clone()).collect()),
                     (None, _) => None,
                 };
-                let held = journal.hold_exposed(gtins.as_deref(), &reason)?;
+                let held = journal.hold_exposed(gtins.as_deref(), since, &reason)?;
                 tracing::warn!(alarm = %name, held, "exposed units quarantined pending review");
             }
             journal.raise_alarm(&name, since, &detail)?;

@@ -4,10 +4,10 @@
 use crate::dispense::status::UnitInfo;
 use crate::journal::connection::Journal;
 use crate::journal::error::{JournalError, Result};
-use crate::journal::rows::insert_step;
+use crate::journal::rows::{insert_step, parse_time};
 use crate::journal::entry::StepKind;
 use crate::rules::inventory::{Hold, StockRecord, UnitState};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use hal::manifest::ManifestUnit;
 use rusqlite::{OptionalExtension, params};
 
@@ -212,13 +212,27 @@ impl Journal {
 
     /// Puts every unit in the store (of these GTINs, or all when `gtins` is `None`)
     /// on a cold-chain hold after an excursion; returns how many were held.
-    pub fn hold_exposed(&self, gtins: Option<&[String]>, reason: &str) -> Result<usize> {
+    pub fn hold_exposed(&self, gtins: Option<&[String]>, since: DateTime<Utc>, reason: &str) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let codes: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT code, gtin FROM stock_units WHERE state = 'in_store' AND hold IS NULL")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
+        // Exposed: in the cabinet now, or left it (picked, at a gate, in a tray) after
+        // the excursion began; a unit given or binned is beyond holding.
+        let rows: Vec<(String, String, String, Option<String>)> = {
+            let mut stmt = tx.prepare("SELECT code, gtin, state, left_store_at FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered') AND hold IS NULL")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
         };
+        let mut codes = Vec::new();
+        for (code, gtin, state, left) in rows {
+            let exposed = match left.as_deref() {
+                _ if state == UnitState::InStore.as_str() => true,
+                Some(left) => parse_time(left)? >= since,
+                // Out of the store with no time it left: it may have been in the cabinet (fail closed).
+                None => true,
+            };
+            if exposed {
+                codes.push((code, gtin));
+            }
+        }
         let mut held = 0;
         for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
             tx.execute("UPDATE stock_units SET hold = 'cold_chain', hold_reason = ?2 WHERE code = ?1", params![code, reason])?;

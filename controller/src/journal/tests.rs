@@ -115,9 +115,10 @@ fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
     let journal = Journal::open(&dir.path().join("j.db")).expect("open");
     journal.import_manifest(&manifest()).expect("import");
     let other = ["06901234000030".to_owned()];
-    assert_eq!(journal.hold_exposed(Some(&other), "freeze").expect("hold"), 0, "no unit of that product");
-    assert_eq!(journal.hold_exposed(None, "heat since 08:00").expect("hold"), 3);
-    assert_eq!(journal.hold_exposed(None, "again").expect("hold"), 0, "held units are not held twice");
+    let since = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(journal.hold_exposed(Some(&other), since, "freeze").expect("hold"), 0, "no unit of that product");
+    assert_eq!(journal.hold_exposed(None, since, "heat since 08:00").expect("hold"), 3);
+    assert_eq!(journal.hold_exposed(None, since, "again").expect("hold"), 0, "held units are not held twice");
     let held = journal.stock_record(&journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code).expect("read").expect("record");
     assert_eq!(held.hold, Some((Hold::ColdChain, "heat since 08:00".into())));
 
@@ -125,4 +126,34 @@ fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
     assert_eq!(journal.active_alarms().expect("alarms").len(), 1);
     journal.clear_alarm("heat", Utc::now()).expect("clear");
     assert!(journal.active_alarms().expect("alarms").is_empty());
+}
+
+/// Issue 16: an excursion holds every unit that was in the cabinet during it,
+/// wherever it is now (picked, at a gate, in a tray); a unit that left the store
+/// before it began, or was already given, is not held.
+#[test]
+fn an_excursion_holds_exposed_units_wherever_they_are() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
+    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("picked");
+    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("picked");
+    journal.set_unit_state(&codes[1], UnitState::Delivered, "D000002").expect("in its tray");
+    let began_before_they_left = Utc::now() - chrono::Duration::minutes(5);
+    assert_eq!(journal.hold_exposed(None, began_before_they_left, "heat").expect("hold"), 3, "in store, picked and in a tray");
+    let held = |code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
+    assert!(held(&codes[0]) && held(&codes[1]) && held(&codes[2]));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
+    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("picked");
+    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("picked");
+    journal.set_unit_state(&codes[1], UnitState::Administered, "D000002").expect("given");
+    let began_after_they_left = Utc::now() + chrono::Duration::minutes(5);
+    assert_eq!(journal.hold_exposed(None, began_after_they_left, "heat").expect("hold"), 1, "only the unit still in the cabinet");
+    let held = |code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
+    assert!(!held(&codes[0]) && !held(&codes[1]) && held(&codes[2]));
 }
