@@ -103,6 +103,13 @@ async fn an_excursion_reaches_a_unit_waiting_at_its_booth() {
     sim.inject(&Fault::CompressorFailure(true)).expect("compressor");
     let alarms = wait_for_alarm(journal, "high").await;
     assert!(alarms.contains(&"high".to_owned()), "{alarms:?}");
+    // Clear of the limit (the probes' noise no longer crosses it): the heat clock
+    // runs from before the pick.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sim.cabinet_celsius() < 8.5 {
+        assert!(tokio::time::Instant::now() < deadline, "the cabinet warmed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Picked from the warm cabinet before the excursion is declared.
     let id = start(&mut client, "at-the-booth", order("HepB", 1)).await.dispense_id;
     wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
@@ -120,4 +127,27 @@ async fn an_excursion_reaches_a_unit_waiting_at_its_booth() {
     assert!(rejected.violations.iter().any(|v| v.message.contains("heat")), "{rejected:?}");
     let refused = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
     assert!(refused.is_err(), "the clinic cannot validate a held unit: {refused:?}");
+}
+
+/// Issue 16: the alarm clocks survive a restart. The cabinet has been above 8 °C
+/// for an hour (the heat time here) when the controller starts again: the heat
+/// excursion is raised at once, not an hour later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_inside_a_heat_period_keeps_its_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("var")).expect("var");
+    let journal = controller::journal::Journal::open(&dir.path().join("var/journal.db")).expect("journal");
+    let now = chrono::Utc::now();
+    for seconds_ago in (5..=3610).rev().step_by(10) {
+        let at = now - chrono::Duration::seconds(seconds_ago);
+        journal.record_readings(at, &[("cabinet-a".into(), Some(9.0)), ("cabinet-b".into(), Some(9.1)), ("belt-tunnel".into(), Some(10.0))]).expect("warm reading");
+    }
+    drop(journal);
+    let hardware = "[coldchain]\nsample_s = 0.05\n[coldchain.rules]\nheat_s = 3600\n\
+                    [hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 1.0\nbooths = 4\ncabinet_celsius = 9.0\n";
+    let (assembled, _client) = serve_workstation(dir.path(), hardware).await;
+    let alarms = wait_for_alarm(assembled.dispatcher.journal(), "heat").await;
+    assert!(alarms.contains(&"heat".to_owned()), "the hour before the restart counts: {alarms:?}");
+    let held = assembled.dispatcher.journal().units_in_store(&[common::HEPB.to_owned()]).expect("units");
+    assert!(!held.is_empty() && held.iter().all(|u| u.hold.is_some()), "the exposed units are held");
 }

@@ -46,6 +46,9 @@ pub fn spawn(tasks: &crate::tasks::Tasks, devices: Devices, journal: Arc<Journal
             tracing::error!("cold-chain watch: journal: {e}");
         }
         let mut watches = watches(&catalog, &config.rules);
+        if let Err(e) = restore(&journal, &catalog, &config, &mut watches, &telemetry) {
+            tracing::error!("cold-chain watch: the alarm clocks could not be rebuilt from the journal: {e}");
+        }
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(config.sample_s.max(0.01)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -73,6 +76,73 @@ fn watches(catalog: &Catalog, rules: &ColdChainRules) -> Vec<Watch> {
         }
     }
     all
+}
+
+/// The alarm clocks as the journal's readings left them: the monitors replay the
+/// readings of the longest rule's window, so a heat period that began before a
+/// restart keeps its start. Then the journal's open alarms and the replay agree:
+/// one the replay holds up but the journal does not is raised (its units held);
+/// one the journal holds open but the replay does not is cleared; the ones still
+/// up go back on the fault board.
+fn restore(journal: &Journal, catalog: &Catalog, config: &ColdChainConfig, watches: &mut [Watch], telemetry: &Telemetry) -> Result<(), crate::journal::JournalError> {
+    let r = &config.rules;
+    let longest = [r.heat_s, r.freeze_s, r.disagree_s, r.probe_silence_s].into_iter().max().unwrap_or(0);
+    // A little more than the longest rule, so a condition that has held for all of
+    // it is seen to have.
+    let window = longest + longest / 10 + 60;
+    let now = journal.now();
+    let readings = journal.readings_between(now - chrono::Duration::seconds(window), now)?;
+    let mut samples: Vec<Sample> = Vec::new();
+    for (at, probe, celsius) in readings.into_iter().filter(|(_, probe, _)| probe.starts_with("cabinet")) {
+        match samples.last_mut() {
+            Some(last) if last.at == at => last.cabinet.push((probe, celsius)),
+            // The door is not journalled with the readings: its clock starts afresh.
+            _ => samples.push(Sample { at, cabinet: vec![(probe, celsius)], door_open: false, powered: true }),
+        }
+    }
+    for watch in watches.iter_mut() {
+        for sample in &samples {
+            // Changes during the replay were journalled when they happened.
+            watch.monitor.observe(sample);
+        }
+    }
+    let open: Vec<String> = journal.active_alarms()?.into_iter().map(|(kind, _, _)| kind).collect();
+    for watch in watches.iter() {
+        let up: Vec<(AlarmKind, chrono::DateTime<chrono::Utc>)> = watch.monitor.active().collect();
+        for (kind, since) in &up {
+            if !open.contains(&alarm_name(watch.product.as_ref(), *kind)) {
+                let detail = format!("up in the readings before the restart, since {since}");
+                apply(journal, catalog, config, watch.product.as_ref(), Change::Raised { kind: *kind, since: *since, detail }, telemetry)?;
+            } else if watch.product.is_none() || kind.is_excursion() {
+                telemetry.faults.raise(kind.fault(), &alarm_source(watch.product.as_ref()), "still up after a restart");
+            }
+        }
+    }
+    let cabinet_up: Vec<String> = watches
+        .iter()
+        .flat_map(|w| w.monitor.active().map(move |(kind, _)| alarm_name(w.product.as_ref(), kind)))
+        .collect();
+    for name in open.iter().filter(|name| !cabinet_up.contains(name) && name.as_str() != AlarmKind::PowerLost.as_str()) {
+        journal.clear_alarm(name, now)?;
+        tracing::info!(alarm = %name, "cold-chain alarm no longer up in the readings: cleared");
+    }
+    Ok(())
+}
+
+/// The journal's name of an alarm: the kind, or `kind:product` for a product's own.
+fn alarm_name(product: Option<&(String, Vec<String>)>, kind: AlarmKind) -> String {
+    match product {
+        Some((id, _)) => format!("{}:{id}", kind.as_str()),
+        None => kind.as_str().to_owned(),
+    }
+}
+
+/// The fault board's source of an alarm: the cabinet, or `cabinet:product`.
+fn alarm_source(product: Option<&(String, Vec<String>)>) -> String {
+    match product {
+        Some((id, _)) => format!("cabinet:{id}"),
+        None => "cabinet".to_owned(),
+    }
 }
 
 /// The controller was off between its last reading and now: nobody watched the
@@ -139,15 +209,9 @@ fn apply(
     if product.is_some() && !kind.is_excursion() {
         return Ok(());
     }
-    let name = match product {
-        Some((id, _)) => format!("{}:{id}", kind.as_str()),
-        None => kind.as_str().to_owned(),
-    };
+    let name = alarm_name(product, kind);
     // A product's own excursion is its own occurrence on the board.
-    let source = match product {
-        Some((id, _)) => format!("cabinet:{id}"),
-        None => "cabinet".to_owned(),
-    };
+    let source = alarm_source(product);
     match change {
         Change::Raised { since, detail, .. } => {
             tracing::warn!(alarm = %name, %since, "cold-chain alarm: {detail}");
