@@ -81,6 +81,19 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
     if let Some(min) = expect.garbled_frames_min {
         out.push(check("line noise acted", m.garbled_frames >= min, format!("expected at least {min} garbled frames, got {}", m.garbled_frames)));
     }
+    for (product, range) in &expect.administered_by_product {
+        let seen = m.administered_by_product.get(product).copied().unwrap_or(0);
+        out.push(check(format!("{product} administered"), range.contains(seen), format!("expected {}, got {seen}", range.describe())));
+    }
+    if let Some(max) = expect.freeze_sensitive_given_within_s_max {
+        let last = m.last_freeze_sensitive_given_after_s;
+        let when = m.freeze_reached_min.map_or_else(|| "the cabinet never reached the freeze limit".to_owned(), |t| format!("the cabinet reached the freeze limit at minute {t:.0}"));
+        out.push(check(
+            "freeze-sensitive doses stop within the freeze window",
+            last.is_none_or(|s| s <= max),
+            format!("{when}; last freeze-sensitive dose {} (at most {max:.0} s)", last.map_or_else(|| "none after".to_owned(), |s| format!("{s:.0} s after"))),
+        ));
+    }
     if let Some(state) = &expect.final_state {
         out.push(check("final state", &m.final_state == state, format!("expected {state}, got {}", m.final_state)));
     }

@@ -208,6 +208,12 @@ pub struct Expect {
     pub faults: Vec<String>,
     /// The workstation's state at the end (e.g. "ready").
     pub final_state: Option<String>,
+    /// Administered doses by product (`{ MMR = { min = 10 } }`).
+    #[serde(default)]
+    pub administered_by_product: BTreeMap<String, Range>,
+    /// The last freeze-sensitive dose given at most this many seconds after a
+    /// cabinet probe first read at or below the freeze limit (none after: passes).
+    pub freeze_sensitive_given_within_s_max: Option<f64>,
     /// Shares of the patients by how their visit ended, each 0 to 1. Unless set
     /// here, no patient may be refused or left waiting.
     #[serde(default)]

@@ -38,6 +38,13 @@ pub struct Metrics {
     pub wrong_units_delivered: Vec<String>,
     /// Administered doses by lot, with the time of administration (for recalls).
     pub administered_by_lot: BTreeMap<String, Vec<f64>>,
+    /// Administered doses by product.
+    pub administered_by_product: BTreeMap<String, u64>,
+    /// When a cabinet probe first read at or below the freeze limit (−0.5 °C),
+    /// minutes from the start; and how long after that the last freeze-sensitive
+    /// dose was given, seconds (`None` if none was given after).
+    pub freeze_reached_min: Option<f64>,
+    pub last_freeze_sensitive_given_after_s: Option<f64>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
     /// Motion commands a simulated device had to refuse because an interlock was
@@ -119,10 +126,43 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
             }
             lots
         }),
+        administered_by_product: raw.finals.iter().filter(|d| d.stage == Stage::Administered).fold(BTreeMap::new(), |mut products, d| {
+            *products.entry(d.order.product_id.clone()).or_default() += 1;
+            products
+        }),
+        freeze_reached_min: freeze_reached(raw)?.map(|at| (at - raw.start).num_milliseconds() as f64 / 60_000.0),
+        last_freeze_sensitive_given_after_s: last_freeze_sensitive_given_after(raw)?,
         unaccounted: unaccounted(raw)?,
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
     })
+}
+
+/// The freeze limit of the cold-chain rules the scenarios run under (the default).
+fn freeze_limit() -> f64 {
+    controller::coldchain::rules::ColdChainRules::default().freeze_celsius
+}
+
+/// When a cabinet probe first read at or below the freeze limit.
+fn freeze_reached(raw: &Raw) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let readings = raw.assembled.dispatcher.journal().readings_between(raw.start, raw.end)?;
+    Ok(readings.into_iter().find(|(_, probe, c)| probe.starts_with("cabinet") && c.is_some_and(|c| c <= freeze_limit())).map(|(at, _, _)| at))
+}
+
+/// Seconds from the cabinet first reaching the freeze limit to the last
+/// freeze-sensitive dose given after it.
+fn last_freeze_sensitive_given_after(raw: &Raw) -> anyhow::Result<Option<f64>> {
+    let Some(froze) = freeze_reached(raw)? else { return Ok(None) };
+    let catalog = raw.assembled.dispatcher.catalog();
+    let sensitive = |product: &str| catalog.product(product).is_some_and(|p| p.freeze_sensitive);
+    Ok(raw
+        .finals
+        .iter()
+        .filter(|d| d.stage == Stage::Administered && sensitive(&d.order.product_id))
+        .filter_map(|d| d.finished_at)
+        .filter(|at| *at > froze)
+        .map(|at| (at - froze).num_milliseconds() as f64 / 1000.0)
+        .fold(None, |last: Option<f64>, s| Some(last.map_or(s, |l| l.max(s)))))
 }
 
 /// Doses per hour from the first dose to the end of the arrivals (intervals between

@@ -119,6 +119,15 @@ impl Report {
         for (k, v) in [
             ("patients / orders", format!("{} / {}", m.patients, m.orders)),
             ("patients by outcome", m.patients_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
+            ("given by product", m.administered_by_product.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
+            (
+                "freeze",
+                match (m.freeze_reached_min, m.last_freeze_sensitive_given_after_s) {
+                    (None, _) => "the cabinet never reached the freeze limit".to_owned(),
+                    (Some(t), None) => format!("limit reached at minute {t:.0}; no freeze-sensitive dose after"),
+                    (Some(t), Some(s)) => format!("limit reached at minute {t:.0}; last freeze-sensitive dose {s:.0} s after"),
+                },
+            ),
             ("administered", m.administered.to_string()),
             ("rejected", format!("{} {}", m.rejected, if rejected.is_empty() { String::new() } else { format!("({})", rejected.join(", ")) })),
             ("failed / cancelled", format!("{} / {}", m.failed, m.cancelled)),
