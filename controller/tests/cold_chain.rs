@@ -151,3 +151,32 @@ async fn a_restart_inside_a_heat_period_keeps_its_clock() {
     let held = assembled.dispatcher.journal().units_in_store(&[common::HEPB.to_owned()]).expect("units");
     assert!(!held.is_empty() && held.iter().all(|u| u.hold.is_some()), "the exposed units are held");
 }
+
+/// Issue 16: each unit's vial monitor is charged with the heat where it is; the
+/// more exposed usable unit goes first; at its end point a unit is held and never
+/// picked, though no alarm was ever raised. HepB here is made to spend its budget
+/// in seconds at fridge temperature (two reference points, in days).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_vial_monitor_is_spent_is_never_picked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog");
+    let fragile = catalog.replacen("heat_stability = \"VVM30\"\n", "heat_stability = { points = [[37, 0.00001], [25, 0.00002]] }\n", 1);
+    assert_ne!(fragile, catalog, "HepB's entry was found");
+    std::fs::write(dir.path().join("catalog.toml"), fragile).expect("catalog");
+    let hardware = "[coldchain]\nsample_s = 0.05\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 4\n";
+    let (assembled, mut client) = serve_workstation(dir.path(), hardware).await;
+    let journal = assembled.dispatcher.journal();
+    let hepb = || journal.units_in_store(&[common::HEPB.to_owned()]).expect("units");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while hepb().iter().any(|u| u.hold.is_none()) {
+        assert!(tokio::time::Instant::now() < deadline, "every HepB unit reached its end point: {:?}", hepb().iter().map(|u| u.heat_consumed).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hepb().iter().all(|u| u.heat_consumed >= 1.0), "the budget is journalled per unit");
+    assert!(journal.active_alarms().expect("alarms").is_empty(), "no cabinet alarm: the units' own history decided");
+    let mmr = journal.units_in_store(&[common::MMR.to_owned()]).expect("units");
+    assert!(mmr.iter().all(|u| u.hold.is_none() && u.heat_consumed > 0.0 && u.heat_consumed < 0.001), "MMR (VVM2) barely touched: {:?}", mmr.iter().map(|u| u.heat_consumed).collect::<Vec<_>>());
+    let id = start(&mut client, "spent", order("HepB", 1)).await.dispense_id;
+    let failed = wait_for(&mut client, &id, pb::DispenseStage::Failed).await;
+    assert!(failed.detail.contains("no HepB unit"), "{}", failed.detail);
+}

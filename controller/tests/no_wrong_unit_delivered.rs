@@ -69,6 +69,7 @@ prop_compose! {
             dispense_id: Some(if state == UnitState::Picked { "D1".into() } else { "D0".into() }),
             hold: hold.map(|h| (h, "test".to_owned())),
             left_store_at: Some(now() - Duration::minutes(out_min)),
+            heat_consumed: 0.0,
         };
         let label = Gs1Code {
             gtin: label_p.map_or(code.gtin.clone(), gtin_of),

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use crate::journal::StepKind;
+use crate::rules::heat_stability::HeatStability;
+use crate::rules::inventory::{Hold, UnitState};
 
 /// What happens to units exposed to an excursion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -31,11 +33,14 @@ pub struct ColdChainConfig {
     pub sample_s: f64,
     pub policy: ExcursionPolicy,
     pub rules: ColdChainRules,
+    /// The air at the gates and the booths' trays, °C, for the vial monitor of a
+    /// unit waiting there (no probe there).
+    pub ambient_celsius: f64,
 }
 
 impl Default for ColdChainConfig {
     fn default() -> Self {
-        Self { sample_s: 10.0, policy: ExcursionPolicy::Quarantine, rules: ColdChainRules::default() }
+        Self { sample_s: 10.0, policy: ExcursionPolicy::Quarantine, rules: ColdChainRules::default(), ambient_celsius: 25.0 }
     }
 }
 
@@ -51,10 +56,21 @@ pub fn spawn(tasks: &crate::tasks::Tasks, devices: Devices, journal: Arc<Journal
         }
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(config.sample_s.max(0.01)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stabilities = stabilities(&catalog);
+        let mut last: Option<chrono::DateTime<chrono::Utc>> = None;
         loop {
             ticker.tick().await;
-            if let Err(e) = sample_once(&devices, &journal, &catalog, &config, &mut watches, &telemetry).await {
-                tracing::error!("cold-chain watch: journal write failed: {e}");
+            match sample_once(&devices, &journal, &catalog, &config, &mut watches, &telemetry).await {
+                Ok(sample) => {
+                    // The time since the last sample, at most a few periods (a gap while
+                    // the controller was down is judged by the power rule).
+                    let seconds = last.map_or(0.0, |l| ((sample.at - l).num_milliseconds() as f64 / 1000.0).clamp(0.0, config.sample_s * 5.0));
+                    last = Some(sample.at);
+                    if let Err(e) = charge_heat(&journal, &stabilities, &config, &sample, seconds) {
+                        tracing::error!("cold-chain watch: the vial monitors could not be journalled: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("cold-chain watch: journal write failed: {e}"),
             }
         }
     })
@@ -165,6 +181,46 @@ fn account_for_downtime(journal: &Journal, config: &ColdChainConfig, telemetry: 
     Ok(())
 }
 
+/// Each GTIN's vial monitor, for the products that have one.
+fn stabilities(catalog: &Catalog) -> std::collections::HashMap<String, HeatStability> {
+    catalog.products.iter().filter_map(|p| p.heat_stability.map(|s| (p, s))).flat_map(|(p, s)| p.gtins.iter().map(move |g| (g.clone(), s))).collect()
+}
+
+/// What one sample read: the cabinet probes and the belt tunnel's, `None` unread.
+#[derive(Debug, Clone)]
+struct Readings {
+    at: chrono::DateTime<chrono::Utc>,
+    cabinet: Option<f64>,
+    tunnel: Option<f64>,
+}
+
+/// Charges each unit's vial monitor with `seconds` at the temperature where it is:
+/// the warmest cabinet probe in the store, the belt tunnel's probe once picked, the
+/// ambient air at a gate or in a tray; a place whose probe cannot be read counts at
+/// the ambient (fail closed: the warmer). A unit that reaches its end point is held
+/// wherever it is (the runner then refuses it at its gate or booth).
+fn charge_heat(journal: &Journal, stabilities: &std::collections::HashMap<String, HeatStability>, config: &ColdChainConfig, r: &Readings, seconds: f64) -> Result<(), crate::journal::JournalError> {
+    if seconds <= 0.0 || stabilities.is_empty() {
+        return Ok(());
+    }
+    let ambient = config.ambient_celsius;
+    let mut consumed = Vec::new();
+    for (code, gtin, state) in journal.units_exposed_to_heat()? {
+        let Some(stability) = stabilities.get(&gtin) else { continue };
+        let celsius = match state {
+            UnitState::InStore => r.cabinet.unwrap_or(ambient),
+            UnitState::Picked => r.tunnel.unwrap_or(ambient),
+            _ => ambient,
+        };
+        consumed.push((code, stability.consumed(celsius, seconds)));
+    }
+    for code in journal.add_heat(&consumed)? {
+        tracing::warn!(unit = %code, "vial monitor at its end point: held");
+        journal.hold_unit(&code, Hold::ColdChain, "vial monitor at its end point (heat budget used up)", "cold-chain watch")?;
+    }
+    Ok(())
+}
+
 async fn sample_once(
     devices: &Devices,
     journal: &Journal,
@@ -172,7 +228,7 @@ async fn sample_once(
     config: &ColdChainConfig,
     watches: &mut [Watch],
     telemetry: &Telemetry,
-) -> Result<(), crate::journal::JournalError> {
+) -> Result<Readings, crate::journal::JournalError> {
     let at = journal.now();
     let mut readings = Vec::with_capacity(devices.probes.len());
     for probe in &devices.probes {
@@ -182,6 +238,8 @@ async fn sample_once(
     telemetry.publish_temperatures(TemperatureSample { at, readings: readings.clone() });
     // The door counts as closed only when it can be read as closed.
     let door_open = devices.interlocks.read().await.map_or(true, |i| i.restock_door_open);
+    let finite = |name: &str| readings.iter().filter(|(n, _)| n.starts_with(name)).filter_map(|(_, c)| c.filter(|c| c.is_finite())).fold(None, |w: Option<f64>, c| Some(w.map_or(c, |w| w.max(c))));
+    let read = Readings { at, cabinet: finite("cabinet"), tunnel: finite("belt-tunnel") };
     let cabinet = readings.into_iter().filter(|(name, _)| name.starts_with("cabinet")).collect();
     let sample = Sample { at, cabinet, door_open, powered: true };
     for watch in watches.iter_mut() {
@@ -189,7 +247,7 @@ async fn sample_once(
             apply(journal, catalog, config, watch.product.as_ref(), change, telemetry)?;
         }
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Journals one alarm change and, on an excursion under the quarantine policy,

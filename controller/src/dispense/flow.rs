@@ -447,7 +447,7 @@ mod tests {
             expiry: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).expect("date"),
             slot: SlotAddress::new(0, 1, 2),
             state: UnitState::InStore,
-            dispense_id: None, hold: None, left_store_at: None
+            dispense_id: None, hold: None, left_store_at: None, heat_consumed: 0.0,
         }
     }
 

@@ -13,7 +13,7 @@ use hal::{BoothId, ErrorKind, SlotAddress, Station};
 use rusqlite::{Connection, params};
 
 /// The version this controller writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// SQL migrations from each older version to the next, applied in order (the
 /// step from 3 to 4 converts data, in [`typed_steps`]).
@@ -52,7 +52,8 @@ CREATE TABLE stock_units (
     dispense_id TEXT,
     hold        TEXT,
     hold_reason TEXT,
-    left_store_at TEXT
+    left_store_at TEXT,
+    heat_consumed REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX stock_units_pick ON stock_units(state, gtin, expiry);
 CREATE TABLE dispenses (
@@ -98,6 +99,10 @@ pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
                 return Err(e);
             }
         }
+    }
+    if version <= 4 {
+        // Version 4 → 5: each unit's consumed heat budget (the vial monitor).
+        conn.execute_batch("BEGIN; ALTER TABLE stock_units ADD COLUMN heat_consumed REAL NOT NULL DEFAULT 0; PRAGMA user_version = 5; COMMIT;")?;
     }
     Ok(())
 }

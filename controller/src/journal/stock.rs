@@ -27,7 +27,7 @@ pub struct StockFilter {
 
 
 /// The columns [`row_to_record`] reads, in its order.
-const SELECT_RECORD: &str = "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at FROM stock_units";
+const SELECT_RECORD: &str = "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at, heat_consumed FROM stock_units";
 
 impl Journal {
     /// Stocks the manifest's units that the journal does not know yet; returns how many.
@@ -244,6 +244,35 @@ impl Journal {
         Ok(held)
     }
 
+    /// Units whose heat budget is kept (in store, picked, in a tray): code, GTIN, state.
+    pub fn units_exposed_to_heat(&self) -> Result<Vec<(String, String, UnitState)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT code, gtin, state FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered')")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(code, gtin, state)| Ok((code.clone(), gtin, UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?)))
+            .collect()
+    }
+
+    /// Adds each unit's share of heat budget consumed, in one transaction; returns
+    /// the units this brought to their vial monitor's end point.
+    pub fn add_heat(&self, consumed: &[(String, f64)]) -> Result<Vec<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut spent = Vec::new();
+        {
+            let mut update = tx.prepare("UPDATE stock_units SET heat_consumed = heat_consumed + ?2 WHERE code = ?1 RETURNING heat_consumed")?;
+            for (code, delta) in consumed {
+                let now: f64 = update.query_row(params![code, delta], |r| r.get(0))?;
+                if now >= crate::rules::inventory::HEAT_END_POINT && now - delta < crate::rules::inventory::HEAT_END_POINT {
+                    spent.push(code.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(spent)
+    }
+
     /// Counts units by state, for summaries.
     pub fn stock_counts(&self) -> Result<Vec<(String, i64)>> {
         let conn = self.conn();
@@ -259,6 +288,7 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     let (code, gtin, lot): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
     let (expiry, slot, state, dispense_id): (String, String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
     let (hold, hold_reason, left_store_at): (Option<String>, Option<String>, Option<String>) = (r.get(7)?, r.get(8)?, r.get(9)?);
+    let heat_consumed: f64 = r.get(10)?;
     Ok((|| {
         Ok(StockRecord {
             hold: match hold {
@@ -272,6 +302,7 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
                 .map(|t| chrono::DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&chrono::Utc)))
                 .transpose()
                 .map_err(|e| JournalError::Corrupt(format!("{code}: left_store_at: {e}")))?,
+            heat_consumed,
             expiry: NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| JournalError::Corrupt(format!("{code}: expiry {expiry:?}: {e}")))?,
             slot: slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?,
             state: UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?,

@@ -161,6 +161,7 @@ pub async fn stock_in(journal: &Journal, catalog: &Catalog, store: &dyn ColdStor
             dispense_id: None,
             hold: None,
             left_store_at: None,
+            heat_consumed: 0.0,
         };
         let detail = format!("stock-in by {actor}, delivery note {}", delivery.note);
         if journal.stock_unit(&record, &detail)? {

@@ -38,6 +38,10 @@ pub struct Product {
     /// cabinet's); an excursion under them holds this product's units.
     #[serde(default)]
     pub cold_chain: Option<ProductColdChain>,
+    /// Its vial monitor: a WHO category (`"VVM30"`) or two reference points; each
+    /// unit's heat budget is integrated against it. None: no budget is kept.
+    #[serde(default)]
+    pub heat_stability: Option<crate::rules::heat_stability::HeatStability>,
     /// GS1 GTINs of the product's single-unit packages.
     #[serde(default)]
     pub gtins: Vec<String>,

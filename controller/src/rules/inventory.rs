@@ -62,7 +62,7 @@ impl Hold {
 }
 
 /// What the journal knows of one unit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StockRecord {
     /// Canonical code (the unit's identity).
     pub code: String,
@@ -76,15 +76,22 @@ pub struct StockRecord {
     pub hold: Option<(Hold, String)>,
     /// When it left the store (its time out of refrigeration starts).
     pub left_store_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The share of its heat budget (vial monitor) consumed, 0 to 1 and beyond.
+    pub heat_consumed: f64,
 }
 
+/// At or past its vial monitor's end point: not used, whatever its expiry.
+pub const HEAT_END_POINT: f64 = 1.0;
+
 /// The unit to pick: in store, of one of the product's GTINs, not expired on the day
-/// of administration, earliest expiry first; ties go to the slot nearest the hatch.
+/// of administration and short of its vial monitor's end point; earliest expiry
+/// first, then the more heat-exposed (WHO: use the more exposed usable vials first),
+/// then the slot nearest the hatch.
 pub fn choose_fefo<'a>(candidates: &'a [StockRecord], gtins: &[String], administration_day: NaiveDate) -> Option<&'a StockRecord> {
     candidates
         .iter()
-        .filter(|r| r.state == UnitState::InStore && r.hold.is_none() && gtins.contains(&r.gtin) && r.expiry >= administration_day)
-        .min_by_key(|r| (r.expiry, r.slot))
+        .filter(|r| r.state == UnitState::InStore && r.hold.is_none() && gtins.contains(&r.gtin) && r.expiry >= administration_day && r.heat_consumed < HEAT_END_POINT)
+        .min_by(|a, b| a.expiry.cmp(&b.expiry).then(b.heat_consumed.total_cmp(&a.heat_consumed)).then(a.slot.cmp(&b.slot)))
 }
 
 #[cfg(test)]
@@ -99,8 +106,23 @@ mod tests {
             expiry: NaiveDate::from_ymd_opt(expiry.0, expiry.1, expiry.2).expect("valid date"),
             slot: SlotAddress::new(0, 0, column),
             state,
-            dispense_id: None, hold: None, left_store_at: None
+            dispense_id: None, hold: None, left_store_at: None, heat_consumed: 0.0,
         }
+    }
+
+    /// Issue 16: a unit past its vial monitor's end point is never chosen; among
+    /// usable units of the same expiry the more exposed goes first (WHO).
+    #[test]
+    fn the_vial_monitor_excludes_spent_units_and_puts_the_more_exposed_first() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
+        let g = ["G".to_owned()];
+        let near = StockRecord { heat_consumed: 0.1, ..record("near", "G", (2027, 1, 31), 0, UnitState::InStore) };
+        let exposed = StockRecord { heat_consumed: 0.6, ..record("exposed", "G", (2027, 1, 31), 5, UnitState::InStore) };
+        let spent = StockRecord { heat_consumed: 1.0, ..record("spent", "G", (2026, 12, 31), 0, UnitState::InStore) };
+        let later = record("later", "G", (2027, 6, 30), 0, UnitState::InStore);
+        let all = [near, exposed, spent, later];
+        assert_eq!(choose_fefo(&all, &g, today).map(|r| r.code.as_str()), Some("exposed"), "the spent unit is out; of one expiry the more exposed");
+        assert_eq!(choose_fefo(&all[2..], &g, today).map(|r| r.code.as_str()), Some("later"), "a spent unit is never chosen");
     }
 
     #[test]

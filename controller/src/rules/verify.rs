@@ -43,6 +43,9 @@ pub enum ViolationId {
     ColdChainBreach,
     /// It would be out of refrigeration longer than the product allows by the jab.
     OutOfFridgeLimit,
+    /// Its vial monitor reached the end point: the heat it lived through used up
+    /// its budget, whatever its expiry.
+    HeatBudgetExceeded,
     /// The patient's age is outside the product's eligible ages.
     AgeNotEligible,
     /// The dose number does not follow the patient's history of this product.
@@ -65,7 +68,7 @@ pub enum ViolationId {
 }
 
 impl ViolationId {
-    pub const ALL: [ViolationId; 23] = [
+    pub const ALL: [ViolationId; 24] = [
         ViolationId::UnknownUnit,
         ViolationId::NotInStock,
         ViolationId::NotThePickedUnit,
@@ -80,6 +83,7 @@ impl ViolationId {
         ViolationId::Quarantined,
         ViolationId::ColdChainBreach,
         ViolationId::OutOfFridgeLimit,
+        ViolationId::HeatBudgetExceeded,
         ViolationId::AgeNotEligible,
         ViolationId::DoseNumberMismatch,
         ViolationId::IntervalTooShort,
@@ -108,6 +112,7 @@ impl ViolationId {
             ViolationId::Quarantined => "Quarantined",
             ViolationId::ColdChainBreach => "ColdChainBreach",
             ViolationId::OutOfFridgeLimit => "OutOfFridgeLimit",
+            ViolationId::HeatBudgetExceeded => "HeatBudgetExceeded",
             ViolationId::AgeNotEligible => "AgeNotEligible",
             ViolationId::DoseNumberMismatch => "DoseNumberMismatch",
             ViolationId::IntervalTooShort => "IntervalTooShort",
@@ -203,6 +208,12 @@ pub fn hold_violation(r: &StockRecord) -> Option<Violation> {
     }
 }
 
+/// The violation of a unit at or past its vial monitor's end point.
+pub fn heat_violation(r: &StockRecord) -> Option<Violation> {
+    (r.heat_consumed >= crate::rules::inventory::HEAT_END_POINT)
+        .then(|| Violation::new(ViolationId::HeatBudgetExceeded, format!("vial monitor at its end point: {:.0} % of the heat budget used", r.heat_consumed * 100.0)))
+}
+
 /// The violation of a unit out of refrigeration longer than its product allows by
 /// the expected jab.
 fn out_of_fridge_violation(r: &StockRecord, product: &Product, expected_administration: DateTime<Utc>) -> Option<Violation> {
@@ -215,7 +226,7 @@ fn out_of_fridge_violation(r: &StockRecord, product: &Product, expected_administ
 /// (recall, quarantine, cold-chain excursion), its time out of refrigeration, its
 /// expiry. Checked again the moment before it drops into the tray.
 pub fn release_check(r: &StockRecord, product: &Product, jab: JabTime) -> Vec<Violation> {
-    let mut found: Vec<Violation> = hold_violation(r).into_iter().chain(out_of_fridge_violation(r, product, jab.at)).collect();
+    let mut found: Vec<Violation> = hold_violation(r).into_iter().chain(out_of_fridge_violation(r, product, jab.at)).chain(heat_violation(r)).collect();
     if r.expiry < jab.day {
         found.push(Violation::new(ViolationId::Expired, format!("expired on {}", r.expiry)));
     }
@@ -258,7 +269,7 @@ pub fn verify(e: &Evidence<'_>) -> Vec<Violation> {
             if r.expiry < day {
                 push(ViolationId::Expired, format!("expired on {}", r.expiry));
             }
-            if let Some(v) = hold_violation(r) {
+            for v in hold_violation(r).into_iter().chain(heat_violation(r)) {
                 push(v.id, v.message);
             }
             if let Some(v) = actual.or(ordered).and_then(|product| out_of_fridge_violation(r, product, e.expected_administration.at)) {
@@ -417,6 +428,7 @@ mod tests {
             dispense_id: dispense.map(str::to_owned),
             hold: None,
             left_store_at: Some(noon() - chrono::Duration::minutes(2)),
+            heat_consumed: 0.0,
         }
     }
 
@@ -436,6 +448,10 @@ mod tests {
         // Out of the store since two minutes before noon: by the jab an hour later, over 30 min.
         let late = noon() + chrono::Duration::minutes(60);
         assert_eq!(ids(&release_check(&waited, hepb, jab(late))), [ViolationId::OutOfFridgeLimit]);
+        let cooked = StockRecord { heat_consumed: 1.02, ..waited.clone() };
+        assert_eq!(ids(&release_check(&cooked, hepb, jab(noon()))), [ViolationId::HeatBudgetExceeded], "past its vial monitor's end point");
+        let warm = StockRecord { heat_consumed: 0.98, ..waited.clone() };
+        assert!(release_check(&warm, hepb, jab(noon())).is_empty(), "short of it: usable");
         let expired = record_of(&label(HEPB, day(2026, 11, 23), "S2"), UnitState::Picked, Some("D1"));
         assert!(ids(&release_check(&expired, hepb, jab(noon()))).contains(&ViolationId::Expired));
     }
@@ -559,6 +575,13 @@ mod tests {
             scanned: good_label,
             record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::ColdChain, "cabinet 9.4 °C for 3 h".into())), ..r }),
             expect: &[ViolationId::ColdChainBreach],
+        },
+        Case {
+            name: "vial monitor at its end point",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { heat_consumed: 1.0, ..r }),
+            expect: &[ViolationId::HeatBudgetExceeded],
         },
         Case {
             name: "out of refrigeration too long by the jab",
