@@ -195,6 +195,11 @@ async fn faults_sensors_registers_camera_stock_trace_logs_and_watch() {
     let code_text = "(01)06901234000016(17)270331(10)EARLY(21)HE0001";
     let trace = json(&wsctl(&s, MAINTENANCE, &["trace", code_text, "--json"]).await);
     assert_eq!(trace["state"], "in_store");
+    // The vial monitor has been charged since the workstation started (fridge
+    // temperature: a sliver of the budget, never nothing, never all).
+    let heat = trace["heat_budget_used"].as_f64().expect("the vial monitor is shown");
+    assert!(heat > 0.0 && heat < 0.01, "{heat}");
+    assert!(stock["lots"][0]["heat_budget_used_max"].as_f64().is_some(), "{stock}");
     assert_eq!(code(&wsctl(&s, MAINTENANCE, &["trace", "(01)06901234000016(17)270331(10)X(21)NONE"]).await), 5, "unknown unit");
 
     let file = s.dir.path().join("service-desk.txt");

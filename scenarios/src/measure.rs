@@ -44,6 +44,10 @@ pub struct Metrics {
     /// minutes from the start; and how long after that the last freeze-sensitive
     /// dose was given, seconds (`None` if none was given after).
     pub freeze_reached_min: Option<f64>,
+    /// The vial monitors at the end: the most heat budget any unit still in store
+    /// had used (0 to 1), and the units held at their end point.
+    pub heat_budget_used_max: f64,
+    pub held_at_heat_end_point: u64,
     pub last_freeze_sensitive_given_after_s: Option<f64>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
@@ -130,6 +134,8 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
             *products.entry(d.order.product_id.clone()).or_default() += 1;
             products
         }),
+        heat_budget_used_max: journal.all_in_store()?.iter().map(|u| u.heat_consumed).fold(0.0, f64::max),
+        held_at_heat_end_point: journal.all_in_store()?.iter().filter(|u| u.heat_consumed >= controller::rules::inventory::HEAT_END_POINT).count() as u64,
         freeze_reached_min: freeze_reached(raw)?.map(|at| (at - raw.start).num_milliseconds() as f64 / 60_000.0),
         last_freeze_sensitive_given_after_s: last_freeze_sensitive_given_after(raw)?,
         unaccounted: unaccounted(raw)?,

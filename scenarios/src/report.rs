@@ -120,6 +120,7 @@ impl Report {
             ("patients / orders", format!("{} / {}", m.patients, m.orders)),
             ("patients by outcome", m.patients_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
             ("given by product", m.administered_by_product.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
+            ("vial monitors", format!("at most {:.3} % of a heat budget used by a unit in store; {} held at the end point", m.heat_budget_used_max * 100.0, m.held_at_heat_end_point)),
             (
                 "freeze",
                 match (m.freeze_reached_min, m.last_freeze_sensitive_given_after_s) {

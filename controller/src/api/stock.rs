@@ -47,6 +47,7 @@ pub(crate) fn stock_unit(catalog: &crate::rules::catalog::Catalog, r: StockRecor
         hold: hold as i32,
         hold_reason,
         dispense_id: r.dispense_id.unwrap_or_default(),
+        heat_budget_used: r.heat_consumed,
     }
 }
 

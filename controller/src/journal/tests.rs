@@ -131,29 +131,29 @@ fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
 /// Issue 16: an excursion holds every unit that was in the cabinet during it,
 /// wherever it is now (picked, at a gate, in a tray); a unit that left the store
 /// before it began, or was already given, is not held.
+/// A journal with the manifest's three units: the first picked, the second picked
+/// and then moved to `second`; their codes.
+fn two_units_out(second: UnitState) -> (tempfile::TempDir, Journal, Vec<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
+    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("picked");
+    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("picked");
+    journal.set_unit_state(&codes[1], second, "D000002").expect("moved on");
+    (dir, journal, codes)
+}
+
 #[test]
 fn an_excursion_holds_exposed_units_wherever_they_are() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.import_manifest(&manifest()).expect("import");
-    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
-    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("picked");
-    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("picked");
-    journal.set_unit_state(&codes[1], UnitState::Delivered, "D000002").expect("in its tray");
+    let held = |journal: &Journal, code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
+    let (_dir, journal, codes) = two_units_out(UnitState::Delivered);
     let began_before_they_left = Utc::now() - chrono::Duration::minutes(5);
     assert_eq!(journal.hold_exposed(None, began_before_they_left, "heat").expect("hold"), 3, "in store, picked and in a tray");
-    let held = |code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
-    assert!(held(&codes[0]) && held(&codes[1]) && held(&codes[2]));
+    assert!(codes.iter().all(|c| held(&journal, c)));
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.import_manifest(&manifest()).expect("import");
-    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
-    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("picked");
-    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("picked");
-    journal.set_unit_state(&codes[1], UnitState::Administered, "D000002").expect("given");
+    let (_dir, journal, codes) = two_units_out(UnitState::Administered);
     let began_after_they_left = Utc::now() + chrono::Duration::minutes(5);
     assert_eq!(journal.hold_exposed(None, began_after_they_left, "heat").expect("hold"), 1, "only the unit still in the cabinet");
-    let held = |code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
-    assert!(!held(&codes[0]) && !held(&codes[1]) && held(&codes[2]));
+    assert!(!held(&journal, &codes[0]) && !held(&journal, &codes[1]) && held(&journal, &codes[2]));
 }
