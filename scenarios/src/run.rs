@@ -189,9 +189,12 @@ fn write_config(scenario: &Scenario, dir: &std::path::Path, seed: u64) -> anyhow
     // The virtual clock makes real time unnecessary: devices run at speed 1.
     simulator.insert("speed".into(), toml::Value::Float(1.0));
     simulator.insert("seed".into(), toml::Value::Integer(i64::try_from(seed).unwrap_or(i64::MAX)));
+    // The booths stand in the simulated room: the controller's vial monitors charge
+    // a unit waiting there at the room's temperature.
+    let ambient = toml::Value::Table(simulator.clone()).try_into::<simulator::SimConfig>().context("workstation.simulator")?.ambient_celsius;
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
-         [checks]\nvalidation_timeout_s = {}\n[coldchain]\nsample_s = {}\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\n{}\n\
+         [checks]\nvalidation_timeout_s = {}\n[coldchain]\nsample_s = {}\nambient_celsius = {ambient:?}\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\n{}\n\
          [[auth.tokens]]\nname = \"scenario\"\nrole = \"observer\"\nsha256 = \"{}\"\n",
         scenario.workstation.validation_timeout_s.unwrap_or(600),
         scenario.workstation.coldchain_sample_s.unwrap_or(60.0),

@@ -16,6 +16,8 @@ pub struct SimConfig {
     pub rows: u8,
     pub columns: u8,
     pub cabinet_celsius: f64,
+    /// The room: the air the cabinet leaks towards and the booths stand in.
+    pub ambient_celsius: f64,
     pub timings: Timings,
 }
 
@@ -37,7 +39,7 @@ impl SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { speed: 1.0, seed: 7, booths: 6, racks: 4, rows: 5, columns: 10, cabinet_celsius: 5.0, timings: Timings::default() }
+        Self { speed: 1.0, seed: 7, booths: 6, racks: 4, rows: 5, columns: 10, cabinet_celsius: 5.0, ambient_celsius: 25.0, timings: Timings::default() }
     }
 }
 

@@ -7,7 +7,6 @@
 //! The state is integrated lazily in one-second machine-time steps whenever it is
 //! read, so an idle simulator burns no CPU on physics.
 
-const ROOM_C: f64 = 25.0;
 /// Fraction of the room/cabinet difference that leaks in per second, door closed/open.
 const LEAK_CLOSED: f64 = 1.0 / 3600.0;
 const LEAK_OPEN: f64 = 1.0 / 300.0;
@@ -35,14 +34,16 @@ pub enum Compressor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thermal {
     pub cabinet_c: f64,
+    /// The room around the cabinet, the belt and the booths.
+    pub room_c: f64,
     pub compressor_on: bool,
     /// Machine seconds up to which the state is integrated.
     pub at_s: f64,
 }
 
 impl Thermal {
-    pub fn new(cabinet_c: f64) -> Self {
-        Self { cabinet_c, compressor_on: false, at_s: 0.0 }
+    pub fn new(cabinet_c: f64, room_c: f64) -> Self {
+        Self { cabinet_c, room_c, compressor_on: false, at_s: 0.0 }
     }
 
     /// Integrates up to `now_s` machine seconds.
@@ -59,9 +60,9 @@ impl Thermal {
                 Compressor::Working if self.compressor_on => COOLING,
                 Compressor::Working | Compressor::Failed => 0.0,
                 // Balances the closed door's leak at the floor.
-                Compressor::StuckOn => LEAK_CLOSED * (ROOM_C - STUCK_ON_FLOOR_C),
+                Compressor::StuckOn => LEAK_CLOSED * (self.room_c - STUCK_ON_FLOOR_C),
             };
-            self.cabinet_c += leak * (ROOM_C - self.cabinet_c) - cooling;
+            self.cabinet_c += leak * (self.room_c - self.cabinet_c) - cooling;
             self.at_s += 1.0;
             steps += 1;
         }
@@ -82,7 +83,7 @@ mod tests {
 
     #[test]
     fn thermostat_holds_the_cabinet_between_its_limits() {
-        let mut t = Thermal::new(5.0);
+        let mut t = Thermal::new(5.0, 25.0);
         for minute in 1..=240 {
             t.advance(f64::from(minute) * 60.0, false, Compressor::Working);
             assert!((3.9..=5.6).contains(&t.cabinet_c), "{} °C at minute {minute}", t.cabinet_c);
@@ -91,7 +92,7 @@ mod tests {
 
     #[test]
     fn failed_compressor_warms_slowly_past_eight_degrees() {
-        let mut t = Thermal::new(5.0);
+        let mut t = Thermal::new(5.0, 25.0);
         t.advance(300.0, false, Compressor::Failed);
         assert!(t.cabinet_c < 8.0, "not within 5 minutes: {}", t.cabinet_c);
         t.advance(3600.0, false, Compressor::Failed);
@@ -101,7 +102,7 @@ mod tests {
 
     #[test]
     fn open_door_warms_faster_than_closed() {
-        let (mut open, mut closed) = (Thermal::new(5.0), Thermal::new(5.0));
+        let (mut open, mut closed) = (Thermal::new(5.0, 25.0), Thermal::new(5.0, 25.0));
         open.advance(120.0, true, Compressor::Failed);
         closed.advance(120.0, false, Compressor::Failed);
         assert!(open.cabinet_c > closed.cabinet_c + 1.0);
@@ -109,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_compressor_stuck_on_freezes_the_cabinet_towards_six_below() {
-        let mut t = Thermal::new(5.0);
+        let mut t = Thermal::new(5.0, 25.0);
         t.advance(1800.0, false, Compressor::StuckOn);
         assert!(t.cabinet_c > -0.5, "not frozen within half an hour: {}", t.cabinet_c);
         t.advance(4.0 * 3600.0, false, Compressor::StuckOn);

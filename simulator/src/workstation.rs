@@ -45,7 +45,7 @@ impl SimWorkstation {
             runs_started: 0,
             dropped: Vec::new(),
             faults: ActiveFaults::default(),
-            thermal: Thermal::new(config.cabinet_celsius),
+            thermal: Thermal::new(config.cabinet_celsius, config.ambient_celsius),
             rng: SmallRng::seed_from_u64(config.seed),
         };
         let clock = SimClock::new(config.speed);

@@ -66,6 +66,8 @@ fn hold_kind(h: Hold) -> pb::HoldKind {
         Hold::Recalled => pb::HoldKind::Recalled,
         Hold::Quarantined => pb::HoldKind::Quarantined,
         Hold::ColdChain => pb::HoldKind::ColdChain,
+        Hold::FreezeExposed => pb::HoldKind::FreezeExposed,
+        Hold::HeatBudget => pb::HoldKind::HeatBudget,
     }
 }
 

@@ -216,7 +216,7 @@ fn charge_heat(journal: &Journal, stabilities: &std::collections::HashMap<String
     }
     for code in journal.add_heat(&consumed)? {
         tracing::warn!(unit = %code, "vial monitor at its end point: held");
-        journal.hold_unit(&code, Hold::ColdChain, "vial monitor at its end point (heat budget used up)", "cold-chain watch")?;
+        journal.hold_unit(&code, Hold::HeatBudget, "vial monitor at its end point (heat budget used up)", "cold-chain watch")?;
     }
     Ok(())
 }
@@ -282,7 +282,8 @@ fn apply(
                     (None, AlarmKind::Freeze) => Some(catalog.products.iter().filter(|p| p.freeze_sensitive).flat_map(|p| p.gtins.clone()).collect()),
                     (None, _) => None,
                 };
-                let held = journal.hold_exposed(gtins.as_deref(), since, &reason)?;
+                let hold = if kind == AlarmKind::Freeze { Hold::FreezeExposed } else { Hold::ColdChain };
+                let held = journal.hold_exposed(gtins.as_deref(), since, hold, &reason)?;
                 tracing::warn!(alarm = %name, held, "exposed units quarantined pending review");
             }
             journal.raise_alarm(&name, since, &detail)?;

@@ -212,7 +212,7 @@ impl Journal {
 
     /// Puts every unit in the store (of these GTINs, or all when `gtins` is `None`)
     /// on a cold-chain hold after an excursion; returns how many were held.
-    pub fn hold_exposed(&self, gtins: Option<&[String]>, since: DateTime<Utc>, reason: &str) -> Result<usize> {
+    pub fn hold_exposed(&self, gtins: Option<&[String]>, since: DateTime<Utc>, hold: Hold, reason: &str) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         // Exposed: in the cabinet now, or left it (picked, at a gate, in a tray) after
@@ -235,8 +235,8 @@ impl Journal {
         }
         let mut held = 0;
         for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
-            tx.execute("UPDATE stock_units SET hold = 'cold_chain', hold_reason = ?2 WHERE code = ?1", params![code, reason])?;
-            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, Hold::ColdChain.as_str(), &format!("{reason} ({gtin})"), None)?;
+            tx.execute("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
+            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} ({gtin})"), None)?;
             held += 1;
         }
         tx.commit()?;

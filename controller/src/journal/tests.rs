@@ -116,9 +116,9 @@ fn an_excursion_holds_the_exposed_units_and_alarms_are_kept() {
     journal.import_manifest(&manifest()).expect("import");
     let other = ["06901234000030".to_owned()];
     let since = Utc::now() - chrono::Duration::hours(1);
-    assert_eq!(journal.hold_exposed(Some(&other), since, "freeze").expect("hold"), 0, "no unit of that product");
-    assert_eq!(journal.hold_exposed(None, since, "heat since 08:00").expect("hold"), 3);
-    assert_eq!(journal.hold_exposed(None, since, "again").expect("hold"), 0, "held units are not held twice");
+    assert_eq!(journal.hold_exposed(Some(&other), since, Hold::FreezeExposed, "freeze").expect("hold"), 0, "no unit of that product");
+    assert_eq!(journal.hold_exposed(None, since, Hold::ColdChain, "heat since 08:00").expect("hold"), 3);
+    assert_eq!(journal.hold_exposed(None, since, Hold::FreezeExposed, "again").expect("hold"), 0, "held units are not held twice");
     let held = journal.stock_record(&journal.units_in_store(&["06901234000016".into()]).expect("units")[0].code).expect("read").expect("record");
     assert_eq!(held.hold, Some((Hold::ColdChain, "heat since 08:00".into())));
 
@@ -149,11 +149,13 @@ fn an_excursion_holds_exposed_units_wherever_they_are() {
     let held = |journal: &Journal, code: &str| journal.stock_record(code).expect("read").expect("record").hold.is_some();
     let (_dir, journal, codes) = two_units_out(UnitState::Delivered);
     let began_before_they_left = Utc::now() - chrono::Duration::minutes(5);
-    assert_eq!(journal.hold_exposed(None, began_before_they_left, "heat").expect("hold"), 3, "in store, picked and in a tray");
+    assert_eq!(journal.hold_exposed(None, began_before_they_left, Hold::FreezeExposed, "freeze").expect("hold"), 3, "in store, picked and in a tray");
     assert!(codes.iter().all(|c| held(&journal, c)));
+    let kind = journal.stock_record(&codes[1]).expect("read").expect("record").hold.map(|(h, _)| h);
+    assert_eq!(kind, Some(Hold::FreezeExposed), "held as the excursion says");
 
     let (_dir, journal, codes) = two_units_out(UnitState::Administered);
     let began_after_they_left = Utc::now() + chrono::Duration::minutes(5);
-    assert_eq!(journal.hold_exposed(None, began_after_they_left, "heat").expect("hold"), 1, "only the unit still in the cabinet");
+    assert_eq!(journal.hold_exposed(None, began_after_they_left, Hold::ColdChain, "heat").expect("hold"), 1, "only the unit still in the cabinet");
     assert!(!held(&journal, &codes[0]) && !held(&journal, &codes[1]) && held(&journal, &codes[2]));
 }

@@ -43,8 +43,12 @@ pub enum Hold {
     Recalled,
     /// Quarantined pending review.
     Quarantined,
-    /// Exposed to a cold-chain excursion.
+    /// Exposed to a cold-chain (heat) excursion.
     ColdChain,
+    /// A freeze-sensitive unit that was in the cabinet through a freeze excursion.
+    FreezeExposed,
+    /// Its vial monitor reached the end point.
+    HeatBudget,
 }
 
 impl Hold {
@@ -53,11 +57,13 @@ impl Hold {
             Hold::Recalled => "recalled",
             Hold::Quarantined => "quarantined",
             Hold::ColdChain => "cold_chain",
+            Hold::FreezeExposed => "freeze_exposed",
+            Hold::HeatBudget => "heat_budget",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Hold::Recalled, Hold::Quarantined, Hold::ColdChain].into_iter().find(|h| h.as_str() == s)
+        [Hold::Recalled, Hold::Quarantined, Hold::ColdChain, Hold::FreezeExposed, Hold::HeatBudget].into_iter().find(|h| h.as_str() == s)
     }
 }
 

@@ -41,6 +41,8 @@ pub enum ViolationId {
     Quarantined,
     /// The unit was exposed to a cold-chain excursion.
     ColdChainBreach,
+    /// A freeze-sensitive unit was in the cabinet through a freeze excursion.
+    FreezeExposed,
     /// It would be out of refrigeration longer than the product allows by the jab.
     OutOfFridgeLimit,
     /// Its vial monitor reached the end point: the heat it lived through used up
@@ -68,7 +70,7 @@ pub enum ViolationId {
 }
 
 impl ViolationId {
-    pub const ALL: [ViolationId; 24] = [
+    pub const ALL: [ViolationId; 25] = [
         ViolationId::UnknownUnit,
         ViolationId::NotInStock,
         ViolationId::NotThePickedUnit,
@@ -82,6 +84,7 @@ impl ViolationId {
         ViolationId::Recalled,
         ViolationId::Quarantined,
         ViolationId::ColdChainBreach,
+        ViolationId::FreezeExposed,
         ViolationId::OutOfFridgeLimit,
         ViolationId::HeatBudgetExceeded,
         ViolationId::AgeNotEligible,
@@ -113,6 +116,7 @@ impl ViolationId {
             ViolationId::ColdChainBreach => "ColdChainBreach",
             ViolationId::OutOfFridgeLimit => "OutOfFridgeLimit",
             ViolationId::HeatBudgetExceeded => "HeatBudgetExceeded",
+            ViolationId::FreezeExposed => "FreezeExposed",
             ViolationId::AgeNotEligible => "AgeNotEligible",
             ViolationId::DoseNumberMismatch => "DoseNumberMismatch",
             ViolationId::IntervalTooShort => "IntervalTooShort",
@@ -204,6 +208,9 @@ pub fn hold_violation(r: &StockRecord) -> Option<Violation> {
         Some((Hold::Recalled, why)) => Some(Violation::new(ViolationId::Recalled, format!("batch {} recalled: {why}", r.lot))),
         Some((Hold::Quarantined, why)) => Some(Violation::new(ViolationId::Quarantined, format!("quarantined: {why}"))),
         Some((Hold::ColdChain, why)) => Some(Violation::new(ViolationId::ColdChainBreach, format!("cold-chain excursion: {why}"))),
+        Some((Hold::FreezeExposed, why)) => Some(Violation::new(ViolationId::FreezeExposed, format!("frozen in the cabinet: {why}"))),
+        // The unit's own budget says it (HeatBudgetExceeded); the hold only keeps it from being used.
+        Some((Hold::HeatBudget, _)) => None,
         None => None,
     }
 }
@@ -575,6 +582,13 @@ mod tests {
             scanned: good_label,
             record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::ColdChain, "cabinet 9.4 °C for 3 h".into())), ..r }),
             expect: &[ViolationId::ColdChainBreach],
+        },
+        Case {
+            name: "in the cabinet through a freeze excursion",
+            order: same,
+            scanned: good_label,
+            record: |c| picked(c).map(|r| StockRecord { hold: Some((Hold::FreezeExposed, "at or below -0.5 °C for 60 min".into())), ..r }),
+            expect: &[ViolationId::FreezeExposed],
         },
         Case {
             name: "vial monitor at its end point",
