@@ -102,6 +102,9 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
     faults.sort();
     faults.dedup();
     let virtual_hours = (raw.end - raw.start).num_milliseconds() as f64 / 3_600_000.0;
+    // Read once: the units left in store, and when the cabinet first froze.
+    let in_store = journal.all_in_store()?;
+    let froze = freeze_reached(raw)?;
     let patients_by_outcome = crate::run::PatientOutcome::ALL
         .iter()
         .map(|o| (o.name().to_owned(), raw.patients.iter().filter(|p| *p == o).count() as u64))
@@ -134,10 +137,10 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
             *products.entry(d.order.product_id.clone()).or_default() += 1;
             products
         }),
-        heat_budget_used_max: journal.all_in_store()?.iter().map(|u| u.heat_consumed).fold(0.0, f64::max),
-        held_at_heat_end_point: journal.all_in_store()?.iter().filter(|u| u.heat_consumed >= controller::rules::inventory::HEAT_END_POINT).count() as u64,
-        freeze_reached_min: freeze_reached(raw)?.map(|at| (at - raw.start).num_milliseconds() as f64 / 60_000.0),
-        last_freeze_sensitive_given_after_s: last_freeze_sensitive_given_after(raw)?,
+        heat_budget_used_max: in_store.iter().map(|u| u.heat_consumed).fold(0.0, f64::max),
+        held_at_heat_end_point: in_store.iter().filter(|u| u.heat_consumed >= controller::rules::inventory::HEAT_END_POINT).count() as u64,
+        freeze_reached_min: froze.map(|at| (at - raw.start).num_milliseconds() as f64 / 60_000.0),
+        last_freeze_sensitive_given_after_s: froze.and_then(|at| last_freeze_sensitive_given_after(raw, at)),
         unaccounted: unaccounted(raw)?,
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
@@ -157,18 +160,16 @@ fn freeze_reached(raw: &Raw) -> anyhow::Result<Option<chrono::DateTime<chrono::U
 
 /// Seconds from the cabinet first reaching the freeze limit to the last
 /// freeze-sensitive dose given after it.
-fn last_freeze_sensitive_given_after(raw: &Raw) -> anyhow::Result<Option<f64>> {
-    let Some(froze) = freeze_reached(raw)? else { return Ok(None) };
+fn last_freeze_sensitive_given_after(raw: &Raw, froze: chrono::DateTime<chrono::Utc>) -> Option<f64> {
     let catalog = raw.assembled.dispatcher.catalog();
     let sensitive = |product: &str| catalog.product(product).is_some_and(|p| p.freeze_sensitive);
-    Ok(raw
-        .finals
+    raw.finals
         .iter()
         .filter(|d| d.stage == Stage::Administered && sensitive(&d.order.product_id))
         .filter_map(|d| d.finished_at)
         .filter(|at| *at > froze)
         .map(|at| (at - froze).num_milliseconds() as f64 / 1000.0)
-        .fold(None, |last: Option<f64>, s| Some(last.map_or(s, |l| l.max(s)))))
+        .fold(None, |last: Option<f64>, s| Some(last.map_or(s, |l| l.max(s))))
 }
 
 /// Doses per hour from the first dose to the end of the arrivals (intervals between
