@@ -1,6 +1,8 @@
 //! Assembles a workstation from its config (catalog, journal, devices, dispatcher):
-//! starts the cold-chain watch and the supervisor, waits for motions a stopped run
-//! left going, homes, and recovers what it left unfinished.
+//! starts the cold-chain watch and the supervisor ([`prepare`]); then
+//! ([`Assembled::start`]) waits for motions a stopped run left going, homes, and
+//! recovers what it left unfinished, resuming what it can. The daemon serves its
+//! API between the two, so health says NOT_SERVING while it recovers.
 
 use crate::config::{Config, HardwareConfig};
 use crate::dispatch::{Dispatcher, Settings};
@@ -24,19 +26,34 @@ pub struct Assembled {
 /// in-process simulated hardware is refused: only the simulation side can build
 /// those devices (see [`assemble_on`]).
 pub async fn assemble(config: Config) -> anyhow::Result<Assembled> {
+    let assembled = prepare(config).await?;
+    assembled.start().await?;
+    Ok(assembled)
+}
+
+/// [`assemble`] up to homing: the devices open, the journal and the watches
+/// running, nothing moved yet; [`Assembled::start`] does the rest.
+pub async fn prepare(config: Config) -> anyhow::Result<Assembled> {
     let devices = match &config.hardware {
         HardwareConfig::Wire { devices, frame_timeout_ms } => open_wire(devices, *frame_timeout_ms).await?,
         HardwareConfig::Simulated { .. } => anyhow::bail!(
             "[hardware] kind = \"simulated\": the workstation binary drives real devices only; run this config with `wssim serve --config FILE` (the simulator in process), or point [hardware] at a devices file (kind = \"wire\")"
         ),
     };
-    assemble_on(config, Clock::system(), devices).await
+    prepare_on(config, Clock::system(), devices)
 }
 
 /// [`assemble`] on devices the caller has built (simulated models, or field
 /// devices over in-memory Modbus lines), going by `clock` (a scenario's virtual
 /// day, or the system's).
 pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow::Result<Assembled> {
+    let assembled = prepare_on(config, clock, devices)?;
+    assembled.start().await?;
+    Ok(assembled)
+}
+
+/// [`assemble_on`] up to homing (call within a runtime: it starts the watches).
+pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow::Result<Assembled> {
     let clock = clock.in_zone(config.site.time_zone);
     let catalog = Catalog::load(&config.catalog.path)?;
     let manifest = load_manifest(&config)?;
@@ -59,37 +76,55 @@ pub async fn assemble_on(config: Config, clock: Clock, devices: hal::Devices) ->
     let telemetry = dispatcher.telemetry().clone();
     crate::coldchain::watch::spawn(dispatcher.tasks(), devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
     crate::ops::telemetry::supervise(dispatcher.tasks(), devices, telemetry.faults, SUPERVISION_PERIOD);
-    // A motion the previous run left going must end before anything else moves.
-    let t = std::time::Instant::now();
-    crate::dispense::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
-    let waited = t.elapsed();
-    let t = std::time::Instant::now();
-    dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
-    let homing = t.elapsed();
-    // Settle what the last run left unfinished before any new order is taken.
-    let started = std::time::Instant::now();
-    let report = crate::dispense::recovery::recover(dispatcher.journal(), dispatcher.devices()).await.context("recovery")?;
-    tracing::info!(
-        waited_ms = waited.as_millis() as u64,
-        homing_ms = homing.as_millis() as u64,
-        recovery_ms = started.elapsed().as_millis() as u64,
-        settled = report.settled,
-        "startup phases"
-    );
-    if report.settled > 0 || !report.strays.is_empty() {
-        tracing::warn!(
-            settled = report.settled,
-            binned = report.binned.len(),
-            returned = report.returned_to_stock.len(),
-            in_tray = report.quarantined_in_tray.len(),
-            taken_from_tray = report.taken_from_tray.len(),
-            lost = report.lost.len(),
-            strays = report.strays.len(),
-            "recovered in {:?}",
-            started.elapsed()
-        );
-    }
     Ok(Assembled { dispatcher, config })
+}
+
+impl Assembled {
+    /// Waits for motions a stopped run left going, homes, and recovers what it left
+    /// unfinished (H-16): the workstation is `recovering` (no new orders, health
+    /// NOT_SERVING) until the resumed dispenses are running again.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        let dispatcher = &self.dispatcher;
+        // A motion the previous run left going must end before anything else moves.
+        let t = std::time::Instant::now();
+        crate::dispense::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;
+        let waited = t.elapsed();
+        // Homing resets a device's power-loss alarm: ask first whether they kept track.
+        let tracking_kept = crate::dispense::recovery::tracking_kept(dispatcher.devices()).await;
+        let t = std::time::Instant::now();
+        dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
+        let homing = t.elapsed();
+        // Settle what the last run left unfinished before any new order is taken.
+        let started = std::time::Instant::now();
+        let mut report = crate::dispense::recovery::recover(dispatcher.journal(), dispatcher.devices(), tracking_kept).await.context("recovery")?;
+        let resumed = std::mem::take(&mut report.resumed);
+        let resumed_count = resumed.len();
+        dispatcher.resume(resumed);
+        dispatcher.recovered();
+        tracing::info!(
+            waited_ms = waited.as_millis() as u64,
+            homing_ms = homing.as_millis() as u64,
+            recovery_ms = started.elapsed().as_millis() as u64,
+            settled = report.settled,
+            "startup phases"
+        );
+        if report.settled > 0 || !report.strays.is_empty() {
+            tracing::warn!(
+                settled = report.settled,
+                resumed = resumed_count,
+                ended = report.ended.len(),
+                tracking_kept,
+                binned = report.binned.len(),
+                returned = report.returned_to_stock.len(),
+                taken_from_tray = report.taken_from_tray.len(),
+                lost = report.lost.len(),
+                strays = report.strays.len(),
+                "recovered in {:?}",
+                started.elapsed()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The loading manifest the config names (none: an empty store).

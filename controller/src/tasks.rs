@@ -27,8 +27,12 @@ impl Tasks {
         let mut stop = self.stop.subscribe();
         tokio::spawn(async move {
             tokio::select! {
-                () = task => {}
+                // The switch first: a task woken by the stop and by something the stop
+                // caused (a channel closing as the controller's state is dropped) ends
+                // as a crash would end it, without running one more step.
+                biased;
                 _ = stop.wait_for(|stopped| *stopped) => {}
+                () = task => {}
             }
         })
     }

@@ -11,6 +11,7 @@
 //! every delivered unit from its tray. This test rebuilds that physical state on a
 //! fresh simulator, opens the old journal with today's code and recovers.
 
+use controller::dispense::flow::Resume;
 use controller::dispense::status::Stage;
 use controller::journal::{Intent, Journal, Outcome, SCHEMA_VERSION, StepKind};
 use controller::rules::inventory::UnitState;
@@ -64,7 +65,7 @@ async fn a_version_3_journal_is_migrated_and_recovers_with_nothing_lost() {
     }
 
     let journal = Journal::open(&path).expect("the old journal opens");
-    let report = controller::dispense::recovery::recover(&journal, &devices).await.expect("recovers");
+    let report = controller::dispense::recovery::recover(&journal, &devices, true).await.expect("recovers");
 
     // Migrated: the schema, the stage codes, every intent and outcome typed.
     let conn = rusqlite::Connection::open(&path).expect("open");
@@ -83,25 +84,35 @@ async fn a_version_3_journal_is_migrated_and_recovers_with_nothing_lost() {
     assert!(d1.iter().any(|e| e.outcome() == Some(&Outcome::Passed)), "verification passed, typed");
     assert!(d1.iter().any(|e| e.kind == StepKind::Stage && e.step == "awaiting_administration"), "stage lines as codes");
 
-    // Recovered: every dispense finished, every unit where the journal says.
-    assert!(journal.unfinished_dispenses().expect("dispenses").is_empty(), "nothing left unfinished");
+    // Recovered (H-16): every unfinished dispense resumes where its unit is, none
+    // is ended and nothing goes to the bin; every unit is where the journal says.
     assert_eq!(report.settled, 7, "{report:?}");
-    let mut binned = report.binned.clone();
-    binned.sort();
-    assert_eq!(binned, vec![code(4), code(6), code(7)], "the units on the belt went to the bin: {report:?}");
-    // The delivered units' trays read empty (the nurse took them): not taken to be
-    // in the trays, but quarantined until the nurse says what became of them.
+    let resumed: Vec<(String, Resume)> = report.resumed.iter().map(|(s, at)| (s.id.clone(), *at)).collect();
+    let expected = [
+        ("D000002", Resume::TakenFromTray),
+        ("D000003", Resume::TakenFromTray),
+        ("D000004", Resume::TakenFromTray),
+        ("D000005", Resume::AtGate),
+        ("D000006", Resume::AtGate),
+        ("D000007", Resume::Queued),
+        ("D000008", Resume::OnBelt),
+    ];
+    assert_eq!(resumed, expected.map(|(id, at)| (id.to_owned(), at)).to_vec(), "{report:?}");
+    assert!(report.ended.is_empty() && report.binned.is_empty(), "{report:?}");
+    // The delivered units' trays read empty (the nurse took them): their dispenses
+    // wait for the nurse's word, not for a validation of a unit no longer there.
     let mut taken = report.taken_from_tray.clone();
     taken.sort();
     assert_eq!(taken, vec![code(1), code(3), code(5)], "{report:?}");
-    assert!(report.quarantined_in_tray.is_empty(), "{report:?}");
     assert!(report.lost.is_empty() && report.strays.is_empty() && report.returned_to_stock.is_empty(), "{report:?}");
-    assert_eq!(sim.reject_bin().len(), 3, "physically in the bin");
+    assert!(sim.reject_bin().is_empty(), "nothing binned");
     let state = |serial| journal.stock_record(&code(serial)).expect("record").expect("known").state;
     assert_eq!(state(2), UnitState::Administered, "the dose given stays given");
+    assert_eq!([4, 6, 7].map(state), [UnitState::Picked; 3], "on the belt, still reserved by their dispenses");
     assert_eq!([8, 9, 10].map(state), [UnitState::InStore; 3]);
     assert_eq!(sim.occupied_slots(), 3, "the slots hold exactly the units in stock");
     assert_eq!(journal.dispense("D000001").expect("d1").expect("known").stage, Stage::Administered);
-    let queued = journal.dispense("D000007").expect("d7").expect("known");
-    assert_eq!((queued.stage, queued.unit.is_none()), (Stage::Failed, true), "{queued:?}");
+    let at_gate = journal.dispense("D000005").expect("d5").expect("known");
+    assert_eq!((at_gate.stage, at_gate.booth_scan_required), (Stage::ToBooth, false), "{at_gate:?}");
+    assert!(at_gate.detail.contains("resumed"), "{}", at_gate.detail);
 }

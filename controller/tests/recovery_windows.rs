@@ -4,6 +4,7 @@
 //! store and puts it back in stock. And reserving now writes both at once. A unit
 //! the journal says was delivered is looked for in its tray, not assumed there.
 
+use controller::dispense::flow::Resume;
 use controller::dispense::status::{DispenseStatus, Stage};
 use controller::journal::Journal;
 use controller::rules::inventory::UnitState;
@@ -32,6 +33,7 @@ fn queued_for(journal: &Journal, request: &str, booth: BoothId) -> DispenseStatu
         finished_at: None,
         administered_by: None,
         administered_site: None,
+        booth_scan_required: false,
     };
     let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("new") };
     status.id = id;
@@ -50,10 +52,12 @@ async fn a_unit_reserved_by_a_dispense_that_never_recorded_it_goes_back_to_stock
     journal.set_unit_state(&unit.code, UnitState::Picked, &status.id).expect("reserved");
 
     let sim = SimWorkstation::new(SimConfig { speed: 50.0, booths: 2, ..SimConfig::default() }, &manifest);
-    let report = controller::dispense::recovery::recover(&journal, &sim.devices()).await.expect("recovers");
+    let report = controller::dispense::recovery::recover(&journal, &sim.devices(), true).await.expect("recovers");
     assert_eq!(journal.stock_record(&unit.code).expect("record").expect("known").state, UnitState::InStore, "{report:?}");
     assert!(report.returned_to_stock.contains(&unit.code), "{report:?}");
-    assert!(journal.unfinished_dispenses().expect("dispenses").is_empty());
+    // The dispense itself had no unit yet: it resumes queued, under its own id (H-16).
+    let resumed: Vec<(String, Resume)> = report.resumed.iter().map(|(s, at)| (s.id.clone(), *at)).collect();
+    assert_eq!(resumed, vec![(status.id.clone(), Resume::Queued)]);
 }
 
 #[tokio::test]
@@ -72,9 +76,10 @@ async fn reserving_writes_the_unit_and_the_dispense_at_once() {
     assert!(journal.reserve_unit(&unit.code, &status).is_err(), "a unit is reserved once");
 }
 
-/// H-04: recovery asks each booth's tray sensor where a delivered unit is: one still
-/// in its tray is quarantined there for the nurse to return; one whose tray is
-/// empty was taken out by hand and is not reported as in the tray.
+/// H-04, H-16: recovery asks each booth's tray sensor where a delivered unit is:
+/// one still in its tray resumes awaiting validation, a booth scan of it required;
+/// one whose tray is empty was taken out by hand and resumes awaiting the nurse's
+/// word, not taken to be in the tray.
 #[tokio::test]
 async fn recovery_asks_the_tray_whether_a_delivered_unit_is_there() {
     use hal::Station;
@@ -109,11 +114,12 @@ async fn recovery_asks_the_tray_whether_a_delivered_unit_is_there() {
         journal.record_stage(&status).expect("at the booth");
         delivered.push(unit.code);
     }
-    let report = controller::dispense::recovery::recover(&journal, &devices).await.expect("recovers");
-    assert_eq!(report.quarantined_in_tray, vec![delivered[0].clone()], "only the unit in its tray: {report:?}");
-    assert_eq!(report.taken_from_tray, vec![delivered[1].clone()], "{report:?}");
-    let taken = journal.stock_record(&delivered[1]).expect("record").expect("known");
-    assert_eq!(taken.state, UnitState::Rejected);
-    let (_, reason) = taken.hold.expect("held until someone looks");
-    assert!(reason.contains("not in its tray"), "{reason}");
+    let report = controller::dispense::recovery::recover(&journal, &devices, true).await.expect("recovers");
+    let resumed: Vec<(Resume, bool)> = report.resumed.iter().map(|(s, at)| (*at, s.booth_scan_required)).collect();
+    assert_eq!(resumed, vec![(Resume::InTray, true), (Resume::TakenFromTray, false)], "{report:?}");
+    assert_eq!(report.taken_from_tray, vec![delivered[1].clone()], "only the unit not in its tray: {report:?}");
+    for code in &delivered {
+        let record = journal.stock_record(code).expect("record").expect("known");
+        assert_eq!((record.state, record.hold), (UnitState::Delivered, None), "{code} stays delivered until the clinic's word");
+    }
 }

@@ -48,6 +48,8 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
     out.extend(count("rejected", expect.rejected, m.rejected));
     out.extend(count("failed", expect.failed, m.failed));
     out.extend(count("cancelled", expect.cancelled, m.cancelled));
+    out.extend(count("dispenses ended by restarts", expect.ended_by_restarts, m.restarts.dispenses_ended));
+    out.extend(count("units quarantined by restarts", expect.quarantined_by_restarts, m.restarts.units_quarantined));
     for (reason, range) in &expect.rejected_by {
         let seen = m.rejected_by.get(reason).copied().unwrap_or(0);
         out.push(check(format!("rejected for {reason}"), range.contains(seen), format!("expected {}, got {seen}", range.describe())));

@@ -214,6 +214,11 @@ pub struct Expect {
     /// The last freeze-sensitive dose given at most this many seconds after a
     /// cabinet probe first read at or below the freeze limit (none after: passes).
     pub freeze_sensitive_given_within_s_max: Option<f64>,
+    /// Dispenses recovery ended after the controller restarts (it resumes the rest).
+    pub ended_by_restarts: Option<Range>,
+    /// Units recovery put on hold after the restarts (binned, lost, or taken from
+    /// a tray and never confirmed).
+    pub quarantined_by_restarts: Option<Range>,
     /// Shares of the patients by how their visit ended, each 0 to 1. Unless set
     /// here, no patient may be refused or left waiting.
     #[serde(default)]

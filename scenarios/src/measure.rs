@@ -56,6 +56,24 @@ pub struct Metrics {
     pub motions_into_open_interlocks: u64,
     /// Chunks of bytes the line noise garbled on the field lines (over the wire only).
     pub garbled_frames: u64,
+    /// What controller restarts cost.
+    pub restarts: RestartFigures,
+}
+
+/// What controller restarts cost: recovery resumes every dispense whose safety it
+/// can establish again and ends the rest (H-16).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestartFigures {
+    pub restarts: usize,
+    /// Virtual seconds from starting each new controller to its taking orders.
+    pub restart_to_serving_s: Vec<f64>,
+    /// Dispenses recovery resumed, and those it ended.
+    pub dispenses_resumed: u64,
+    pub dispenses_ended: u64,
+    /// Units recovery put on hold (binned, lost, or taken from a tray and never
+    /// confirmed), and stray carriers it binned.
+    pub units_quarantined: u64,
+    pub strays_binned: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -144,6 +162,30 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         unaccounted: unaccounted(raw)?,
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
+        restarts: restart_figures(raw)?,
+    })
+}
+
+/// What the restarts cost, from the journal's recovery lines and holds.
+fn restart_figures(raw: &Raw) -> anyhow::Result<RestartFigures> {
+    let journal = raw.assembled.dispatcher.journal();
+    let recovery = journal.entries_of_kind(controller::journal::StepKind::Recovery, raw.start)?;
+    let lines = |step: &str| recovery.iter().filter(|e| e.step == step).count() as u64;
+    let mut quarantined: Vec<String> = journal
+        .entries_of_kind(controller::journal::StepKind::Hold, raw.start)?
+        .into_iter()
+        .filter(|e| e.detail.ends_with("(by recovery)"))
+        .filter_map(|e| e.unit_code)
+        .collect();
+    quarantined.sort();
+    quarantined.dedup();
+    Ok(RestartFigures {
+        restarts: raw.restart_to_serving_s.len(),
+        restart_to_serving_s: raw.restart_to_serving_s.clone(),
+        dispenses_resumed: lines("resumed"),
+        dispenses_ended: lines("settled"),
+        units_quarantined: quarantined.len() as u64,
+        strays_binned: lines("stray"),
     })
 }
 

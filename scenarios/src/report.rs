@@ -120,6 +120,18 @@ impl Report {
             ("patients / orders", format!("{} / {}", m.patients, m.orders)),
             ("patients by outcome", m.patients_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
             ("given by product", m.administered_by_product.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")),
+            (
+                "controller restarts",
+                format!(
+                    "{} (serving again after {} s); dispenses resumed {}, ended {}; units quarantined {}, stray carriers binned {}",
+                    m.restarts.restarts,
+                    m.restarts.restart_to_serving_s.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", "),
+                    m.restarts.dispenses_resumed,
+                    m.restarts.dispenses_ended,
+                    m.restarts.units_quarantined,
+                    m.restarts.strays_binned
+                ),
+            ),
             ("vial monitors", format!("at most {:.3} % of a heat budget used by a unit in store; {} held at the end point", m.heat_budget_used_max * 100.0, m.held_at_heat_end_point)),
             (
                 "freeze",

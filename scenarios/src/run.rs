@@ -108,6 +108,9 @@ pub struct Raw {
     pub dir: tempfile::TempDir,
     /// Chunks of bytes the line noise garbled (over the wire only).
     pub garbled_frames: u64,
+    /// For each controller restart, the virtual seconds from starting the new
+    /// controller to its taking orders again (homing and recovery included).
+    pub restart_to_serving_s: Vec<f64>,
 }
 
 /// Builds the patients: the explicit list, then the seeded arrival process.
@@ -229,6 +232,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     // The controller the clinic talks to; a restart puts a new one here.
     let (current_tx, current) = tokio::sync::watch::channel(dispatcher.clone());
     let restarted: Arc<std::sync::Mutex<Option<Assembled>>> = Arc::default();
+    let restart_times: Arc<std::sync::Mutex<Vec<f64>>> = Arc::default();
     let booths = dispatcher.devices().booths.count();
     let visits = visits(scenario, dispatcher.catalog(), booths, seed)?;
     let opened = tokio::time::Instant::now();
@@ -265,6 +269,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     for a in &scenario.actions {
         let (current, a) = (current.clone(), a.clone());
         let (current_tx, restarted, config, clock, sim, hardware) = (current_tx.clone(), restarted.clone(), config.clone(), clock.clone(), sim.clone(), hardware.clone());
+        let restart_times = restart_times.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(opened + Duration::from_secs_f64(a.at_min * 60.0)).await;
             if let Some(lot) = &a.recall_lot {
@@ -283,8 +288,10 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
             if let Some(after) = a.restart_controller_after_s {
                 current.borrow().clone().stop_as_if_crashed();
                 tokio::time::sleep(Duration::from_secs_f64(after)).await;
+                let restarting = tokio::time::Instant::now();
                 match start_controller(config, clock, &sim, hardware.as_ref()).await {
                     Ok(assembled) => {
+                        restart_times.lock().unwrap_or_else(|p| p.into_inner()).push(restarting.elapsed().as_secs_f64());
                         current_tx.send_replace(assembled.dispatcher.clone());
                         *restarted.lock().unwrap_or_else(|p| p.into_inner()) = Some(assembled);
                     }
@@ -298,11 +305,11 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let clinic = Arc::new(scenario.clinic.clone());
     let mut patients = Vec::new();
     for v in &visits {
-        let (mut current, clinic, v) = (current.clone(), clinic.clone(), v.clone());
+        let (mut current, clinic, v, sim) = (current.clone(), clinic.clone(), v.clone(), sim.clone());
         let mut rng = SmallRng::seed_from_u64(seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         patients.push(tokio::spawn(async move {
             tokio::time::sleep_until(opened + v.at).await;
-            visit(&mut current, &v, &clinic, &mut rng).await
+            visit(&mut current, &v, &clinic, &sim, &mut rng).await
         }));
     }
     let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
@@ -337,7 +344,8 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     // After a restart the figures and the accounting are the new controller's.
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::injection::Line::Store).corrupted() + h.line(simulator::injection::Line::Conveyor).corrupted());
-    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames })
+    let restart_to_serving_s = restart_times.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s })
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the
@@ -381,10 +389,10 @@ const REORDERS: usize = 2;
 /// ended the dispense after a restart, the clinic orders again, as the demo's
 /// clinic does. Every dispense's final status, and whether the workstation
 /// refused an order.
-async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
+async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
-        let Some(status) = dispense(current, v, attempt, clinic, rng).await else { return (finals, true) };
+        let Some(status) = dispense(current, v, attempt, clinic, sim, rng).await else { return (finals, true) };
         // The unit's fault, not the patient's: a unit was taken and the guardian did
         // not refuse it; or the controller went down and recovery ended the dispense.
         let unit_fault = status.stage == controller::dispense::status::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::rules::verify::ViolationId::ValidationFailed);
@@ -404,7 +412,7 @@ const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
 type Current = tokio::sync::watch::Receiver<Dispatcher>;
 
 /// One order for the patient, followed to its end (across a controller restart).
-async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, rng: &mut SmallRng) -> Option<DispenseStatus> {
+async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, rng: &mut SmallRng) -> Option<DispenseStatus> {
     let d = current.borrow().clone();
     let born = d.journal().clock().today() - chrono::Duration::days(i64::from(v.age_days));
     let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
@@ -429,8 +437,13 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
     }
     let mut validated = false;
     let mut administered = false;
+    let mut talking_to = d.clone();
     loop {
         let d = current.borrow_and_update().clone();
+        if !std::ptr::eq(d.journal(), talking_to.journal()) {
+            // A new controller resumed the dispense: what it waits for is asked again.
+            (validated, administered, talking_to) = (false, false, d.clone());
+        }
         let status = match d.watch(&id) {
             Ok(controller::dispatch::Watch::Finished(s)) if s.stage.is_final() => return Some(s),
             // Not live and not finished: the controller is down; wait for the next one.
@@ -455,7 +468,9 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
                 validated = true;
                 if v.behaviour == Behaviour::Normal {
                     tokio::time::sleep(between(clinic.validation_s)).await;
-                    let _ = d.confirm_validation(&id, None);
+                    // The nurse scans what lies in the tray when the workstation asks.
+                    let scan = status.booth_scan_required.then(|| sim.tray_label(BoothId(v.booth))).flatten();
+                    let _ = d.confirm_validation(&id, scan.as_deref());
                 }
                 // A no-show or a refusing guardian never validates: the unit times out.
             }

@@ -102,6 +102,11 @@ impl SimWorkstation {
         self.shared.world().jogs
     }
 
+    /// The label of the unit in a booth's tray, as a booth scanner reads it.
+    pub fn tray_label(&self, booth: BoothId) -> Option<String> {
+        self.shared.world().trays.get(&booth).map(|u| u.label.clone())
+    }
+
     pub fn booth_display(&self, booth: BoothId) -> Option<BoothDisplay> {
         self.shared.world().displays.get(&booth).cloned()
     }

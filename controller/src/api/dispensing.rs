@@ -170,6 +170,7 @@ pub(crate) fn dispense(s: DispenseStatus) -> pb::Dispense {
         created_at: Some(timestamp(s.created_at)),
         at_booth_at: s.at_booth_at.map(timestamp),
         finished_at: s.finished_at.map(timestamp),
+        booth_scan_required: s.booth_scan_required,
     }
 }
 

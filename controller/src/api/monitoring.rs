@@ -42,6 +42,7 @@ pub(crate) fn workstation_state(state: WorkstationState) -> pb::WorkstationState
         WorkstationState::Dispensing => W::Dispensing,
         WorkstationState::Paused => W::Paused,
         WorkstationState::Faulted => W::Faulted,
+        WorkstationState::Recovering => W::Recovering,
         WorkstationState::Maintenance => W::Maintenance,
     }
 }

@@ -68,6 +68,11 @@ impl Dispatcher {
         }
     }
 
+    /// Recovery is done and the resumed dispenses run: new orders are taken.
+    pub fn recovered(&self) {
+        self.core.workstation_event(WsEvent::Recovered);
+    }
+
     /// The workstation's state, now and on every change.
     pub fn watch_state(&self) -> watch::Receiver<WorkstationState> {
         self.core.watch_state()

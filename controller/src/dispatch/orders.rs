@@ -7,7 +7,8 @@ use crate::dispatch::error::DispatchError;
 use crate::dispense::cancel::CancelWindow;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::{Live, lock};
-use crate::dispense::runner::{DispenseRun, hold_on, unusable_in_tray};
+use crate::dispense::runner::{DispenseRun, RESCAN_NOTICE, hold_on, unusable_in_tray};
+use crate::dispense::flow::Resume;
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::workstation::WsEvent;
 use crate::journal::Created;
@@ -59,6 +60,7 @@ impl Dispatcher {
             finished_at: None,
             administered_by: None,
             administered_site: None,
+            booth_scan_required: false,
         };
         // A retry of an accepted order must find its dispense even while the
         // workstation is paused or faulted, so readiness is checked for new ids only.
@@ -71,16 +73,45 @@ impl Dispatcher {
             Created::Conflict(id) => Err(DispatchError::RequestIdReused { request_id: request_id.to_owned(), dispense_id: id }),
             Created::New(id) => {
                 let status = DispenseStatus { id: id.clone(), ..status };
-                let (status_tx, _) = watch::channel(status.clone());
-                let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
-                let cancel = Arc::new(CancelWindow::default());
-                lock(&self.core.live).insert(id.clone(), Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone(), validation_sent: AtomicBool::new(false), administration_sent: AtomicBool::new(false) });
-                self.core.workstation_event(WsEvent::DispenseStarted);
-                self.core.dispense_changed();
-                let run = DispenseRun::new(self.core.clone(), status, status_tx, confirm_rx, cancel);
+                let run = self.go_live(status, false);
                 self.core.tasks.spawn(run.run());
                 Ok(Started { dispense_id: id, duplicate: false })
             }
+        }
+    }
+
+    /// Registers a dispense as live (its status watchable, confirmations routed to
+    /// it) and returns its runner, not yet started.
+    fn go_live(&self, status: DispenseStatus, taken_while_down: bool) -> DispenseRun {
+        let (status_tx, _) = watch::channel(status.clone());
+        let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
+        let cancel = Arc::new(CancelWindow::default());
+        let live = Live { status: status_tx.clone(), confirmations: confirm_tx, cancel: cancel.clone(), validation_sent: AtomicBool::new(false), administration_sent: AtomicBool::new(false), taken_while_down };
+        lock(&self.core.live).insert(status.id.clone(), live);
+        self.core.workstation_event(WsEvent::DispenseStarted);
+        self.core.dispense_changed();
+        DispenseRun::new(self.core.clone(), status, status_tx, confirm_rx, cancel)
+    }
+
+    /// Starts again the dispenses recovery resumed (H-16), oldest first, under the
+    /// same ids. Each takes the station locks its unit's place holds before any
+    /// runner starts, so no other dispense can take its gate, tray or scan station.
+    pub fn resume(&self, resumed: Vec<(DispenseStatus, Resume)>) {
+        let mut runs = Vec::new();
+        for (status, at) in resumed {
+            let booth = status.order.booth;
+            let take = |lock: &Arc<tokio::sync::Mutex<()>>| lock.clone().try_lock_owned().ok();
+            let guards = match at {
+                Resume::Queued => [None, None, None],
+                Resume::FromHatch | Resume::OnBelt | Resume::AtGate => [self.core.locks.gates.get(&booth).and_then(take), None, None],
+                Resume::AtScan => [self.core.locks.gates.get(&booth).and_then(take), None, take(&self.core.locks.scan_station)],
+                Resume::InTray | Resume::TakenFromTray => [None, self.core.locks.booths.get(&booth).and_then(take), None],
+            };
+            tracing::info!(dispense = %status.id, "resumed after a restart: {}", at.describe());
+            runs.push(self.go_live(status, at == Resume::TakenFromTray).resuming(at, guards));
+        }
+        for run in runs {
+            self.core.tasks.spawn(run.run());
         }
     }
 
@@ -99,7 +130,7 @@ impl Dispatcher {
         // The booth display shows product, lot, expiry and the patient's name: a name
         // it cannot hold is refused now, not found out after the unit dropped (H-09).
         if let Some(product) = self.core.catalog.product(&order.product_id) {
-            let fixed = format!("{} {}", product.name, product.specification).len() + MAX_LOT_BYTES + "YYYY-MM-DD".len() + 3;
+            let fixed = RESCAN_NOTICE.len() + format!("{} {}", product.name, product.specification).len() + MAX_LOT_BYTES + "YYYY-MM-DD".len() + 3;
             let room = hal::modbus::map::DISPLAY_TEXT_BYTES.saturating_sub(fixed);
             if order.patient_name.len() > room {
                 return invalid("order.patient_name", format!("{} bytes: the booth display holds {room} for the name", order.patient_name.len()));
@@ -156,6 +187,15 @@ impl Dispatcher {
         let booth_scan = booth_scan
             .map(|text| UnitCode::parse(text).map_err(|e| DispatchError::InvalidArgument { field: "booth_scan", reason: e.to_string() }))
             .transpose()?;
+        // A unit that lay in its tray while the controller restarted is identified
+        // again before it may be given (H-16).
+        let scan_required = lock(&self.core.live).get(id).is_some_and(|live| live.status.borrow().booth_scan_required);
+        if scan_required && booth_scan.is_none() {
+            return Err(DispatchError::InvalidArgument {
+                field: "booth_scan",
+                reason: format!("required for {id}: its unit was in the tray while the controller restarted; scan it again at the booth"),
+            });
+        }
         self.confirm(id, Stage::AwaitingValidation, Confirmation::Validated { booth_scan })
     }
 
@@ -213,7 +253,7 @@ impl Dispatcher {
         }
         // A unit put on hold at the booth, or past its time out of the fridge or its
         // expiry while it waited there, is not given; its runner rejects it.
-        if let Some(code) = &unit {
+        if let Some(code) = unit.as_ref().filter(|_| !dispense.taken_while_down) {
             let product_id = dispense.status.borrow().order.product_id.clone();
             let refused = hold_on(&self.core.journal, code)?.or_else(|| unusable_in_tray(&self.core, code, &product_id));
             if let Some(refused) = refused {

@@ -68,6 +68,9 @@ pub(crate) struct Live {
     /// once, however often the clinic sends it (H-03).
     pub validation_sent: std::sync::atomic::AtomicBool,
     pub administration_sent: std::sync::atomic::AtomicBool,
+    /// Resumed with its tray empty (taken while the controller was down): the
+    /// nurse's confirmation records a dose already given, whatever holds came since.
+    pub taken_while_down: bool,
 }
 
 /// State shared by the dispatcher and every runner.

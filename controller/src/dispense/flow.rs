@@ -10,6 +10,9 @@
 //! queued/picking/to_reject/at booth ──(no stock, fault)──→ failed
 //! queued ──(cancelled by the clinic)──→ cancelled
 //! ```
+//!
+//! A dispense a restart interrupted starts again in the state its unit's place
+//! calls for ([`Resume`]), not always in `queued`.
 #![allow(missing_debug_implementations)] // statig's generated superstate enum
 
 use crate::rules::inventory::StockRecord;
@@ -60,6 +63,9 @@ pub enum Event {
     Administered { nurse_id: String, site: Option<String> },
     /// The clinic cancelled while the dispense was still queued.
     Cancelled { detail: String },
+    /// A unit taken from its tray while the controller was down, whose
+    /// administration nobody confirmed in time.
+    Unconfirmed { detail: String },
     Fault(DeviceError),
     Finished,
 }
@@ -95,6 +101,7 @@ impl Event {
             Event::Validated => journal::Outcome::Validated,
             Event::Administered { .. } => journal::Outcome::Administered,
             Event::Cancelled { .. } => journal::Outcome::Cancelled,
+            Event::Unconfirmed { .. } => journal::Outcome::Unconfirmed,
             Event::Fault(e) => journal::Outcome::Fault { kind: e.kind() },
             Event::Finished => journal::Outcome::Finished,
         }
@@ -336,6 +343,10 @@ impl DispenseFlow {
                 self.detail = format!("booth fault with the unit in the tray: {}", describe(e));
                 Transition(State::failed())
             }
+            Event::Unconfirmed { detail } => {
+                self.detail = detail.clone();
+                Transition(State::failed())
+            }
             _ => Handled,
         }
     }
@@ -410,6 +421,59 @@ impl DispenseFlow {
     #[action]
     fn enter_cancelled(context: &mut Outbox) {
         context.push(Command::Finish(Stage::Cancelled));
+    }
+}
+
+/// Where a dispense the last run left unfinished picks up again; recovery decides
+/// from where its unit is (H-16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// No unit yet, or its unit went back to stock: it waits for its booth again.
+    Queued,
+    /// Its unit waits in the store's hatch: put on the belt, then scanned and
+    /// verified again.
+    FromHatch,
+    /// Its unit is on the belt short of the scan station: scanned and verified again.
+    OnBelt,
+    /// Its unit is at the scan station: scanned and verified again.
+    AtScan,
+    /// Its unit, verified, waits at its booth's gate: checked again before it drops.
+    AtGate,
+    /// Its unit is in the booth's tray: the validation must carry a booth scan of it.
+    InTray,
+    /// Its tray is empty: the nurse took the unit while the controller was down;
+    /// a confirmed administration records it.
+    TakenFromTray,
+}
+
+impl Resume {
+    /// The state the flow starts in.
+    pub fn state(self) -> State {
+        match self {
+            Resume::Queued => State::queued(),
+            Resume::FromHatch | Resume::OnBelt => State::on_belt(),
+            Resume::AtScan => State::scanning(),
+            Resume::AtGate => State::at_gate(),
+            Resume::InTray => State::awaiting_validation(),
+            Resume::TakenFromTray => State::awaiting_administration(),
+        }
+    }
+
+    /// The stage the clinic sees once it resumed.
+    pub fn stage(self) -> Stage {
+        stage_of(&self.state())
+    }
+
+    /// What it waits for, for the journal and the dispense's detail.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Resume::Queued => "queued again for its booth",
+            Resume::FromHatch => "its unit goes from the hatch onto the belt and is scanned and verified again",
+            Resume::OnBelt | Resume::AtScan => "its unit is scanned and verified again",
+            Resume::AtGate => "its verified unit is checked again before it drops into the tray",
+            Resume::InTray => "its unit is in the tray: the guardian's validation must carry a booth scan of it",
+            Resume::TakenFromTray => "its tray is empty: confirm the administration if the nurse gave it",
+        }
     }
 }
 
@@ -537,6 +601,27 @@ mod tests {
         assert_eq!(commands[7], Command::Convey(Station::Reject));
         assert_eq!((stage, flow.violations), (Stage::Rejected, vec![held]));
         assert!(!commands.contains(&Command::AwaitValidation));
+    }
+
+    /// The first command of a resumed flow, and its stage.
+    fn resumed(resume: Resume) -> (Command, Stage) {
+        let mut outbox = Outbox::default();
+        let mut flow = DispenseFlow::new(BoothId(3));
+        flow.unit = Some(unit());
+        let mut sm = flow.uninitialized_state_machine();
+        *sm.state_mut() = resume.state();
+        let sm = sm.init_with_context(&mut outbox);
+        (outbox.take().expect("a command"), stage_of(sm.state()))
+    }
+
+    #[test]
+    fn a_resumed_flow_starts_where_its_unit_is() {
+        assert_eq!(resumed(Resume::Queued), (Command::Allocate, Stage::Queued));
+        assert_eq!(resumed(Resume::FromHatch), (Command::Convey(Station::Scan), Stage::OnBelt));
+        assert_eq!(resumed(Resume::AtScan), (Command::Scan, Stage::Scanning));
+        assert_eq!(resumed(Resume::AtGate), (Command::Convey(Station::Booth(BoothId(3))), Stage::ToBooth));
+        assert_eq!(resumed(Resume::InTray), (Command::AwaitValidation, Stage::AwaitingValidation));
+        assert_eq!(resumed(Resume::TakenFromTray), (Command::AwaitAdministration, Stage::AwaitingAdministration));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::dispense::cancel::CancelWindow;
 use crate::dispense::carriers::carrier_of;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::Core;
-use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, stage_of};
+use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, Resume, stage_of};
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::dispense::streaks::Loss;
 use crate::ops::faults::{self, Policy};
@@ -31,6 +31,10 @@ pub(crate) struct DispenseRun {
     gate_guard: Option<OwnedMutexGuard<()>>,
     booth_guard: Option<OwnedMutexGuard<()>>,
     scan_guard: Option<OwnedMutexGuard<()>>,
+    /// Where a dispense a restart interrupted picks up again (H-16).
+    resume: Option<Resume>,
+    /// Its unit waits in the store's hatch: the first belt run puts it on the belt.
+    release_first: bool,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -62,6 +66,11 @@ pub(crate) fn hold_on(journal: &crate::journal::Journal, code: &str) -> Result<O
     Ok(journal.stock_record(code)?.as_ref().and_then(hold_violation))
 }
 
+/// What the booth display puts before the product's name when the unit must be
+/// scanned again at the booth (it was in the tray while the controller restarted);
+/// order validation leaves room for it.
+pub(crate) const RESCAN_NOTICE: &str = "SCAN AGAIN: ";
+
 /// How often a unit waiting at its gate looks at the booth's tray sensor.
 const TRAY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -74,7 +83,22 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false }
+    }
+
+    /// A dispense a restart interrupted, picking up `at` where its unit is, with the
+    /// station locks its place holds (taken before any new order could take them).
+    pub fn resuming(mut self, at: Resume, guards: [Option<OwnedMutexGuard<()>>; 3]) -> Self {
+        let [gate, booth, scan] = guards;
+        self.resume = Some(at);
+        self.release_first = at == Resume::FromHatch;
+        (self.gate_guard, self.booth_guard, self.scan_guard) = (gate, booth, scan);
+        self
+    }
+
+    /// Taken from its tray while the controller was down: only the nurse's word is awaited.
+    fn taken_while_down(&self) -> bool {
+        self.resume == Some(Resume::TakenFromTray)
     }
 
     pub async fn run(mut self) {
@@ -101,7 +125,19 @@ impl DispenseRun {
 
     async fn drive(&mut self) -> Result<(), JournalError> {
         let mut outbox = Outbox::default();
-        let mut machine = DispenseFlow::new(self.status.order.booth).uninitialized_state_machine().init_with_context(&mut outbox);
+        let mut flow = DispenseFlow::new(self.status.order.booth);
+        if self.resume.is_some()
+            && let Some(unit) = &self.status.unit
+        {
+            // A resumed unit is the one the journal reserved; verification compares
+            // the code it reads again with this record.
+            flow.unit = self.core.journal.stock_record(&unit.code)?;
+        }
+        let mut machine = flow.uninitialized_state_machine();
+        if let Some(at) = self.resume {
+            *machine.state_mut() = at.state();
+        }
+        let mut machine = machine.init_with_context(&mut outbox);
         while let Some(command) = outbox.take() {
             let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &command.intent())?;
             let event = self.execute(&command, &intended, machine.inner()).await?;
@@ -249,6 +285,10 @@ impl DispenseRun {
             }
             Command::Convey(to) => self.convey(intended, *to).await?,
             Command::Scan => {
+                if self.scan_guard.is_none() {
+                    // Resumed at the scan station: it holds the station from now on.
+                    self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
+                }
                 let event = self.scan().await?;
                 match &event {
                     Event::Read(_) => self.core.streaks.passed(Loss::Unreadable),
@@ -283,6 +323,7 @@ impl DispenseRun {
                 }
                 self.await_validation().await
             }
+            Command::AwaitAdministration if self.taken_while_down() => self.await_word_on_taken_unit().await,
             Command::AwaitAdministration => self.await_confirmation().await,
             Command::Finish(stage) => {
                 let why = flow.violations.first().map(|v| v.message.clone());
@@ -411,6 +452,15 @@ impl DispenseRun {
     }
 
     async fn convey(&mut self, intended: &Intended, to: Station) -> Result<Event, JournalError> {
+        if std::mem::take(&mut self.release_first) {
+            // Resumed with its unit in the hatch: onto the belt first, the picker held
+            // so that no other pick fills the hatch meanwhile.
+            let core = self.core.clone();
+            let _picker = core.locks.picker.lock().await;
+            if let Err(e) = self.motion(intended, Motion::Release { carrier: self.carrier }).await? {
+                return Ok(self.fault(e));
+            }
+        }
         if to == Station::Scan {
             self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
         }
@@ -566,9 +616,11 @@ impl DispenseRun {
     async fn show_at_booth(&self, flow: &DispenseFlow) -> Result<(), DeviceError> {
         let product = self.core.catalog.product(&self.status.order.product_id);
         let unit = flow.unit.as_ref();
+        let name = product.map_or_else(|| self.status.order.product_id.clone(), |p| format!("{} {}", p.name, p.specification));
         let display = BoothDisplay {
             patient_name: self.status.order.patient_name.clone(),
-            product_name: product.map_or_else(|| self.status.order.product_id.clone(), |p| format!("{} {}", p.name, p.specification)),
+            // Resumed in the tray: the guardian and the nurse read that it must be scanned.
+            product_name: if self.status.booth_scan_required { format!("{RESCAN_NOTICE}{name}") } else { name },
             lot: unit.map(|u| u.lot.clone()).unwrap_or_default(),
             expiry: unit.map(|u| u.expiry.to_string()).unwrap_or_default(),
         };
@@ -583,6 +635,10 @@ impl DispenseRun {
         match tokio::time::timeout(timeout, self.word_or_hold()).await {
             Err(_) => failed(format!("the guardian did not validate within {} s; the nurse puts the unit in the booth's return bin", timeout.as_secs())),
             Ok(Err(held)) => Event::Violations(vec![held]),
+            // The dispatcher refuses this; should one come, the unit is not given unidentified.
+            Ok(Ok(Some(Confirmation::Validated { booth_scan: None }))) if self.status.booth_scan_required => {
+                failed("the unit was in its tray while the controller restarted and was not scanned again at the booth".to_owned())
+            }
             Ok(Ok(Some(Confirmation::Validated { booth_scan: Some(scan) }))) => {
                 let delivered = self.status.unit.as_ref().map(|u| u.code.clone()).unwrap_or_default();
                 if scan.canonical() == delivered {
@@ -592,6 +648,25 @@ impl DispenseRun {
                 }
             }
             Ok(Ok(other)) => Self::confirmation_event(other),
+        }
+    }
+
+    /// Resumed with its tray empty: the nurse took the unit while the controller
+    /// was down. The clinic's confirmation records the dose that was given (no
+    /// check stops a record of what happened); none within the validation timeout
+    /// ends the dispense, its unit quarantined as missing.
+    async fn await_word_on_taken_unit(&mut self) -> Event {
+        let timeout = self.core.settings.validation_timeout;
+        loop {
+            match tokio::time::timeout(timeout, self.confirmations.recv()).await {
+                Err(_) => {
+                    return Event::Unconfirmed {
+                        detail: format!("taken from its tray while the controller was down, and no administration was confirmed within {} s: quarantined as missing", timeout.as_secs()),
+                    };
+                }
+                Ok(Some(Confirmation::Validated { .. })) => {}
+                Ok(word) => return Self::confirmation_event(word),
+            }
         }
     }
 
@@ -704,6 +779,9 @@ impl DispenseRun {
             };
             if let Some(state) = settled {
                 self.core.journal.set_unit_state(&unit.code, state, &self.status.id)?;
+            }
+            if stage == Stage::Failed && self.taken_while_down() {
+                self.core.journal.hold_unit(&unit.code, crate::rules::inventory::Hold::Quarantined, "taken from its tray while the controller was down; no administration confirmed: ask the nurse", "recovery")?;
             }
         }
         if stage == Stage::Administered || self.status.at_booth_at.is_some() {

@@ -119,4 +119,9 @@ pub struct DispenseStatus {
     /// The injection site the nurse used.
     #[serde(default)]
     pub administered_site: Option<String>,
+    /// The unit was in the booth's tray while the controller restarted: nobody
+    /// watched it meanwhile, so the guardian's validation must carry a booth scan
+    /// identifying it again (H-16).
+    #[serde(default)]
+    pub booth_scan_required: bool,
 }

@@ -1,7 +1,7 @@
 //! The workstation as a whole, as a statig state machine:
 //!
 //! ```text
-//! starting → homing → ready ⇄ dispensing        (superstate: operational)
+//! starting → homing → recovering → ready ⇄ dispensing        (superstate: operational)
 //!            homing ─(failed)→ faulted
 //! operational ─(interlock open)→ paused ─(closed)→ ready / dispensing
 //! ready / faulted ─(maintenance entered)→ maintenance ─(exited)→ ready / dispensing
@@ -18,6 +18,8 @@ pub enum WsEvent {
     HomingStarted,
     Homed,
     HomingFailed(String),
+    /// Recovery has settled or resumed what the last run left unfinished.
+    Recovered,
     DispenseStarted,
     DispenseEnded,
     InterlockOpened(String),
@@ -50,14 +52,40 @@ impl WorkstationMachine {
         }
     }
 
-    /// Picker moving to its reference. Homed → ready; HomingFailed → faulted.
+    /// Picker moving to its reference. Homed → recovering; HomingFailed → faulted.
     #[state]
     fn homing(&mut self, event: &WsEvent) -> Outcome<State> {
         match event {
-            WsEvent::Homed => Transition(State::ready()),
+            WsEvent::Homed => Transition(State::recovering()),
             WsEvent::HomingFailed(reason) => {
                 self.fault = Some(reason.clone());
                 Transition(State::faulted())
+            }
+            _ => Handled,
+        }
+    }
+
+    /// Homed; what the last run left unfinished is being settled or resumed (its
+    /// resumed dispenses counted), and no new order is taken until that is done:
+    /// health says NOT_SERVING. Recovered → ready, dispensing, or paused.
+    #[state]
+    fn recovering(&mut self, event: &WsEvent) -> Outcome<State> {
+        match event {
+            WsEvent::Recovered => match self.paused_by {
+                Some(_) => Transition(State::paused()),
+                None => self.resume(),
+            },
+            WsEvent::DispenseStarted | WsEvent::DispenseEnded => {
+                self.count(event);
+                Handled
+            }
+            WsEvent::InterlockOpened(what) => {
+                self.paused_by = Some(what.clone());
+                Handled
+            }
+            WsEvent::InterlockClosed => {
+                self.paused_by = None;
+                Handled
             }
             _ => Handled,
         }
@@ -176,6 +204,7 @@ impl WorkstationMachine {
 pub enum WorkstationState {
     Starting,
     Homing,
+    Recovering,
     Ready,
     Dispensing,
     Paused,
@@ -188,6 +217,7 @@ impl WorkstationState {
         match self {
             Self::Starting => "starting",
             Self::Homing => "homing",
+            Self::Recovering => "recovering",
             Self::Ready => "ready",
             Self::Dispensing => "dispensing",
             Self::Paused => "paused",
@@ -213,6 +243,7 @@ impl State {
         match self {
             State::Starting {} => WorkstationState::Starting,
             State::Homing {} => WorkstationState::Homing,
+            State::Recovering {} => WorkstationState::Recovering,
             State::Ready {} => WorkstationState::Ready,
             State::Dispensing {} => WorkstationState::Dispensing,
             State::Paused {} => WorkstationState::Paused,
@@ -244,6 +275,10 @@ mod tests {
         assert_eq!(sm.state().name(), "homing", "no dispensing before homing");
         sm.handle(&WsEvent::Homed);
         sm.handle(&WsEvent::DispenseStarted);
+        assert_eq!(sm.state().name(), "recovering", "no orders while recovering (the resumed dispense is counted)");
+        assert!(!sm.state().accepts_orders());
+        sm.handle(&WsEvent::Recovered);
+        assert_eq!(sm.state().name(), "dispensing", "the resumed dispense is in flight");
         sm.handle(&WsEvent::DispenseStarted);
         sm.handle(&WsEvent::InterlockOpened("restock door".into()));
         assert_eq!(sm.state().name(), "paused");
@@ -255,10 +290,21 @@ mod tests {
     }
 
     #[test]
+    fn an_interlock_opened_while_recovering_pauses_once_recovered() {
+        let mut sm = WorkstationMachine::default().state_machine();
+        sm.handle(&WsEvent::HomingStarted);
+        sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::InterlockOpened("e-stop".into()));
+        sm.handle(&WsEvent::Recovered);
+        assert_eq!(sm.state().name(), "paused");
+    }
+
+    #[test]
     fn maintenance_is_entered_only_when_ready_and_refuses_orders() {
         let mut sm = WorkstationMachine::default().state_machine();
         sm.handle(&WsEvent::HomingStarted);
         sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::Recovered);
         sm.handle(&WsEvent::DispenseStarted);
         sm.handle(&WsEvent::MaintenanceEntered("crew-1".into()));
         assert_eq!(sm.state().name(), "dispensing", "not with a unit in flight");
@@ -275,6 +321,7 @@ mod tests {
         let mut sm = WorkstationMachine::default().state_machine();
         sm.handle(&WsEvent::HomingStarted);
         sm.handle(&WsEvent::Homed);
+        sm.handle(&WsEvent::Recovered);
         sm.handle(&WsEvent::DispenseStarted);
         sm.handle(&WsEvent::DispenseStarted);
         sm.handle(&WsEvent::MaintenanceForced("crew-1".into()));

@@ -167,6 +167,8 @@ pub enum Outcome {
     Validated,
     Administered,
     Cancelled,
+    /// Taken from its tray while the controller was down; no administration confirmed.
+    Unconfirmed,
     /// A device failed the command.
     Fault { kind: ErrorKind },
     Finished,
@@ -187,6 +189,7 @@ impl Outcome {
             Self::Validated => "Validated",
             Self::Administered => "Administered",
             Self::Cancelled => "Cancelled",
+            Self::Unconfirmed => "Unconfirmed",
             Self::Fault { .. } => "Fault",
             Self::Finished => "Finished",
         }

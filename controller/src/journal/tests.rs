@@ -38,6 +38,7 @@ fn status(product: &str) -> DispenseStatus {
         finished_at: None,
         administered_by: None,
         administered_site: None,
+        booth_scan_required: false,
     }
 }
 

@@ -49,7 +49,7 @@ impl Drop for Daemon {
     }
 }
 
-/// Starts `workstation serve` and returns once it serves.
+/// Starts `workstation serve` and returns once it has recovered and takes orders.
 pub fn spawn_daemon(config: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_workstation"))
         .args(["serve", "--config"])
@@ -63,14 +63,21 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let mut startup_log = Vec::new();
+    // It serves (health NOT_SERVING) before it homes and recovers; it is ready once
+    // it says it recovered.
+    let mut address = None;
     let address = loop {
-        let Some(line) = lines.next() else { panic!("the daemon ended before serving: {}", startup_log.join("\n")) };
+        let Some(line) = lines.next() else { panic!("the daemon ended before it recovered: {}", startup_log.join("\n")) };
         let line = line.expect("line");
         if let Some(addr) = line.split("serving dispense.v1 on ").nth(1) {
-            break addr.trim().to_owned();
+            address = Some(addr.trim().to_owned());
         }
         assert!(!line.starts_with("error"), "daemon failed: {line}");
+        let recovered = line.ends_with(": recovered");
         startup_log.push(line);
+        if recovered {
+            break address.expect("it serves before it recovers");
+        }
     };
     // Keep draining stderr so the daemon never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));

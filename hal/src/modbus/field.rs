@@ -31,6 +31,13 @@ impl DeviceStatus {
     pub fn has(&self, bit: u16) -> bool {
         self.word & bit != 0
     }
+
+    /// Whether the device came back from a power loss since its alarms were last
+    /// reset: what it kept in memory (which carrier is where) cannot be trusted.
+    pub fn power_restored(&self) -> bool {
+        let restored = [&map::STORE_ALARMS[usize::from(map::store_alarm::POWER_RESTORED)], &map::CONVEYOR_ALARMS[usize::from(map::conveyor_alarm::POWER_RESTORED)]];
+        self.alarms.iter().any(|a| restored.iter().any(|r| a.code == r.code))
+    }
 }
 
 /// Link health as the heartbeat task sees it.

@@ -51,6 +51,18 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
             m.virtual_hours,
             m.wall_s
         );
+        let restarts = &m.restarts;
+        if restarts.restarts > 0 {
+            println!(
+                "  {} restarts: dispenses resumed {}, ended {}; units quarantined {}, strays binned {}; serving again after {} s",
+                restarts.restarts,
+                restarts.dispenses_resumed,
+                restarts.dispenses_ended,
+                restarts.units_quarantined,
+                restarts.strays_binned,
+                restarts.restart_to_serving_s.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ")
+            );
+        }
         for c in r.checks.iter().filter(|c| !c.passed) {
             println!("  expectation failed: {}: {}", c.name, c.detail);
         }
