@@ -103,3 +103,25 @@ pub async fn clinic(mut client: Client, request_id: String, booth: u32) {
         }
     }
 }
+
+/// Plays the clinic coming back after a restart to a dispense it had started:
+/// re-opens its watch and answers what it waits for, with a booth scan of the unit
+/// in the tray when the workstation asks for one (H-16).
+pub async fn returning_clinic(mut client: Client, id: String, world: SimWorkstation) {
+    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
+    let mut stream = stream.into_inner();
+    while let Ok(Some(update)) = stream.message().await {
+        let Some(d) = update.dispense else { continue };
+        match pb::DispenseStage::try_from(d.stage) {
+            Ok(pb::DispenseStage::AwaitingValidation) => {
+                let booth = d.order.as_ref().map_or(0, |o| o.booth);
+                let booth_scan = if d.booth_scan_required { world.tray_label(hal::BoothId(booth as u8)).unwrap_or_default() } else { String::new() };
+                let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan }).await;
+            }
+            Ok(pb::DispenseStage::AwaitingAdministration) => {
+                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into(), ..Default::default() }).await;
+            }
+            _ => {}
+        }
+    }
+}
