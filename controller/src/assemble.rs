@@ -60,7 +60,7 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
     if let Some(dir) = config.journal.path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create journal folder {}", dir.display()))?;
     }
-    let journal = Arc::new(Journal::open_with_clock(&config.journal.path, clock).with_context(|| format!("journal {}", config.journal.path.display()))?);
+    let journal = Arc::new(Journal::open_with(&config.journal.path, clock, config.journal.host_fsync).with_context(|| format!("journal {}", config.journal.path.display()))?);
     let added = journal.import_manifest(&manifest)?;
     tracing::info!(added, total = manifest.len(), "loading manifest imported");
     let settings = Settings {

@@ -28,6 +28,11 @@ fn count(name: &str, range: Option<Range>, seen: u64) -> Option<Check> {
 pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f64)]) -> Vec<Check> {
     let mut out = vec![
         check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
+        check(
+            "no inadmissible unit in a tray (ground truth)",
+            m.inadmissible_in_trays.is_empty(),
+            if m.inadmissible_in_trays.is_empty() { "every unit in a tray was the ordered product, in date, not recalled, not a copy".into() } else { m.inadmissible_in_trays.join("; ") },
+        ),
         check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
         check(
             "no motion into an open interlock",

@@ -19,6 +19,8 @@ pub struct Scenario {
     /// How long patients keep arriving, in hours; the run then lets the last ones finish.
     pub duration_h: f64,
     #[serde(default)]
+    pub site: Site,
+    #[serde(default)]
     pub workstation: Workstation,
     /// The loading manifest (`[[stock.batch]]`, `[[stock.unit]]`), as in `config/stock.toml`.
     pub stock: toml::Value,
@@ -32,6 +34,44 @@ pub struct Scenario {
     pub actions: Vec<Action>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// Where and when the clinic day happens. Never the day of the run: the stock's
+/// expiry dates are absolute, so a run must give the same result whenever it is made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// The local date and time the clinic opens (default 2026-06-01T08:00:00).
+    #[serde(default = "default_opens")]
+    pub opens: chrono::NaiveDateTime,
+    /// The site's IANA time zone (default Asia/Shanghai), as in the workstation's `[site]`.
+    #[serde(default = "default_zone")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Self { opens: default_opens(), time_zone: default_zone() }
+    }
+}
+
+impl Site {
+    /// The instant the clinic opens; a local time the zone skips (a DST gap) is refused.
+    pub fn opening(&self) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        self.opens
+            .and_local_timezone(self.time_zone)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| format!("site.opens: {} does not exist in {} (a daylight-saving gap)", self.opens, self.time_zone))
+    }
+}
+
+fn default_opens() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 6, 1).and_then(|d| d.and_hms_opt(8, 0, 0)).unwrap_or_default()
+}
+
+fn default_zone() -> chrono_tz::Tz {
+    chrono_tz::Asia::Shanghai
 }
 
 /// Something that happens to the clinic at a time: the pharmacy recalls a batch, or
@@ -313,14 +353,20 @@ impl Scenario {
     /// Reads and checks a scenario file; errors name the file and the problem.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        scenario.check().map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// A scenario from its TOML text, checked.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        scenario.check()?;
         Ok(scenario)
     }
 
     /// What serde cannot see: numbers out of range, a fault that is not in the
     /// simulator's language, patients from nowhere.
     pub fn check(&self) -> Result<(), String> {
+        self.site.opening()?;
         if !(self.duration_h > 0.0 && self.duration_h <= 24.0) {
             return Err(format!("duration_h must be more than 0 and at most 24, got {}", self.duration_h));
         }

@@ -36,6 +36,11 @@ pub struct Metrics {
     pub final_state: String,
     /// Deliveries whose unit is not the verified unit of a dispense for that booth and product.
     pub wrong_units_delivered: Vec<String>,
+    /// The oracle's verdict from ground truth alone — the simulator's record of which
+    /// printed label dropped into which tray when, the clinic's own record of its
+    /// orders, the catalog, the recalls and the site's calendar; never the journal:
+    /// every unit in a tray that should not have been there.
+    pub inadmissible_in_trays: Vec<String>,
     /// Administered doses by lot, with the time of administration (for recalls).
     pub administered_by_lot: BTreeMap<String, Vec<f64>>,
     /// Administered doses by product.
@@ -58,6 +63,14 @@ pub struct Metrics {
     pub garbled_frames: u64,
     /// What controller restarts cost.
     pub restarts: RestartFigures,
+    /// SHA-256 of the run's event log (see [`crate::digest`]): the same scenario and
+    /// seed give the same digest.
+    pub digest: String,
+    /// Lines in the event log.
+    pub events: usize,
+    /// The event log itself (written beside the report, not into it).
+    #[serde(skip)]
+    pub event_log: Vec<String>,
 }
 
 /// What controller restarts cost: recovery resumes every dispense whose safety it
@@ -123,6 +136,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
     // Read once: the units left in store, and when the cabinet first froze.
     let in_store = journal.all_in_store()?;
     let froze = freeze_reached(raw)?;
+    let events = crate::digest::event_log(journal, raw.start, raw.end)?;
     let patients_by_outcome = crate::run::PatientOutcome::ALL
         .iter()
         .map(|o| (o.name().to_owned(), raw.patients.iter().filter(|p| *p == o).count() as u64))
@@ -145,6 +159,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         fault_codes: faults,
         final_state: raw.assembled.dispatcher.workstation_state().name().to_owned(),
         wrong_units_delivered: wrong_units(raw)?,
+        inadmissible_in_trays: inadmissible_in_trays(raw),
         administered_by_lot: raw.finals.iter().filter(|d| d.stage == Stage::Administered).fold(BTreeMap::new(), |mut lots, d| {
             if let (Some(unit), Some(at)) = (&d.unit, d.finished_at) {
                 lots.entry(unit.lot.clone()).or_insert_with(Vec::new).push((at - raw.start).num_milliseconds() as f64 / 60_000.0);
@@ -163,6 +178,9 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
         restarts: restart_figures(raw)?,
+        digest: crate::digest::digest(&events),
+        events: events.len(),
+        event_log: events,
     })
 }
 
@@ -262,6 +280,57 @@ fn wrong_units(raw: &Raw) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(wrong)
+}
+
+/// How long a drop into a tray takes at most, seconds: a recall or midnight that
+/// comes while a unit is already falling cannot stop it.
+const DROP_S: i64 = 5;
+
+/// The ground-truth oracle (see [`Metrics::inadmissible_in_trays`]).
+fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
+    let catalog = raw.assembled.dispatcher.catalog();
+    let zone = raw.assembled.config.site.time_zone;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut wrong = Vec::new();
+    for delivery in raw.sim.deliveries() {
+        let at = raw.sim_epoch + chrono::Duration::milliseconds((delivery.at_s * 1000.0) as i64);
+        let what = format!("{} in {} at {}", delivery.label, delivery.booth, at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z"));
+        let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else {
+            wrong.push(format!("{what}: a label no scan could read"));
+            continue;
+        };
+        let order = controller::dispense::carriers::dispense_of(delivery.carrier).and_then(|id| raw.ordered.get(&id).map(|o| (id, o)));
+        let Some((id, (product, booth))) = order else {
+            wrong.push(format!("{what}: brought for no order the clinic placed"));
+            continue;
+        };
+        let settled = at - chrono::Duration::seconds(DROP_S);
+        let lot = match &code {
+            hal::codes::UnitCode::Gs1(gs1) => gs1.lot.clone(),
+            hal::codes::UnitCode::Cn20(_) => None,
+        };
+        let expiry = match &code {
+            hal::codes::UnitCode::Gs1(gs1) => gs1.expiry,
+            hal::codes::UnitCode::Cn20(_) => None,
+        };
+        let problem = if *booth != delivery.booth.0 {
+            Some(format!("{id} was ordered for booth {booth}"))
+        } else if !catalog.product_of(&code).is_some_and(|p| p.id == *product) {
+            Some(format!("{id} ordered {product}"))
+        } else if expiry.is_some_and(|e| e < settled.with_timezone(&zone).date_naive()) {
+            Some(format!("expired on the site's calendar ({})", expiry.map(|e| e.to_string()).unwrap_or_default()))
+        } else if let Some((_, recalled)) = raw.recalls.iter().find(|(l, t)| lot.as_ref() == Some(l) && *t < settled) {
+            Some(format!("its lot was recalled at {}", recalled.with_timezone(&zone).format("%H:%M:%S")))
+        } else if !seen.insert(code.canonical()) {
+            Some("a code already delivered once (a copy)".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            wrong.push(format!("{what}: {problem}"));
+        }
+    }
+    wrong
 }
 
 /// Whether the journal holds the dispense's verification with every check passed.

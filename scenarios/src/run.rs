@@ -20,6 +20,7 @@ use controller::dispense::status::DispenseStatus;
 use hal::BoothId;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,7 +112,17 @@ pub struct Raw {
     /// For each controller restart, the virtual seconds from starting the new
     /// controller to its taking orders again (homing and recovery included).
     pub restart_to_serving_s: Vec<f64>,
+    /// The clinic's own record of what it ordered: dispense id → (product, booth).
+    /// The oracle judges the trays against this, not against the journal.
+    pub ordered: BTreeMap<String, (String, u8)>,
+    /// The virtual instant the simulator's machine clock counts from.
+    pub sim_epoch: DateTime<Utc>,
+    /// Each lot the pharmacy recalled, and when.
+    pub recalls: Vec<(String, DateTime<Utc>)>,
 }
+
+/// The clinic's record of its orders, shared by the simulated patients.
+type Ordered = Arc<std::sync::Mutex<BTreeMap<String, (String, u8)>>>;
 
 /// Builds the patients: the explicit list, then the seeded arrival process.
 pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
@@ -196,9 +207,10 @@ fn write_config(scenario: &Scenario, dir: &std::path::Path, seed: u64) -> anyhow
     // a unit waiting there at the room's temperature.
     let ambient = toml::Value::Table(simulator.clone()).try_into::<simulator::SimConfig>().context("workstation.simulator")?.ambient_celsius;
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
+        "[site]\ntime_zone = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = \"journal.db\"\nhost_fsync = false\n[catalog]\npath = \"catalog.toml\"\n[stock]\nmanifest = \"stock.toml\"\n\
          [checks]\nvalidation_timeout_s = {}\n[coldchain]\nsample_s = {}\nambient_celsius = {ambient:?}\n[hardware]\nkind = \"simulated\"\n[hardware.simulator]\n{}\n\
          [[auth.tokens]]\nname = \"scenario\"\nrole = \"observer\"\nsha256 = \"{}\"\n",
+        scenario.site.time_zone.name(),
         scenario.workstation.validation_timeout_s.unwrap_or(600),
         scenario.workstation.coldchain_sample_s.unwrap_or(60.0),
         toml::to_string(&simulator)?,
@@ -210,7 +222,13 @@ fn write_config(scenario: &Scenario, dir: &std::path::Path, seed: u64) -> anyhow
 
 /// Runs the scenario to the end; `progress` is called with the virtual time passed.
 pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
+    // One thread, virtual time, and tokio's own randomness (select! fairness, the
+    // wake order of watch channels) seeded from the scenario's: a run replays exactly.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
+        .build()?;
     let wall = std::time::Instant::now();
     let dir = tempfile::tempdir()?;
     let config = write_config(scenario, dir.path(), seed)?;
@@ -220,9 +238,12 @@ pub fn run(scenario: &Scenario, seed: u64, progress: &(dyn Fn(Duration, usize, u
 }
 
 async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed: u64, progress: &(dyn Fn(Duration, usize, usize) + Sync)) -> anyhow::Result<Raw> {
-    let start = Utc::now().date_naive().and_hms_opt(8, 0, 0).unwrap_or_default().and_utc();
+    // The scenario's own opening, never the day of the run (its stock's expiry dates are absolute).
+    let start = scenario.site.opening().map_err(anyhow::Error::msg)?;
     let clock = Clock::following_tokio(start);
     let sim = crate::rig::simulated_workstation(&config)?;
+    let sim_epoch = clock.now();
+    let ordered: Ordered = Arc::default();
     let hardware = match scenario.workstation.devices {
         DeviceLink::InProcess => None,
         DeviceLink::Wire => Some(HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?),
@@ -305,11 +326,11 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let clinic = Arc::new(scenario.clinic.clone());
     let mut patients = Vec::new();
     for v in &visits {
-        let (mut current, clinic, v, sim) = (current.clone(), clinic.clone(), v.clone(), sim.clone());
+        let (mut current, clinic, v, sim, ordered) = (current.clone(), clinic.clone(), v.clone(), sim.clone(), ordered.clone());
         let mut rng = SmallRng::seed_from_u64(seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         patients.push(tokio::spawn(async move {
             tokio::time::sleep_until(opened + v.at).await;
-            visit(&mut current, &v, &clinic, &sim, &mut rng).await
+            visit(&mut current, &v, &clinic, &sim, &ordered, &mut rng).await
         }));
     }
     let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
@@ -345,7 +366,9 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::injection::Line::Store).corrupted() + h.line(simulator::injection::Line::Conveyor).corrupted());
     let restart_to_serving_s = restart_times.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s })
+    let ordered = ordered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let recalls = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, opened_at + chrono::Duration::milliseconds((a.at_min * 60_000.0) as i64)))).collect();
+    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, sim_epoch, recalls })
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the
@@ -389,10 +412,10 @@ const REORDERS: usize = 2;
 /// ended the dispense after a restart, the clinic orders again, as the demo's
 /// clinic does. Every dispense's final status, and whether the workstation
 /// refused an order.
-async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
+async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, ordered: &Ordered, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
-        let Some(status) = dispense(current, v, attempt, clinic, sim, rng).await else { return (finals, true) };
+        let Some(status) = dispense(current, v, attempt, clinic, sim, ordered, rng).await else { return (finals, true) };
         // The unit's fault, not the patient's: a unit was taken and the guardian did
         // not refuse it; or the controller went down and recovery ended the dispense.
         let unit_fault = status.stage == controller::dispense::status::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::rules::verify::ViolationId::ValidationFailed);
@@ -412,7 +435,7 @@ const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
 type Current = tokio::sync::watch::Receiver<Dispatcher>;
 
 /// One order for the patient, followed to its end (across a controller restart).
-async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, rng: &mut SmallRng) -> Option<DispenseStatus> {
+async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, ordered: &Ordered, rng: &mut SmallRng) -> Option<DispenseStatus> {
     let d = current.borrow().clone();
     let born = d.journal().clock().today() - chrono::Duration::days(i64::from(v.age_days));
     let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
@@ -430,6 +453,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &cra
         }
     };
     let id = started.dispense_id;
+    ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (v.product.clone(), v.booth));
     let mut between = |range: [f64; 2]| Duration::from_secs_f64(range[0] + rng.random::<f64>() * (range[1] - range[0]));
     if v.behaviour == Behaviour::Cancels {
         tokio::time::sleep(Duration::from_secs_f64(clinic.cancel_after_s)).await;

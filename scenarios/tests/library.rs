@@ -1,6 +1,7 @@
 //! Every scenario in `scenarios/library/` is a test case of its own (libtest-mimic):
 //! it runs on the virtual clock and must meet all its expectations and the two
-//! safety checks every run has (no wrong unit delivered, every unit accounted for).
+//! safety checks every run has (no wrong unit delivered, every unit accounted for),
+//! and replay: run twice, it gives the same event log digest.
 //! Adding a file adds a test; `cargo test -p scenarios --test library rush` runs one.
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -26,6 +27,20 @@ fn stem(file: &Path) -> String {
 
 fn run_scenario(file: &Path) -> Result<(), Failed> {
     let report = scenarios::run_file(file, None, &|_, _, _| {}).map_err(|e| Failed::from(format!("{e:#}")))?;
+    // Deterministic: the same scenario and seed replay to the same event log (issue 18).
+    let again = scenarios::run_file(file, None, &|_, _, _| {}).map_err(|e| Failed::from(format!("{e:#}")))?;
+    if again.metrics.digest != report.metrics.digest {
+        let first = report.metrics.event_log.iter().zip(&again.metrics.event_log).position(|(a, b)| a != b).unwrap_or(report.metrics.event_log.len().min(again.metrics.event_log.len()));
+        return Err(format!(
+            "two runs with seed {} differ (digests {} and {}) from event {first}:\n  {}\n  {}",
+            report.seed,
+            report.metrics.digest,
+            again.metrics.digest,
+            report.metrics.event_log.get(first).map_or("(end)", String::as_str),
+            again.metrics.event_log.get(first).map_or("(end)", String::as_str)
+        )
+        .into());
+    }
     if !report.checks.iter().any(|c| c.name == "no wrong unit delivered") || !report.checks.iter().any(|c| c.name == "every unit accounted for") {
         return Err("the safety checks did not run".into());
     }

@@ -18,12 +18,14 @@ pub struct PhysicalUnit {
 }
 
 /// A unit that reached a booth tray: the physical truth tests check against.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub booth: BoothId,
     pub label: String,
     /// The carrier that brought it: which dispense, for the controller.
     pub carrier: TrackingId,
+    /// When it dropped into the tray, machine seconds since the simulator started.
+    pub at_s: f64,
 }
 
 #[derive(Debug)]

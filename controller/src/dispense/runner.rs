@@ -243,7 +243,9 @@ impl DispenseRun {
                 self.set_detail(why);
                 waited = true;
             }
+            // `biased`: branches are tried in order, so a simulated run replays exactly.
             tokio::select! {
+                biased;
                 changed = board.changed() => if changed.is_err() { break },
                 () = self.cancel.requested.notified() => return Some(self.cancel.close().unwrap_or_default()),
             }
@@ -351,6 +353,7 @@ impl DispenseRun {
                 self.set_detail(format!("waiting for {booth}: the units of the patients before are on their way"));
                 // Queued: a cancel ends the wait at once.
                 tokio::select! {
+                    biased;
                     guard = lock.lock_owned() => guard,
                     () = self.cancel.requested.notified() => {
                         return Ok(Event::Cancelled { detail: self.cancel.close().unwrap_or_default() });
@@ -488,6 +491,7 @@ impl DispenseRun {
                 true => {
                     tokio::pin!(run);
                     tokio::select! {
+                        biased;
                         result = &mut run => result,
                         () = tokio::time::sleep(core.settings.scan_clearance) => {
                             self.scan_guard = None;
@@ -694,6 +698,7 @@ impl DispenseRun {
         tokio::pin!(unusable);
         loop {
             tokio::select! {
+                biased;
                 word = self.confirmations.recv() => {
                     return match self.held().or_else(|| self.unusable_now()) {
                         Some(held) => Err(held),

@@ -27,11 +27,17 @@ impl Journal {
 
     /// Opens the journal with the clock everything in the controller goes by.
     pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Self> {
+        Self::open_with(path, clock, true)
+    }
+
+    /// [`Self::open_with_clock`]; `host_fsync = false` only for simulation (see
+    /// `[journal] host_fsync`): commits are not waited for on the host's disk.
+    pub fn open_with(path: &Path, clock: Clock, host_fsync: bool) -> Result<Self> {
         let conn = Connection::open(path)?;
         // WAL lets readers run beside the writer; FULL makes each commit durable
         // before the hardware command it records is sent.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", if host_fsync { "FULL" } else { "OFF" })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::bring_up_to_date(&conn)?;
         Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0 })

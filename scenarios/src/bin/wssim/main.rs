@@ -1,10 +1,11 @@
 //! `wssim`: the engineers' tool, one file per subcommand. `hardware` serves the
 //! simulated devices on real wires; `serve` runs the controller on the simulator
 //! in process; `demo` is the newcomer's clinic day; `run` runs scenario files on a
-//! virtual clock, with reports.
+//! virtual clock, with reports; `hunt` runs random worlds, one per seed, and judges them.
 
 mod demo;
 mod hardware;
+mod hunt;
 mod run;
 mod serve;
 
@@ -50,12 +51,28 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Generate and run a random world and clinic day per seed; exits 1 if any seed
+    /// failed a check, printing the command that replays it.
+    Hunt {
+        /// Seeds: `A..B` (both included) or one seed.
+        #[arg(long)]
+        seeds: String,
+        /// Seeds run at once (threads).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// A JSON line per seed and a final summary line (seeds, dispenses, violations, digest).
+        #[arg(long)]
+        json: bool,
+        /// Where failing seeds' shrunk scenarios are written.
+        #[arg(long, default_value = ".")]
+        keep: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Run { .. } => "error",
+        Command::Run { .. } | Command::Hunt { .. } => "error",
         Command::Demo(_) | Command::Serve { .. } => "warn",
         Command::Hardware { .. } => "info",
     };
@@ -65,6 +82,9 @@ fn main() -> ExitCode {
         .init();
     if let Command::Run { files, report, seed } = cli.command {
         return run::run(&files, report.as_deref(), seed);
+    }
+    if let Command::Hunt { seeds, jobs, json, keep } = cli.command {
+        return hunt::run(&seeds, jobs, json, &keep);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -78,7 +98,7 @@ fn main() -> ExitCode {
             Command::Hardware { config, faults } => hardware::run(&config, faults.as_deref()).await,
             Command::Serve { config } => serve::run(&config).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Run { .. } => Ok(()),
+            Command::Run { .. } | Command::Hunt { .. } => Ok(()),
         }
     });
     match outcome {

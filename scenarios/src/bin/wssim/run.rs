@@ -51,6 +51,7 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
             m.virtual_hours,
             m.wall_s
         );
+        println!("  digest sha256:{} ({} events)", m.digest, m.events);
         let restarts = &m.restarts;
         if restarts.restarts > 0 {
             println!(
@@ -74,6 +75,7 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
                 let base = dir.join(r.scenario.replace(['/', ' '], "-"));
                 std::fs::write(base.with_extension("json"), serde_json::to_string_pretty(&r).unwrap_or_default())?;
                 std::fs::write(base.with_extension("html"), r.html())?;
+                std::fs::write(base.with_extension("events.tsv"), r.metrics.event_log.join("\n") + "\n")?;
                 Ok(base)
             });
             match written {
