@@ -181,6 +181,55 @@ async fn a_unit_at_the_scan_station_is_read_and_verified_again() {
     assert_eq!(verified_after, 1, "verified again after the restart");
 }
 
+/// A unit a restart found in the store's hatch keeps the picker until it is on the
+/// belt: an older order, whose reserved unit had not left its slot, waits for the
+/// picker instead of meeting a full hatch and failing (found by `wssim hunt`, seed 3).
+#[tokio::test(start_paused = true)]
+async fn a_unit_in_the_hatch_keeps_the_picker_until_it_is_on_the_belt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rig = Rig::new(dir.path(), 120.0).await;
+    rig.dispatcher.stop_as_if_crashed();
+    // As the crash left it: D000001's unit reserved but still in its slot, D000002's
+    // unit picked into the hatch (each waiting on the picker in turn).
+    let journal = rig.dispatcher.journal();
+    let born = journal.clock().today() - chrono::Duration::days(300);
+    let mut ids = Vec::new();
+    for (request, booth) in [("older", 1), ("in-hatch", 2)] {
+        let mut status = DispenseStatus {
+            id: String::new(),
+            request_id: request.into(),
+            order: PatientOrder::new(&format!("P-{request}"), "Wang", "HepB", BoothId(booth), 1, born),
+            stage: Stage::Queued,
+            unit: None,
+            violations: Vec::new(),
+            detail: String::new(),
+            created_at: journal.now(),
+            at_booth_at: None,
+            finished_at: None,
+            administered_by: None,
+            administered_site: None,
+            booth_scan_required: false,
+        };
+        let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("new") };
+        status.id = id.clone();
+        let unit = journal.all_in_store().expect("stock").into_iter().find(|u| u.lot == "EARLY").expect("a unit");
+        status.unit = Some(controller::journal::unit_info(&unit));
+        journal.reserve_unit(&unit.code, &status).expect("reserved");
+        status.stage = Stage::Picking;
+        journal.record_stage(&status).expect("picking");
+        if request == "in-hatch" {
+            rig.sim.devices().store.pick_to_hatch(unit.slot, controller::dispense::carriers::carrier_of(&id)).await.expect("into the hatch");
+        }
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rig.dispatcher = assemble_on(rig.config.clone(), rig.clock.clone(), rig.sim.devices()).await.expect("restarts").dispatcher;
+    for id in &ids {
+        let ended = rig.serve(id).await;
+        assert_eq!(ended.stage, Stage::Administered, "{ended:?}");
+    }
+}
+
 /// Tray empty after the restart: the nurse took the unit while the controller was
 /// down. Her confirmation records the dose; with none, the dispense ends and the
 /// unit is quarantined as missing.

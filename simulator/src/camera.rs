@@ -25,8 +25,15 @@ impl ScanCamera for SimCamera {
     async fn grab_frame(&self) -> Result<Frame> {
         self.shared.clock.sleep(self.shared.config.timings.frame_s).await;
         let mut world = self.shared.world();
-        // A unit already running on from the scan station has left the camera's view.
-        let label = world.belt.iter().find(|(carrier, (at, _))| *at == Station::Scan && !world.moving.contains(carrier)).map(|(_, (_, unit))| unit.label.clone());
+        // A unit already running on from the scan station, or stopped after it set
+        // off, has left the camera's view. (Should two ever be in view, the lowest
+        // carrier is seen, so a run replays exactly.)
+        let label = world
+            .belt
+            .iter()
+            .filter(|(carrier, (at, _))| *at == Station::Scan && !world.moving.contains(carrier) && !world.left_scan.contains(carrier))
+            .min_by_key(|(carrier, _)| **carrier)
+            .map(|(_, (_, unit))| unit.label.clone());
         let symbol = label
             .map(|l| encode_symbol(&l))
             .transpose()

@@ -96,6 +96,9 @@ impl Conveyor for SimConveyor {
             }
             world.start_motion(DEVICE, "belt run")?;
             world.runs_started += 1;
+            if from == Station::Scan {
+                world.left_scan.insert(carrier);
+            }
             from
         };
         let _motion = Motion::begin(&self.shared, Some(carrier));
@@ -125,6 +128,7 @@ impl Conveyor for SimConveyor {
         let to = if misrouted { Station::Reject } else { to };
         let mut world = self.shared.world();
         world.last_stop.insert(carrier, to);
+        world.left_scan.remove(&carrier);
         let (_, unit) = world
             .belt
             .remove(&carrier)

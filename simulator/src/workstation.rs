@@ -40,6 +40,7 @@ impl SimWorkstation {
             jogs: 0,
             active_motions: 0,
             moving: std::collections::HashSet::new(),
+            left_scan: std::collections::HashSet::new(),
             frames_grabbed: 0,
             picks_started: 0,
             runs_started: 0,

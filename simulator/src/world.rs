@@ -52,6 +52,11 @@ pub(crate) struct World {
     /// sent two places at once).
     pub active_motions: u32,
     pub moving: std::collections::HashSet<TrackingId>,
+    /// Carriers that set off from the scan station and have not reached another
+    /// eye: out of the camera's view even when their run stopped half-way (a
+    /// jam, a controller that stopped beating, a power cut), though the belt's
+    /// table still says the scan station, the last eye that saw them.
+    pub left_scan: std::collections::HashSet<TrackingId>,
     pub frames_grabbed: u64,
     pub picks_started: u64,
     pub runs_started: u64,

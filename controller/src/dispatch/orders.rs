@@ -101,11 +101,14 @@ impl Dispatcher {
         for (status, at) in resumed {
             let booth = status.order.booth;
             let take = |lock: &Arc<tokio::sync::Mutex<()>>| lock.clone().try_lock_owned().ok();
+            let gate = || self.core.locks.gates.get(&booth).and_then(take);
             let guards = match at {
-                Resume::Queued => [None, None, None],
-                Resume::FromHatch | Resume::OnBelt | Resume::AtGate => [self.core.locks.gates.get(&booth).and_then(take), None, None],
-                Resume::AtScan => [self.core.locks.gates.get(&booth).and_then(take), None, take(&self.core.locks.scan_station)],
-                Resume::InTray | Resume::TakenFromTray => [None, self.core.locks.booths.get(&booth).and_then(take), None],
+                Resume::Queued => [None, None, None, None],
+                // Its unit fills the hatch: no pick until it is released onto the belt.
+                Resume::FromHatch => [gate(), None, None, take(&self.core.locks.picker)],
+                Resume::OnBelt | Resume::AtGate => [gate(), None, None, None],
+                Resume::AtScan => [gate(), None, take(&self.core.locks.scan_station), None],
+                Resume::InTray | Resume::TakenFromTray => [None, self.core.locks.booths.get(&booth).and_then(take), None, None],
             };
             tracing::info!(dispense = %status.id, "resumed after a restart: {}", at.describe());
             runs.push(self.go_live(status, at == Resume::TakenFromTray).resuming(at, guards));

@@ -16,8 +16,9 @@ pub(crate) struct Locks {
     /// allocation until the unit leaves the gate. The next patient's unit is thus
     /// picked and travels while the patient before is served, and never two ahead.
     pub gates: HashMap<BoothId, Arc<AsyncMutex<()>>>,
-    /// One unit in the picker at a time.
-    pub picker: AsyncMutex<()>,
+    /// One unit in the picker at a time (and the hatch it fills: a unit a restart
+    /// found there keeps it until released onto the belt).
+    pub picker: Arc<AsyncMutex<()>>,
     /// One runner homes a device that lost its reference (a power cut) at a time.
     pub homing: AsyncMutex<()>,
     /// One unit at the scan station at a time: held from the run to the station
@@ -33,7 +34,7 @@ impl Locks {
         Self {
             booths: per_booth(),
             gates: per_booth(),
-            picker: AsyncMutex::new(()),
+            picker: Arc::new(AsyncMutex::new(())),
             homing: AsyncMutex::new(()),
             scan_station: Arc::new(AsyncMutex::new(())),
             allocation: Mutex::new(()),

@@ -35,6 +35,8 @@ pub(crate) struct DispenseRun {
     resume: Option<Resume>,
     /// Its unit waits in the store's hatch: the first belt run puts it on the belt.
     release_first: bool,
+    /// The picker (and its hatch), held from a restart until that release.
+    picker_guard: Option<OwnedMutexGuard<()>>,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -83,16 +85,16 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None }
     }
 
     /// A dispense a restart interrupted, picking up `at` where its unit is, with the
     /// station locks its place holds (taken before any new order could take them).
-    pub fn resuming(mut self, at: Resume, guards: [Option<OwnedMutexGuard<()>>; 3]) -> Self {
-        let [gate, booth, scan] = guards;
+    pub fn resuming(mut self, at: Resume, guards: [Option<OwnedMutexGuard<()>>; 4]) -> Self {
+        let [gate, booth, scan, picker] = guards;
         self.resume = Some(at);
         self.release_first = at == Resume::FromHatch;
-        (self.gate_guard, self.booth_guard, self.scan_guard) = (gate, booth, scan);
+        (self.gate_guard, self.booth_guard, self.scan_guard, self.picker_guard) = (gate, booth, scan, picker);
         self
     }
 
@@ -457,9 +459,11 @@ impl DispenseRun {
     async fn convey(&mut self, intended: &Intended, to: Station) -> Result<Event, JournalError> {
         if std::mem::take(&mut self.release_first) {
             // Resumed with its unit in the hatch: onto the belt first, the picker held
-            // so that no other pick fills the hatch meanwhile.
-            let core = self.core.clone();
-            let _picker = core.locks.picker.lock().await;
+            // (since the restart) so that no other pick meets a full hatch.
+            let _picker = match self.picker_guard.take() {
+                Some(held) => held,
+                None => self.core.locks.picker.clone().lock_owned().await,
+            };
             if let Err(e) = self.motion(intended, Motion::Release { carrier: self.carrier }).await? {
                 return Ok(self.fault(e));
             }

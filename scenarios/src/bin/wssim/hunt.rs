@@ -22,6 +22,22 @@ fn seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     }
 }
 
+/// `--worlds`: each seed's scenario, as TOML, separated by a comment line.
+pub fn print_worlds(seed_text: &str) -> ExitCode {
+    match seeds(seed_text) {
+        Ok(range) => {
+            for seed in range {
+                println!("# ---- seed {seed}\n{}", hunt::generate(seed));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wssim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 pub fn run(seed_text: &str, jobs: usize, json: bool, keep: &Path) -> ExitCode {
     let range = match seeds(seed_text) {
         Ok(r) => r,

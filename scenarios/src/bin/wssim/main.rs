@@ -66,6 +66,10 @@ enum Command {
         /// Where failing seeds' shrunk scenarios are written.
         #[arg(long, default_value = ".")]
         keep: PathBuf,
+        /// Print the scenario each seed generates instead of running it (to run it
+        /// with `wssim run`, or keep it in the library).
+        #[arg(long)]
+        worlds: bool,
     },
 }
 
@@ -83,8 +87,8 @@ fn main() -> ExitCode {
     if let Command::Run { files, report, seed } = cli.command {
         return run::run(&files, report.as_deref(), seed);
     }
-    if let Command::Hunt { seeds, jobs, json, keep } = cli.command {
-        return hunt::run(&seeds, jobs, json, &keep);
+    if let Command::Hunt { seeds, jobs, json, keep, worlds } = cli.command {
+        return if worlds { hunt::print_worlds(&seeds) } else { hunt::run(&seeds, jobs, json, &keep) };
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
