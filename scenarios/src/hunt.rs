@@ -105,9 +105,11 @@ pub fn generate(seed: u64) -> String {
     let minutes = duration_h * 60.0;
     // A label swapped by hand in a slot at a random moment.
     if rng.random_bool(0.5) {
-        let (rack, row) = (rng.random_range(0..3), rng.random_range(0..10));
+        // In the first row of a product's first lot (at least ten units), so the
+        // slot is seldom empty by then.
+        let rack = rng.random_range(0..3);
         let label = &codes[rng.random_range(0..codes.len())];
-        let _ = writeln!(t, "[[faults]]\nat_min = {:.1}\nfault = \"mislabel R{rack}-{row}-{} {label}\"\n", rng.random_range(0.0..minutes), rng.random_range(0..10));
+        let _ = writeln!(t, "[[faults]]\nat_min = {:.1}\nfault = \"mislabel R{rack}-0-{} {label}\"\n", rng.random_range(0.0..minutes), rng.random_range(0..10));
     }
     for _ in 0..rng.random_range(0..=4) {
         let (fault, cleared) = PAIRED[rng.random_range(0..PAIRED.len())];
@@ -180,14 +182,22 @@ pub fn judge(seed: u64, text: &str) -> SeedOutcome {
     outcome
 }
 
-/// The scenario made smaller while it still fails: `[[faults]]`, `[[actions]]` and
-/// `[[patients.list]]` entries dropped one at a time, as long as the run still
-/// shows a violation. Returns the smallest text found.
+/// The scenario made smaller while it still fails the same way: `[[faults]]`,
+/// `[[actions]]` and `[[patients.list]]` entries dropped one at a time, as long as
+/// the run still fails the first check the whole world failed (another failure —
+/// a fault left uncleared by the dropping, say — is another bug, not this one).
+/// Returns the smallest text found.
 pub fn shrink(seed: u64, text: &str) -> String {
+    let check = |o: &SeedOutcome| o.violations.first().map(|v| v.split(':').next().unwrap_or_default().to_owned());
+    let Some(failing) = check(&judge(seed, text)) else { return text.to_owned() };
     let mut current = text.to_owned();
     loop {
         let blocks = removable_blocks(&current);
-        let smaller = blocks.iter().rev().map(|(start, end)| format!("{}{}", &current[..*start], &current[*end..])).find(|candidate| !judge(seed, candidate).violations.is_empty());
+        let smaller = blocks
+            .iter()
+            .rev()
+            .map(|(start, end)| format!("{}{}", &current[..*start], &current[*end..]))
+            .find(|candidate| judge(seed, candidate).violations.iter().any(|v| v.split(':').next() == Some(failing.as_str())));
         match smaller {
             Some(smaller) => current = smaller,
             None => return current,

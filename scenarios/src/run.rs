@@ -337,15 +337,11 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let total = patients.len();
     let mut finals = Vec::new();
     let mut outcomes = Vec::new();
-    for handle in patients {
+    for mut handle in patients {
+        // Past the horizon a patient who has finished still counts as finished (the
+        // timeout looks at the task before the clock); one who has not is waiting.
         let left = horizon.saturating_sub(opened.elapsed());
-        if left.is_zero() {
-            // Past the horizon: whoever has not finished is counted as waiting.
-            handle.abort();
-            outcomes.push(PatientOutcome::Waiting);
-            continue;
-        }
-        match tokio::time::timeout(left, handle).await {
+        match tokio::time::timeout(left, &mut handle).await {
             Ok(joined) => {
                 let (visit_finals, refused) = joined.context("a patient's task failed")?;
                 outcomes.push(PatientOutcome::of(&visit_finals, refused));
@@ -354,6 +350,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
             }
             Err(_) => {
                 tracing::warn!("the run reached its horizon with patients still waiting");
+                handle.abort();
                 outcomes.push(PatientOutcome::Waiting);
             }
         }

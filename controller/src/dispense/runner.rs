@@ -838,15 +838,18 @@ impl DispenseRun {
     /// Carries a failed dispense's unit to the bin as every motion goes: its intent
     /// journalled first, then sent only once every interlock is closed and no crew
     /// holds the machine (H-05: an e-stop pressed mid-pick leaves the unit in the
-    /// hatch until it is released).
+    /// hatch until it is released). A device that lost its reference (the power cut
+    /// that failed the dispense) is homed and the carry repeated, so the unit does
+    /// not stay where it blocks every later unit (found by `wssim hunt`, seed 38: a
+    /// unit left at its gate sent the next ten for that booth to the bin).
     async fn carry_failed_unit(&mut self, in_hatch: bool) -> Result<Result<(), DeviceError>, JournalError> {
         let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &Intent::Convey { to: Station::Reject })?;
         if in_hatch {
-            if let Err(e) = self.send(&intended, Motion::Release { carrier: self.carrier }).await? {
+            if let Err(e) = self.motion(&intended, Motion::Release { carrier: self.carrier }).await? {
                 return Ok(Err(e));
             }
         }
-        self.send(&intended, Motion::Convey { carrier: self.carrier, to: Station::Reject }).await
+        self.motion(&intended, Motion::Convey { carrier: self.carrier, to: Station::Reject }).await
     }
 
     /// Waits until every interlock is closed and readable, pausing the workstation
