@@ -89,6 +89,10 @@ pub struct Action {
     /// Stop the controller at once, as a crash would, and start a new one on the
     /// same journal and devices this many seconds later (it recovers, then serves).
     pub restart_controller_after_s: Option<f64>,
+    /// With a restart: the controller does not stop at `at_min` but dies between
+    /// two journal writes — its next this-many commits are kept, the one after and
+    /// everything later lost (the journal's crash point).
+    pub crash_after_commits: Option<u64>,
     /// The recall notice, for the journal.
     #[serde(default = "default_recall_reason")]
     pub reason: String,
@@ -403,6 +407,9 @@ impl Scenario {
             let one = matches!((recall, clear, restart), (Some(true), None, None) | (None, Some(true), None) | (None, None, Some(true)));
             if !(a.at_min >= 0.0 && a.at_min.is_finite()) || !one {
                 return Err(format!("actions[{i}]: at_min must be 0 or more, with one of recall_lot (a lot), clear_fault (a fault code) or restart_controller_after_s (seconds, 0 or more)"));
+            }
+            if a.crash_after_commits.is_some() && restart.is_none() {
+                return Err(format!("actions[{i}]: crash_after_commits goes with restart_controller_after_s (the crash, then the restart)"));
             }
         }
         for (i, f) in self.faults.iter().enumerate() {

@@ -127,7 +127,12 @@ pub fn generate(seed: u64) -> String {
         }
     }
     for _ in 0..rng.random_range(0..=2) {
-        let _ = writeln!(t, "[[actions]]\nat_min = {:.1}\nrestart_controller_after_s = {}\n", rng.random_range(0.0..minutes), rng.random_range(0..60));
+        let _ = writeln!(t, "[[actions]]\nat_min = {:.1}\nrestart_controller_after_s = {}", rng.random_range(0.0..minutes), rng.random_range(0..60));
+        // Half the crashes land between two journal writes rather than at an instant.
+        if rng.random_bool(0.5) {
+            let _ = writeln!(t, "crash_after_commits = {}", rng.random_range(0..40));
+        }
+        t.push('\n');
     }
     if rng.random_bool(0.2) {
         let lot = &lots[rng.random_range(0..lots.len())];

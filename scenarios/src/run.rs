@@ -307,7 +307,14 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                 }
             }
             if let Some(after) = a.restart_controller_after_s {
-                current.borrow().clone().stop_as_if_crashed();
+                let dying = current.borrow().clone();
+                if let Some(commits) = a.crash_after_commits {
+                    // Dies between two journal writes: wait for the crash point (a
+                    // controller that writes nothing more for an hour dies then).
+                    let fired = dying.journal().crash_after(commits);
+                    let _ = tokio::time::timeout(Duration::from_secs(3600), fired.notified()).await;
+                }
+                dying.stop_as_if_crashed();
                 tokio::time::sleep(Duration::from_secs_f64(after)).await;
                 let restarting = tokio::time::Instant::now();
                 match start_controller(config, clock, &sim, hardware.as_ref()).await {

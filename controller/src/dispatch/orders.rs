@@ -41,8 +41,9 @@ impl Dispatcher {
     /// dispense and starts nothing.
     pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
         self.validate(request_id, &order)?;
-        if self.core.tasks.stopped() {
-            // Stopped as if crashed: nothing would run the order.
+        if self.core.tasks.stopped() || self.core.journal.crashed() {
+            // Stopped (or dying, past a simulated crash point) as if crashed: nothing
+            // would run the order; the clinic tries the next controller.
             return Err(DispatchError::NotReady("stopped"));
         }
         let state = self.workstation_state();
@@ -68,7 +69,12 @@ impl Dispatcher {
             return Err(DispatchError::NotReady(state.name()));
         }
         // create_dispense is one transaction: concurrent retries find one dispense.
-        match self.core.journal.create_dispense(request_id, &status)? {
+        let created = match self.core.journal.create_dispense(request_id, &status) {
+            // It died as the order came (a simulated crash point): nothing was kept.
+            Err(_) if self.core.journal.crashed() => return Err(DispatchError::NotReady("stopped")),
+            created => created?,
+        };
+        match created {
             Created::Existing(id) => Ok(Started { dispense_id: id, duplicate: true }),
             Created::Conflict(id) => Err(DispatchError::RequestIdReused { request_id: request_id.to_owned(), dispense_id: id }),
             Created::New(id) => {

@@ -8,7 +8,8 @@ use crate::journal::schema;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug)]
 pub struct Journal {
@@ -17,6 +18,8 @@ pub struct Journal {
     /// Bumped after every committed hold, so a unit waiting at a booth learns of
     /// its hold at once without asking the database every second.
     pub(crate) holds: tokio::sync::watch::Sender<u64>,
+    /// Simulation only: set once a crash point fired (see [`Journal::crash_after`]).
+    crashed: Arc<AtomicBool>,
 }
 
 impl Journal {
@@ -40,7 +43,34 @@ impl Journal {
         conn.pragma_update(None, "synchronous", if host_fsync { "FULL" } else { "OFF" })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::bring_up_to_date(&conn)?;
-        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0 })
+        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default() })
+    }
+
+    /// Simulation only: a crash point between two journal writes. The next
+    /// `commits` commits go through; every one after is rolled back, as if the
+    /// process had died right there, and `fired` is notified once. The controller
+    /// then behaves as a dead one would — nothing it decides after is kept — until
+    /// the simulation stops it and starts a new one on the file.
+    pub fn crash_after(&self, commits: u64) -> Arc<tokio::sync::Notify> {
+        let fired = Arc::new(tokio::sync::Notify::new());
+        let (signal, crashed) = (fired.clone(), self.crashed.clone());
+        let mut seen = 0_u64;
+        self.conn().commit_hook(Some(move || {
+            seen += 1;
+            if seen <= commits {
+                return false;
+            }
+            if !crashed.swap(true, Ordering::SeqCst) {
+                signal.notify_one();
+            }
+            true
+        }));
+        fired
+    }
+
+    /// Whether a crash point fired: the controller on this journal is dead.
+    pub fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
     }
 
     /// The time by the controller's clock.

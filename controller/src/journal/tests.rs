@@ -160,3 +160,27 @@ fn an_excursion_holds_exposed_units_wherever_they_are() {
     assert_eq!(journal.hold_exposed(None, began_after_they_left, Hold::ColdChain, "heat").expect("hold"), 1, "only the unit still in the cabinet");
     assert!(!held(&journal, &codes[0]) && !held(&journal, &codes[1]) && held(&journal, &codes[2]));
 }
+
+/// The simulation's crash point: the next N commits are kept, the one after and
+/// every later one rolled back (an error to the writer), the crash is signalled
+/// once, and what was kept is what a new journal on the file reads.
+#[tokio::test]
+async fn a_crash_point_keeps_n_commits_and_loses_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("j.db");
+    let journal = Journal::open(&path).expect("open");
+    journal.import_manifest(&manifest()).expect("import");
+    let codes: Vec<String> = journal.all_in_store().expect("stock").into_iter().map(|u| u.code).collect();
+    let fired = journal.crash_after(2);
+    journal.set_unit_state(&codes[0], UnitState::Picked, "D000001").expect("first kept");
+    journal.set_unit_state(&codes[1], UnitState::Picked, "D000002").expect("second kept");
+    assert!(!journal.crashed());
+    assert!(journal.set_unit_state(&codes[2], UnitState::Picked, "D000003").is_err(), "the third is lost");
+    assert!(journal.crashed());
+    tokio::time::timeout(std::time::Duration::from_secs(1), fired.notified()).await.expect("the crash is signalled");
+    assert!(journal.note(None, StepKind::Recovery, "after", "later").is_err(), "and every write after it");
+    drop(journal);
+    let reopened = Journal::open(&path).expect("reopen");
+    let state = |code: &str| reopened.stock_record(code).expect("read").expect("record").state;
+    assert_eq!([state(&codes[0]), state(&codes[1]), state(&codes[2])], [UnitState::Picked, UnitState::Picked, UnitState::InStore]);
+}
