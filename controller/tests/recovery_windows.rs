@@ -12,6 +12,8 @@ use controller::rules::order::PatientOrder;
 use hal::BoothId;
 use simulator::{SimConfig, SimWorkstation};
 
+mod common;
+
 const STOCK: &str = "[[batch]]\ngtin = \"06901234000016\"\nlot = \"L1\"\nexpiry = \"2030-12-31\"\nserial_prefix = \"S\"\ncount = 2\nfirst_slot = \"R0-0-0\"\n";
 
 fn queued(journal: &Journal, request: &str) -> DispenseStatus {
@@ -20,24 +22,7 @@ fn queued(journal: &Journal, request: &str) -> DispenseStatus {
 
 fn queued_for(journal: &Journal, request: &str, booth: BoothId) -> DispenseStatus {
     let order = PatientOrder::new("P1", "Wang", "HepB", booth, 1, journal.clock().today() - chrono::Duration::days(300));
-    let mut status = DispenseStatus {
-        id: String::new(),
-        request_id: request.into(),
-        order,
-        stage: Stage::Queued,
-        unit: None,
-        violations: Vec::new(),
-        detail: String::new(),
-        created_at: journal.now(),
-        at_booth_at: None,
-        finished_at: None,
-        administered_by: None,
-        administered_site: None,
-        booth_scan_required: false,
-    };
-    let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("new") };
-    status.id = id;
-    status
+    common::queued_dispense(journal, request, order)
 }
 
 #[tokio::test]

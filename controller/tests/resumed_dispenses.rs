@@ -195,23 +195,8 @@ async fn a_unit_in_the_hatch_keeps_the_picker_until_it_is_on_the_belt() {
     let born = journal.clock().today() - chrono::Duration::days(300);
     let mut ids = Vec::new();
     for (request, booth) in [("older", 1), ("in-hatch", 2)] {
-        let mut status = DispenseStatus {
-            id: String::new(),
-            request_id: request.into(),
-            order: PatientOrder::new(&format!("P-{request}"), "Wang", "HepB", BoothId(booth), 1, born),
-            stage: Stage::Queued,
-            unit: None,
-            violations: Vec::new(),
-            detail: String::new(),
-            created_at: journal.now(),
-            at_booth_at: None,
-            finished_at: None,
-            administered_by: None,
-            administered_site: None,
-            booth_scan_required: false,
-        };
-        let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("new") };
-        status.id = id.clone();
+        let mut status = common::queued_dispense(journal, request, PatientOrder::new(&format!("P-{request}"), "Wang", "HepB", BoothId(booth), 1, born));
+        let id = status.id.clone();
         let unit = journal.all_in_store().expect("stock").into_iter().find(|u| u.lot == "EARLY").expect("a unit");
         status.unit = Some(controller::journal::unit_info(&unit));
         journal.reserve_unit(&unit.code, &status).expect("reserved");

@@ -87,35 +87,28 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
 /// Plays the clinic for one dispense: validates and administers when asked.
 pub async fn clinic(mut client: Client, request_id: String, booth: u32) {
     let Ok(started) = client.start_dispense(pb::StartDispenseRequest { request_id, order: Some(order("HepB", booth)) }).await else { return };
-    let id = started.into_inner().dispense_id;
-    let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
-    let mut stream = stream.into_inner();
-    while let Ok(Some(update)) = stream.message().await {
-        let Some(d) = update.dispense else { continue };
-        match pb::DispenseStage::try_from(d.stage) {
-            Ok(pb::DispenseStage::AwaitingValidation) => {
-                let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan: String::new() }).await;
-            }
-            Ok(pb::DispenseStage::AwaitingAdministration) => {
-                let _ = client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N1".into(), ..Default::default() }).await;
-            }
-            _ => {}
-        }
-    }
+    follow(client, started.into_inner().dispense_id, None).await;
 }
 
 /// Plays the clinic coming back after a restart to a dispense it had started:
 /// re-opens its watch and answers what it waits for, with a booth scan of the unit
 /// in the tray when the workstation asks for one (H-16).
-pub async fn returning_clinic(mut client: Client, id: String, world: SimWorkstation) {
+pub async fn returning_clinic(client: Client, id: String, world: SimWorkstation) {
+    follow(client, id, Some(world)).await;
+}
+
+/// Watches a dispense to its end, validating and administering when asked; with
+/// the physical `world`, a validation the workstation wants scanned carries the
+/// label lying in the tray.
+async fn follow(mut client: Client, id: String, world: Option<SimWorkstation>) {
     let Ok(stream) = client.watch_dispense(pb::WatchDispenseRequest { dispense_id: id.clone() }).await else { return };
     let mut stream = stream.into_inner();
     while let Ok(Some(update)) = stream.message().await {
         let Some(d) = update.dispense else { continue };
         match pb::DispenseStage::try_from(d.stage) {
             Ok(pb::DispenseStage::AwaitingValidation) => {
-                let booth = d.order.as_ref().map_or(0, |o| o.booth);
-                let booth_scan = if d.booth_scan_required { world.tray_label(hal::BoothId(booth as u8)).unwrap_or_default() } else { String::new() };
+                let booth = hal::BoothId(d.order.as_ref().map_or(0, |o| o.booth) as u8);
+                let booth_scan = world.as_ref().filter(|_| d.booth_scan_required).and_then(|w| w.tray_label(booth)).unwrap_or_default();
                 let _ = client.confirm_validation(pb::ConfirmValidationRequest { dispense_id: id.clone(), booth_scan }).await;
             }
             Ok(pb::DispenseStage::AwaitingAdministration) => {

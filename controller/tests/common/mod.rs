@@ -201,3 +201,26 @@ pub async fn serve_configured(dir: &Path, server_extra: &str, hardware: &str, au
     tokio::spawn(async move { serve(dispatcher, &config, listener, std::future::pending()).await });
     (assembled, addr)
 }
+
+/// A queued dispense written straight into `journal` (as a controller would have
+/// before it stopped), with its id.
+pub fn queued_dispense(journal: &controller::journal::Journal, request: &str, order: controller::rules::order::PatientOrder) -> controller::dispense::status::DispenseStatus {
+    let mut status = controller::dispense::status::DispenseStatus {
+        id: String::new(),
+        request_id: request.into(),
+        order,
+        stage: controller::dispense::status::Stage::Queued,
+        unit: None,
+        violations: Vec::new(),
+        detail: String::new(),
+        created_at: journal.now(),
+        at_booth_at: None,
+        finished_at: None,
+        administered_by: None,
+        administered_site: None,
+        booth_scan_required: false,
+    };
+    let controller::journal::Created::New(id) = journal.create_dispense(request, &status).expect("create") else { panic!("{request} is new") };
+    status.id = id;
+    status
+}
