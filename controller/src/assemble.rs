@@ -91,6 +91,10 @@ impl Assembled {
         let waited = t.elapsed();
         // Homing resets a device's power-loss alarm: ask first whether they kept track.
         let tracking_kept = crate::dispense::recovery::tracking_kept(dispatcher.devices()).await;
+        // The motion gate refuses homing while an interlock is open: wait for it
+        // rather than give up (found by `wssim hunt`, seed 73: a restart during an
+        // open light curtain never came back).
+        interlocks_closed(dispatcher.devices()).await;
         let t = std::time::Instant::now();
         dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
         let homing = t.elapsed();
@@ -124,6 +128,24 @@ impl Assembled {
             );
         }
         Ok(())
+    }
+}
+
+/// Waits until every interlock reads closed (an unreadable chain is waited for
+/// too: nothing moves until it can be read), saying once what it waits for.
+async fn interlocks_closed(devices: &hal::Devices) {
+    let mut told = false;
+    loop {
+        let open = match devices.interlocks.read().await {
+            Ok(status) if status.all_closed() => return,
+            Ok(status) => status.open_names().join(", "),
+            Err(e) => format!("unreadable ({e})"),
+        };
+        if !told {
+            tracing::warn!("start-up: waiting for the interlocks before homing: {open}");
+            told = true;
+        }
+        tokio::time::sleep(SUPERVISION_PERIOD).await;
     }
 }
 

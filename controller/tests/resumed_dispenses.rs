@@ -215,6 +215,29 @@ async fn a_unit_in_the_hatch_keeps_the_picker_until_it_is_on_the_belt() {
     }
 }
 
+/// A controller that starts with an interlock open waits for it to close before it
+/// homes (the motion gate refuses homing meanwhile) instead of giving up: found by
+/// `wssim hunt`, seed 73, where a restart during an open light curtain never came
+/// back and every later order was refused.
+#[tokio::test(start_paused = true)]
+async fn a_restart_with_an_interlock_open_waits_for_it_to_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rig = Rig::new(dir.path(), 120.0).await;
+    rig.dispatcher.stop_as_if_crashed();
+    rig.sim.set_restock_door_open(true);
+    let sim = rig.sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        sim.set_restock_door_open(false);
+    });
+    let restarting = tokio::time::Instant::now();
+    rig.dispatcher = assemble_on(rig.config.clone(), rig.clock.clone(), rig.sim.devices()).await.expect("comes back once the door closes").dispatcher;
+    assert!(restarting.elapsed() >= Duration::from_secs(90), "it waited for the door");
+    assert!(rig.dispatcher.workstation_state().accepts_orders());
+    let id = rig.order("after-the-door", 1);
+    assert_eq!(rig.serve(&id).await.stage, Stage::Administered);
+}
+
 /// Tray empty after the restart: the nurse took the unit while the controller was
 /// down. Her confirmation records the dose; with none, the dispense ends and the
 /// unit is quarantined as missing.
