@@ -94,7 +94,7 @@ impl Assembled {
         // The motion gate refuses homing while an interlock is open: wait for it
         // rather than give up (found by `wssim hunt`, seed 73: a restart during an
         // open light curtain never came back).
-        interlocks_closed(dispatcher.devices()).await;
+        until_homing_may_start(dispatcher).await;
         let t = std::time::Instant::now();
         dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
         let homing = t.elapsed();
@@ -131,18 +131,16 @@ impl Assembled {
     }
 }
 
-/// Waits until every interlock reads closed (an unreadable chain is waited for
-/// too: nothing moves until it can be read), saying once what it waits for.
-async fn interlocks_closed(devices: &hal::Devices) {
+/// Waits until the motion gate would let start-up homing through (every interlock
+/// closed and readable, no crew holding the machine), saying once why it waits:
+/// the gate's own check, so start-up waits for exactly what would refuse it.
+async fn until_homing_may_start(dispatcher: &Dispatcher) {
+    let core = &dispatcher.core;
+    let gate = core.gate();
     let mut told = false;
-    loop {
-        let open = match devices.interlocks.read().await {
-            Ok(status) if status.all_closed() => return,
-            Ok(status) => status.open_names().join(", "),
-            Err(e) => format!("unreadable ({e})"),
-        };
+    while let Err(why) = gate.check(crate::motion::Authority::Service, crate::motion::Motion::Home(crate::motion::Mover::Picker)).await {
         if !told {
-            tracing::warn!("start-up: waiting for the interlocks before homing: {open}");
+            tracing::warn!("start-up: waiting before homing: {why}");
             told = true;
         }
         tokio::time::sleep(SUPERVISION_PERIOD).await;

@@ -305,13 +305,9 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
             continue;
         };
         let settled = at - chrono::Duration::seconds(DROP_S);
-        let lot = match &code {
-            hal::codes::UnitCode::Gs1(gs1) => gs1.lot.clone(),
-            hal::codes::UnitCode::Cn20(_) => None,
-        };
-        let expiry = match &code {
-            hal::codes::UnitCode::Gs1(gs1) => gs1.expiry,
-            hal::codes::UnitCode::Cn20(_) => None,
+        let (lot, expiry) = match &code {
+            hal::codes::UnitCode::Gs1(gs1) => (gs1.lot.clone(), gs1.expiry),
+            hal::codes::UnitCode::Cn20(_) => (None, None),
         };
         let problem = if *booth != delivery.booth.0 {
             Some(format!("{id} was ordered for booth {booth}"))

@@ -165,8 +165,7 @@ pub async fn recover(journal: &Journal, devices: &Devices, tracking_kept: bool) 
                     match word_at_booth(&entries) {
                         Some(Outcome::Administered) => {
                             journal.set_unit_state(&unit.code, UnitState::Administered, &status.id)?;
-                            report.ended.push(status.id.clone());
-                            settle(journal, status, Stage::Administered, "its administration had been confirmed")?;
+                            settle(journal, status, Stage::Administered, "its administration had been confirmed", &mut report)?;
                             continue;
                         }
                         Some(Outcome::Violations { .. }) => {
@@ -174,8 +173,7 @@ pub async fn recover(journal: &Journal, devices: &Devices, tracking_kept: bool) 
                             if let Err(e) = devices.booths.clear(booth).await {
                                 tracing::warn!("recovery: booth display not cleared: {e}");
                             }
-                            report.ended.push(status.id.clone());
-                            settle(journal, status, Stage::Rejected, "its unit had been refused at the booth: the nurse returns it")?;
+                            settle(journal, status, Stage::Rejected, "its unit had been refused at the booth: the nurse returns it", &mut report)?;
                             continue;
                         }
                         _ => {}
@@ -228,8 +226,7 @@ pub async fn recover(journal: &Journal, devices: &Devices, tracking_kept: bool) 
                 }
             }
         };
-        report.ended.push(status.id.clone());
-        settle(journal, status, ends, &outcome)?;
+        settle(journal, status, ends, &outcome, &mut report)?;
     }
     // A unit still marked picked belongs to no open dispense now: a crash between
     // reserving it and recording it on its dispense (journals written before the
@@ -305,8 +302,9 @@ fn resume(journal: &Journal, mut status: DispenseStatus, at: Resume, why: &str, 
 const RESTART_DETAIL: &str = "controller restarted";
 
 /// Ends a dispense (failed, unless its unit's record already says how it ended),
-/// saying what recovery did with its unit.
-fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str) -> Result<(), JournalError> {
+/// saying what recovery did with its unit, and counts it in the report.
+fn settle(journal: &Journal, mut status: DispenseStatus, ends: Stage, outcome: &str, report: &mut RecoveryReport) -> Result<(), JournalError> {
+    report.ended.push(status.id.clone());
     status.detail = format!("{RESTART_DETAIL} while the dispense was {}; {outcome}", status.stage.describe());
     let unit = status.unit.as_ref().map(|u| u.code.as_str());
     journal.record(&status.id, unit, StepKind::Recovery, "settled", &status.detail)?;

@@ -98,6 +98,13 @@ impl DispenseRun {
         self
     }
 
+    /// Holds the scan station (one unit there at a time) unless it already does.
+    async fn hold_scan_station(&mut self) {
+        if self.scan_guard.is_none() {
+            self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
+        }
+    }
+
     /// Taken from its tray while the controller was down: only the nurse's word is awaited.
     fn taken_while_down(&self) -> bool {
         self.resume == Some(Resume::TakenFromTray)
@@ -294,10 +301,8 @@ impl DispenseRun {
             }
             Command::Convey(to) => self.convey(intended, *to).await?,
             Command::Scan => {
-                if self.scan_guard.is_none() {
-                    // Resumed at the scan station: it holds the station from now on.
-                    self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
-                }
+                // Resumed at the scan station, it takes the station here.
+                self.hold_scan_station().await;
                 let event = self.scan().await?;
                 match &event {
                     Event::Read(_) => self.core.streaks.passed(Loss::Unreadable),
@@ -474,7 +479,7 @@ impl DispenseRun {
             }
         }
         if to == Station::Scan {
-            self.scan_guard = Some(self.core.locks.scan_station.clone().lock_owned().await);
+            self.hold_scan_station().await;
         }
         if let Station::Booth(booth) = to {
             if let Some(refused) = self.wait_for_booth(booth).await? {
