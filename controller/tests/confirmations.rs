@@ -74,3 +74,24 @@ async fn a_unit_whose_record_cannot_be_read_is_not_given() {
     assert!(ended.stage.is_final() && ended.stage != Stage::Administered, "the runner refused the unit it could not read: {ended:?}");
     assert!(dispatcher.confirm_validation(&id, None).is_err(), "and the clinic's validation is refused");
 }
+
+/// A confirmation sent to a controller that has stopped (crashed, in simulation) is
+/// refused as not ready, never answered as taken: nothing would act on it, and a
+/// clinic told "taken" would not send it again to the controller that comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_to_a_stopped_controller_is_refused_not_swallowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (assembled, _client) = common::serve_workstation(dir.path(), "[hardware]\nkind = \"simulated\"\n[hardware.simulator]\nspeed = 40.0\nbooths = 2\n").await;
+    let dispatcher = assembled.dispatcher.clone();
+    let born = dispatcher.journal().clock().today() - chrono::Duration::days(300);
+    let id = dispatcher.start("while-down", PatientOrder::new("P1", "Wang", "HepB", BoothId(1), 1, born)).expect("start").dispense_id;
+    wait_for(&dispatcher, &id, Stage::AwaitingValidation).await;
+
+    dispatcher.stop_as_if_crashed();
+    let refused = dispatcher.confirm_validation(&id, None);
+    assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "validation sent while down: {refused:?}");
+    let refused = dispatcher.confirm_administration(&id, "nurse-1", None);
+    assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "administration sent while down: {refused:?}");
+    let refused = dispatcher.cancel(&id, "the patient left", "clinic").await;
+    assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "cancel sent while down: {refused:?}");
+}

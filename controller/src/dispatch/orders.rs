@@ -41,11 +41,7 @@ impl Dispatcher {
     /// dispense and starts nothing.
     pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
         self.validate(request_id, &order)?;
-        if self.core.tasks.stopped() || self.core.journal.crashed() {
-            // Stopped (or dying, past a simulated crash point) as if crashed: nothing
-            // would run the order; the clinic tries the next controller.
-            return Err(DispatchError::NotReady("stopped"));
-        }
+        self.refuse_if_stopped()?;
         let state = self.workstation_state();
         let accepts = self.core.accepts_orders();
         let status = DispenseStatus {
@@ -221,6 +217,7 @@ impl Dispatcher {
     /// refused once a unit is reserved.
     pub async fn cancel(&self, id: &str, reason: &str, actor: &str) -> Result<DispenseStatus, DispatchError> {
         Self::require(&[("dispense_id", id), ("reason", reason), ("actor", actor)])?;
+        self.refuse_if_stopped()?;
         let live = lock(&self.core.live).get(id).map(|l| (l.cancel.clone(), l.status.subscribe()));
         let Some((window, mut status)) = live else {
             let finished = self.get(id)?;
@@ -238,10 +235,21 @@ impl Dispatcher {
         }
     }
 
+    /// Refuses what a stopped controller (or one dying past a simulated crash point)
+    /// would not act on: the clinic sends it again to the controller that comes back,
+    /// so it is never answered as taken.
+    fn refuse_if_stopped(&self) -> Result<(), DispatchError> {
+        if self.core.tasks.stopped() || self.core.journal.crashed() {
+            return Err(DispatchError::NotReady("stopped"));
+        }
+        Ok(())
+    }
+
     /// Passes a confirmation to the dispense's runner, once (H-03): the same
     /// confirmation again, while the runner is still taking the first or after it
     /// moved on, gets the same answer and is not passed twice.
     fn confirm(&self, id: &str, expected: Stage, confirmation: Confirmation) -> Result<(), DispatchError> {
+        self.refuse_if_stopped()?;
         let live = lock(&self.core.live);
         let Some(dispense) = live.get(id) else {
             let status = self.core.journal.dispense(id)?.ok_or_else(|| DispatchError::NotFound(id.to_owned()))?;
