@@ -33,6 +33,11 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
             m.inadmissible_in_trays.is_empty(),
             if m.inadmissible_in_trays.is_empty() { "every unit in a tray was the ordered product, in date, not recalled, not a copy".into() } else { m.inadmissible_in_trays.join("; ") },
         ),
+        check(
+            "the clinic's mistakes shrugged off",
+            m.clinic_mistakes_mishandled.is_empty(),
+            if m.clinic_mistakes_mishandled.is_empty() { "every retry found its dispense, every double tap one answer, no wrong or late validation taken".into() } else { m.clinic_mistakes_mishandled.join("; ") },
+        ),
         check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
         check(
             "no motion into an open interlock",

@@ -198,11 +198,48 @@ pub struct Clinic {
     pub administration_s: [f64; 2],
     /// How long after ordering a cancelling clinic cancels.
     pub cancel_after_s: f64,
+    /// The mistakes a real clinic makes (none by default).
+    pub mistakes: Mistakes,
 }
 
 impl Default for Clinic {
     fn default() -> Self {
-        Self { validation_s: [20.0, 60.0], administration_s: [30.0, 90.0], cancel_after_s: 5.0 }
+        Self { validation_s: [20.0, 60.0], administration_s: [30.0, 90.0], cancel_after_s: 5.0, mistakes: Mistakes::default() }
+    }
+}
+
+/// Mistakes the clinic makes, each the share of orders it happens to. The
+/// workstation must shrug each off: a retry finds its dispense, a double tap is
+/// acted on once, a wrong or late word never gives a unit, a missing word never
+/// leaves a dispense waiting forever.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mistakes {
+    /// The order is sent again with the same request id (a retry after a timeout).
+    pub retries: f64,
+    /// Each confirmation is sent twice at once.
+    pub double_taps: f64,
+    /// The nurse scans the unit in the tray at validation, asked or not.
+    pub booth_scans: f64,
+    /// The nurse scans another unit than the one in the tray.
+    pub wrong_scans: f64,
+    /// The guardian validates only after the validation timeout.
+    pub late_validations: f64,
+    /// The nurse never confirms the administration.
+    pub unconfirmed_administrations: f64,
+}
+
+impl Mistakes {
+    /// Each mistake's name in the file and its share.
+    pub fn shares(&self) -> [(&'static str, f64); 6] {
+        [
+            ("retries", self.retries),
+            ("double_taps", self.double_taps),
+            ("booth_scans", self.booth_scans),
+            ("wrong_scans", self.wrong_scans),
+            ("late_validations", self.late_validations),
+            ("unconfirmed_administrations", self.unconfirmed_administrations),
+        ]
     }
 }
 
@@ -393,6 +430,11 @@ impl Scenario {
         for (i, p) in self.patients.list.iter().enumerate() {
             if !(p.at_min >= 0.0 && p.at_min.is_finite()) {
                 return Err(format!("patients.list[{i}].at_min must be 0 or more, got {}", p.at_min));
+            }
+        }
+        for (name, share) in self.clinic.mistakes.shares() {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("clinic.mistakes.{name} is a share between 0 and 1, got {share}"));
             }
         }
         for w in [self.clinic.validation_s, self.clinic.administration_s] {

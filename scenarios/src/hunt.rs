@@ -102,6 +102,19 @@ pub fn generate(seed: u64) -> String {
         rng.random_range(0.0..0.05)
     );
 
+    // A clinic that makes mistakes: retries, double taps, scans (some of the wrong
+    // unit), late validations, administrations never confirmed.
+    let _ = writeln!(
+        t,
+        "[clinic.mistakes]\nretries = {:.2}\ndouble_taps = {:.2}\nbooth_scans = {:.2}\nwrong_scans = {:.2}\nlate_validations = {:.2}\nunconfirmed_administrations = {:.2}\n",
+        rng.random_range(0.0..0.2),
+        rng.random_range(0.0..0.2),
+        rng.random_range(0.0..0.6),
+        rng.random_range(0.0..0.05),
+        rng.random_range(0.0..0.05),
+        rng.random_range(0.0..0.05)
+    );
+
     let minutes = duration_h * 60.0;
     // A label swapped by hand in a slot at a random moment.
     if rng.random_bool(0.5) {

@@ -2,6 +2,7 @@
 //! format, the runner, the throughput bound, the expectations and the reports.
 
 pub mod bound;
+pub mod clinic;
 pub mod demo;
 pub mod digest;
 pub mod expect;

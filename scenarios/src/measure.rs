@@ -54,6 +54,10 @@ pub struct Metrics {
     pub heat_budget_used_max: f64,
     pub held_at_heat_end_point: u64,
     pub last_freeze_sensitive_given_after_s: Option<f64>,
+    /// The clinic's mistakes the workstation did not shrug off: a retry that started
+    /// a second dispense, a double tap answered two ways, a wrong or late validation
+    /// that was taken (see [`crate::clinic`]).
+    pub clinic_mistakes_mishandled: Vec<String>,
     /// Where the journal and the simulator's physical record disagree.
     pub unaccounted: Vec<String>,
     /// Motion commands a simulated device had to refuse because an interlock was
@@ -175,6 +179,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         freeze_reached_min: froze.map(|at| (at - raw.start).num_milliseconds() as f64 / 60_000.0),
         last_freeze_sensitive_given_after_s: froze.and_then(|at| last_freeze_sensitive_given_after(raw, at)),
         unaccounted: unaccounted(raw)?,
+        clinic_mistakes_mishandled: raw.mishandled.clone(),
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         garbled_frames: raw.garbled_frames,
         restarts: restart_figures(raw)?,

@@ -14,10 +14,7 @@ use controller::assemble::{Assembled, assemble_on};
 use hal::modbus::drivers::{WireConfig, WireDevices};
 use hal::modbus::link::{LinkTiming, Transport};
 use simulator::wire::{Endpoint, HardwareSim};
-use controller::dispatch::Dispatcher;
-use controller::rules::order::PatientOrder;
 use controller::dispense::status::DispenseStatus;
-use hal::BoothId;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -27,8 +24,15 @@ use std::time::Duration;
 /// The product catalog every scenario uses (the national schedule's products).
 const CATALOG: &str = include_str!("../../config/catalog.toml");
 
-/// How long after the last arrival the run waits for the last patients.
-const SETTLE: Duration = Duration::from_secs(2 * 3600);
+/// How long the run waits with patients still waiting and no dispense ending
+/// anywhere before it calls them stuck (counted as waiting): longer than any wait
+/// the workstation means (a validation timeout, a unit's time out of the fridge, a
+/// crew's coming), so a waiting patient is a stuck dispense, not a slow one.
+const STALL: Duration = Duration::from_secs(3600);
+
+/// The longest the run waits after the last arrival while dispenses still end (an
+/// overloaded day drains its queue).
+const MAX_SETTLE: Duration = Duration::from_secs(12 * 3600);
 
 /// One patient as the clinic will send them.
 #[derive(Debug, Clone)]
@@ -115,14 +119,13 @@ pub struct Raw {
     /// The clinic's own record of what it ordered: dispense id → (product, booth).
     /// The oracle judges the trays against this, not against the journal.
     pub ordered: BTreeMap<String, (String, u8)>,
+    /// The clinic's mistakes the workstation did not shrug off (see [`crate::clinic`]).
+    pub mishandled: Vec<String>,
     /// The virtual instant the simulator's machine clock counts from.
     pub sim_epoch: DateTime<Utc>,
     /// Each lot the pharmacy recalled, and when.
     pub recalls: Vec<(String, DateTime<Utc>)>,
 }
-
-/// The clinic's record of its orders, shared by the simulated patients.
-type Ordered = Arc<std::sync::Mutex<BTreeMap<String, (String, u8)>>>;
 
 /// Builds the patients: the explicit list, then the seeded arrival process.
 pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
@@ -243,7 +246,6 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let clock = Clock::following_tokio(start);
     let sim = crate::rig::simulated_workstation(&config)?;
     let sim_epoch = clock.now();
-    let ordered: Ordered = Arc::default();
     let hardware = match scenario.workstation.devices {
         DeviceLink::InProcess => None,
         DeviceLink::Wire => Some(HardwareSim::in_memory(sim.clone()).map_err(|e| anyhow::anyhow!("workstation.simulator: {e} (or set devices = \"in-process\")"))?),
@@ -330,25 +332,43 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     }
 
     let measure = Arc::new(Measure::start(current.clone(), Duration::from_secs(60)));
-    let clinic = Arc::new(scenario.clinic.clone());
+    let desk = crate::clinic::Desk {
+        habits: Arc::new(scenario.clinic.clone()),
+        validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
+        sim: sim.clone(),
+        seed,
+        ordered: Arc::default(),
+        mishandled: Arc::default(),
+        last_ended: Arc::new(std::sync::Mutex::new(opened)),
+    };
     let mut patients = Vec::new();
     for v in &visits {
-        let (mut current, clinic, v, sim, ordered) = (current.clone(), clinic.clone(), v.clone(), sim.clone(), ordered.clone());
-        let mut rng = SmallRng::seed_from_u64(seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let (mut current, desk, v) = (current.clone(), desk.clone(), v.clone());
         patients.push(tokio::spawn(async move {
             tokio::time::sleep_until(opened + v.at).await;
-            visit(&mut current, &v, &clinic, &sim, &ordered, &mut rng).await
+            crate::clinic::visit(&mut current, &v, &desk).await
         }));
     }
-    let horizon = Duration::from_secs_f64(scenario.duration_h * 3600.0) + SETTLE;
+    let arrivals_end = opened + Duration::from_secs_f64(scenario.duration_h * 3600.0);
+    // The instant the patients still waiting count as stuck, if no dispense ends before.
+    let stalled_at = || {
+        let last_ended = *desk.last_ended.lock().unwrap_or_else(|p| p.into_inner());
+        arrivals_end.max(last_ended + STALL).min(arrivals_end + MAX_SETTLE)
+    };
     let total = patients.len();
     let mut finals = Vec::new();
     let mut outcomes = Vec::new();
     for mut handle in patients {
-        // Past the horizon a patient who has finished still counts as finished (the
+        // Once stalled, a patient who has finished still counts as finished (the
         // timeout looks at the task before the clock); one who has not is waiting.
-        let left = horizon.saturating_sub(opened.elapsed());
-        match tokio::time::timeout(left, &mut handle).await {
+        let joined = loop {
+            match tokio::time::timeout_at(stalled_at(), &mut handle).await {
+                Ok(joined) => break Ok(joined),
+                Err(e) if stalled_at() <= tokio::time::Instant::now() => break Err(e),
+                Err(_) => {}
+            }
+        };
+        match joined {
             Ok(joined) => {
                 let (visit_finals, refused) = joined.context("a patient's task failed")?;
                 outcomes.push(PatientOutcome::of(&visit_finals, refused));
@@ -356,7 +376,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                 progress(opened.elapsed(), finals.len(), total);
             }
             Err(_) => {
-                tracing::warn!("the run reached its horizon with patients still waiting");
+                tracing::warn!("no dispense ended for an hour with patients still waiting: stuck");
                 handle.abort();
                 outcomes.push(PatientOutcome::Waiting);
             }
@@ -370,9 +390,10 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let assembled = restarted.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(assembled);
     let garbled_frames = hardware.as_ref().map_or(0, |h| h.line(simulator::injection::Line::Store).corrupted() + h.line(simulator::injection::Line::Conveyor).corrupted());
     let restart_to_serving_s = restart_times.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let ordered = ordered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let ordered = desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mishandled = desk.mishandled.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let recalls = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, opened_at + chrono::Duration::milliseconds((a.at_min * 60_000.0) as i64)))).collect();
-    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, sim_epoch, recalls })
+    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, mishandled, sim_epoch, recalls })
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the
@@ -399,121 +420,4 @@ async fn start_controller(config: Config, clock: Clock, sim: &simulator::SimWork
     controller::assemble::check_who_answers(&drivers).await?;
     let devices = drivers.into_devices(sim.devices().camera.clone());
     assemble_on(config, clock, devices).await
-}
-
-/// Whether recovery, after a restart, ended the dispense (its journal says so).
-fn ended_by_recovery(current: &Current, dispense_id: &str) -> bool {
-    let dispatcher = current.borrow().clone();
-    dispatcher.journal().entries(dispense_id).is_ok_and(|entries| entries.iter().any(|e| e.kind == controller::journal::StepKind::Recovery))
-}
-
-/// How often the clinic orders again for a patient whose unit was rejected.
-const REORDERS: usize = 2;
-
-/// One patient: order, then guardian and nurse as the behaviour says. When the
-/// workstation rejects the unit itself (unreadable, handling fault, a label that
-/// does not match, a hold that came while it waited at the booth), or recovery
-/// ended the dispense after a restart, the clinic orders again, as the demo's
-/// clinic does. Every dispense's final status, and whether the workstation
-/// refused an order.
-async fn visit(current: &mut Current, v: &Visit, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, ordered: &Ordered, rng: &mut SmallRng) -> (Vec<DispenseStatus>, bool) {
-    let mut finals = Vec::new();
-    for attempt in 0..=REORDERS {
-        let Some(status) = dispense(current, v, attempt, clinic, sim, ordered, rng).await else { return (finals, true) };
-        // The unit's fault, not the patient's: a unit was taken and the guardian did
-        // not refuse it; or the controller went down and recovery ended the dispense.
-        let unit_fault = status.stage == controller::dispense::status::Stage::Rejected && status.unit.is_some() && status.violations.iter().all(|v| v.id != controller::rules::verify::ViolationId::ValidationFailed);
-        let restarted = status.stage == controller::dispense::status::Stage::Failed && ended_by_recovery(current, &status.id);
-        finals.push(status);
-        if !(unit_fault || restarted) {
-            break;
-        }
-    }
-    (finals, false)
-}
-
-/// How long the clinic waits for a controller that is down before it gives up an order.
-const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
-
-/// The controller the clinic talks to now.
-type Current = tokio::sync::watch::Receiver<Dispatcher>;
-
-/// One order for the patient, followed to its end (across a controller restart).
-async fn dispense(current: &mut Current, v: &Visit, attempt: usize, clinic: &crate::format::Clinic, sim: &simulator::SimWorkstation, ordered: &Ordered, rng: &mut SmallRng) -> Option<DispenseStatus> {
-    let d = current.borrow().clone();
-    let born = d.journal().clock().today() - chrono::Duration::days(i64::from(v.age_days));
-    let order = PatientOrder::new(&format!("P{:05}", v.number), &format!("Patient {}", v.number), &v.product, BoothId(v.booth), 1, born);
-    let request_id = format!("scenario-{}-{attempt}", v.number);
-    let started = loop {
-        let d = current.borrow_and_update().clone();
-        match d.start(&request_id, order.clone()) {
-            Ok(s) => break s,
-            // The controller is down: the clinic waits for it to come back, a while.
-            Err(controller::dispatch::DispatchError::NotReady(_)) if matches!(tokio::time::timeout(CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) => {}
-            Err(e) => {
-                tracing::warn!(patient = v.number, "order refused: {e}");
-                return None;
-            }
-        }
-    };
-    let id = started.dispense_id;
-    ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (v.product.clone(), v.booth));
-    let mut between = |range: [f64; 2]| Duration::from_secs_f64(range[0] + rng.random::<f64>() * (range[1] - range[0]));
-    if v.behaviour == Behaviour::Cancels {
-        tokio::time::sleep(Duration::from_secs_f64(clinic.cancel_after_s)).await;
-        let _ = d.cancel(&id, "the patient left before the picker took the unit", "scenario clinic").await;
-    }
-    let mut validated = false;
-    let mut administered = false;
-    let mut talking_to = d.clone();
-    loop {
-        let d = current.borrow_and_update().clone();
-        if !std::ptr::eq(d.journal(), talking_to.journal()) {
-            // A new controller resumed the dispense: what it waits for is asked again.
-            (validated, administered, talking_to) = (false, false, d.clone());
-        }
-        let status = match d.watch(&id) {
-            Ok(controller::dispatch::Watch::Finished(s)) if s.stage.is_final() => return Some(s),
-            // Not live and not finished: the controller is down; wait for the next one.
-            Ok(controller::dispatch::Watch::Finished(_)) | Err(_) => {
-                if current.changed().await.is_err() {
-                    return d.get(&id).ok();
-                }
-                continue;
-            }
-            Ok(controller::dispatch::Watch::Live(mut rx)) => {
-                let s = rx.borrow_and_update().clone();
-                if !s.stage.is_final() && !needs_clinic(&s, validated, administered) {
-                    let _ = rx.changed().await;
-                }
-                rx.borrow().clone()
-            }
-        };
-        use controller::dispense::status::Stage;
-        match status.stage {
-            s if s.is_final() => return Some(status),
-            Stage::AwaitingValidation if !validated => {
-                validated = true;
-                if v.behaviour == Behaviour::Normal {
-                    tokio::time::sleep(between(clinic.validation_s)).await;
-                    // The nurse scans what lies in the tray when the workstation asks.
-                    let scan = status.booth_scan_required.then(|| sim.tray_label(BoothId(v.booth))).flatten();
-                    let _ = d.confirm_validation(&id, scan.as_deref());
-                }
-                // A no-show or a refusing guardian never validates: the unit times out.
-            }
-            Stage::AwaitingAdministration if !administered => {
-                administered = true;
-                tokio::time::sleep(between(clinic.administration_s)).await;
-                let _ = d.confirm_administration(&id, &format!("N{}", v.booth), None);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Whether the clinic has something to do for this status now.
-fn needs_clinic(s: &DispenseStatus, validated: bool, administered: bool) -> bool {
-    use controller::dispense::status::Stage;
-    matches!((s.stage, validated, administered), (Stage::AwaitingValidation, false, _) | (Stage::AwaitingAdministration, _, false))
 }

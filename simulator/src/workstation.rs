@@ -76,6 +76,12 @@ impl SimWorkstation {
     }
 
     /// Every unit that reached a booth tray, in order.
+    /// The label of the unit that last dropped into a booth's tray: what the nurse
+    /// holds (and scans) once it is taken out of the tray.
+    pub fn last_delivered(&self, booth: BoothId) -> Option<String> {
+        self.shared.world().deliveries.iter().rev().find(|d| d.booth == booth).map(|d| d.label.clone())
+    }
+
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.world().deliveries.clone()
     }
