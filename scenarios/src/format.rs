@@ -507,6 +507,10 @@ mod tests {
         assert!(shares.check().expect_err("a share above 1").contains("expect.patients.given"));
         let typo = toml::from_str::<Scenario>(&format!("{MINIMAL}\n[expect.patients]\ngivn = {{ min = 0.5 }}\n")).expect_err("unknown outcome").to_string();
         assert!(typo.contains("givn"), "{typo}");
+        let careless = toml::from_str::<Scenario>(&format!("{MINIMAL}\n[clinic.mistakes]\nwrong_scans = 1.2\n")).expect("parses");
+        assert!(careless.check().expect_err("a mistake's share above 1").contains("clinic.mistakes.wrong_scans"));
+        let typo = toml::from_str::<Scenario>(&format!("{MINIMAL}\n[clinic.mistakes]\nwrong_scan = 0.1\n")).expect_err("unknown mistake").to_string();
+        assert!(typo.contains("wrong_scan"), "{typo}");
         let defaults = s.expect.patients.by_outcome();
         assert_eq!(defaults.len(), 2, "refused and waiting are checked unless set: {defaults:?}");
         assert!(defaults.iter().all(|(_, share)| !share.contains(0.01) && share.contains(0.0)));
