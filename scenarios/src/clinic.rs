@@ -38,6 +38,8 @@ pub struct Desk {
     /// The clinic's record of what it ordered: dispense id → (product, booth).
     /// The oracle judges the trays against this, not against the journal.
     pub ordered: Arc<Mutex<BTreeMap<String, (String, u8)>>>,
+    /// The doses given: dispense id → when the workstation took the administration.
+    pub given: Arc<Mutex<BTreeMap<String, chrono::DateTime<chrono::Utc>>>>,
     /// Mistakes the workstation did not shrug off, each with what happened.
     pub mishandled: Arc<Mutex<Vec<String>>>,
     /// When a dispense last ended (the run's measure of progress).
@@ -225,6 +227,9 @@ async fn dispense(current: &mut Current, v: &crate::run::Visit, attempt: usize, 
                 tokio::time::sleep(between(clinic.administration_s)).await;
                 let nurse = format!("N{}", v.booth);
                 let answer = d.confirm_administration(&id, &nurse, None);
+                if answer.is_ok() {
+                    desk.given.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), d.now());
+                }
                 if slips.double_tap {
                     let again = d.confirm_administration(&id, &nurse, None);
                     if again.is_ok() != answer.is_ok() {

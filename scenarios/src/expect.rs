@@ -44,6 +44,11 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
             m.motions_into_open_interlocks == 0,
             format!("{} motion command(s) the devices refused for an open interlock", m.motions_into_open_interlocks),
         ),
+        check(
+            "no motion during someone else's maintenance",
+            m.motions_during_maintenance.is_empty(),
+            if m.motions_during_maintenance.is_empty() { "no motion but the crew's jogs while a crew was at work".into() } else { m.motions_during_maintenance.join("; ") },
+        ),
     ];
     for (outcome, share) in expect.patients.by_outcome() {
         let n = m.patients_by_outcome.get(outcome).copied().unwrap_or(0);

@@ -93,6 +93,10 @@ pub struct Action {
     /// two journal writes — its next this-many commits are kept, the one after and
     /// everything later lost (the journal's crash point).
     pub crash_after_commits: Option<u64>,
+    /// A maintenance crew takes the workstation into maintenance (forced, units in
+    /// flight or not), jogs the belt and the picker, and hands it back after this
+    /// many minutes; the simulator counts any other motion that starts meanwhile.
+    pub maintenance_min: Option<f64>,
     /// The recall notice, for the journal.
     #[serde(default = "default_recall_reason")]
     pub reason: String,
@@ -446,9 +450,13 @@ impl Scenario {
             let recall = a.recall_lot.as_deref().map(|lot| !lot.trim().is_empty());
             let clear = a.clear_fault.as_deref().map(|code| !code.trim().is_empty());
             let restart = a.restart_controller_after_s.map(|s| s >= 0.0 && s.is_finite());
-            let one = matches!((recall, clear, restart), (Some(true), None, None) | (None, Some(true), None) | (None, None, Some(true)));
+            let maintenance = a.maintenance_min.map(|m| m > 0.0 && m <= 24.0 * 60.0);
+            let given = [recall, clear, restart, maintenance];
+            let one = given.iter().flatten().count() == 1 && given.iter().flatten().all(|ok| *ok);
             if !(a.at_min >= 0.0 && a.at_min.is_finite()) || !one {
-                return Err(format!("actions[{i}]: at_min must be 0 or more, with one of recall_lot (a lot), clear_fault (a fault code) or restart_controller_after_s (seconds, 0 or more)"));
+                return Err(format!(
+                    "actions[{i}]: at_min must be 0 or more, with one of recall_lot (a lot), clear_fault (a fault code), restart_controller_after_s (seconds, 0 or more) or maintenance_min (minutes, more than 0)"
+                ));
             }
             if a.crash_after_commits.is_some() && restart.is_none() {
                 return Err(format!("actions[{i}]: crash_after_commits goes with restart_controller_after_s (the crash, then the restart)"));

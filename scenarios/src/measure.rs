@@ -63,6 +63,9 @@ pub struct Metrics {
     /// Motion commands a simulated device had to refuse because an interlock was
     /// open: the controller must never send one (H-05).
     pub motions_into_open_interlocks: u64,
+    /// Motions other than the crew's own jogs that started while a maintenance crew
+    /// was at work (the simulated machine records each): there must be none.
+    pub motions_during_maintenance: Vec<String>,
     /// Chunks of bytes the line noise garbled on the field lines (over the wire only).
     pub garbled_frames: u64,
     /// What controller restarts cost.
@@ -181,6 +184,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         unaccounted: unaccounted(raw)?,
         clinic_mistakes_mishandled: raw.mishandled.clone(),
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
+        motions_during_maintenance: raw.sim.motions_during_maintenance(),
         garbled_frames: raw.garbled_frames,
         restarts: restart_figures(raw)?,
         digest: crate::digest::digest(&events),
@@ -291,6 +295,11 @@ fn wrong_units(raw: &Raw) -> anyhow::Result<Vec<String>> {
 /// comes while a unit is already falling cannot stop it.
 const DROP_S: i64 = 5;
 
+/// What the controller cannot see sooner than its probes: a freeze is judged from
+/// the cabinet's true temperature only once it lasted this much longer than the
+/// rule's time (a sample period or two, and the minutes the record rounds to).
+const FREEZE_MARGIN_S: i64 = 180;
+
 /// The ground-truth oracle (see [`Metrics::inadmissible_in_trays`]).
 fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
     let catalog = raw.assembled.dispatcher.catalog();
@@ -324,14 +333,42 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
             Some(format!("its lot was recalled at {}", recalled.with_timezone(&zone).format("%H:%M:%S")))
         } else if !seen.insert(code.canonical()) {
             Some("a code already delivered once (a copy)".to_owned())
+        } else if delivery.frames == 0 {
+            Some("the camera never saw it on its way from the store (never verified)".to_owned())
         } else {
-            None
+            catalog.product_of(&code).and_then(|p| lived_through(raw, &delivery, raw.given.get(&id), p))
         };
         if let Some(problem) = problem {
             wrong.push(format!("{what}: {problem}"));
         }
     }
     wrong
+}
+
+/// What a delivered unit lived through that makes it unfit, by the simulator's
+/// ground truth: too long out of the store by the drop into the tray or by the jab
+/// (`given`, when the clinic's administration was taken), or frozen in the cabinet
+/// before it left (a freeze-sensitive product, at or below the rule's limit for
+/// longer than the rule's time).
+fn lived_through(raw: &Raw, delivery: &simulator::Delivery, given: Option<&chrono::DateTime<chrono::Utc>>, product: &controller::rules::catalog::Product) -> Option<String> {
+    let Some(left_s) = delivery.left_store_s else { return Some("no record of it leaving the store".to_owned()) };
+    let left = raw.sim_epoch + chrono::Duration::milliseconds((left_s * 1000.0) as i64);
+    let limit = chrono::Duration::minutes(i64::from(product.out_of_fridge_limit_min)) + chrono::Duration::seconds(DROP_S);
+    let dropped = raw.sim_epoch + chrono::Duration::milliseconds((delivery.at_s * 1000.0) as i64);
+    if dropped - left > limit {
+        return Some(format!("dropped {} min after it left the store ({} allows {})", (dropped - left).num_minutes(), product.id, product.out_of_fridge_limit_min));
+    }
+    if let Some(given) = given.filter(|g| **g - left > limit) {
+        return Some(format!("given {} min after it left the store ({} allows {})", (*given - left).num_minutes(), product.id, product.out_of_fridge_limit_min));
+    }
+    if product.freeze_sensitive {
+        let rules = product.cold_chain.as_ref().map_or_else(|| raw.assembled.config.coldchain.rules.clone(), |own| raw.assembled.config.coldchain.rules.tightened(own));
+        let frozen_min = raw.sim.minutes_at_or_below(rules.freeze_celsius, 0, (left_s / 60.0) as usize);
+        if frozen_min as i64 * 60 >= rules.freeze_s + FREEZE_MARGIN_S {
+            return Some(format!("frozen: {frozen_min} min at or below {} °C in the cabinet before it left ({} is freeze-sensitive)", rules.freeze_celsius, product.id));
+        }
+    }
+    None
 }
 
 /// Whether the journal holds the dispense's verification with every check passed.

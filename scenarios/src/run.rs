@@ -121,6 +121,9 @@ pub struct Raw {
     pub ordered: BTreeMap<String, (String, u8)>,
     /// The clinic's mistakes the workstation did not shrug off (see [`crate::clinic`]).
     pub mishandled: Vec<String>,
+    /// The clinic's record of the doses it gave: dispense id → when the workstation
+    /// took the nurse's administration (the jab).
+    pub given: BTreeMap<String, DateTime<Utc>>,
     /// The virtual instant the simulator's machine clock counts from.
     pub sim_epoch: DateTime<Utc>,
     /// Each lot the pharmacy recalled, and when.
@@ -289,10 +292,14 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     }
 
     let current_tx = Arc::new(current_tx);
+    // One crash and restart at a time: a second one due while the first controller
+    // is still dying (waiting for its crash point) or down waits, then takes the
+    // controller that came back — never starts a second controller beside it.
+    let one_restart_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
     for a in &scenario.actions {
         let (current, a) = (current.clone(), a.clone());
         let (current_tx, restarted, config, clock, sim, hardware) = (current_tx.clone(), restarted.clone(), config.clone(), clock.clone(), sim.clone(), hardware.clone());
-        let restart_times = restart_times.clone();
+        let (restart_times, one_restart_at_a_time) = (restart_times.clone(), one_restart_at_a_time.clone());
         tokio::spawn(async move {
             tokio::time::sleep_until(opened + Duration::from_secs_f64(a.at_min * 60.0)).await;
             if let Some(lot) = &a.recall_lot {
@@ -308,7 +315,12 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                     board.clear(&fault.id, Some(("scenario crew", "cleared in maintenance")));
                 }
             }
+            if let Some(minutes) = a.maintenance_min {
+                let dispatcher = current.borrow().clone();
+                crew_visit(&dispatcher, &sim, minutes).await;
+            }
             if let Some(after) = a.restart_controller_after_s {
+                let _alone = one_restart_at_a_time.lock().await;
                 let dying = current.borrow().clone();
                 if let Some(commits) = a.crash_after_commits {
                     // Dies between two journal writes: wait for the crash point (a
@@ -339,6 +351,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
         seed,
         ordered: Arc::default(),
         mishandled: Arc::default(),
+        given: Arc::default(),
         last_ended: Arc::new(std::sync::Mutex::new(opened)),
     };
     let mut patients = Vec::new();
@@ -392,8 +405,35 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let restart_to_serving_s = restart_times.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let ordered = desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mishandled = desk.mishandled.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let given = desk.given.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let recalls = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, opened_at + chrono::Duration::milliseconds((a.at_min * 60_000.0) as i64)))).collect();
-    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, mishandled, sim_epoch, recalls })
+    Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, mishandled, given, sim_epoch, recalls })
+}
+
+/// A maintenance crew's visit: maintenance entered (forced: units in flight wait),
+/// the belt and the picker jogged there and back, the workstation handed back
+/// after `minutes`. The simulator is told the crew is at work, and counts any
+/// motion but their jogs that starts meanwhile. A visit the workstation refuses
+/// (it is down, recovering, or homing) does not happen.
+async fn crew_visit(dispatcher: &controller::dispatch::Dispatcher, sim: &simulator::SimWorkstation, minutes: f64) {
+    const CREW: &str = "scenario crew";
+    let stay = Duration::from_secs_f64(minutes * 60.0);
+    // The lease outlasts the visit: the crew hands the workstation back itself.
+    if let Err(e) = dispatcher.enter_maintenance(CREW, "scheduled maintenance", stay + Duration::from_secs(600), true) {
+        tracing::warn!("the crew could not enter maintenance: {e}");
+        return;
+    }
+    sim.set_crew_present(true);
+    for (axis, millimetres) in [(None, 20), (Some(hal::PickerAxis::X), 10), (None, -20), (Some(hal::PickerAxis::X), -10)] {
+        if let Err(e) = dispatcher.jog(CREW, axis, millimetres).await {
+            tracing::warn!("the crew's jog was refused: {e}");
+        }
+    }
+    tokio::time::sleep(stay).await;
+    sim.set_crew_present(false);
+    if let Err(e) = dispatcher.exit_maintenance(CREW, "maintenance done") {
+        tracing::warn!("the crew could not hand the workstation back: {e}");
+    }
 }
 
 /// A controller on the simulated devices: behind its Modbus drivers over the

@@ -28,12 +28,16 @@ impl ScanCamera for SimCamera {
         // A unit already running on from the scan station, or stopped after it set
         // off, has left the camera's view. (Should two ever be in view, the lowest
         // carrier is seen, so a run replays exactly.)
-        let label = world
+        let in_view = world
             .belt
             .iter()
             .filter(|(carrier, (at, _))| *at == Station::Scan && !world.moving.contains(carrier) && !world.left_scan.contains(carrier))
-            .min_by_key(|(carrier, _)| **carrier)
-            .map(|(_, (_, unit))| unit.label.clone());
+            .map(|(carrier, _)| *carrier)
+            .min();
+        let label = in_view.and_then(|carrier| world.belt.get_mut(&carrier)).map(|(_, unit)| {
+            unit.frames += 1;
+            unit.label.clone()
+        });
         let symbol = label
             .map(|l| encode_symbol(&l))
             .transpose()

@@ -135,7 +135,7 @@ impl Conveyor for SimConveyor {
             .ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::Jam, format!("{carrier} vanished from the belt")))?;
         match to {
             Station::Booth(booth) => {
-                world.deliveries.push(Delivery { booth, label: unit.label.clone(), carrier, at_s: self.shared.machine_seconds() });
+                world.deliveries.push(Delivery { booth, label: unit.label.clone(), carrier, at_s: self.shared.machine_seconds(), left_store_s: unit.left_store_s, frames: unit.frames });
                 world.trays.insert(booth, unit);
                 let shared = self.shared.clone();
                 tokio::spawn(async move {

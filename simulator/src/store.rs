@@ -1,6 +1,6 @@
 //! The simulated cold store and picker: slot occupancy, travel time by distance, the hatch.
 
-use crate::world::{Motion, Plant};
+use crate::world::{Motion, PhysicalUnit, Plant};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{ColdStore, DeviceError, ErrorKind, SlotAddress, TrackingId};
@@ -94,7 +94,8 @@ impl ColdStore for SimStore {
             .slots
             .remove(&slot)
             .ok_or_else(|| DeviceError::new(DEVICE, ErrorKind::GripFailure, format!("slot {slot} emptied during the pick")))?;
-        world.hatch = Some((carrier, unit));
+        let left_store_s = Some(self.shared.machine_seconds());
+        world.hatch = Some((carrier, PhysicalUnit { left_store_s, frames: 0, ..unit }));
         Ok(())
     }
 

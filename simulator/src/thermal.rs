@@ -39,11 +39,14 @@ pub struct Thermal {
     pub compressor_on: bool,
     /// Machine seconds up to which the state is integrated.
     pub at_s: f64,
+    /// The coldest the cabinet was in each machine minute so far: the ground truth a
+    /// test judges a unit's freeze exposure by (the controller sees only its probes).
+    pub coldest_by_minute: Vec<f64>,
 }
 
 impl Thermal {
     pub fn new(cabinet_c: f64, room_c: f64) -> Self {
-        Self { cabinet_c, room_c, compressor_on: false, at_s: 0.0 }
+        Self { cabinet_c, room_c, compressor_on: false, at_s: 0.0, coldest_by_minute: Vec::new() }
     }
 
     /// Integrates up to `now_s` machine seconds.
@@ -64,16 +67,42 @@ impl Thermal {
             };
             self.cabinet_c += leak * (self.room_c - self.cabinet_c) - cooling;
             self.at_s += 1.0;
+            self.note_coldest();
             steps += 1;
         }
         if steps == MAX_STEPS {
             self.at_s = now_s;
+            self.note_coldest();
         }
         match compressor {
             Compressor::Working => {}
             Compressor::Failed => self.compressor_on = false,
             Compressor::StuckOn => self.compressor_on = true,
         }
+    }
+}
+
+impl Thermal {
+    /// Keeps the minute's coldest temperature (minutes skipped unread hold the next).
+    fn note_coldest(&mut self) {
+        let minute = (self.at_s / 60.0) as usize;
+        if self.coldest_by_minute.len() <= minute {
+            self.coldest_by_minute.resize(minute + 1, self.cabinet_c);
+        }
+        let coldest = &mut self.coldest_by_minute[minute];
+        *coldest = coldest.min(self.cabinet_c);
+    }
+
+    /// The longest run of whole minutes the cabinet spent at or below `limit_c`
+    /// within the machine minutes `[from, to)`.
+    pub fn longest_at_or_below(&self, limit_c: f64, from_min: usize, to_min: usize) -> usize {
+        let to = to_min.min(self.coldest_by_minute.len());
+        let (mut longest, mut run) = (0, 0);
+        for &c in self.coldest_by_minute.get(from_min..to).unwrap_or_default() {
+            run = if c <= limit_c { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        longest
     }
 }
 
@@ -118,5 +147,9 @@ mod tests {
         t.advance(48.0 * 3600.0, false, Compressor::StuckOn);
         assert!((-6.5..=-5.5).contains(&t.cabinet_c), "settles near -6: {}", t.cabinet_c);
         assert!(t.compressor_on);
+        // The record of the coldest minute says so too: not frozen in the first half
+        // hour, frozen for hours by the end.
+        assert_eq!(t.longest_at_or_below(-0.5, 0, 30), 0);
+        assert!(t.longest_at_or_below(-0.5, 0, 53 * 60) > 40 * 60, "{}", t.longest_at_or_below(-0.5, 0, 53 * 60));
     }
 }

@@ -24,7 +24,7 @@ pub struct SimWorkstation {
 
 impl SimWorkstation {
     pub fn new(config: SimConfig, load: &[ManifestUnit]) -> Self {
-        let slots = load.iter().map(|u| (u.slot, PhysicalUnit { label: u.printed_label() })).collect();
+        let slots = load.iter().map(|u| (u.slot, PhysicalUnit::labelled(u.printed_label()))).collect();
         let world = World {
             slots,
             hatch: None,
@@ -38,6 +38,8 @@ impl SimWorkstation {
             motions_started: 0,
             motions_refused_for_interlock: 0,
             jogs: 0,
+            crew_present: false,
+            motions_during_maintenance: Vec::new(),
             active_motions: 0,
             moving: std::collections::HashSet::new(),
             left_scan: std::collections::HashSet::new(),
@@ -102,6 +104,22 @@ impl SimWorkstation {
 
     pub fn motions_started(&self) -> u64 {
         self.shared.world().motions_started
+    }
+
+    /// Tells the machine a maintenance crew is (or is no longer) at work on it.
+    pub fn set_crew_present(&self, present: bool) {
+        self.shared.world().crew_present = present;
+    }
+
+    /// Motions other than the crew's jogs that started while a crew was at work.
+    pub fn motions_during_maintenance(&self) -> Vec<String> {
+        self.shared.world().motions_during_maintenance.clone()
+    }
+
+    /// The longest run of whole machine minutes within `[from_min, to_min)` the
+    /// cabinet spent at or below `limit_c`, by its true temperature (not a probe's).
+    pub fn minutes_at_or_below(&self, limit_c: f64, from_min: usize, to_min: usize) -> usize {
+        self.shared.world_now().thermal.longest_at_or_below(limit_c, from_min, to_min)
     }
 
     /// Maintenance jogs carried out (refused ones are not counted).
@@ -196,7 +214,7 @@ impl SimWorkstation {
                 if world.slots.contains_key(slot) {
                     return Err(format!("slot {slot} is occupied"));
                 }
-                world.slots.insert(*slot, PhysicalUnit { label: label.clone() });
+                world.slots.insert(*slot, PhysicalUnit::labelled(label.clone()));
             }
             Fault::PowerLoss(_) | Fault::Noise(..) | Fault::Silent(..) | Fault::Unplug(..) => {
                 return Err("this fault acts on the wire: run the simulator in hardware mode".into());

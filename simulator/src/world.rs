@@ -11,10 +11,21 @@ use rand::rngs::SmallRng;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A physical unit: all the simulator knows of it is what is printed on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A physical unit: what is printed on it, and what it lived through (the ground
+/// truth tests judge a dose by, never the controller's records).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PhysicalUnit {
     pub label: String,
+    /// When the picker took it out of the refrigerated store, machine seconds.
+    pub left_store_s: Option<f64>,
+    /// Frames the scan-station camera took of it since it left the store.
+    pub frames: u32,
+}
+
+impl PhysicalUnit {
+    pub fn labelled(label: impl Into<String>) -> Self {
+        Self { label: label.into(), ..Self::default() }
+    }
 }
 
 /// A unit that reached a booth tray: the physical truth tests check against.
@@ -26,6 +37,10 @@ pub struct Delivery {
     pub carrier: TrackingId,
     /// When it dropped into the tray, machine seconds since the simulator started.
     pub at_s: f64,
+    /// When it left the refrigerated store, machine seconds.
+    pub left_store_s: Option<f64>,
+    /// Frames the camera took of it on its way (none: it was never read).
+    pub frames: u32,
 }
 
 #[derive(Debug)]
@@ -48,6 +63,11 @@ pub(crate) struct World {
     pub motions_refused_for_interlock: u64,
     /// Maintenance jogs carried out.
     pub jogs: u64,
+    /// A maintenance crew is working at the machine (told by the test that plays it).
+    pub crew_present: bool,
+    /// Motions other than the crew's jogs that started while a crew was at work:
+    /// the controller must never send one (each named with what it was).
+    pub motions_during_maintenance: Vec<String>,
     /// Motions under way, and the carriers moving on the belt (a unit cannot be
     /// sent two places at once).
     pub active_motions: u32,
@@ -149,12 +169,21 @@ impl World {
         if millimetres.abs() > limit {
             return Err(hal::DeviceError::new(device, hal::ErrorKind::InvalidTarget, format!("{what} of {millimetres} mm is beyond the {limit} mm limit")));
         }
-        self.start_motion(device, what)?;
+        self.admit_motion(device, what)?;
         self.jogs += 1;
         Ok(f64::from(millimetres.unsigned_abs()) / mm_per_s)
     }
 
+    /// Starts a motion of the machine's own (not a crew's jog).
     pub fn start_motion(&mut self, device: &'static str, what: &str) -> Result<(), hal::DeviceError> {
+        self.admit_motion(device, what)?;
+        if self.crew_present {
+            self.motions_during_maintenance.push(format!("{device}: {what}"));
+        }
+        Ok(())
+    }
+
+    fn admit_motion(&mut self, device: &'static str, what: &str) -> Result<(), hal::DeviceError> {
         if !self.interlocks.all_closed() {
             self.motions_refused_for_interlock += 1;
             return Err(hal::DeviceError::new(
