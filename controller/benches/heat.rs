@@ -1,11 +1,12 @@
 //! The vial monitors' bookkeeping per cold-chain sample (run with `cargo bench -p
-//! controller --bench heat [UNITS]`, default 500 units in store): reading the units
-//! whose budget is kept, integrating each one's share at the sample's temperature,
-//! and journalling every share in one transaction (WAL, synchronous=FULL), as the
-//! cold-chain watch does every sample.
+//! controller --bench heat [UNITS]`, default 500 units in store): integrating the
+//! share of each place's temperature (cabinet, tunnel, room) and charging it to
+//! every unit there in one transaction (WAL, synchronous=FULL), as the cold-chain
+//! watch does every sample.
 
 use controller::journal::Journal;
 use controller::rules::heat_stability::HeatStability;
+use controller::rules::inventory::UnitState;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -23,8 +24,8 @@ fn main() {
     for i in 0..samples {
         let celsius = 5.0 + (i % 10) as f64 * 0.3;
         let t = Instant::now();
-        let units = journal.units_exposed_to_heat().expect("units");
-        let shares: Vec<(String, f64)> = units.into_iter().map(|(code, _, _)| (code, vvm30.consumed(celsius, 10.0))).collect();
+        let share = vvm30.consumed(celsius, 10.0);
+        let shares: Vec<_> = [UnitState::InStore, UnitState::Picked, UnitState::Delivered].into_iter().map(|state| ("06901234000016".to_owned(), state, share)).collect();
         journal.add_heat(&shares).expect("journalled");
         times.push(t.elapsed());
     }

@@ -7,16 +7,31 @@ use crate::world::Plant;
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{DeviceError, ErrorKind, Frame, ScanCamera, Station};
-use std::sync::Arc;
+use rxing::common::BitMatrix;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug)]
 pub(crate) struct SimCamera {
     shared: Arc<Plant>,
+    /// Each label's symbol, encoded the first time the camera sees it: a label is
+    /// printed once; each frame only wraps, turns and lights it anew.
+    symbols: Mutex<HashMap<String, Arc<BitMatrix>>>,
 }
 
 impl SimCamera {
     pub fn new(shared: Arc<Plant>) -> Self {
-        Self { shared }
+        Self { shared, symbols: Mutex::default() }
+    }
+
+    fn symbol(&self, label: &str) -> Result<Arc<BitMatrix>> {
+        let mut symbols = self.symbols.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(symbol) = symbols.get(label) {
+            return Ok(symbol.clone());
+        }
+        let symbol = Arc::new(encode_symbol(label).map_err(|e| DeviceError::new("camera", ErrorKind::Exception, format!("label cannot be printed: {e}")))?);
+        symbols.insert(label.to_owned(), symbol.clone());
+        Ok(symbol)
     }
 }
 
@@ -38,13 +53,10 @@ impl ScanCamera for SimCamera {
             unit.frames += 1;
             unit.label.clone()
         });
-        let symbol = label
-            .map(|l| encode_symbol(&l))
-            .transpose()
-            .map_err(|e| DeviceError::new("camera", ErrorKind::Exception, format!("label cannot be printed: {e}")))?;
+        let symbol = label.map(|l| self.symbol(&l)).transpose()?;
         world.frames_grabbed += 1;
         let phase = world.frames_grabbed - 1;
-        let mut frame = render_frame(symbol.as_ref(), phase, &mut world.rng);
+        let mut frame = render_frame(symbol.as_deref(), phase, &mut world.rng);
         spoil(&mut frame, world.faults.camera);
         Ok(frame)
     }

@@ -63,9 +63,11 @@ pub fn render_frame(symbol: Option<&BitMatrix>, turn_phase: u64, rng: &mut impl 
             fingertip(&mut pixels, w, h);
         }
     }
-    for p in &mut pixels {
-        let noise: i16 = rng.random_range(-10..=10);
-        *p = (i16::from(*p) + noise).clamp(0, 255) as u8;
+    // Sensor noise, -10 to +10 grey levels, from one random byte per pixel.
+    let mut noise = vec![0u8; pixels.len()];
+    rng.fill_bytes(&mut noise);
+    for (p, n) in pixels.iter_mut().zip(noise) {
+        *p = (i16::from(*p) + i16::from(n % 21) - 10).clamp(0, 255) as u8;
     }
     Frame { width: w, height: h, pixels }
 }
@@ -147,7 +149,8 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
                 continue;
             }
             let grey = f64::from(label.pixels[(ly as u32 * label.width + lx as u32) as usize]);
-            let lit = 0.75 + 0.25 * angle.cos();
+            // cos(asin(t)) = sqrt(1 - t²): the light falls off towards the edges.
+            let lit = 0.75 + 0.25 * (1.0 - (u / radius) * (u / radius)).sqrt();
             pixels[(y * w + x) as usize] = (grey * lit) as u8;
         }
     }

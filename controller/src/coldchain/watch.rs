@@ -204,17 +204,16 @@ fn charge_heat(journal: &Journal, stabilities: &std::collections::HashMap<String
         return Ok(());
     }
     let ambient = config.ambient_celsius;
-    let mut consumed = Vec::new();
-    for (code, gtin, state) in journal.units_exposed_to_heat()? {
-        let Some(stability) = stabilities.get(&gtin) else { continue };
-        let celsius = match state {
-            UnitState::InStore => r.cabinet.unwrap_or(ambient),
-            UnitState::Picked => r.tunnel.unwrap_or(ambient),
-            _ => ambient,
-        };
-        consumed.push((code, stability.consumed(celsius, seconds)));
+    // Where a unit is decides its temperature: the cabinet, the belt's tunnel, or
+    // the room at a gate or in a tray.
+    let places = [(UnitState::InStore, r.cabinet.unwrap_or(ambient)), (UnitState::Picked, r.tunnel.unwrap_or(ambient)), (UnitState::Delivered, ambient)];
+    let mut shares: Vec<(String, UnitState, f64)> = Vec::new();
+    for (gtin, stability) in stabilities {
+        shares.extend(places.iter().map(|(state, celsius)| (gtin.clone(), *state, stability.consumed(*celsius, seconds))));
     }
-    for code in journal.add_heat(&consumed)? {
+    // A fixed order, so a run replays exactly.
+    shares.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+    for code in journal.add_heat(&shares)? {
         tracing::warn!(unit = %code, "vial monitor at its end point: held");
         journal.hold_unit(&code, Hold::HeatBudget, "vial monitor at its end point (heat budget used up)", "cold-chain watch")?;
     }

@@ -54,13 +54,12 @@ impl Journal {
     /// Units in store of the given GTINs, earliest expiry first.
     pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            &format!("{SELECT_RECORD} WHERE state = 'in_store' ORDER BY expiry, slot"),
-        )?;
-        let rows = stmt.query_map([], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
-        rows.into_iter()
-            .filter(|row| row.as_ref().map_or(true, |r| gtins.contains(&r.gtin)))
-            .collect()
+        // Only the product's rows are read (one `?` per GTIN): allocation reads this
+        // for every dispense.
+        let wanted = vec!["?"; gtins.len()].join(", ");
+        let mut stmt = conn.prepare(&format!("{SELECT_RECORD} WHERE state = 'in_store' AND gtin IN ({wanted}) ORDER BY expiry, slot"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(gtins), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
     }
 
     pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
@@ -245,31 +244,28 @@ impl Journal {
     }
 
     /// Units whose heat budget is kept (in store, picked, in a tray): code, GTIN, state.
-    pub fn units_exposed_to_heat(&self) -> Result<Vec<(String, String, UnitState)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT code, gtin, state FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered')")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(code, gtin, state)| Ok((code.clone(), gtin, UnitState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("{code}: state {state:?}")))?)))
-            .collect()
-    }
-
-    /// Adds each unit's share of heat budget consumed, in one transaction; returns
+    /// Adds a share of heat budget consumed to every unit of a product (GTIN) in a
+    /// state, for each `(gtin, state, share)` — the units in one place share its
+    /// temperature, so one statement charges them all — in one transaction; returns
     /// the units this brought to their vial monitor's end point.
-    pub fn add_heat(&self, consumed: &[(String, f64)]) -> Result<Vec<String>> {
+    pub fn add_heat(&self, shares: &[(String, UnitState, f64)]) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut spent = Vec::new();
         {
-            let mut update = tx.prepare("UPDATE stock_units SET heat_consumed = heat_consumed + ?2 WHERE code = ?1 RETURNING heat_consumed")?;
-            for (code, delta) in consumed {
-                let now: f64 = update.query_row(params![code, delta], |r| r.get(0))?;
-                if now >= crate::rules::inventory::HEAT_END_POINT && now - delta < crate::rules::inventory::HEAT_END_POINT {
-                    spent.push(code.clone());
+            let mut update = tx.prepare("UPDATE stock_units SET heat_consumed = heat_consumed + ?3 WHERE gtin = ?1 AND state = ?2 RETURNING code, heat_consumed")?;
+            for (gtin, state, delta) in shares {
+                let charged = update.query_map(params![gtin, state.as_str(), delta], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+                for row in charged {
+                    let (code, now) = row?;
+                    if now >= crate::rules::inventory::HEAT_END_POINT && now - delta < crate::rules::inventory::HEAT_END_POINT {
+                        spent.push(code);
+                    }
                 }
             }
         }
         tx.commit()?;
+        spent.sort();
         Ok(spent)
     }
 
