@@ -135,6 +135,10 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
     let (sin, cos) = tilt.to_radians().sin_cos();
     let half_w = radius * (f64::from(label.width) / 2.0 / radius).min(1.0).sin();
     let half_h = f64::from(label.height) / 2.0 + half_w * sin.abs();
+    // The cylinder's arc angle for each quarter pixel across it, worked out once per
+    // frame rather than per pixel (a quarter pixel is finer than the label's modules).
+    let steps = (radius * 4.0) as usize;
+    let arc: Vec<f64> = (0..=2 * steps).map(|i| ((i as f64 / 4.0 - radius) / radius).clamp(-1.0, 1.0).asin()).collect();
     for y in (cy - half_h - 2.0).max(0.0) as u32..((cy + half_h + 2.0) as u32).min(h) {
         for x in (cx - half_w - half_h * sin.abs() - 2.0).max(0.0) as u32..((cx + half_w + half_h * sin.abs() + 2.0) as u32).min(w) {
             let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
@@ -143,7 +147,7 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
             if u.abs() >= radius {
                 continue;
             }
-            let angle = (u / radius).asin();
+            let angle = arc[((u + radius) * 4.0) as usize];
             let (lx, ly) = (radius * angle + f64::from(label.width) / 2.0, v + f64::from(label.height) / 2.0);
             if lx < 0.0 || ly < 0.0 || lx >= f64::from(label.width) || ly >= f64::from(label.height) {
                 continue;

@@ -106,13 +106,19 @@ async fn the_camera_sees_the_unit_at_the_scan_station_only() {
     d.store.pick_to_hatch(SlotAddress::new(0, 0, 0), TrackingId(1)).await.expect("pick");
     d.store.release_to_belt(TrackingId(1)).await.expect("release");
     d.conveyor.convey(TrackingId(1), Station::Scan).await.expect("to scan");
-    let with_label = d.camera.grab_frame().await.expect("frame");
     // Paper is bright; printed modules make bright/dark edges along the rows.
     let paper = |f: &hal::Frame| f.pixels.iter().filter(|&&p| p > 180).count();
     let edges = |f: &hal::Frame| f.pixels.windows(2).filter(|w| (w[0] > 180 && w[1] < 130) || (w[0] < 130 && w[1] > 180)).count();
     assert_eq!((paper(&empty), edges(&empty)), (0, 0), "no label without a unit");
-    assert!(paper(&with_label) > 5_000, "the label is in view: {}", paper(&with_label));
-    assert!(edges(&with_label) > 500, "the label's modules are printed: {}", edges(&with_label));
+    // Each frame's look is drawn at random (a faded print, a defocus, the label
+    // turned away): the sharpest of a turn's frames shows the printed modules.
+    let mut sharpest = (0, 0);
+    for _ in 0..simulator::label::FRAMES_PER_TURN {
+        let with_label = d.camera.grab_frame().await.expect("frame");
+        sharpest = sharpest.max((edges(&with_label), paper(&with_label)));
+    }
+    assert!(sharpest.1 > 5_000, "the label is in view: {}", sharpest.1);
+    assert!(sharpest.0 > 500, "the label's modules are printed: {}", sharpest.0);
 }
 
 #[tokio::test(start_paused = true)]

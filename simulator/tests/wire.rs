@@ -322,13 +322,22 @@ async fn stuck_sensors_light_curtains_and_camera_faults_reach_the_wire() {
     d.conveyor.convey(TrackingId(4), Station::Scan).await.expect("to scan once clear");
 
     let camera = hal::camera::OpenCvCamera::open(&hw.camera_url(), Duration::from_secs(5));
+    // A frame already on its way when a fault is injected shows the view before
+    // it: look at the frames that follow, until a deadline.
+    async fn until(camera: &hal::camera::OpenCvCamera, seen: impl Fn(&hal::Frame) -> usize, wanted: impl Fn(usize) -> bool) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = seen(&camera.grab_frame().await.expect("frame"));
+            if wanted(n) || std::time::Instant::now() > deadline {
+                return n;
+            }
+        }
+    }
     hw.inject(&Fault::Camera(simulator::injection::CameraFault::Glare)).expect("glare");
-    let frame = camera.grab_frame().await.expect("frame");
-    let saturated = frame.pixels.iter().filter(|&&p| p > 245).count();
+    let saturated = until(&camera, |f| f.pixels.iter().filter(|&&p| p > 245).count(), |n| n > 20_000).await;
     assert!(saturated > 20_000, "a band of glare ({saturated} saturated pixels)");
     hw.inject(&Fault::Camera(simulator::injection::CameraFault::Blur)).expect("blur");
-    let frame = camera.grab_frame().await.expect("frame");
-    let edges = frame.pixels.windows(2).filter(|w| w[0].abs_diff(w[1]) > 100).count();
+    let edges = until(&camera, |f| f.pixels.windows(2).filter(|w| w[0].abs_diff(w[1]) > 100).count(), |n| n < 50).await;
     assert!(edges < 50, "a blurred view has no sharp edges left ({edges})");
 }
 
