@@ -85,6 +85,9 @@ impl Assembled {
     /// NOT_SERVING) until the resumed dispenses are running again.
     pub async fn start(&self) -> anyhow::Result<()> {
         let dispatcher = &self.dispatcher;
+        // A crew still at work when the last run stopped keeps the machine: nothing
+        // below moves until they hand it back (H-19).
+        dispatcher.resume_maintenance().context("reading the maintenance lease")?;
         // A motion the previous run left going must end before anything else moves.
         let t = std::time::Instant::now();
         crate::dispense::recovery::wait_until_still(dispatcher.devices(), Duration::from_secs(120)).await.context("waiting for the devices to stop")?;

@@ -310,3 +310,52 @@ async fn health_is_not_serving_until_recovery_is_done() {
     }
     assert_eq!(answer, ServingStatus::Serving, "serving once recovered");
 }
+
+/// H-19: a restart during a crew's maintenance keeps the machine theirs. The new
+/// controller comes up in maintenance under the same lease and moves nothing — not
+/// even homing — until the crew hands the workstation back; then it homes, recovers
+/// and serves.
+#[tokio::test(start_paused = true)]
+async fn a_restart_during_maintenance_moves_nothing_until_the_crew_is_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rig = Rig::new(dir.path(), 120.0).await;
+    rig.dispatcher.enter_maintenance("crew-7", "belt cleaning", Duration::from_secs(1800), false).expect("maintenance");
+    rig.sim.set_crew_present(true);
+    rig.dispatcher.stop_as_if_crashed();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+
+    let assembled = prepare_on(rig.config.clone(), rig.clock.clone(), rig.sim.devices()).expect("prepares");
+    let dispatcher = assembled.dispatcher.clone();
+    let starting = tokio::spawn(async move { assembled.start().await.map(|()| assembled) });
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(dispatcher.workstation_state(), controller::dispense::workstation::WorkstationState::Maintenance, "still the crew's after the restart");
+    assert_eq!(dispatcher.maintenance_lease().map(|l| l.holder).as_deref(), Some("crew-7"));
+    assert!(rig.sim.motions_during_maintenance().is_empty(), "nothing moved while the crew worked: {:?}", rig.sim.motions_during_maintenance());
+    assert!(dispatcher.start("during-maintenance", PatientOrder::new("P1", "Li", "HepB", BoothId(1), 1, dispatcher.journal().clock().today() - chrono::Duration::days(300))).is_err(), "no orders");
+
+    rig.sim.set_crew_present(false);
+    dispatcher.exit_maintenance("crew-7", "done").expect("handed back");
+    rig.dispatcher = starting.await.expect("joined").expect("homes and recovers once handed back").dispatcher;
+    assert!(rig.dispatcher.workstation_state().accepts_orders());
+    let id = rig.order("after-maintenance", 1);
+    assert_eq!(rig.serve(&id).await.stage, Stage::Administered);
+}
+
+/// H-20: a unit taken from its tray while the controller was down, and past its time
+/// out of the fridge by the time the controller is back (found by `wssim hunt`, seed
+/// 96: a restart during a crew's maintenance kept it down long), is not asked for
+/// again: the dispense ends rejected (OutOfFridgeLimit) and an administration sent
+/// now is refused.
+#[tokio::test(start_paused = true)]
+async fn a_unit_taken_while_down_and_now_too_long_out_is_not_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rig = Rig::new(dir.path(), 6.0).await;
+    let id = rig.order("too-long-out", 1);
+    rig.until(&id, |s| s.stage == Stage::AwaitingValidation).await;
+    rig.crash_and_restart(Duration::from_secs(35 * 60)).await;
+    let refused = rig.dispatcher.confirm_administration(&id, "nurse-1", None);
+    assert!(matches!(refused, Err(DispatchError::UnitHeld { .. }) | Err(DispatchError::WrongStage { .. })), "refused: {refused:?}");
+    let ended = rig.until(&id, |s| s.stage.is_final()).await;
+    assert_eq!(ended.stage, Stage::Rejected, "{ended:?}");
+    assert!(ended.violations.iter().any(|v| v.id == controller::rules::verify::ViolationId::OutOfFridgeLimit), "{ended:?}");
+}

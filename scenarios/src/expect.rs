@@ -45,6 +45,11 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
             format!("{} motion command(s) the devices refused for an open interlock", m.motions_into_open_interlocks),
         ),
         check(
+            "every motion intended first",
+            m.motions_without_intent.is_empty(),
+            if m.motions_without_intent.is_empty() { "every carrier motion the machine started was its dispense's last intent in the journal".into() } else { m.motions_without_intent.join("; ") },
+        ),
+        check(
             "no motion during someone else's maintenance",
             m.motions_during_maintenance.is_empty(),
             if m.motions_during_maintenance.is_empty() { "no motion but the crew's jogs while a crew was at work".into() } else { m.motions_during_maintenance.join("; ") },

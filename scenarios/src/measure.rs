@@ -66,6 +66,10 @@ pub struct Metrics {
     /// Motions other than the crew's own jogs that started while a maintenance crew
     /// was at work (the simulated machine records each): there must be none.
     pub motions_during_maintenance: Vec<String>,
+    /// Motions of a dispense's carrier the machine started while the dispense's
+    /// last intent in the journal was not that motion (a pick, a run on the belt, or
+    /// settling the unit): every motion's intent must come first.
+    pub motions_without_intent: Vec<String>,
     /// Chunks of bytes the line noise garbled on the field lines (over the wire only).
     pub garbled_frames: u64,
     /// What controller restarts cost.
@@ -185,6 +189,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         clinic_mistakes_mishandled: raw.mishandled.clone(),
         motions_into_open_interlocks: raw.sim.motions_refused_for_interlock(),
         motions_during_maintenance: raw.sim.motions_during_maintenance(),
+        motions_without_intent: motions_without_intent(raw)?,
         garbled_frames: raw.garbled_frames,
         restarts: restart_figures(raw)?,
         digest: crate::digest::digest(&events),
@@ -369,6 +374,33 @@ fn lived_through(raw: &Raw, delivery: &simulator::Delivery, given: Option<&chron
         }
     }
     None
+}
+
+/// Every carrier motion the machine started (its own record, with the instant),
+/// against the journal of the dispense that owns the carrier: the dispense's last
+/// intent at that instant must be the motion — a pick (the pick and the hatch's
+/// release), a run on the belt, or settling the unit (carrying it to the bin) — or
+/// recovery, which moves what it resumes. A carrier no dispense owns (a stray) is
+/// recovery's or a crew's, and not judged here.
+fn motions_without_intent(raw: &Raw) -> anyhow::Result<Vec<String>> {
+    use controller::journal::{Intent, StepKind};
+    let journal = raw.assembled.dispatcher.journal();
+    let mut entries: BTreeMap<String, Vec<controller::journal::Entry>> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for motion in raw.sim.carrier_motions() {
+        let Some(id) = controller::dispense::carriers::dispense_of(motion.carrier) else { continue };
+        if !entries.contains_key(&id) {
+            entries.insert(id.clone(), journal.entries(&id)?);
+        }
+        let at = raw.sim_epoch + chrono::Duration::microseconds((motion.at_s * 1e6) as i64) + chrono::Duration::milliseconds(1);
+        let last = entries[&id].iter().filter(|e| e.at <= at && matches!(e.kind, StepKind::Intent | StepKind::Recovery)).last();
+        let intended = last.is_some_and(|e| e.kind == StepKind::Recovery || matches!(e.intent(), Some(Intent::Pick { .. } | Intent::Convey { .. } | Intent::Finish { .. })));
+        if !intended {
+            let said = last.map_or_else(|| "nothing".to_owned(), |e| format!("{} ({})", e.step, e.at.format("%H:%M:%S%.3f")));
+            wrong.push(format!("{} of {} ({id}) at {:.3} s: its last intent was {said}", motion.what, motion.carrier, motion.at_s));
+        }
+    }
+    Ok(wrong)
 }
 
 /// Whether the journal holds the dispense's verification with every check passed.

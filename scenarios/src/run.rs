@@ -316,8 +316,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                 }
             }
             if let Some(minutes) = a.maintenance_min {
-                let dispatcher = current.borrow().clone();
-                crew_visit(&dispatcher, &sim, minutes).await;
+                crew_visit(&current, &sim, minutes).await;
             }
             if let Some(after) = a.restart_controller_after_s {
                 let _alone = one_restart_at_a_time.lock().await;
@@ -415,9 +414,10 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
 /// after `minutes`. The simulator is told the crew is at work, and counts any
 /// motion but their jogs that starts meanwhile. A visit the workstation refuses
 /// (it is down, recovering, or homing) does not happen.
-async fn crew_visit(dispatcher: &controller::dispatch::Dispatcher, sim: &simulator::SimWorkstation, minutes: f64) {
+async fn crew_visit(current: &crate::clinic::Current, sim: &simulator::SimWorkstation, minutes: f64) {
     const CREW: &str = "scenario crew";
     let stay = Duration::from_secs_f64(minutes * 60.0);
+    let dispatcher = current.borrow().clone();
     // The lease outlasts the visit: the crew hands the workstation back itself.
     if let Err(e) = dispatcher.enter_maintenance(CREW, "scheduled maintenance", stay + Duration::from_secs(600), true) {
         tracing::warn!("the crew could not enter maintenance: {e}");
@@ -431,6 +431,8 @@ async fn crew_visit(dispatcher: &controller::dispatch::Dispatcher, sim: &simulat
     }
     tokio::time::sleep(stay).await;
     sim.set_crew_present(false);
+    // Handed back to whichever controller runs now (one may have restarted meanwhile).
+    let dispatcher = current.borrow().clone();
     if let Err(e) = dispatcher.exit_maintenance(CREW, "maintenance done") {
         tracing::warn!("the crew could not hand the workstation back: {e}");
     }

@@ -2,7 +2,7 @@
 //! refuses a unit while its tray is occupied; a booth's gate holds one waiting unit
 //! beside the belt; the simulated nurse empties trays.
 
-use crate::world::{Delivery, Motion, Plant};
+use crate::world::{CarrierMotion, Delivery, Motion, Plant};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{Conveyor, DeviceError, ErrorKind, Station, TrackingId};
@@ -95,6 +95,7 @@ impl Conveyor for SimConveyor {
                 _ => {}
             }
             world.start_motion(DEVICE, "belt run")?;
+            world.carrier_motions.push(CarrierMotion { at_s: self.shared.machine_seconds(), carrier, what: "belt run" });
             world.runs_started += 1;
             if from == Station::Scan {
                 world.left_scan.insert(carrier);

@@ -23,4 +23,4 @@ mod world;
 pub use clock::SimClock;
 pub use config::{SimConfig, Timings};
 pub use workstation::SimWorkstation;
-pub use world::Delivery;
+pub use world::{CarrierMotion, Delivery};

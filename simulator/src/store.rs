@@ -1,6 +1,6 @@
 //! The simulated cold store and picker: slot occupancy, travel time by distance, the hatch.
 
-use crate::world::{Motion, PhysicalUnit, Plant};
+use crate::world::{CarrierMotion, Motion, PhysicalUnit, Plant};
 use async_trait::async_trait;
 use hal::devices::Result;
 use hal::{ColdStore, DeviceError, ErrorKind, SlotAddress, TrackingId};
@@ -78,6 +78,7 @@ impl ColdStore for SimStore {
                 return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, format!("slot {slot} is empty")));
             }
             world.start_motion(DEVICE, "pick")?;
+            world.carrier_motions.push(CarrierMotion { at_s: self.shared.machine_seconds(), carrier, what: "pick" });
             world.picks_started += 1;
         }
         let _motion = Motion::begin(&self.shared, Some(carrier));
@@ -110,6 +111,7 @@ impl ColdStore for SimStore {
                 None => return Err(DeviceError::new(DEVICE, ErrorKind::InvalidTarget, "hatch is empty")),
             }
             world.start_motion(DEVICE, "hatch release")?;
+            world.carrier_motions.push(CarrierMotion { at_s: self.shared.machine_seconds(), carrier, what: "hatch release" });
         }
         let _motion = Motion::begin(&self.shared, Some(carrier));
         self.shared.clock.sleep(self.shared.config.timings.hatch_s).await;

@@ -40,6 +40,7 @@ impl SimWorkstation {
             jogs: 0,
             crew_present: false,
             motions_during_maintenance: Vec::new(),
+            carrier_motions: Vec::new(),
             active_motions: 0,
             moving: std::collections::HashSet::new(),
             left_scan: std::collections::HashSet::new(),
@@ -109,6 +110,11 @@ impl SimWorkstation {
     /// Tells the machine a maintenance crew is (or is no longer) at work on it.
     pub fn set_crew_present(&self, present: bool) {
         self.shared.world().crew_present = present;
+    }
+
+    /// Every motion that moved a carrier, in the order the machine started them.
+    pub fn carrier_motions(&self) -> Vec<crate::world::CarrierMotion> {
+        self.shared.world().carrier_motions.clone()
     }
 
     /// Motions other than the crew's jogs that started while a crew was at work.

@@ -43,6 +43,16 @@ pub struct Delivery {
     pub frames: u32,
 }
 
+/// A motion that moved a carrier, as the machine started it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarrierMotion {
+    /// Machine seconds since the simulator started.
+    pub at_s: f64,
+    pub carrier: TrackingId,
+    /// `pick`, `hatch release` or `belt run`.
+    pub what: &'static str,
+}
+
 #[derive(Debug)]
 pub(crate) struct World {
     pub slots: BTreeMap<SlotAddress, PhysicalUnit>,
@@ -68,6 +78,9 @@ pub(crate) struct World {
     /// Motions other than the crew's jogs that started while a crew was at work:
     /// the controller must never send one (each named with what it was).
     pub motions_during_maintenance: Vec<String>,
+    /// Every motion that moved a carrier, as the firmware saw it start (for the
+    /// check that each was intended in the journal first).
+    pub carrier_motions: Vec<CarrierMotion>,
     /// Motions under way, and the carriers moving on the belt (a unit cannot be
     /// sent two places at once).
     pub active_motions: u32,

@@ -26,6 +26,7 @@ impl Dispatcher {
             current.generation += 1;
             let renewed = current.clone();
             drop(held);
+            self.core.journal.note(None, StepKind::Maintenance, "renewed", &lease_note(reason, &renewed))?;
             self.arm_expiry(&renewed, timeout);
             return Ok(renewed);
         }
@@ -45,9 +46,41 @@ impl Dispatcher {
         *held = Some(entered.clone());
         drop(held);
         let forced = if force && in_flight > 0 { format!(" (forced with {in_flight} in flight)") } else { String::new() };
-        self.core.journal.note(None, StepKind::Maintenance, "entered", &format!("{reason}{forced}; by {actor}, lease for {} s", timeout.as_secs()))?;
+        self.core.journal.note(None, StepKind::Maintenance, "entered", &lease_note(&format!("{reason}{forced}"), &entered))?;
         self.arm_expiry(&entered, timeout);
         Ok(entered)
+    }
+
+    /// After a restart: a crew's lease the journal still has running (entered or
+    /// renewed, not exited, not yet lapsed) is taken up again, so the new controller
+    /// moves nothing — homing included — until the crew hands the machine back
+    /// (H-19). Returns the lease resumed, if any.
+    pub fn resume_maintenance(&self) -> Result<Option<MaintenanceLease>, DispatchError> {
+        let now = self.now();
+        let notes = self.core.journal.entries_of_kind(StepKind::Maintenance, now - chrono::Duration::days(MAX_LEASE_DAYS))?;
+        let Some(last) = notes.iter().rev().find(|e| e.dispense_id.is_none()) else { return Ok(None) };
+        if !matches!(last.step.as_str(), "entered" | "renewed" | "resumed") {
+            return Ok(None);
+        }
+        let Some((holder, expires_at)) = parse_lease_note(&last.detail) else {
+            // A lease note it cannot read: the crew may still be at work (H-06).
+            tracing::warn!(note = %last.detail, "unreadable maintenance note: treated as a lease for the longest time");
+            return self.take_up(MaintenanceLease { holder: "unknown crew".into(), reason: "resumed after a restart".into(), expires_at: now + chrono::Duration::days(MAX_LEASE_DAYS), generation: 0 }).map(Some);
+        };
+        if expires_at <= now {
+            return Ok(None);
+        }
+        self.take_up(MaintenanceLease { holder, reason: "resumed after a restart".into(), expires_at, generation: 0 }).map(Some)
+    }
+
+    fn take_up(&self, lease: MaintenanceLease) -> Result<MaintenanceLease, DispatchError> {
+        *lock(&self.core.maintenance) = Some(lease.clone());
+        self.core.workstation_event(WsEvent::MaintenanceResumed(lease.holder.clone()));
+        self.core.journal.note(None, StepKind::Maintenance, "resumed", &lease_note("after a restart", &lease))?;
+        let remaining = (lease.expires_at - self.now()).to_std().unwrap_or_default();
+        self.arm_expiry(&lease, remaining);
+        tracing::warn!(holder = %lease.holder, until = %lease.expires_at, "a crew's maintenance lease survived the restart: nothing moves until it ends");
+        Ok(lease)
     }
 
     /// Ends maintenance when the lease lapses, unless it was renewed or released.
@@ -134,4 +167,21 @@ impl Dispatcher {
         self.core.journal.note(Some(&code), StepKind::Outcome, "Ejected", &format!("in the reject bin; by {actor}"))?;
         Ok(())
     }
+}
+
+/// How far back a restart looks for a crew's lease (no lease is that long).
+const MAX_LEASE_DAYS: i64 = 7;
+
+/// The journal's note of a lease: why, who, until when (read back by
+/// [`parse_lease_note`] after a restart).
+fn lease_note(why: &str, lease: &MaintenanceLease) -> String {
+    format!("{why}; by {}; lease until {}", lease.holder, lease.expires_at.to_rfc3339())
+}
+
+/// The holder and the end of a lease from its note.
+fn parse_lease_note(note: &str) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+    let (rest, until) = note.rsplit_once("; lease until ")?;
+    let (_, holder) = rest.rsplit_once("; by ")?;
+    let until = chrono::DateTime::parse_from_rfc3339(until.trim()).ok()?.with_timezone(&chrono::Utc);
+    Some((holder.to_owned(), until))
 }

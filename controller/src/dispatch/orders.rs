@@ -270,9 +270,13 @@ impl Dispatcher {
         }
         // A unit put on hold at the booth, or past its time out of the fridge or its
         // expiry while it waited there, is not given; its runner rejects it.
-        if let Some(code) = unit.as_ref().filter(|_| !dispense.taken_while_down) {
+        if let Some(code) = unit.as_ref() {
             let product_id = dispense.status.borrow().order.product_id.clone();
-            let refused = hold_on(&self.core.journal, code)?.or_else(|| unusable_in_tray(&self.core, code, &product_id));
+            // A unit taken from its tray while the controller was down: a hold that came
+            // since does not stop the record of a dose given then, but a unit past its
+            // time out of the fridge is not to be given now (H-20).
+            let held = if dispense.taken_while_down { None } else { hold_on(&self.core.journal, code)? };
+            let refused = held.or_else(|| unusable_in_tray(&self.core, code, &product_id));
             if let Some(refused) = refused {
                 return Err(DispatchError::UnitHeld { id: id.to_owned(), why: refused.message });
             }

@@ -671,12 +671,21 @@ impl DispenseRun {
 
     /// Resumed with its tray empty: the nurse took the unit while the controller
     /// was down. The clinic's confirmation records the dose that was given (no
-    /// check stops a record of what happened); none within the validation timeout
-    /// ends the dispense, its unit quarantined as missing.
+    /// hold stops a record of what happened); none within the validation timeout
+    /// ends the dispense, its unit quarantined as missing; a unit past its time out
+    /// of the fridge ends it rejected, never asked for (H-20).
     async fn await_word_on_taken_unit(&mut self) -> Event {
         let timeout = self.core.settings.validation_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout(timeout, self.confirmations.recv()).await {
+            // Past its time out of the fridge (or its expiry) it is not to be given:
+            // the dispense ends, the clinic told why (H-20).
+            if let Some(unusable) = self.unusable_now() {
+                return Event::Violations(vec![unusable]);
+            }
+            let until = deadline.min(tokio::time::Instant::now() + self.time_until_unusable());
+            match tokio::time::timeout_at(until, self.confirmations.recv()).await {
+                Err(_) if until < deadline => {}
                 Err(_) => {
                     return Event::Unconfirmed {
                         detail: format!("taken from its tray while the controller was down, and no administration was confirmed within {} s: quarantined as missing", timeout.as_secs()),

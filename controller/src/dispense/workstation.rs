@@ -6,6 +6,7 @@
 //! operational ─(interlock open)→ paused ─(closed)→ ready / dispensing
 //! ready / faulted ─(maintenance entered)→ maintenance ─(exited)→ ready / dispensing
 //! dispensing / paused ─(maintenance forced)→ maintenance   (motions wait until it ends)
+//! starting ─(maintenance resumed after a restart)→ maintenance ─(exited)→ starting
 //! ```
 //! It gates what the clinic may do (no orders before homing) and is reported to
 //! observers. The dispenses themselves are driven by [`crate::dispense::flow`].
@@ -29,6 +30,8 @@ pub enum WsEvent {
     /// ...even with units in flight, whose motions then wait (the crew gave a reason).
     MaintenanceForced(String),
     MaintenanceExited,
+    /// A restart found a crew's lease still running: the machine stays theirs (H-19).
+    MaintenanceResumed(String),
 }
 
 /// Shared storage: how many dispenses are in flight, and the last fault text.
@@ -39,15 +42,22 @@ pub struct WorkstationMachine {
     pub paused_by: Option<String>,
     /// Who took the workstation out of service.
     pub maintenance_by: Option<String>,
+    /// Maintenance was resumed at start-up: handed back, the workstation goes on
+    /// starting (homing, recovery) rather than straight to work.
+    pub maintenance_from_start: bool,
 }
 
 #[state_machine(initial = "State::starting()", state(derive(Debug, Clone, PartialEq, Eq)))]
 impl WorkstationMachine {
     /// Devices opened, not yet homed. HomingStarted → homing.
     #[state]
-    fn starting(event: &WsEvent) -> Outcome<State> {
+    fn starting(&mut self, event: &WsEvent) -> Outcome<State> {
         match event {
             WsEvent::HomingStarted => Transition(State::homing()),
+            WsEvent::MaintenanceResumed(by) => {
+                self.maintenance_from_start = true;
+                self.enter_maintenance(by)
+            }
             _ => Handled,
         }
     }
@@ -109,6 +119,11 @@ impl WorkstationMachine {
     #[state]
     fn maintenance(&mut self, event: &WsEvent) -> Outcome<State> {
         match event {
+            WsEvent::MaintenanceExited if self.maintenance_from_start => {
+                self.maintenance_by = None;
+                self.maintenance_from_start = false;
+                Transition(State::starting())
+            }
             WsEvent::MaintenanceExited => {
                 self.maintenance_by = None;
                 self.resume()
