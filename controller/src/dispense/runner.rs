@@ -37,6 +37,9 @@ pub(crate) struct DispenseRun {
     release_first: bool,
     /// The picker (and its hatch), held from a restart until that release.
     picker_guard: Option<OwnedMutexGuard<()>>,
+    /// The command under way, as journalled: a motion repeated after homing is
+    /// journalled again first, so every motion follows its intent.
+    intent: Option<Intent>,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -85,7 +88,7 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None, intent: None }
     }
 
     /// A dispense a restart interrupted, picking up `at` where its unit is, with the
@@ -153,7 +156,9 @@ impl DispenseRun {
         }
         let mut machine = machine.init_with_context(&mut outbox);
         while let Some(command) = outbox.take() {
-            let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &command.intent())?;
+            let intent = command.intent();
+            let intended = self.core.journal.record_intent(&self.status.id, self.unit_code(), &intent)?;
+            self.intent = Some(intent);
             let event = self.execute(&command, &intended, machine.inner()).await?;
             self.core.journal.record_outcome(&self.status.id, self.unit_code(), &event.outcome(), &describe(&event))?;
             machine.handle_with_context(&event, &mut outbox);
@@ -437,7 +442,18 @@ impl DispenseRun {
         let mut result = first;
         for _ in 0..REPEATS {
             match &result {
-                Err(e) if self.rehomed(motion.mover(), e).await? => result = self.send(intended, motion).await?,
+                Err(e) if self.rehomed(motion.mover(), e).await? => {
+                    // Homing was journalled in between: the motion's intent again, then the motion.
+                    let again;
+                    let token = match &self.intent {
+                        Some(intent) => {
+                            again = self.core.journal.record_intent(&self.status.id, self.unit_code(), intent)?;
+                            &again
+                        }
+                        None => intended,
+                    };
+                    result = self.send(token, motion).await?;
+                }
                 _ => break,
             }
         }
