@@ -21,39 +21,32 @@ fn check(name: impl Into<String>, passed: bool, detail: String) -> Check {
     Check { name: name.into(), passed, detail }
 }
 
+/// A check that passes when nothing was found: what it found is its detail.
+fn none_found(name: &str, found: &[String], all_well: &str) -> Check {
+    check(name, found.is_empty(), if found.is_empty() { all_well.to_owned() } else { found.join("; ") })
+}
+
 fn count(name: &str, range: Option<Range>, seen: u64) -> Option<Check> {
     range.map(|r| check(name, r.contains(seen), format!("expected {}, got {seen}", r.describe())))
 }
 
 pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f64)]) -> Vec<Check> {
     let mut out = vec![
-        check("no wrong unit delivered", m.wrong_units_delivered.is_empty(), if m.wrong_units_delivered.is_empty() { "every tray held its dispense's verified unit".into() } else { m.wrong_units_delivered.join("; ") }),
-        check(
+        none_found("no wrong unit delivered", &m.wrong_units_delivered, "every tray held its dispense's verified unit"),
+        none_found(
             "no inadmissible unit in a tray (ground truth)",
-            m.inadmissible_in_trays.is_empty(),
-            if m.inadmissible_in_trays.is_empty() { "every unit in a tray was the ordered product, in date, not recalled, not a copy".into() } else { m.inadmissible_in_trays.join("; ") },
+            &m.inadmissible_in_trays,
+            "every unit in a tray was the ordered product, in date, not recalled, not a copy, photographed on its way, within its time out of the fridge, never frozen",
         ),
-        check(
-            "the clinic's mistakes shrugged off",
-            m.clinic_mistakes_mishandled.is_empty(),
-            if m.clinic_mistakes_mishandled.is_empty() { "every retry found its dispense, every double tap one answer, no wrong or late validation taken".into() } else { m.clinic_mistakes_mishandled.join("; ") },
-        ),
-        check("every unit accounted for", m.unaccounted.is_empty(), if m.unaccounted.is_empty() { "journal and physical record agree".into() } else { m.unaccounted.join("; ") }),
+        none_found("the clinic's mistakes shrugged off", &m.clinic_mistakes_mishandled, "every retry found its dispense, every double tap one answer, no wrong or late validation taken"),
+        none_found("every unit accounted for", &m.unaccounted, "journal and physical record agree"),
         check(
             "no motion into an open interlock",
             m.motions_into_open_interlocks == 0,
             format!("{} motion command(s) the devices refused for an open interlock", m.motions_into_open_interlocks),
         ),
-        check(
-            "every motion intended first",
-            m.motions_without_intent.is_empty(),
-            if m.motions_without_intent.is_empty() { "every carrier motion the machine started was its dispense's last intent in the journal".into() } else { m.motions_without_intent.join("; ") },
-        ),
-        check(
-            "no motion during someone else's maintenance",
-            m.motions_during_maintenance.is_empty(),
-            if m.motions_during_maintenance.is_empty() { "no motion but the crew's jogs while a crew was at work".into() } else { m.motions_during_maintenance.join("; ") },
-        ),
+        none_found("every motion intended first", &m.motions_without_intent, "every carrier motion the machine started was its dispense's last intent in the journal"),
+        none_found("no motion during someone else's maintenance", &m.motions_during_maintenance, "no motion but the crew's jogs while a crew was at work"),
     ];
     for (outcome, share) in expect.patients.by_outcome() {
         let n = m.patients_by_outcome.get(outcome).copied().unwrap_or(0);

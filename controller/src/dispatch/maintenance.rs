@@ -62,7 +62,7 @@ impl Dispatcher {
         if !matches!(last.step.as_str(), "entered" | "renewed" | "resumed") {
             return Ok(None);
         }
-        let Some((holder, expires_at)) = parse_lease_note(&last.detail) else {
+        let Some((holder, expires_at)) = parse_lease_note(&last.detail, last.at) else {
             // A lease note it cannot read: the crew may still be at work (H-06).
             tracing::warn!(note = %last.detail, "unreadable maintenance note: treated as a lease for the longest time");
             return self.take_up(MaintenanceLease { holder: "unknown crew".into(), reason: "resumed after a restart".into(), expires_at: now + chrono::Duration::days(MAX_LEASE_DAYS), generation: 0 }).map(Some);
@@ -178,10 +178,30 @@ fn lease_note(why: &str, lease: &MaintenanceLease) -> String {
     format!("{why}; by {}; lease until {}", lease.holder, lease.expires_at.to_rfc3339())
 }
 
-/// The holder and the end of a lease from its note.
-fn parse_lease_note(note: &str) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
-    let (rest, until) = note.rsplit_once("; lease until ")?;
+/// The holder and the end of a lease from its note, written `at`: this version's
+/// note, or an older one's (`…; by HOLDER, lease for N s`).
+fn parse_lease_note(note: &str, at: chrono::DateTime<chrono::Utc>) -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+    if let Some((rest, until)) = note.rsplit_once("; lease until ") {
+        let (_, holder) = rest.rsplit_once("; by ")?;
+        let until = chrono::DateTime::parse_from_rfc3339(until.trim()).ok()?.with_timezone(&chrono::Utc);
+        return Some((holder.to_owned(), until));
+    }
+    let (rest, seconds) = note.rsplit_once(", lease for ")?;
     let (_, holder) = rest.rsplit_once("; by ")?;
-    let until = chrono::DateTime::parse_from_rfc3339(until.trim()).ok()?.with_timezone(&chrono::Utc);
-    Some((holder.to_owned(), until))
+    let seconds: i64 = seconds.strip_suffix(" s")?.trim().parse().ok()?;
+    Some((holder.to_owned(), at + chrono::Duration::seconds(seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_note_is_read_back_in_either_version() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T08:00:00Z").expect("time").with_timezone(&chrono::Utc);
+        let lease = MaintenanceLease { holder: "crew; 7".into(), reason: "belt".into(), expires_at: at + chrono::Duration::minutes(30), generation: 0 };
+        assert_eq!(parse_lease_note(&lease_note("belt cleaning", &lease), at), Some(("crew; 7".to_owned(), lease.expires_at)));
+        assert_eq!(parse_lease_note("belt cleaning; by crew-7, lease for 1800 s", at), Some(("crew-7".to_owned(), at + chrono::Duration::minutes(30))));
+        assert_eq!(parse_lease_note("exited by hand", at), None);
+    }
 }

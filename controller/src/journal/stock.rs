@@ -243,7 +243,6 @@ impl Journal {
         Ok(held)
     }
 
-    /// Units whose heat budget is kept (in store, picked, in a tray): code, GTIN, state.
     /// Adds a share of heat budget consumed to every unit of a product (GTIN) in a
     /// state, for each `(gtin, state, share)` — the units in one place share its
     /// temperature, so one statement charges them all — in one transaction; returns
