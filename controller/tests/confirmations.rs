@@ -75,9 +75,10 @@ async fn a_unit_whose_record_cannot_be_read_is_not_given() {
     assert!(dispatcher.confirm_validation(&id, None).is_err(), "and the clinic's validation is refused");
 }
 
-/// A confirmation sent to a controller that has stopped (crashed, in simulation) is
-/// refused as not ready, never answered as taken: nothing would act on it, and a
-/// clinic told "taken" would not send it again to the controller that comes back.
+/// A confirmation (or a cancel, or a crew's maintenance entry) sent to a controller
+/// that has stopped (crashed, in simulation) is refused as not ready, never answered
+/// as taken: nothing would act on it, and a caller told "taken" would not send it
+/// again to the controller that comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_to_a_stopped_controller_is_refused_not_swallowed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,4 +95,6 @@ async fn a_confirmation_to_a_stopped_controller_is_refused_not_swallowed() {
     assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "administration sent while down: {refused:?}");
     let refused = dispatcher.cancel(&id, "the patient left", "clinic").await;
     assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "cancel sent while down: {refused:?}");
+    let refused = dispatcher.enter_maintenance("crew-1", "belt cleaning", Duration::from_secs(600), true);
+    assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "maintenance entered while down: {refused:?}");
 }

@@ -147,7 +147,10 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
             if u.abs() >= radius {
                 continue;
             }
-            let angle = arc[((u + radius) * 4.0) as usize];
+            // Between two tabulated quarter pixels, linearly: as sharp as asin itself.
+            let at = (u + radius) * 4.0;
+            let (i, frac) = (at as usize, at.fract());
+            let angle = arc[i] + (arc[(i + 1).min(arc.len() - 1)] - arc[i]) * frac;
             let (lx, ly) = (radius * angle + f64::from(label.width) / 2.0, v + f64::from(label.height) / 2.0);
             if lx < 0.0 || ly < 0.0 || lx >= f64::from(label.width) || ly >= f64::from(label.height) {
                 continue;

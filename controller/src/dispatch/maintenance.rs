@@ -17,6 +17,7 @@ impl Dispatcher {
     /// units in flight unless `force`d: their motions then wait until maintenance ends.
     pub fn enter_maintenance(&self, actor: &str, reason: &str, timeout: Duration, force: bool) -> Result<MaintenanceLease, DispatchError> {
         Self::require(&[("actor", actor), ("reason", reason)])?;
+        self.refuse_if_stopped()?;
         let mut held = lock(&self.core.maintenance);
         if let Some(current) = held.as_mut().filter(|_| self.core.in_maintenance()) {
             if current.holder != actor {

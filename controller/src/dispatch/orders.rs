@@ -238,7 +238,7 @@ impl Dispatcher {
     /// Refuses what a stopped controller (or one dying past a simulated crash point)
     /// would not act on: the clinic sends it again to the controller that comes back,
     /// so it is never answered as taken.
-    fn refuse_if_stopped(&self) -> Result<(), DispatchError> {
+    pub(crate) fn refuse_if_stopped(&self) -> Result<(), DispatchError> {
         if self.core.tasks.stopped() || self.core.journal.crashed() {
             return Err(DispatchError::NotReady("stopped"));
         }
