@@ -15,6 +15,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// One patient as the clinic will send them.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub number: usize,
+    pub at: Duration,
+    pub product: String,
+    pub age_days: u32,
+    pub booth: u8,
+    pub behaviour: Behaviour,
+}
+
 /// The controller the clinic talks to now; a restart puts a new one here.
 pub type Current = tokio::sync::watch::Receiver<Dispatcher>;
 
@@ -91,7 +102,7 @@ fn ended_by_recovery(current: &Current, dispense_id: &str) -> bool {
 /// ended the dispense after a restart, the clinic orders again, as the demo's
 /// clinic does. Every dispense's final status, and whether the workstation
 /// refused an order.
-pub async fn visit(current: &mut Current, v: &crate::run::Visit, desk: &Desk) -> (Vec<DispenseStatus>, bool) {
+pub async fn visit(current: &mut Current, v: &Visit, desk: &Desk) -> (Vec<DispenseStatus>, bool) {
     let mut rng = SmallRng::seed_from_u64(desk.seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     // The mistakes from a stream of their own: a scenario without them plays as before.
     let mut slips = SmallRng::seed_from_u64(desk.seed ^ 0x736c_6970 ^ (v.number as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
@@ -120,7 +131,7 @@ fn wrong_label(sim: &simulator::SimWorkstation, booth: BoothId, delivered: &str)
 }
 
 /// One order for the patient, followed to its end (across a controller restart).
-async fn dispense(current: &mut Current, v: &crate::run::Visit, attempt: usize, desk: &Desk, slips: Slips, rng: &mut SmallRng) -> Option<DispenseStatus> {
+async fn dispense(current: &mut Current, v: &Visit, attempt: usize, desk: &Desk, slips: Slips, rng: &mut SmallRng) -> Option<DispenseStatus> {
     let clinic = &desk.habits;
     let d = current.borrow().clone();
     let born = d.journal().clock().today() - chrono::Duration::days(i64::from(v.age_days));

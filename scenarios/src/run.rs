@@ -4,6 +4,7 @@
 //! long as the CPU needs for it. A simulated clinic places the orders and plays the
 //! guardians and nurses.
 
+use crate::clinic::Visit;
 use crate::format::{Behaviour, DeviceLink, Scenario};
 use crate::sampling::{Measure, Sample};
 use anyhow::Context;
@@ -33,17 +34,6 @@ const STALL: Duration = Duration::from_secs(3600);
 /// The longest the run waits after the last arrival while dispenses still end (an
 /// overloaded day drains its queue).
 const MAX_SETTLE: Duration = Duration::from_secs(12 * 3600);
-
-/// One patient as the clinic will send them.
-#[derive(Debug, Clone)]
-pub struct Visit {
-    pub number: usize,
-    pub at: Duration,
-    pub product: String,
-    pub age_days: u32,
-    pub booth: u8,
-    pub behaviour: Behaviour,
-}
 
 /// How a patient's visit ended, as the clinic counts it: every patient has exactly
 /// one, so none vanishes from the figures (H-10).
