@@ -208,13 +208,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, desk: &Desk,
                         delivered if status.booth_scan_required || slips.booth_scan => delivered,
                         _ => None,
                     };
-                    let answer = d.confirm_validation(&id, scan.as_deref());
-                    if slips.double_tap {
-                        let again = d.confirm_validation(&id, scan.as_deref());
-                        if again.is_ok() != answer.is_ok() {
-                            desk.mishandled(format!("{id}: a double-tapped validation was answered {answer:?}, then {again:?}"));
-                        }
-                    }
+                    let answer = tap(desk, &id, "validation", slips.double_tap, || d.confirm_validation(&id, scan.as_deref()));
                     if answer.is_ok() {
                         wrongly_taken = match (slips.wrong_scan, slips.late) {
                             (true, _) => Some(format!("a validation with a booth scan of {} (not the delivered unit)", scan.unwrap_or_default())),
@@ -237,20 +231,26 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, desk: &Desk,
                 }
                 tokio::time::sleep(between(clinic.administration_s)).await;
                 let nurse = format!("N{}", v.booth);
-                let answer = d.confirm_administration(&id, &nurse, None);
-                if answer.is_ok() {
+                if tap(desk, &id, "administration", slips.double_tap, || d.confirm_administration(&id, &nurse, None)).is_ok() {
                     desk.given.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), d.now());
-                }
-                if slips.double_tap {
-                    let again = d.confirm_administration(&id, &nurse, None);
-                    if again.is_ok() != answer.is_ok() {
-                        desk.mishandled(format!("{id}: a double-tapped administration was answered {answer:?}, then {again:?}"));
-                    }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Sends a confirmation — twice at once when the nurse double-taps, and then both
+/// taps must get the same answer — and returns the first tap's answer.
+fn tap(desk: &Desk, id: &str, what: &str, twice: bool, send: impl Fn() -> Result<(), DispatchError>) -> Result<(), DispatchError> {
+    let answer = send();
+    if twice {
+        let again = send();
+        if again.is_ok() != answer.is_ok() {
+            desk.mishandled(format!("{id}: a double-tapped {what} was answered {answer:?}, then {again:?}"));
+        }
+    }
+    answer
 }
 
 /// Whether the clinic has something to do for this status now.

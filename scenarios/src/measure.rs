@@ -312,7 +312,7 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     let mut wrong = Vec::new();
     for delivery in raw.sim.deliveries() {
-        let at = raw.sim_epoch + chrono::Duration::milliseconds((delivery.at_s * 1000.0) as i64);
+        let at = raw.machine_time(delivery.at_s);
         let what = format!("{} in {} at {}", delivery.label, delivery.booth, at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z"));
         let Ok(code) = hal::codes::UnitCode::parse(&delivery.label) else {
             wrong.push(format!("{what}: a label no scan could read"));
@@ -357,9 +357,9 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
 /// longer than the rule's time).
 fn lived_through(raw: &Raw, delivery: &simulator::Delivery, given: Option<&chrono::DateTime<chrono::Utc>>, product: &controller::rules::catalog::Product) -> Option<String> {
     let Some(left_s) = delivery.left_store_s else { return Some("no record of it leaving the store".to_owned()) };
-    let left = raw.sim_epoch + chrono::Duration::milliseconds((left_s * 1000.0) as i64);
+    let left = raw.machine_time(left_s);
     let limit = chrono::Duration::minutes(i64::from(product.out_of_fridge_limit_min)) + chrono::Duration::seconds(DROP_S);
-    let dropped = raw.sim_epoch + chrono::Duration::milliseconds((delivery.at_s * 1000.0) as i64);
+    let dropped = raw.machine_time(delivery.at_s);
     if dropped - left > limit {
         return Some(format!("dropped {} min after it left the store ({} allows {})", (dropped - left).num_minutes(), product.id, product.out_of_fridge_limit_min));
     }
@@ -392,7 +392,8 @@ fn motions_without_intent(raw: &Raw) -> anyhow::Result<Vec<String>> {
         if !entries.contains_key(&id) {
             entries.insert(id.clone(), journal.entries(&id)?);
         }
-        let at = raw.sim_epoch + chrono::Duration::microseconds((motion.at_s * 1e6) as i64) + chrono::Duration::milliseconds(1);
+        // A millisecond's grace: the journal stamps to the millisecond.
+        let at = raw.machine_time(motion.at_s) + chrono::Duration::milliseconds(1);
         let last = entries[&id].iter().filter(|e| e.at <= at && matches!(e.kind, StepKind::Intent | StepKind::Recovery)).last();
         let intended = last.is_some_and(|e| e.kind == StepKind::Recovery || matches!(e.intent(), Some(Intent::Pick { .. } | Intent::Convey { .. } | Intent::Finish { .. })));
         if !intended {

@@ -120,6 +120,14 @@ pub struct Raw {
     pub recalls: Vec<(String, DateTime<Utc>)>,
 }
 
+impl Raw {
+    /// The virtual instant of a reading of the simulator's machine clock (seconds
+    /// since it started).
+    pub fn machine_time(&self, machine_s: f64) -> DateTime<Utc> {
+        self.sim_epoch + chrono::Duration::microseconds((machine_s * 1e6) as i64)
+    }
+}
+
 /// Builds the patients: the explicit list, then the seeded arrival process.
 pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog, booths: u8, seed: u64) -> anyhow::Result<Vec<Visit>> {
     let mut rng = SmallRng::seed_from_u64(seed);
