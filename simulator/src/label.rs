@@ -135,41 +135,53 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
     let (sin, cos) = tilt.to_radians().sin_cos();
     let half_w = radius * (f64::from(label.width) / 2.0 / radius).min(1.0).sin();
     let half_h = f64::from(label.height) / 2.0 + half_w * sin.abs();
-    // The cylinder's arc angle for each quarter pixel across it, worked out once per
-    // frame rather than per pixel (a quarter pixel is finer than the label's modules).
+    // The cylinder's arc angle and the light for each quarter pixel across it,
+    // worked out once per frame rather than per pixel (a quarter pixel is finer
+    // than the label's modules); between two, linearly: as sharp as asin itself.
     let steps = (radius * 4.0) as usize;
     let arc: Vec<f64> = (0..=2 * steps).map(|i| ((i as f64 / 4.0 - radius) / radius).clamp(-1.0, 1.0).asin()).collect();
+    // cos(asin(t)) = sqrt(1 - t²): the light falls off towards the edges.
+    let light: Vec<f64> = (0..=2 * steps).map(|i| (i as f64 / 4.0 - radius) / radius).map(|t| 0.75 + 0.25 * (1.0 - t * t).max(0.0).sqrt()).collect();
+    let (lw, lh) = (f64::from(label.width), f64::from(label.height));
+    let x_range = (cx - half_w - half_h * sin.abs() - 2.0).max(0.0) as u32..((cx + half_w + half_h * sin.abs() + 2.0) as u32).min(w);
     for y in (cy - half_h - 2.0).max(0.0) as u32..((cy + half_h + 2.0) as u32).min(h) {
-        for x in (cx - half_w - half_h * sin.abs() - 2.0).max(0.0) as u32..((cx + half_w + half_h * sin.abs() + 2.0) as u32).min(w) {
-            let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
+        let dy = f64::from(y) - cy;
+        let row = &mut pixels[(y * w) as usize..((y + 1) * w) as usize];
+        for x in x_range.clone() {
+            let dx = f64::from(x) - cx;
             // Undo the tilt, then the cylinder.
             let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
             if u.abs() >= radius {
                 continue;
             }
-            // Between two tabulated quarter pixels, linearly: as sharp as asin itself.
             let at = (u + radius) * 4.0;
             let (i, frac) = (at as usize, at.fract());
-            let angle = arc[i] + (arc[(i + 1).min(arc.len() - 1)] - arc[i]) * frac;
-            let (lx, ly) = (radius * angle + f64::from(label.width) / 2.0, v + f64::from(label.height) / 2.0);
-            if lx < 0.0 || ly < 0.0 || lx >= f64::from(label.width) || ly >= f64::from(label.height) {
+            let next = (i + 1).min(arc.len() - 1);
+            let (lx, ly) = (radius * (arc[i] + (arc[next] - arc[i]) * frac) + lw / 2.0, v + lh / 2.0);
+            if lx < 0.0 || ly < 0.0 || lx >= lw || ly >= lh {
                 continue;
             }
             let grey = f64::from(label.pixels[(ly as u32 * label.width + lx as u32) as usize]);
-            // cos(asin(t)) = sqrt(1 - t²): the light falls off towards the edges.
-            let lit = 0.75 + 0.25 * (1.0 - (u / radius) * (u / radius)).sqrt();
-            pixels[(y * w + x) as usize] = (grey * lit) as u8;
+            let lit = light[i] + (light[next] - light[i]) * frac;
+            row[x as usize] = (grey * lit) as u8;
         }
     }
 }
 
-/// A light defocus: one pass of a 3x3 mean.
+/// A light defocus: one pass of a 3x3 mean (the frame's border kept), as sums of
+/// three rows' running column sums.
 fn soften(pixels: &mut [u8], w: usize, h: usize) {
+    if w < 3 || h < 3 {
+        return;
+    }
     let src = pixels.to_vec();
+    let mut columns = vec![0u32; w];
     for y in 1..h - 1 {
+        for (x, c) in columns.iter_mut().enumerate() {
+            *c = u32::from(src[(y - 1) * w + x]) + u32::from(src[y * w + x]) + u32::from(src[(y + 1) * w + x]);
+        }
         for x in 1..w - 1 {
-            let sum: u32 = (y - 1..=y + 1).flat_map(|yy| (x - 1..=x + 1).map(move |xx| (yy, xx))).map(|(yy, xx)| u32::from(src[yy * w + xx])).sum();
-            pixels[y * w + x] = (sum / 9) as u8;
+            pixels[y * w + x] = ((columns[x - 1] + columns[x] + columns[x + 1]) / 9) as u8;
         }
     }
 }

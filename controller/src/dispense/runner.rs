@@ -397,7 +397,7 @@ impl DispenseRun {
             return Ok(Event::Violations(refused));
         }
         let _one_allocation_at_a_time = self.core.locks.allocation();
-        let candidates = self.core.journal.units_in_store(&product.gtins)?;
+        let candidates = self.core.journal.earliest_usable_in_store(&product.gtins, today)?;
         let Some(unit) = choose_fefo(&candidates, &product.gtins, today).cloned() else {
             return Ok(Event::NoStock(format!("no {} unit in store that is valid on {today}", product.id)));
         };

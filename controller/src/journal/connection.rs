@@ -42,6 +42,8 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if host_fsync { "FULL" } else { "OFF" })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Room for every statement the journal runs, so none is parsed twice.
+        conn.set_prepared_statement_cache_capacity(64);
         schema::bring_up_to_date(&conn)?;
         Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default() })
     }

@@ -1,6 +1,7 @@
 //! The dispenses (table `dispenses`): each order with its request id, its stage as
 //! a stable code and its whole status as JSON.
 
+use crate::journal::rows::Cached;
 use crate::dispense::status::{DispenseStatus, Stage};
 use crate::journal::connection::Journal;
 use crate::journal::error::{JournalError, Result};
@@ -27,17 +28,17 @@ impl Journal {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let existing: Option<(String, String)> = tx
-            .query_row("SELECT id, order_json FROM dispenses WHERE request_id = ?1", [request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .row("SELECT id, order_json FROM dispenses WHERE request_id = ?1", [request_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((id, order_json)) = existing {
             let order: PatientOrder = from_json(&order_json)?;
             return Ok(if order == status.order { Created::Existing(id) } else { Created::Conflict(id) });
         }
-        let seq: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM dispenses", [], |r| r.get(0))?;
+        let seq: i64 = tx.row("SELECT COUNT(*) + 1 FROM dispenses", [], |r| r.get(0))?;
         let id = format!("D{seq:06}");
         let mut status = status.clone();
         status.id = id.clone();
-        tx.execute(
+        tx.exec(
             "INSERT INTO dispenses (id, request_id, order_json, stage, status_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, request_id, to_json(&status.order), status.stage.code(), to_json(&status), status.created_at.to_rfc3339()],
         )?;
@@ -50,7 +51,7 @@ impl Journal {
     pub fn record_stage(&self, status: &DispenseStatus) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.exec(
             "UPDATE dispenses SET stage = ?2, status_json = ?3 WHERE id = ?1",
             params![status.id, status.stage.code(), to_json(status)],
         )?;
@@ -68,14 +69,14 @@ impl Journal {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = self.now();
-        let changed = tx.execute(
+        let changed = tx.exec(
             "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = ?4 WHERE code = ?1 AND state = ?5",
             params![code, UnitState::Picked.as_str(), status.id, now.to_rfc3339(), UnitState::InStore.as_str()],
         )?;
         if changed != 1 {
             return Err(JournalError::Corrupt(format!("unit {code} is not in the store to reserve")));
         }
-        tx.execute("UPDATE dispenses SET status_json = ?2 WHERE id = ?1", params![status.id, to_json(status)])?;
+        tx.exec("UPDATE dispenses SET status_json = ?2 WHERE id = ?1", params![status.id, to_json(status)])?;
         insert_step(&tx, now, Some(&status.id), Some(code), StepKind::Stock, UnitState::Picked.as_str(), "", None)?;
         tx.commit()?;
         Ok(())
@@ -85,21 +86,21 @@ impl Journal {
     pub fn unfinished_dispenses(&self) -> Result<Vec<DispenseStatus>> {
         let conn = self.conn();
         let finals = [Stage::Administered, Stage::Rejected, Stage::Failed, Stage::Cancelled].map(Stage::code);
-        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3, ?4) ORDER BY id")?;
+        let mut stmt = conn.prepare_cached("SELECT status_json FROM dispenses WHERE stage NOT IN (?1, ?2, ?3, ?4) ORDER BY id")?;
         let rows = stmt.query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.iter().map(|json| from_json(json)).collect()
     }
 
     pub fn dispense(&self, id: &str) -> Result<Option<DispenseStatus>> {
         let conn = self.conn();
-        let json: Option<String> = conn.query_row("SELECT status_json FROM dispenses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let json: Option<String> = conn.row("SELECT status_json FROM dispenses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         json.map(|j| from_json(&j)).transpose()
     }
 
     /// The dispenses of one patient, oldest first.
     pub fn patient_dispenses(&self, patient_id: &str) -> Result<Vec<DispenseStatus>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT status_json FROM dispenses WHERE json_extract(order_json, '$.patient_id') = ?1 ORDER BY created_at, id")?;
+        let mut stmt = conn.prepare_cached("SELECT status_json FROM dispenses WHERE json_extract(order_json, '$.patient_id') = ?1 ORDER BY created_at, id")?;
         let rows = stmt.query_map([patient_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.iter().map(|json| from_json(json)).collect()
     }
@@ -107,6 +108,6 @@ impl Journal {
     /// The dispense a request id created, if any.
     pub fn find_request(&self, request_id: &str) -> Result<Option<String>> {
         let conn = self.conn();
-        Ok(conn.query_row("SELECT id FROM dispenses WHERE request_id = ?1", [request_id], |r| r.get(0)).optional()?)
+        Ok(conn.row("SELECT id FROM dispenses WHERE request_id = ?1", [request_id], |r| r.get(0)).optional()?)
     }
 }

@@ -1,6 +1,7 @@
 //! The cold chain's tables: every probe reading (`temperatures`) and the alarms
 //! with when their condition began (`alarms`).
 
+use crate::journal::rows::Cached;
 use crate::journal::connection::Journal;
 use crate::journal::error::Result;
 use crate::journal::rows::parse_time;
@@ -14,7 +15,7 @@ impl Journal {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (probe, celsius) in readings {
-            tx.execute("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
+            tx.exec("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
         }
         tx.commit()?;
         Ok(())
@@ -22,14 +23,14 @@ impl Journal {
 
     /// When the last reading was taken, if any.
     pub fn last_reading_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<String> = self.conn().query_row("SELECT MAX(at) FROM temperatures", [], |r| r.get(0))?;
+        let at: Option<String> = self.conn().row("SELECT MAX(at) FROM temperatures", [], |r| r.get(0))?;
         at.map(|t| parse_time(&t)).transpose()
     }
 
     /// Every reading from `from` to `to`, oldest first: (time, probe, °C or unread).
     pub fn readings_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, Option<f64>)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
+        let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
         let rows = stmt
             .query_map(params![from.to_rfc3339(), to.to_rfc3339()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -38,12 +39,12 @@ impl Journal {
 
     /// How many readings are recorded (all probes), for summaries and tests.
     pub fn reading_count(&self) -> Result<i64> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)
+        Ok(self.conn().row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)
     }
 
     pub fn raise_alarm(&self, kind: &str, since: DateTime<Utc>, detail: &str) -> Result<i64> {
         let conn = self.conn();
-        conn.execute(
+        conn.exec(
             "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
             params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
         )?;
@@ -51,7 +52,7 @@ impl Journal {
     }
 
     pub fn clear_alarm(&self, kind: &str, at: DateTime<Utc>) -> Result<()> {
-        self.conn().execute("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
+        self.conn().exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
         Ok(())
     }
 
@@ -59,14 +60,14 @@ impl Journal {
     /// Every alarm raised since `since`, cleared or not: (kind, raised at, cleared at).
     pub fn alarms_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, String, Option<String>)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT kind, raised_at, cleared_at FROM alarms WHERE raised_at >= ?1 ORDER BY id")?;
+        let mut stmt = conn.prepare_cached("SELECT kind, raised_at, cleared_at FROM alarms WHERE raised_at >= ?1 ORDER BY id")?;
         let rows = stmt.query_map([since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn active_alarms(&self) -> Result<Vec<(String, String, String)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;
+        let mut stmt = conn.prepare_cached("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

@@ -77,7 +77,7 @@ impl Journal {
     fn query_entries(&self, sql: &str, key: impl rusqlite::Params) -> Result<Vec<Entry>> {
         type Row = (i64, String, Option<String>, Option<String>, String, String, String, Option<String>);
         let conn = self.conn();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt
             .query_map(key, |r| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)) })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -1,6 +1,7 @@
 //! The stock records (table `stock_units`): the manifest's import, a unit's state
 //! through its life, holds (recall, quarantine, cold chain) and the stock queries.
 
+use crate::journal::rows::Cached;
 use crate::dispense::status::UnitInfo;
 use crate::journal::connection::Journal;
 use crate::journal::error::{JournalError, Result};
@@ -38,7 +39,7 @@ impl Journal {
         for u in units {
             let code = hal::codes::UnitCode::Gs1(u.code.clone()).canonical();
             let expiry = u.code.expiry.map(|d| d.to_string()).unwrap_or_default();
-            let inserted = tx.execute(
+            let inserted = tx.exec(
                 "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
                 params![code, u.code.gtin, u.code.lot.clone().unwrap_or_default(), expiry, u.slot.to_string()],
             )?;
@@ -57,15 +58,34 @@ impl Journal {
         // Only the product's rows are read (one `?` per GTIN): allocation reads this
         // for every dispense.
         let wanted = vec!["?"; gtins.len()].join(", ");
-        let mut stmt = conn.prepare(&format!("{SELECT_RECORD} WHERE state = 'in_store' AND gtin IN ({wanted}) ORDER BY expiry, slot"))?;
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = 'in_store' AND gtin IN ({wanted}) ORDER BY expiry, slot"))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(gtins), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// The units [`choose_fefo`](crate::rules::inventory::choose_fefo) chooses
+    /// among: those in store of the given GTINs, not held, not spent, valid on
+    /// `valid_on`, and of the earliest such expiry. The rule still judges every row
+    /// it gets; this only spares reading the product's whole stock for every
+    /// dispense (a clinic day's store holds thousands).
+    pub fn earliest_usable_in_store(&self, gtins: &[String], valid_on: NaiveDate) -> Result<Vec<StockRecord>> {
+        let conn = self.conn();
+        // Numbered parameters: the condition appears twice and binds the same values.
+        let wanted = (1..=gtins.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let usable = format!("state = 'in_store' AND hold IS NULL AND gtin IN ({wanted}) AND expiry >= ?{} AND heat_consumed < ?{}", gtins.len() + 1, gtins.len() + 2);
+        let sql = format!("{SELECT_RECORD} WHERE {usable} AND expiry = (SELECT MIN(expiry) FROM stock_units WHERE {usable}) ORDER BY slot");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut params: Vec<rusqlite::types::Value> = gtins.iter().map(|g| g.clone().into()).collect();
+        params.push(valid_on.to_string().into());
+        params.push(crate::rules::inventory::HEAT_END_POINT.into());
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter().collect()
     }
 
     pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
         let conn = self.conn();
         let row = conn
-            .query_row(
+            .row(
                 &format!("{SELECT_RECORD} WHERE code = ?1"),
                 [code],
                 row_to_record,
@@ -80,7 +100,7 @@ impl Journal {
         let tx = conn.transaction()?;
         // Leaving the store starts the unit's time out of refrigeration.
         let left = (state == UnitState::Picked).then(|| self.now().to_rfc3339());
-        let changed = tx.execute(
+        let changed = tx.exec(
             "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
             params![code, state.as_str(), dispense_id, left],
         )?;
@@ -97,7 +117,7 @@ impl Journal {
     pub fn stock_unit(&self, record: &StockRecord, detail: &str) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let inserted = tx.execute(
+        let inserted = tx.exec(
             "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
             params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
         )?;
@@ -134,7 +154,7 @@ impl Journal {
         }
         let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT {} OFFSET {}", clauses.join(" AND "), filter.limit, filter.offset);
         let conn = self.conn();
-        let mut stmt = conn.prepare(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter().collect()
     }
@@ -147,7 +167,7 @@ impl Journal {
     /// Every unit in one state (held or not), by slot.
     pub fn units_in_state(&self, state: UnitState) -> Result<Vec<StockRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("{SELECT_RECORD} WHERE state = ?1 ORDER BY slot"))?;
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = ?1 ORDER BY slot"))?;
         let rows = stmt.query_map([state.as_str()], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
         rows.into_iter().collect()
     }
@@ -158,14 +178,14 @@ impl Journal {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let codes: Vec<String> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT code, gtin FROM stock_units WHERE lot = ?1 AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
             )?;
             let rows = stmt.query_map(params![lot], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().filter(|(_, gtin)| gtins.is_none_or(|wanted| wanted.contains(gtin))).map(|(code, _)| code).collect()
         };
         for code in &codes {
-            tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+            tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
             insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"), None)?;
         }
         tx.commit()?;
@@ -177,7 +197,7 @@ impl Journal {
     pub fn release_hold(&self, code: &str, reason: &str, actor: &str) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let changed = tx.execute("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
+        let changed = tx.exec("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
         if changed == 1 {
             insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, "released", &format!("{reason} (by {actor})"), None)?;
         }
@@ -199,7 +219,7 @@ impl Journal {
     pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let changed = tx.execute("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+        let changed = tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
         if changed != 1 {
             return Err(JournalError::Corrupt(format!("no stock record {code}")));
         }
@@ -217,7 +237,7 @@ impl Journal {
         // Exposed: in the cabinet now, or left it (picked, at a gate, in a tray) after
         // the excursion began; a unit given or binned is beyond holding.
         let rows: Vec<(String, String, String, Option<String>)> = {
-            let mut stmt = tx.prepare("SELECT code, gtin, state, left_store_at FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered') AND hold IS NULL")?;
+            let mut stmt = tx.prepare_cached("SELECT code, gtin, state, left_store_at FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered') AND hold IS NULL")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
         };
         let mut codes = Vec::new();
@@ -234,7 +254,7 @@ impl Journal {
         }
         let mut held = 0;
         for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
-            tx.execute("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
+            tx.exec("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
             insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} ({gtin})"), None)?;
             held += 1;
         }
@@ -252,7 +272,7 @@ impl Journal {
         let tx = conn.transaction()?;
         let mut spent = Vec::new();
         {
-            let mut update = tx.prepare("UPDATE stock_units SET heat_consumed = heat_consumed + ?3 WHERE gtin = ?1 AND state = ?2 RETURNING code, heat_consumed")?;
+            let mut update = tx.prepare_cached("UPDATE stock_units SET heat_consumed = heat_consumed + ?3 WHERE gtin = ?1 AND state = ?2 RETURNING code, heat_consumed")?;
             for (gtin, state, delta) in shares {
                 let charged = update.query_map(params![gtin, state.as_str(), delta], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
                 for row in charged {
@@ -271,7 +291,7 @@ impl Journal {
     /// Counts units by state, for summaries.
     pub fn stock_counts(&self) -> Result<Vec<(String, i64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
+        let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

@@ -184,3 +184,43 @@ async fn a_crash_point_keeps_n_commits_and_loses_the_rest() {
     let state = |code: &str| reopened.stock_record(code).expect("read").expect("record").state;
     assert_eq!([state(&codes[0]), state(&codes[1]), state(&codes[2])], [UnitState::Picked, UnitState::Picked, UnitState::InStore]);
 }
+
+/// Allocation reads only the earliest usable expiry's units: FEFO must choose
+/// exactly what it chooses from the product's whole stock, whatever the mix of
+/// expiries, holds, spent monitors, states and other products.
+#[test]
+fn the_narrowed_read_chooses_what_the_whole_stock_would() {
+    use crate::rules::inventory::choose_fefo;
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    let batches: String = (0..12)
+        .map(|b| {
+            let gtin = if b % 3 == 0 { "06901234000030" } else { "06901234000016" };
+            format!("[[batch]]\ngtin = \"{gtin}\"\nlot = \"L{b}\"\nexpiry = \"2027-0{}-1{}\"\nserial_prefix = \"S{b}-\"\ncount = 10\nfirst_slot = \"R{b}-0-0\"\n", 1 + b % 4, b % 3)
+        })
+        .collect();
+    journal.import_manifest(&hal::manifest::parse(&batches).expect("manifest")).expect("import");
+    let gtins = vec!["06901234000016".to_owned(), "06901234000030".to_owned()];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let mut compared = 0;
+    for round in 0..60 {
+        let codes: Vec<String> = journal.list_stock(&StockFilter { limit: 10_000, ..Default::default() }).expect("list").into_iter().map(|r| r.code).collect();
+        for code in &codes {
+            let (state, hold, heat) = (
+                ["in_store", "in_store", "in_store", "picked", "administered"][rng.random_range(0..5)],
+                rng.random_bool(0.2).then_some("recalled"),
+                if rng.random_bool(0.15) { 1.2 } else { rng.random_range(0.0..0.9) },
+            );
+            journal.conn().execute("UPDATE stock_units SET state = ?2, hold = ?3, heat_consumed = ?4 WHERE code = ?1", rusqlite::params![code, state, hold, heat]).expect("update");
+        }
+        let today = chrono::NaiveDate::from_ymd_opt(2027, 1 + round % 5, 5 + round % 20).expect("date");
+        for wanted in [&gtins[..1], &gtins[1..], &gtins[..]] {
+            let all = journal.units_in_store(wanted).expect("all");
+            let narrowed = journal.earliest_usable_in_store(wanted, today).expect("narrowed");
+            assert_eq!(choose_fefo(&narrowed, wanted, today).map(|r| &r.code), choose_fefo(&all, wanted, today).map(|r| &r.code), "round {round}, {wanted:?}, on {today}");
+            compared += usize::from(!narrowed.is_empty());
+        }
+    }
+    assert!(compared > 60, "most rounds had a unit to choose ({compared})");
+}

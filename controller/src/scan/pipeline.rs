@@ -124,10 +124,21 @@ pub fn label_bounds(frame: &Frame) -> Option<(usize, usize, usize, usize)> {
         seen += histogram[v];
         seen * 100 >= w * h * 15
     })?;
-    let bright = |x: usize, y: usize| usize::from(frame.pixels[y * w + x]) >= threshold;
-    let rows: Vec<usize> = (0..h).filter(|&y| (0..w).filter(|&x| bright(x, y)).count() * 10 >= w).collect();
-    let cols: Vec<usize> = (0..w).filter(|&x| (0..h).filter(|&y| bright(x, y)).count() * 10 >= h).collect();
-    let (y0, y1, x0, x1) = (*rows.first()?, *rows.last()?, *cols.first()?, *cols.last()?);
+    // Bright pixels per row and per column, counted in one pass in memory order.
+    let (mut per_row, mut per_col) = (vec![0usize; h], vec![0usize; w]);
+    for (y, line) in frame.pixels[..w * h].chunks_exact(w).enumerate() {
+        for (x, &p) in line.iter().enumerate() {
+            if usize::from(p) >= threshold {
+                per_row[y] += 1;
+                per_col[x] += 1;
+            }
+        }
+    }
+    // Rows (columns) at least a tenth bright: the paper's extent.
+    let row_is_paper = |y: &usize| per_row[*y] * 10 >= w;
+    let col_is_paper = |x: &usize| per_col[*x] * 10 >= h;
+    let (y0, y1) = ((0..h).find(row_is_paper)?, (0..h).rev().find(row_is_paper)?);
+    let (x0, x1) = ((0..w).find(col_is_paper)?, (0..w).rev().find(col_is_paper)?);
     let margin = 8;
     let (x0, y0, x1, y1) = (x0.saturating_sub(margin), y0.saturating_sub(margin), (x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
     if x1 <= x0 + 20 || y1 <= y0 + 20 {
