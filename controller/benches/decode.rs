@@ -46,7 +46,7 @@ fn main() {
         let frame = simulator::label::render_frame(Some(&symbol), (i % 3) as u64, &mut rng);
         labels.push((code.human_readable(), frame));
     }
-    println!("decoder: rxing {} (DataMatrix + Code 128, try-harder), {n} frames of {}x{} per variant", "0.9", labels[0].1.width, labels[0].1.height);
+    println!("decoder: rxing {} (DataMatrix + Code 128, plain search), {n} frames of {}x{} per variant", "0.9", labels[0].1.width, labels[0].1.height);
     for (name, transform) in variants {
         let frames: Vec<(String, Frame)> = labels.iter().map(|(want, f)| (want.clone(), transform(f))).collect();
         let (mut ok, mut total, mut worst) = (0, Duration::ZERO, Duration::ZERO);

@@ -63,23 +63,39 @@ impl Journal {
         rows.into_iter().collect()
     }
 
-    /// The units [`choose_fefo`](crate::rules::inventory::choose_fefo) chooses
-    /// among: those in store of the given GTINs, not held, not spent, valid on
-    /// `valid_on`, and of the earliest such expiry. The rule still judges every row
-    /// it gets; this only spares reading the product's whole stock for every
-    /// dispense (a clinic day's store holds thousands).
+    /// The unit [`choose_fefo`](crate::rules::inventory::choose_fefo) would choose
+    /// from the product's whole stock, read without reading that stock (a clinic
+    /// day's store holds hundreds of one lot): of the units in store of the given
+    /// GTINs, not held, not spent and valid on `valid_on`, those of the earliest
+    /// expiry and, among them, of the most heat used are found in SQL; the lowest
+    /// slot among those is chosen here (slots do not sort as text). The rule still
+    /// judges the one record returned.
     pub fn earliest_usable_in_store(&self, gtins: &[String], valid_on: NaiveDate) -> Result<Vec<StockRecord>> {
-        let conn = self.conn();
-        // Numbered parameters: the condition appears twice and binds the same values.
-        let wanted = (1..=gtins.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let usable = format!("state = 'in_store' AND hold IS NULL AND gtin IN ({wanted}) AND expiry >= ?{} AND heat_consumed < ?{}", gtins.len() + 1, gtins.len() + 2);
-        let sql = format!("{SELECT_RECORD} WHERE {usable} AND expiry = (SELECT MIN(expiry) FROM stock_units WHERE {usable}) ORDER BY slot");
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut params: Vec<rusqlite::types::Value> = gtins.iter().map(|g| g.clone().into()).collect();
-        params.push(valid_on.to_string().into());
-        params.push(crate::rules::inventory::HEAT_END_POINT.into());
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
-        rows.into_iter().collect()
+        let code = {
+            let conn = self.conn();
+            // Numbered parameters: the condition appears three times and binds the same values.
+            let wanted = (1..=gtins.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+            let usable = format!("state = 'in_store' AND hold IS NULL AND gtin IN ({wanted}) AND expiry >= ?{} AND heat_consumed < ?{}", gtins.len() + 1, gtins.len() + 2);
+            let earliest = format!("expiry = (SELECT MIN(expiry) FROM stock_units WHERE {usable})");
+            let sql = format!("SELECT code, slot FROM stock_units WHERE {usable} AND {earliest} AND heat_consumed = (SELECT MAX(heat_consumed) FROM stock_units WHERE {usable} AND {earliest})");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut params: Vec<rusqlite::types::Value> = gtins.iter().map(|g| g.clone().into()).collect();
+            params.push(valid_on.to_string().into());
+            params.push(crate::rules::inventory::HEAT_END_POINT.into());
+            let tied = stmt.query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut lowest: Option<(hal::SlotAddress, String)> = None;
+            for (code, slot) in tied {
+                let slot: hal::SlotAddress = slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?;
+                if lowest.as_ref().is_none_or(|(s, _)| slot < *s) {
+                    lowest = Some((slot, code));
+                }
+            }
+            lowest.map(|(_, code)| code)
+        };
+        Ok(match code {
+            Some(code) => self.stock_record(&code)?.into_iter().collect(),
+            None => Vec::new(),
+        })
     }
 
     pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {

@@ -210,7 +210,7 @@ fn the_narrowed_read_chooses_what_the_whole_stock_would() {
             let (state, hold, heat) = (
                 ["in_store", "in_store", "in_store", "picked", "administered"][rng.random_range(0..5)],
                 rng.random_bool(0.2).then_some("recalled"),
-                if rng.random_bool(0.15) { 1.2 } else { rng.random_range(0.0..0.9) },
+                [0.1, 0.3, 0.3, 0.5, 1.2][rng.random_range(0..5)],
             );
             journal.conn().execute("UPDATE stock_units SET state = ?2, hold = ?3, heat_consumed = ?4 WHERE code = ?1", rusqlite::params![code, state, hold, heat]).expect("update");
         }
