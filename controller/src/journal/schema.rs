@@ -13,7 +13,7 @@ use hal::{BoothId, ErrorKind, SlotAddress, Station};
 use rusqlite::{Connection, params};
 
 /// The version this controller writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// SQL migrations from each older version to the next, applied in order (the
 /// step from 3 to 4 converts data, in [`typed_steps`]).
@@ -40,6 +40,33 @@ CREATE TABLE alarms (
     cleared_at TEXT,
     detail     TEXT NOT NULL
 );";
+
+/// Version 6: heat charged per product and place instead of per unit. Every
+/// cold-chain sample used to rewrite every unit in store (a clinic day's 2,400
+/// units, once a minute); now it adds to one odometer per product (GTIN) and place
+/// (the unit's state), and a unit's consumed heat is `heat_consumed + odometer −
+/// heat_mark`: `heat_consumed` holds what it used in the places it left,
+/// `heat_mark` the odometer's reading when it came to where it is. The triggers
+/// keep that true whatever statement stocks a unit or moves it.
+const HEAT_ODOMETER_SCHEMA: &str = "
+CREATE TABLE heat_odometers (
+    gtin  TEXT NOT NULL,
+    state TEXT NOT NULL,
+    total REAL NOT NULL,
+    PRIMARY KEY (gtin, state)
+);
+ALTER TABLE stock_units ADD COLUMN heat_mark REAL NOT NULL DEFAULT 0;
+CREATE INDEX stock_units_heat ON stock_units(gtin, state, heat_consumed - heat_mark);
+CREATE TRIGGER stock_units_heat_stocked AFTER INSERT ON stock_units BEGIN
+    UPDATE stock_units SET heat_mark = COALESCE((SELECT total FROM heat_odometers WHERE gtin = NEW.gtin AND state = NEW.state), 0)
+    WHERE code = NEW.code;
+END;
+CREATE TRIGGER stock_units_heat_moved AFTER UPDATE OF state ON stock_units WHEN OLD.state <> NEW.state BEGIN
+    UPDATE stock_units SET
+        heat_consumed = heat_consumed + COALESCE((SELECT total FROM heat_odometers WHERE gtin = NEW.gtin AND state = OLD.state), 0) - heat_mark,
+        heat_mark = COALESCE((SELECT total FROM heat_odometers WHERE gtin = NEW.gtin AND state = NEW.state), 0)
+    WHERE code = NEW.code;
+END;";
 
 const SCHEMA: &str = "
 CREATE TABLE stock_units (
@@ -81,7 +108,7 @@ CREATE INDEX steps_dispense ON steps(dispense_id, seq);
 pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
-        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} {HEAT_ODOMETER_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
         return Ok(());
     }
     if version > SCHEMA_VERSION {
@@ -103,6 +130,11 @@ pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
     if version <= 4 {
         // Version 4 → 5: each unit's consumed heat budget (the vial monitor).
         conn.execute_batch("BEGIN; ALTER TABLE stock_units ADD COLUMN heat_consumed REAL NOT NULL DEFAULT 0; PRAGMA user_version = 5; COMMIT;")?;
+    }
+    if version <= 5 {
+        // Version 5 → 6: the odometers start at nought and every mark at nought,
+        // so each unit keeps the heat it had.
+        conn.execute_batch(&format!("BEGIN; {HEAT_ODOMETER_SCHEMA} PRAGMA user_version = 6; COMMIT;"))?;
     }
     Ok(())
 }

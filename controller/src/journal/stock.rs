@@ -27,8 +27,17 @@ pub struct StockFilter {
 }
 
 
+/// A unit's consumed heat budget: what it used in the places it left, and what
+/// its place's odometer has run since it came there (see the schema, version 6).
+/// In a query on `stock_units`.
+macro_rules! heat {
+    () => {
+        "(heat_consumed + COALESCE((SELECT total FROM heat_odometers o WHERE o.gtin = stock_units.gtin AND o.state = stock_units.state), 0) - heat_mark)"
+    };
+}
+
 /// The columns [`row_to_record`] reads, in its order.
-const SELECT_RECORD: &str = "SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at, heat_consumed FROM stock_units";
+const SELECT_RECORD: &str = concat!("SELECT code, gtin, lot, expiry, slot, state, dispense_id, hold, hold_reason, left_store_at, ", heat!(), " FROM stock_units");
 
 impl Journal {
     /// Stocks the manifest's units that the journal does not know yet; returns how many.
@@ -65,35 +74,44 @@ impl Journal {
 
     /// The unit [`choose_fefo`](crate::rules::inventory::choose_fefo) would choose
     /// from the product's whole stock, read without reading that stock (a clinic
-    /// day's store holds hundreds of one lot): of the units in store of the given
-    /// GTINs, not held, not spent and valid on `valid_on`, those of the earliest
-    /// expiry and, among them, of the most heat used are found in SQL; the lowest
-    /// slot among those is chosen here (slots do not sort as text). The rule still
-    /// judges the one record returned.
+    /// day's store holds hundreds of one lot): per GTIN, the units in store, not
+    /// held, not spent and valid on `valid_on`, of the earliest such expiry (found
+    /// through the index, in expiry order) are read, code, slot and heat only; the
+    /// earliest expiry, then the most heat used, then the lowest slot is chosen here
+    /// (slots do not sort as text). The rule still judges the one record returned.
     pub fn earliest_usable_in_store(&self, gtins: &[String], valid_on: NaiveDate) -> Result<Vec<StockRecord>> {
-        let code = {
+        const END: f64 = crate::rules::inventory::HEAT_END_POINT;
+        let mut best: Option<(NaiveDate, f64, hal::SlotAddress, String)> = None;
+        {
             let conn = self.conn();
-            // Numbered parameters: the condition appears three times and binds the same values.
-            let wanted = (1..=gtins.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-            let usable = format!("state = 'in_store' AND hold IS NULL AND gtin IN ({wanted}) AND expiry >= ?{} AND heat_consumed < ?{}", gtins.len() + 1, gtins.len() + 2);
-            let earliest = format!("expiry = (SELECT MIN(expiry) FROM stock_units WHERE {usable})");
-            let sql = format!("SELECT code, slot FROM stock_units WHERE {usable} AND {earliest} AND heat_consumed = (SELECT MAX(heat_consumed) FROM stock_units WHERE {usable} AND {earliest})");
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut params: Vec<rusqlite::types::Value> = gtins.iter().map(|g| g.clone().into()).collect();
-            params.push(valid_on.to_string().into());
-            params.push(crate::rules::inventory::HEAT_END_POINT.into());
-            let tied = stmt.query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut lowest: Option<(hal::SlotAddress, String)> = None;
-            for (code, slot) in tied {
-                let slot: hal::SlotAddress = slot.parse().map_err(|e| JournalError::Corrupt(format!("{code}: {e}")))?;
-                if lowest.as_ref().is_none_or(|(s, _)| slot < *s) {
-                    lowest = Some((slot, code));
+            for gtin in gtins {
+                // Every unit of a product in store shares one odometer: its heat is
+                // `heat_consumed - heat_mark` plus that.
+                let odometer: f64 = conn.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = 'in_store'), 0)", [gtin], |r| r.get(0))?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT code, slot, expiry, heat_consumed - heat_mark FROM stock_units
+                     WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
+                       AND expiry = (SELECT expiry FROM stock_units
+                                     WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
+                                     ORDER BY expiry LIMIT 1)",
+                )?;
+                let rows = stmt.query_map(params![gtin, valid_on.to_string(), END - odometer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?)))?;
+                for row in rows {
+                    let (code, slot, expiry, relative) = row?;
+                    let corrupt = |what: String| JournalError::Corrupt(format!("{code}: {what}"));
+                    let slot: hal::SlotAddress = slot.parse().map_err(|e| corrupt(format!("{e}")))?;
+                    let expiry = NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| corrupt(format!("expiry {expiry:?}: {e}")))?;
+                    let heat = relative + odometer;
+                    // Earliest expiry, then the more exposed, then the lowest slot.
+                    let better = best.as_ref().is_none_or(|(e, h, s, _)| expiry.cmp(e).then(h.total_cmp(&heat)).then(slot.cmp(s)).is_lt());
+                    if better {
+                        best = Some((expiry, heat, slot, code));
+                    }
                 }
             }
-            lowest.map(|(_, code)| code)
-        };
-        Ok(match code {
-            Some(code) => self.stock_record(&code)?.into_iter().collect(),
+        }
+        Ok(match best {
+            Some((.., code)) => self.stock_record(&code)?.into_iter().collect(),
             None => Vec::new(),
         })
     }
@@ -281,22 +299,31 @@ impl Journal {
 
     /// Adds a share of heat budget consumed to every unit of a product (GTIN) in a
     /// state, for each `(gtin, state, share)` — the units in one place share its
-    /// temperature, so one statement charges them all — in one transaction; returns
-    /// the units this brought to their vial monitor's end point.
+    /// temperature, so the place's odometer is charged, not each unit — in one
+    /// transaction; returns the units this brought to their vial monitor's end point.
     pub fn add_heat(&self, shares: &[(String, UnitState, f64)]) -> Result<Vec<String>> {
+        const END: f64 = crate::rules::inventory::HEAT_END_POINT;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut spent = Vec::new();
-        {
-            let mut update = tx.prepare_cached("UPDATE stock_units SET heat_consumed = heat_consumed + ?3 WHERE gtin = ?1 AND state = ?2 RETURNING code, heat_consumed")?;
-            for (gtin, state, delta) in shares {
-                let charged = update.query_map(params![gtin, state.as_str(), delta], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
-                for row in charged {
-                    let (code, now) = row?;
-                    if now >= crate::rules::inventory::HEAT_END_POINT && now - delta < crate::rules::inventory::HEAT_END_POINT {
-                        spent.push(code);
-                    }
-                }
+        for (gtin, state, delta) in shares {
+            if *delta <= 0.0 {
+                continue;
+            }
+            let before: f64 = tx.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = ?2), 0)", params![gtin, state.as_str()], |r| r.get(0))?;
+            let after = before + delta;
+            tx.exec(
+                "INSERT INTO heat_odometers (gtin, state, total) VALUES (?1, ?2, ?3) ON CONFLICT (gtin, state) DO UPDATE SET total = excluded.total",
+                params![gtin, state.as_str(), after],
+            )?;
+            // Reached its end point now: consumed + mark-relative odometer was below
+            // the end before this charge and is at or past it after. The intervals of
+            // successive charges meet exactly, so a unit is reported once.
+            let mut reached = tx.prepare_cached(
+                "SELECT code FROM stock_units WHERE gtin = ?1 AND state = ?2 AND heat_consumed - heat_mark >= ?3 AND heat_consumed - heat_mark < ?4",
+            )?;
+            for code in reached.query_map(params![gtin, state.as_str(), END - after, END - before], |r| r.get::<_, String>(0))? {
+                spent.push(code?);
             }
         }
         tx.commit()?;

@@ -196,8 +196,9 @@ fn the_narrowed_read_chooses_what_the_whole_stock_would() {
     let journal = Journal::open(&dir.path().join("j.db")).expect("open");
     let batches: String = (0..12)
         .map(|b| {
-            let gtin = if b % 3 == 0 { "06901234000030" } else { "06901234000016" };
-            format!("[[batch]]\ngtin = \"{gtin}\"\nlot = \"L{b}\"\nexpiry = \"2027-0{}-1{}\"\nserial_prefix = \"S{b}-\"\ncount = 10\nfirst_slot = \"R{b}-0-0\"\n", 1 + b % 4, b % 3)
+            // Two products, each expiry shared by both (ties decided by heat across products).
+            let gtin = if b % 2 == 0 { "06901234000030" } else { "06901234000016" };
+            format!("[[batch]]\ngtin = \"{gtin}\"\nlot = \"L{b}\"\nexpiry = \"2027-0{}-10\"\nserial_prefix = \"S{b}-\"\ncount = 10\nfirst_slot = \"R{b}-0-0\"\n", 1 + (b / 2) % 4)
         })
         .collect();
     journal.import_manifest(&hal::manifest::parse(&batches).expect("manifest")).expect("import");
@@ -214,6 +215,8 @@ fn the_narrowed_read_chooses_what_the_whole_stock_would() {
             );
             journal.conn().execute("UPDATE stock_units SET state = ?2, hold = ?3, heat_consumed = ?4 WHERE code = ?1", rusqlite::params![code, state, hold, heat]).expect("update");
         }
+        // The odometers run too (schema 6): heat is not the column alone.
+        journal.add_heat(&[(gtins[0].clone(), UnitState::InStore, 0.01), (gtins[1].clone(), UnitState::InStore, 0.02)]).expect("charge");
         let today = chrono::NaiveDate::from_ymd_opt(2027, 1 + round % 5, 5 + round % 20).expect("date");
         for wanted in [&gtins[..1], &gtins[1..], &gtins[..]] {
             let all = journal.units_in_store(wanted).expect("all");
@@ -223,4 +226,60 @@ fn the_narrowed_read_chooses_what_the_whole_stock_would() {
         }
     }
     assert!(compared > 60, "most rounds had a unit to choose ({compared})");
+}
+
+/// The vial monitors' odometers (schema 6) give every unit the heat a per-unit
+/// ledger would: units stocked at different moments, moved between places at
+/// random, charged at random; each reported once, when it reaches its end point.
+#[test]
+fn odometers_charge_each_unit_as_a_ledger_would() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    let gtin = "06901234000016".to_owned();
+    let places = [UnitState::InStore, UnitState::Picked, UnitState::Delivered];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+    // The reference: each unit's place and heat, charged one by one.
+    let mut ledger: std::collections::BTreeMap<String, (UnitState, f64)> = Default::default();
+    let mut reported: Vec<String> = Vec::new();
+    for round in 0..120 {
+        if round % 20 == 0 {
+            let batch = format!("[[batch]]\ngtin = \"{gtin}\"\nlot = \"L{round}\"\nexpiry = \"2027-06-30\"\nserial_prefix = \"S{round}-\"\ncount = 5\nfirst_slot = \"R{}-0-0\"\n", round / 20);
+            for unit in journal.import_manifest(&hal::manifest::parse(&batch).expect("manifest")).map(|_| journal.units_in_store(&[gtin.clone()]).expect("units")).expect("import") {
+                ledger.entry(unit.code).or_insert((UnitState::InStore, 0.0));
+            }
+        }
+        for (code, (place, _)) in ledger.iter_mut() {
+            if rng.random_bool(0.1) {
+                let to = places[rng.random_range(0..3)];
+                journal.conn().execute("UPDATE stock_units SET state = ?2 WHERE code = ?1", rusqlite::params![code, to.as_str()]).expect("move");
+                *place = to;
+            }
+        }
+        let shares: Vec<(String, UnitState, f64)> = places.iter().map(|p| (gtin.clone(), *p, rng.random_range(0.0..0.02))).collect();
+        let mut expected: Vec<String> = Vec::new();
+        for (code, (place, heat)) in ledger.iter_mut() {
+            let share = shares.iter().find(|s| s.1 == *place).map_or(0.0, |s| s.2);
+            if *heat < 1.0 && *heat + share >= 1.0 {
+                expected.push(code.clone());
+            }
+            *heat += share;
+        }
+        let spent = journal.add_heat(&shares).expect("charge");
+        reported.extend(spent.iter().cloned());
+        let mut near_the_line: Vec<&String> = expected.iter().collect();
+        near_the_line.retain(|c| (ledger[*c].1 - 1.0).abs() > 1e-9);
+        for code in near_the_line {
+            assert!(spent.contains(code), "round {round}: {code} reached its end point unreported");
+        }
+        for (code, (_, heat)) in &ledger {
+            let record = journal.stock_record(code).expect("read").expect("record");
+            assert!((record.heat_consumed - heat).abs() < 1e-9, "round {round}: {code} has {} of heat, the ledger {heat}", record.heat_consumed);
+        }
+    }
+    let mut once = reported.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), reported.len(), "a unit reported twice: {reported:?}");
+    assert!(reported.len() > 5, "some units reached their end point ({})", reported.len());
 }
