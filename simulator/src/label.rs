@@ -143,27 +143,37 @@ fn wrap_onto_vial(pixels: &mut [u8], w: u32, h: u32, label: &FlatLabel, shift: f
     // cos(asin(t)) = sqrt(1 - t²): the light falls off towards the edges.
     let light: Vec<f64> = (0..=2 * steps).map(|i| (i as f64 / 4.0 - radius) / radius).map(|t| 0.75 + 0.25 * (1.0 - t * t).max(0.0).sqrt()).collect();
     let (lw, lh) = (f64::from(label.width), f64::from(label.height));
-    let x_range = (cx - half_w - half_h * sin.abs() - 2.0).max(0.0) as u32..((cx + half_w + half_h * sin.abs() + 2.0) as u32).min(w);
+    let last = arc.len() - 1;
     for y in (cy - half_h - 2.0).max(0.0) as u32..((cy + half_h + 2.0) as u32).min(h) {
         let dy = f64::from(y) - cy;
+        // Only the columns whose untilted position lies on the label's arc (|u| <
+        // half_w, give or take a pixel): u grows by cos along a row.
+        let (from, to) = ((-half_w - dy * sin) / cos - 1.0 + cx, (half_w - dy * sin) / cos + 1.0 + cx);
+        let (x0, x1) = (from.max(0.0) as u32, (to.max(0.0) as u32 + 1).min(w));
+        if x0 >= x1 {
+            continue;
+        }
         let row = &mut pixels[(y * w) as usize..((y + 1) * w) as usize];
-        for x in x_range.clone() {
-            let dx = f64::from(x) - cx;
-            // Undo the tilt, then the cylinder.
-            let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
-            if u.abs() >= radius {
+        // Undo the tilt, then the cylinder: (u, v) step by (cos, -sin) per pixel.
+        let dx = f64::from(x0) - cx;
+        let (mut u, mut v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
+        for px in &mut row[x0 as usize..x1 as usize] {
+            let (here_u, here_v) = (u, v);
+            u += cos;
+            v -= sin;
+            if here_u.abs() >= radius {
                 continue;
             }
-            let at = (u + radius) * 4.0;
+            let at = (here_u + radius) * 4.0;
             let (i, frac) = (at as usize, at.fract());
-            let next = (i + 1).min(arc.len() - 1);
-            let (lx, ly) = (radius * (arc[i] + (arc[next] - arc[i]) * frac) + lw / 2.0, v + lh / 2.0);
+            let next = (i + 1).min(last);
+            let (lx, ly) = (radius * (arc[i] + (arc[next] - arc[i]) * frac) + lw / 2.0, here_v + lh / 2.0);
             if lx < 0.0 || ly < 0.0 || lx >= lw || ly >= lh {
                 continue;
             }
             let grey = f64::from(label.pixels[(ly as u32 * label.width + lx as u32) as usize]);
             let lit = light[i] + (light[next] - light[i]) * frac;
-            row[x as usize] = (grey * lit) as u8;
+            *px = (grey * lit) as u8;
         }
     }
 }
