@@ -61,6 +61,8 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create journal folder {}", dir.display()))?;
     }
     let journal = Arc::new(Journal::open_with(&config.journal.path, clock, config.journal.host_fsync).with_context(|| format!("journal {}", config.journal.path.display()))?);
+    // Before anything is read from it: one controller per journal (H-21).
+    journal.claim(&config.journal.path)?;
     let added = journal.import_manifest(&manifest)?;
     tracing::info!(added, total = manifest.len(), "loading manifest imported");
     let settings = Settings {

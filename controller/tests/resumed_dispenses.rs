@@ -277,6 +277,8 @@ async fn health_is_not_serving_until_recovery_is_done() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rig = Rig::new(dir.path(), 120.0).await;
     let config = rig.config.clone();
+    // Gone as a dead process is: its claim on the journal with it (H-21).
+    rig.dispatcher.stop_as_if_crashed();
     drop(rig);
     let sim = SimWorkstation::new(SimConfig { speed: 50.0, booths: 2, ..SimConfig::default() }, &controller::assemble::load_manifest(&config).expect("manifest"));
     let assembled = prepare_on(config.clone(), Clock::system(), sim.devices()).expect("prepared");

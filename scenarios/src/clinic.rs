@@ -26,6 +26,14 @@ pub struct Visit {
     pub behaviour: Behaviour,
 }
 
+/// What the clinic ordered for a dispense: the oracle's record of the patient's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordered {
+    pub product: String,
+    pub booth: u8,
+    pub born: chrono::NaiveDate,
+}
+
 /// The controller the clinic talks to now; a restart puts a new one here.
 pub type Current = tokio::sync::watch::Receiver<Dispatcher>;
 
@@ -46,9 +54,9 @@ pub struct Desk {
     pub validation_timeout: Duration,
     pub sim: simulator::SimWorkstation,
     pub seed: u64,
-    /// The clinic's record of what it ordered: dispense id → (product, booth).
-    /// The oracle judges the trays against this, not against the journal.
-    pub ordered: Arc<Mutex<BTreeMap<String, (String, u8)>>>,
+    /// The clinic's record of what it ordered, by dispense id. The oracle judges
+    /// the trays against this, not against the journal.
+    pub ordered: Arc<Mutex<BTreeMap<String, Ordered>>>,
     /// The doses given: dispense id → when the workstation took the administration.
     pub given: Arc<Mutex<BTreeMap<String, chrono::DateTime<chrono::Utc>>>>,
     /// Mistakes the workstation did not shrug off, each with what happened.
@@ -150,7 +158,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, desk: &Desk,
         }
     };
     let id = started.dispense_id;
-    desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (v.product.clone(), v.booth));
+    desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Ordered { product: v.product.clone(), booth: v.booth, born });
     if slips.retry {
         // The clinic's call timed out on its side: it sends the same order again.
         match current.borrow().clone().start(&request_id, order.clone()) {

@@ -36,7 +36,7 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
         none_found(
             "no inadmissible unit in a tray (ground truth)",
             &m.inadmissible_in_trays,
-            "every unit in a tray was the ordered product, in date, not recalled, not a copy, photographed on its way, within its time out of the fridge, never frozen",
+            "every unit in a tray was the ordered product, for the patient's age, in date, not recalled, not a copy, photographed on its way, within its time out of the fridge, never frozen",
         ),
         none_found("the clinic's mistakes shrugged off", &m.clinic_mistakes_mishandled, "every retry found its dispense, every double tap one answer, no wrong or late validation taken"),
         none_found("every unit accounted for", &m.unaccounted, "journal and physical record agree"),

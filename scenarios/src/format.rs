@@ -192,6 +192,11 @@ pub struct Arrivals {
     pub refuses: f64,
     #[serde(default)]
     pub cancels: f64,
+    /// Share of patients the ordered product is not for: too young for it (or too
+    /// old, for a product with an upper age), as a busy front desk sometimes
+    /// orders. The workstation must refuse them before a unit leaves the store.
+    #[serde(default)]
+    pub ineligible: f64,
 }
 
 /// How long the guardian and the nurse take (uniform between the two numbers, seconds).
@@ -425,7 +430,7 @@ impl Scenario {
             if a.mix.is_empty() || a.mix.values().any(|w| !(*w >= 0.0 && w.is_finite())) || a.mix.values().sum::<f64>() <= 0.0 {
                 return Err("patients.arrivals.mix needs at least one product with a positive weight".into());
             }
-            for (name, share) in [("no_show", a.no_show), ("refuses", a.refuses), ("cancels", a.cancels)] {
+            for (name, share) in [("no_show", a.no_show), ("refuses", a.refuses), ("cancels", a.cancels), ("ineligible", a.ineligible)] {
                 if !(0.0..=1.0).contains(&share) {
                     return Err(format!("patients.arrivals.{name} is a share between 0 and 1, got {share}"));
                 }

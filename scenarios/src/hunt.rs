@@ -2,7 +2,8 @@
 //! seed generates a random world and clinic day — a scenario: store and booths,
 //! stock with mislabels, swapped labels and counterfeit copies, lots expiring around
 //! the day's local midnight, a site somewhere in the world; patients with random
-//! orders and a clinic that no-shows, refuses and cancels; faults from the whole
+//! orders (some for a product their age rules out) and a clinic that no-shows,
+//! refuses, cancels and makes a front desk's mistakes; faults from the whole
 //! fault language at random times, controller restarts and recalls — runs it on the
 //! virtual clock over the real wire framing, and judges it by the checks every run
 //! has (made from the simulator's physical record: which unit reached which tray,
@@ -98,12 +99,13 @@ pub fn generate(seed: u64) -> String {
     let mix: Vec<String> = PRODUCTS.iter().map(|(p, _)| format!("{p} = {}", rng.random_range(1..=3))).collect();
     let _ = writeln!(
         t,
-        "[patients.arrivals]\nper_hour = {}\nmix = {{ {} }}\nno_show = {:.2}\nrefuses = {:.2}\ncancels = {:.2}\n",
+        "[patients.arrivals]\nper_hour = {}\nmix = {{ {} }}\nno_show = {:.2}\nrefuses = {:.2}\ncancels = {:.2}\nineligible = {:.2}\n",
         rng.random_range(20..=160),
         mix.join(", "),
         rng.random_range(0.0..0.05),
         rng.random_range(0.0..0.05),
-        rng.random_range(0.0..0.05)
+        rng.random_range(0.0..0.05),
+        rng.random_range(0.0..0.1)
     );
 
     // A clinic that makes mistakes: retries, double taps, scans (some of the wrong

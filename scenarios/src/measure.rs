@@ -319,7 +319,7 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
             continue;
         };
         let order = controller::dispense::carriers::dispense_of(delivery.carrier).and_then(|id| raw.ordered.get(&id).map(|o| (id, o)));
-        let Some((id, (product, booth))) = order else {
+        let Some((id, crate::clinic::Ordered { product, booth, born })) = order else {
             wrong.push(format!("{what}: brought for no order the clinic placed"));
             continue;
         };
@@ -332,6 +332,8 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
             Some(format!("{id} was ordered for booth {booth}"))
         } else if !catalog.product_of(&code).is_some_and(|p| p.id == *product) {
             Some(format!("{id} ordered {product}"))
+        } else if let Some(not_for) = catalog.product(product).and_then(|p| age_outside(p, *born, settled.with_timezone(&zone).date_naive())) {
+            Some(format!("{id}: {not_for}"))
         } else if expiry.is_some_and(|e| e < settled.with_timezone(&zone).date_naive()) {
             Some(format!("expired on the site's calendar ({})", expiry.map(|e| e.to_string()).unwrap_or_default()))
         } else if let Some((_, recalled)) = raw.recalls.iter().find(|(l, t)| lot.as_ref() == Some(l) && *t < settled) {
@@ -348,6 +350,19 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
         }
     }
     wrong
+}
+
+/// Why a patient born on `born` may not have `product` on the site's date `on`
+/// (the catalog's ages, judged here from the clinic's record, not the controller's).
+fn age_outside(product: &controller::rules::catalog::Product, born: chrono::NaiveDate, on: chrono::NaiveDate) -> Option<String> {
+    let age = (on - born).num_days();
+    let too_young = age < i64::from(product.min_age_days);
+    let too_old = product.max_age_days.is_some_and(|max| age > i64::from(max));
+    let ages = match product.max_age_days {
+        Some(max) => format!("{} to {max} days", product.min_age_days),
+        None => format!("from {} days", product.min_age_days),
+    };
+    (too_young || too_old).then(|| format!("a patient {age} days old; {} is for ages {ages}", product.id))
 }
 
 /// What a delivered unit lived through that makes it unfit, by the simulator's

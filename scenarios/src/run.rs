@@ -106,9 +106,9 @@ pub struct Raw {
     /// For each controller restart, the virtual seconds from starting the new
     /// controller to its taking orders again (homing and recovery included).
     pub restart_to_serving_s: Vec<f64>,
-    /// The clinic's own record of what it ordered: dispense id → (product, booth).
-    /// The oracle judges the trays against this, not against the journal.
-    pub ordered: BTreeMap<String, (String, u8)>,
+    /// The clinic's own record of what it ordered, by dispense id. The oracle
+    /// judges the trays against this, not against the journal.
+    pub ordered: BTreeMap<String, crate::clinic::Ordered>,
     /// The clinic's mistakes the workstation did not shrug off (see [`crate::clinic`]).
     pub mishandled: Vec<String>,
     /// The clinic's record of the doses it gave: dispense id → when the workstation
@@ -175,7 +175,9 @@ pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog
             } else {
                 Behaviour::Normal
             };
-            out.push(Visit { number: 0, at: Duration::from_secs_f64(t), age_days: youngest(&product)?, product, booth: 0, behaviour });
+            // Drawn only when asked for, so older scenarios keep their patients.
+            let age_days = if a.ineligible > 0.0 && rng.random::<f64>() < a.ineligible { not_for(catalog, &product, &mut rng)? } else { youngest(&product)? };
+            out.push(Visit { number: 0, at: Duration::from_secs_f64(t), age_days, product, booth: 0, behaviour });
         }
     }
     out.sort_by_key(|v| v.at);
@@ -187,6 +189,19 @@ pub fn visits(scenario: &Scenario, catalog: &controller::rules::catalog::Catalog
         }
     }
     Ok(out)
+}
+
+/// An age the product is not for: up to a month too young, or, for a product with
+/// no lower age, up to a month past its upper age; a product for every age gets an
+/// eligible one (nothing makes its patient ineligible by age).
+fn not_for(catalog: &controller::rules::catalog::Catalog, product: &str, rng: &mut SmallRng) -> anyhow::Result<u32> {
+    let p = catalog.product(product).with_context(|| format!("patients: product {product:?} is not in the catalog"))?;
+    let by = rng.random_range(1..=30);
+    Ok(match (p.min_age_days, p.max_age_days) {
+        (min, _) if min > 0 => min.saturating_sub(by),
+        (_, Some(max)) => max + by,
+        (min, None) => min + 30,
+    })
 }
 
 /// The workstation's config for a scenario, written into `dir`.

@@ -97,6 +97,8 @@ impl Dispatcher {
             device.stop_heartbeat();
         }
         lock(&self.core.live).clear();
+        // As the process's death would: the journal is free for the next controller.
+        self.core.journal.give_up_claim();
     }
 
     pub fn journal(&self) -> &Journal {

@@ -3,7 +3,7 @@
 //! The tables' operations are in one file per family beside this one.
 
 use crate::journal::clock::Clock;
-use crate::journal::error::Result;
+use crate::journal::error::{JournalError, Result};
 use crate::journal::schema;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -20,6 +20,8 @@ pub struct Journal {
     pub(crate) holds: tokio::sync::watch::Sender<u64>,
     /// Simulation only: set once a crash point fired (see [`Journal::crash_after`]).
     crashed: Arc<AtomicBool>,
+    /// The controller's claim on the journal file (see [`Journal::claim`]).
+    claim: Mutex<Option<std::fs::File>>,
 }
 
 impl Journal {
@@ -45,7 +47,35 @@ impl Journal {
         // Room for every statement the journal runs, so none is parsed twice.
         conn.set_prepared_statement_cache_capacity(64);
         schema::bring_up_to_date(&conn)?;
-        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default() })
+        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default() })
+    }
+
+    /// Claims the journal at `path` for this controller: one controller per journal
+    /// (SAFETY H-21). Two would each resume the other's dispenses and move the
+    /// machine on their behalf. The claim is an exclusive lock on `<path>.lock`,
+    /// which the operating system drops when the process dies however it dies, so a
+    /// crash never leaves the journal claimed; readers (`workstation trace`) take no
+    /// claim. Refused, naming the journal, while another controller holds it.
+    pub fn claim(&self, path: &Path) -> Result<()> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let lock_name = lock_path.display().to_string();
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|error| JournalError::Lock { lock: lock_name.clone(), error })?;
+        match file.try_lock() {
+            Ok(()) => {
+                *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse { journal: path.display().to_string(), lock: lock_name }),
+            Err(std::fs::TryLockError::Error(error)) => Err(JournalError::Lock { lock: lock_name, error }),
+        }
+    }
+
+    /// Gives the claim up: simulation only, where a controller "dies" inside a
+    /// process that lives on (a real one's claim goes with its process).
+    pub fn give_up_claim(&self) {
+        self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Simulation only: a crash point between two journal writes. The next
