@@ -170,11 +170,28 @@ async fn open_wire(path: &std::path::Path, frame_timeout_ms: u64) -> anyhow::Res
     Ok(drivers.into_devices(Arc::new(camera)))
 }
 
+/// How long start-up keeps asking a device who it is while it does not answer or
+/// its line garbles the answers: found by `wssim hunt` (seed 282), a controller
+/// restarted while the devices were still without power asked once, got no answer
+/// and never came up. Past this, start-up fails naming the device.
+const IDENTIFY_FOR: Duration = Duration::from_secs(60);
+
 /// Asks each field device who it is (device type, firmware, serial) and waits for
-/// its heartbeat, before anything moves.
+/// its heartbeat, before anything moves. A lost or garbled answer is asked again
+/// for [`IDENTIFY_FOR`]; a device that answers wrongly is an error at once.
 pub async fn check_who_answers(drivers: &WireDevices) -> anyhow::Result<()> {
     for device in [&drivers.store_device, &drivers.conveyor_device] {
-        let identity = device.identity().await.with_context(|| format!("{} at {}", device.link().device(), device.link().transport()))?;
+        let asking = tokio::time::Instant::now();
+        let identity = loop {
+            match device.identity().await {
+                Ok(identity) => break identity,
+                Err(e) if matches!(e.kind(), hal::ErrorKind::Timeout | hal::ErrorKind::Crc | hal::ErrorKind::NoResponse) && asking.elapsed() < IDENTIFY_FOR => {
+                    tracing::warn!(device = device.link().device(), "no clear answer to who it is ({e}); asking again");
+                    tokio::time::sleep(device.link().timing().poll()).await;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("{} at {}", device.link().device(), device.link().transport()))),
+            }
+        };
         tracing::info!(device = device.link().device(), transport = %device.link().transport(), firmware = %identity.firmware, serial = %identity.serial_number, "field device found");
         device.wait_heartbeat(Duration::from_secs(5)).await?;
     }

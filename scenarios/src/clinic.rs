@@ -41,7 +41,7 @@ pub type Current = tokio::sync::watch::Receiver<Dispatcher>;
 const REORDERS: usize = 2;
 
 /// How long the clinic waits for a controller that is down before it gives up an order.
-const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
+pub(crate) const CONTROLLER_DOWN_WAIT: Duration = Duration::from_secs(300);
 
 /// How long after the validation timeout a late guardian validates.
 const LATE_BY: Duration = Duration::from_secs(30);

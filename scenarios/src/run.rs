@@ -309,17 +309,16 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     // is still dying (waiting for its crash point) or down waits, then takes the
     // controller that came back — never starts a second controller beside it.
     let one_restart_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+    // Each recall with when a controller took it (the oracle judges from then).
+    let recalls: Arc<std::sync::Mutex<Vec<(String, DateTime<Utc>)>>> = Arc::default();
     for a in &scenario.actions {
-        let (current, a) = (current.clone(), a.clone());
+        let (mut current, a) = (current.clone(), a.clone());
         let (current_tx, restarted, config, clock, sim, hardware) = (current_tx.clone(), restarted.clone(), config.clone(), clock.clone(), sim.clone(), hardware.clone());
-        let (restart_times, one_restart_at_a_time) = (restart_times.clone(), one_restart_at_a_time.clone());
+        let (restart_times, one_restart_at_a_time, recalls) = (restart_times.clone(), one_restart_at_a_time.clone(), recalls.clone());
         tokio::spawn(async move {
             tokio::time::sleep_until(opened + Duration::from_secs_f64(a.at_min * 60.0)).await;
             if let Some(lot) = &a.recall_lot {
-                match current.borrow().clone().recall_batch(None, lot, &a.reason, "scenario pharmacist") {
-                    Ok(held) => tracing::info!(lot, held, "batch recalled"),
-                    Err(e) => tracing::error!("recall of {lot} failed: {e}"),
-                }
+                recall(&mut current, lot, &a.reason, &recalls).await;
             }
             if let Some(code) = &a.clear_fault {
                 let dispatcher = current.borrow().clone();
@@ -418,7 +417,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
     let ordered = desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mishandled = desk.mishandled.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let given = desk.given.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let recalls = scenario.actions.iter().filter_map(|a| a.recall_lot.clone().map(|lot| (lot, opened_at + chrono::Duration::milliseconds((a.at_min * 60_000.0) as i64)))).collect();
+    let recalls = recalls.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Raw { start, opened_at, end, visits, patients: outcomes, finals, samples, assembled, sim: sim.clone(), wall: Duration::ZERO, dir, garbled_frames, restart_to_serving_s, ordered, mishandled, given, sim_epoch, recalls })
 }
 
@@ -455,6 +454,32 @@ async fn crew_visit(current: &crate::clinic::Current, sim: &simulator::SimWorkst
 /// in-memory lines with the real framing (the store on RTU, the conveyor on TCP)
 /// when `hardware` is given, else on the device models directly; the camera is read
 /// in process. Started again after a restart, it recovers from the journal.
+/// The pharmacist's recall of `lot`, sent again to the next controller while the
+/// one it reached is down or died taking it (a dead controller answers nothing: the
+/// request fails), as the clinic does with its orders; recorded once taken.
+async fn recall(current: &mut crate::clinic::Current, lot: &str, reason: &str, recalls: &std::sync::Mutex<Vec<(String, DateTime<Utc>)>>) {
+    loop {
+        let d = current.borrow_and_update().clone();
+        match d.recall_batch(None, lot, reason, "scenario pharmacist") {
+            Ok(held) => {
+                recalls.lock().unwrap_or_else(|p| p.into_inner()).push((lot.to_owned(), d.now()));
+                tracing::info!(lot, held, "batch recalled");
+                return;
+            }
+            Err(e) if matches!(e, controller::dispatch::DispatchError::NotReady(_)) || d.journal().crashed() => {
+                if !matches!(tokio::time::timeout(crate::clinic::CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) {
+                    tracing::error!("recall of {lot} failed: {e}; no controller came back to take it");
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!("recall of {lot} failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
 async fn start_controller(config: Config, clock: Clock, sim: &simulator::SimWorkstation, hardware: Option<&HardwareSim>) -> anyhow::Result<Assembled> {
     let Some(hardware) = hardware else {
         return assemble_on(config, clock, sim.devices()).await;

@@ -26,6 +26,7 @@ impl Dispatcher {
     /// Recalls a batch; every unit not yet given is held and never picked.
     pub fn recall_batch(&self, gtin: Option<&str>, lot: &str, reason: &str, actor: &str) -> Result<usize, DispatchError> {
         Self::require(&[("lot", lot), ("reason", reason), ("actor", actor)])?;
+        self.refuse_if_stopped()?;
         match crate::ops::stock::recall_batch(&self.core.journal, &self.core.catalog, gtin, lot, reason, actor)? {
             0 => Err(DispatchError::NoSuchStock(format!("no unit of batch {lot} is in stock or on its way"))),
             held => Ok(held),
