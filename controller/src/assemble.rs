@@ -5,7 +5,7 @@
 //! API between the two, so health says NOT_SERVING while it recovers.
 
 use crate::config::{Config, HardwareConfig};
-use crate::dispatch::{Dispatcher, Settings};
+use crate::dispatch::{DispatchError, Dispatcher, Settings};
 use crate::journal::Journal;
 use crate::journal::clock::Clock;
 use crate::rules::catalog::Catalog;
@@ -99,9 +99,20 @@ impl Assembled {
         // The motion gate refuses homing while an interlock is open: wait for it
         // rather than give up (found by `wssim hunt`, seed 73: a restart during an
         // open light curtain never came back).
-        until_homing_may_start(dispatcher).await;
         let t = std::time::Instant::now();
-        dispatcher.home(crate::motion::Authority::Service, "start-up").await.context("homing the picker and the belt")?;
+        loop {
+            until_homing_may_start(dispatcher).await;
+            match dispatcher.home(crate::motion::Authority::Service, "start-up").await {
+                Ok(()) => break,
+                // An interlock opened (or a crew took the machine) between the wait
+                // and the motion: wait again rather than give up (found by `wssim
+                // hunt`, seed 451: an e-stop pressed as the restarted controller
+                // homed kept the workstation down for good).
+                Err(e @ (DispatchError::InterlockOpen(_) | DispatchError::MotionRefused(_))) => tracing::warn!("start-up: homing refused ({e}); waiting again"),
+                Err(DispatchError::Device(e)) if e.kind() == hal::ErrorKind::Interlock => tracing::warn!("start-up: homing refused by a device ({e}); waiting again"),
+                Err(e) => return Err(anyhow::Error::new(e).context("homing the picker and the belt")),
+            }
+        }
         let homing = t.elapsed();
         // Settle what the last run left unfinished before any new order is taken.
         let started = std::time::Instant::now();

@@ -321,11 +321,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
                 recall(&mut current, lot, &a.reason, &recalls).await;
             }
             if let Some(code) = &a.clear_fault {
-                let dispatcher = current.borrow().clone();
-                let board = &dispatcher.telemetry().faults;
-                for fault in board.active().into_iter().filter(|f| &f.code == code) {
-                    board.clear(&fault.id, Some(("scenario crew", "cleared in maintenance")));
-                }
+                crew_clears(&mut current, code).await;
             }
             if let Some(minutes) = a.maintenance_min {
                 crew_visit(&current, &sim, minutes).await;
@@ -454,6 +450,32 @@ async fn crew_visit(current: &crate::clinic::Current, sim: &simulator::SimWorkst
 /// in-memory lines with the real framing (the store on RTU, the conveyor on TCP)
 /// when `hardware` is given, else on the device models directly; the camera is read
 /// in process. Started again after a restart, it recovers from the journal.
+/// How long a crew that cleared a fault stays on site: a controller that takes
+/// over meanwhile (the one it cleared on died before the clearing was kept) has
+/// the fault cleared again.
+const CREW_STAYS: Duration = Duration::from_secs(600);
+
+/// A crew clears every active fault `code` on the controller that is up (one that
+/// is down is waited for, as the clinic waits), and again on any controller that
+/// takes over while it is on site. Found by `wssim hunt` (seed 451): a clearing
+/// sent to a dying controller was lost, the next one still had the streak fault, and
+/// the workstation rightly waited for a crew that had already left.
+async fn crew_clears(current: &mut crate::clinic::Current, code: &str) {
+    let leaves = tokio::time::Instant::now() + CREW_STAYS;
+    loop {
+        let d = current.borrow_and_update().clone();
+        if !(d.tasks().stopped() || d.journal().crashed()) {
+            let board = &d.telemetry().faults;
+            for fault in board.active().into_iter().filter(|f| f.code == code) {
+                board.clear(&fault.id, Some(("scenario crew", "cleared in maintenance")));
+            }
+        }
+        if !matches!(tokio::time::timeout_at(leaves, current.changed()).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
 /// The pharmacist's recall of `lot`, sent again to the next controller while the
 /// one it reached is down or died taking it (a dead controller answers nothing: the
 /// request fails), as the clinic does with its orders; recorded once taken.

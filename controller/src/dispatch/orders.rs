@@ -5,6 +5,7 @@
 use crate::dispatch::dispatcher::Dispatcher;
 use crate::dispatch::error::DispatchError;
 use crate::dispense::cancel::CancelWindow;
+use crate::dispense::claim::Claim;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::{Live, lock};
 use crate::dispense::runner::{DispenseRun, RESCAN_NOTICE, hold_on, unusable_in_tray};
@@ -96,13 +97,15 @@ impl Dispatcher {
     }
 
     /// Starts again the dispenses recovery resumed (H-16), oldest first, under the
-    /// same ids. Each takes the station locks its unit's place holds before any
-    /// runner starts, so no other dispense can take its gate, tray or scan station.
+    /// same ids. Each claims the station locks its unit's place holds before any
+    /// runner starts, so no other dispense can take its gate, tray or scan station;
+    /// a lock another resumed dispense already holds (no consistent journal makes
+    /// two units claim one place) is waited for, never done without.
     pub fn resume(&self, resumed: Vec<(DispenseStatus, Resume)>) {
         let mut runs = Vec::new();
         for (status, at) in resumed {
             let booth = status.order.booth;
-            let take = |lock: &Arc<tokio::sync::Mutex<()>>| lock.clone().try_lock_owned().ok();
+            let take = |lock: &Arc<tokio::sync::Mutex<()>>| Some(Claim::of(lock));
             let gate = || self.core.locks.gates.get(&booth).and_then(take);
             let guards = match at {
                 Resume::Queued => [None, None, None, None],

@@ -3,6 +3,7 @@
 //! restart.
 pub mod cancel;
 pub mod carriers;
+pub(crate) mod claim;
 pub mod confirmation;
 pub(crate) mod core;
 pub mod flow;

@@ -4,6 +4,7 @@
 
 use crate::dispense::cancel::CancelWindow;
 use crate::dispense::carriers::carrier_of;
+use crate::dispense::claim::Claim;
 use crate::dispense::confirmation::Confirmation;
 use crate::dispense::core::Core;
 use crate::dispense::flow::{Command, DispenseFlow, Event, Outbox, Resume, stage_of};
@@ -40,6 +41,9 @@ pub(crate) struct DispenseRun {
     /// The command under way, as journalled: a motion repeated after homing is
     /// journalled again first, so every motion follows its intent.
     intent: Option<Intent>,
+    /// A resumed dispense's station claims (gate, booth, scan station, picker),
+    /// taken up before its first step.
+    claims: Option<[Option<Claim>; 4]>,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -88,17 +92,28 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None, intent: None }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None, intent: None, claims: None }
     }
 
     /// A dispense a restart interrupted, picking up `at` where its unit is, with the
-    /// station locks its place holds (taken before any new order could take them).
-    pub fn resuming(mut self, at: Resume, guards: [Option<OwnedMutexGuard<()>>; 4]) -> Self {
-        let [gate, booth, scan, picker] = guards;
+    /// station locks its place holds (claimed before any new order could take them;
+    /// one another resumed dispense holds is waited for before the first step).
+    pub fn resuming(mut self, at: Resume, claims: [Option<Claim>; 4]) -> Self {
         self.resume = Some(at);
         self.release_first = at == Resume::FromHatch;
-        (self.gate_guard, self.booth_guard, self.scan_guard, self.picker_guard) = (gate, booth, scan, picker);
+        self.claims = Some(claims);
         self
+    }
+
+    /// Holds the stations a resumed dispense claimed (see [`Claim`]).
+    async fn take_up_claims(&mut self) {
+        let Some([gate, booth, scan, picker]) = self.claims.take() else { return };
+        let id = self.status.id.clone();
+        let hold = |claim: Option<Claim>| async { match claim { Some(claim) => Some(claim.hold(&id).await), None => None } };
+        self.gate_guard = hold(gate).await;
+        self.booth_guard = hold(booth).await;
+        self.scan_guard = hold(scan).await;
+        self.picker_guard = hold(picker).await;
     }
 
     /// Holds the scan station (one unit there at a time) unless it already does.
@@ -114,6 +129,7 @@ impl DispenseRun {
     }
 
     pub async fn run(mut self) {
+        self.take_up_claims().await;
         if let Err(e) = self.drive().await {
             if self.core.journal.crashed() {
                 // A simulated crash between two journal writes: a dead controller
