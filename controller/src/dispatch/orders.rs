@@ -176,7 +176,10 @@ impl Dispatcher {
 
     /// Every dispense in progress, oldest first.
     pub fn queue(&self) -> Vec<DispenseStatus> {
-        let mut all: Vec<DispenseStatus> = lock(&self.core.live).values().map(|l| l.status.borrow().clone()).collect();
+        // A dispense whose end is published is out of the queue, though its runner
+        // may not have let go yet (a fresh-clone CI run under load listed one
+        // already administered).
+        let mut all: Vec<DispenseStatus> = lock(&self.core.live).values().map(|l| l.status.borrow().clone()).filter(|s| !s.stage.is_final()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
