@@ -97,4 +97,7 @@ async fn a_confirmation_to_a_stopped_controller_is_refused_not_swallowed() {
     assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "cancel sent while down: {refused:?}");
     let refused = dispatcher.enter_maintenance("crew-1", "belt cleaning", Duration::from_secs(600), true);
     assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "maintenance entered while down: {refused:?}");
+    // A recall too: taken as final, it would be lost with this controller (hunt seed 142).
+    let refused = dispatcher.recall_batch(None, "EARLY", "manufacturer's notice", "pharmacist");
+    assert!(matches!(refused, Err(controller::dispatch::DispatchError::NotReady(_))), "recall sent while down: {refused:?}");
 }
