@@ -464,7 +464,7 @@ async fn crew_clears(current: &mut crate::clinic::Current, code: &str) {
     let leaves = tokio::time::Instant::now() + CREW_STAYS;
     loop {
         let d = current.borrow_and_update().clone();
-        if !(d.tasks().stopped() || d.journal().crashed()) {
+        if !d.is_stopped() {
             let board = &d.telemetry().faults;
             for fault in board.active().into_iter().filter(|f| f.code == code) {
                 board.clear(&fault.id, Some(("scenario crew", "cleared in maintenance")));
@@ -488,7 +488,7 @@ async fn recall(current: &mut crate::clinic::Current, lot: &str, reason: &str, r
                 tracing::info!(lot, held, "batch recalled");
                 return;
             }
-            Err(e) if matches!(e, controller::dispatch::DispatchError::NotReady(_)) || d.journal().crashed() => {
+            Err(e) if matches!(e, controller::dispatch::DispatchError::NotReady(_)) || d.is_stopped() => {
                 if !matches!(tokio::time::timeout(crate::clinic::CONTROLLER_DOWN_WAIT, current.changed()).await, Ok(Ok(()))) {
                     tracing::error!("recall of {lot} failed: {e}; no controller came back to take it");
                     return;

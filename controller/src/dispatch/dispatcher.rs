@@ -101,6 +101,12 @@ impl Dispatcher {
         self.core.journal.give_up_claim();
     }
 
+    /// Whether this controller is stopped (or, in simulation, died at a crash
+    /// point): it acts on nothing more and refuses requests as not ready.
+    pub fn is_stopped(&self) -> bool {
+        self.core.tasks.stopped() || self.core.journal.crashed()
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.core.journal
     }

@@ -245,7 +245,7 @@ impl Dispatcher {
     /// would not act on: the clinic sends it again to the controller that comes back,
     /// so it is never answered as taken.
     pub(crate) fn refuse_if_stopped(&self) -> Result<(), DispatchError> {
-        if self.core.tasks.stopped() || self.core.journal.crashed() {
+        if self.is_stopped() {
             return Err(DispatchError::NotReady("stopped"));
         }
         Ok(())
