@@ -1,7 +1,7 @@
 //! `DispensingService`: orders as observable commands (start, watch, get, cancel,
 //! queue) and the booth's confirmations.
 
-use crate::api::auth::extract::{caller, stream_permit};
+use crate::api::auth::extract::caller;
 use crate::api::convert::{optional, parse_date, timestamp};
 use crate::api::errors::{bad_request, to_status};
 use crate::dispatch::{Dispatcher, Watch};
@@ -99,8 +99,7 @@ impl DispensingService for DispensingApi {
 
     type WatchDispenseStream = ProgressStream;
 
-    async fn watch_dispense(&self, mut request: Request<pb::WatchDispenseRequest>) -> Result<Response<Self::WatchDispenseStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn watch_dispense(&self, request: Request<pb::WatchDispenseRequest>) -> Result<Response<Self::WatchDispenseStream>, Status> {
         let id = request.into_inner().dispense_id;
         let stream: ProgressStream = match self.dispatcher.watch(&id).map_err(to_status)? {
             Watch::Finished(status) => Box::pin(futures::stream::iter([Ok(progress(status))])),
@@ -117,7 +116,7 @@ impl DispensingService for DispensingApi {
                 Some((Ok(progress(status)), (rx, finished, false)))
             })),
         };
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_dispense(&self, request: Request<pb::GetDispenseRequest>) -> Result<Response<pb::GetDispenseResponse>, Status> {

@@ -3,7 +3,7 @@
 //! journalled with the caller as the actor.
 
 use crate::api::monitoring::{fault, workstation_state};
-use crate::api::auth::extract::{caller, stream_permit};
+use crate::api::auth::extract::caller;
 use crate::api::convert::{from_timestamp, optional, timestamp};
 use crate::api::errors::{bad_request, to_status};
 use crate::dispatch::{Dispatcher, MaintenanceLease};
@@ -166,8 +166,7 @@ impl MaintenanceService for MaintenanceApi {
         Ok(Response::new(pb::JogResponse {}))
     }
 
-    async fn self_test(&self, mut request: Request<pb::SelfTestRequest>) -> Result<Response<Self::SelfTestStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn self_test(&self, request: Request<pb::SelfTestRequest>) -> Result<Response<Self::SelfTestStream>, Status> {
         let actor = caller(&request)?.name;
         // Refuse at once (not mid-stream) when the caller may not move things.
         self.dispatcher.require_lease(&actor).map_err(to_status)?;
@@ -182,7 +181,7 @@ impl MaintenanceService for MaintenanceApi {
         let stream = futures::StreamExt::map(stream, |r| {
             Ok(pb::SelfTestResponse { step: r.step, steps: r.steps, name: r.name, passed: r.outcome == Outcome::Passed, skipped: r.outcome == Outcome::Skipped, detail: r.detail })
         });
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn read_registers(&self, request: Request<pb::ReadRegistersRequest>) -> Result<Response<pb::ReadRegistersResponse>, Status> {
@@ -204,8 +203,7 @@ impl MaintenanceService for MaintenanceApi {
         Ok(Response::new(pb::CameraSnapshotResponse { png: shot.png, width: shot.width, height: shot.height, code: shot.code.unwrap_or_default(), detail: shot.detail, region }))
     }
 
-    async fn export_logs(&self, mut request: Request<pb::ExportLogsRequest>) -> Result<Response<Self::ExportLogsStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn export_logs(&self, request: Request<pb::ExportLogsRequest>) -> Result<Response<Self::ExportLogsStream>, Status> {
         let actor = caller(&request)?.name;
         let req = request.into_inner();
         let to = req.to.as_ref().map(|t| from_timestamp("to", t)).transpose()?.unwrap_or_else(|| self.dispatcher.now());
@@ -229,6 +227,6 @@ impl MaintenanceService for MaintenanceApi {
                 chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: part.to_vec() }));
             }
         }
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(futures::stream::iter(chunks), permit))))
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 }

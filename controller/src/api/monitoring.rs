@@ -5,7 +5,6 @@
 
 use crate::api::dispensing::stage;
 use crate::dispense::workstation::WorkstationState;
-use crate::api::auth::extract::stream_permit;
 use crate::api::convert::timestamp;
 use crate::dispatch::{BoothsPicture, Dispatcher};
 use crate::ops::faultboard::ActiveFault;
@@ -108,8 +107,7 @@ impl MonitoringService for MonitoringApi {
     type WatchTemperaturesStream = Boxed<pb::WatchTemperaturesResponse>;
     type WatchBoothsStream = Boxed<pb::WatchBoothsResponse>;
 
-    async fn watch_workstation(&self, mut request: Request<pb::WatchWorkstationRequest>) -> Result<Response<Self::WatchWorkstationStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn watch_workstation(&self, _request: Request<pb::WatchWorkstationRequest>) -> Result<Response<Self::WatchWorkstationStream>, Status> {
         let dispatcher = self.dispatcher.clone();
         let state = dispatcher.watch_state();
         let faults = dispatcher.telemetry().faults.subscribe();
@@ -131,11 +129,10 @@ impl MonitoringService for MonitoringApi {
             };
             Some((Ok(picture), (state, faults, false, dispatcher)))
         });
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn watch_temperatures(&self, mut request: Request<pb::WatchTemperaturesRequest>) -> Result<Response<Self::WatchTemperaturesStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn watch_temperatures(&self, _request: Request<pb::WatchTemperaturesRequest>) -> Result<Response<Self::WatchTemperaturesStream>, Status> {
         let (low, high) = self.band;
         let stream = changes(self.dispatcher.telemetry().temperatures(), move |sample| {
             sample.as_ref().map(|s| pb::WatchTemperaturesResponse {
@@ -145,7 +142,7 @@ impl MonitoringService for MonitoringApi {
                 high_alarm_celsius: high,
             })
         });
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn list_temperatures(&self, request: Request<pb::ListTemperaturesRequest>) -> Result<Response<pb::ListTemperaturesResponse>, Status> {
@@ -183,9 +180,8 @@ impl MonitoringService for MonitoringApi {
         }))
     }
 
-    async fn watch_booths(&self, mut request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
-        let permit = stream_permit(&mut request);
+    async fn watch_booths(&self, _request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
         let stream = changes(self.dispatcher.watch_booths(), |views| Some(booths(views)));
-        Ok(Response::new(Box::pin(crate::api::auth::layer::with_permit(stream, permit))))
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -97,6 +97,9 @@ pub fn new_token() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Rate buckets kept before full ones are dropped (a full bucket is the same as none).
+const EVICT_ABOVE: usize = 1024;
+
 /// A caller's budget of requests.
 #[derive(Debug)]
 struct Bucket {
@@ -140,27 +143,37 @@ impl Authenticator {
     }
 
     /// Admits a call or says why not; on admission the caller (if the method needs
-    /// one) and, for a stream, its permit go into the request's extensions.
-    pub fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+    /// one) goes into the request's extensions, and a stream's permit comes back to
+    /// be kept with the response body for as long as the stream is open.
+    pub fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Option<StreamPermit>, Status> {
         let path = request.uri().path().to_owned();
         let needs = roles::needs(&path);
-        if needs == Needs::Nobody {
-            return Ok(());
-        }
         let remote = remote_addr(request);
+        let address = || format!("address {}", remote.map_or_else(|| "unknown".into(), |a| a.ip().to_string()));
+        if needs == Needs::Nobody {
+            // The health check needs no credentials (probes and load balancers call
+            // it), but it is no free lunch: it costs its address's budget and a
+            // watch counts against the address's open streams.
+            let key = address();
+            self.spend(&key)?;
+            return roles::is_stream(&path).then(|| self.stream_permit(&key)).transpose();
+        }
         let caller = match self.identify(request) {
             Ok(caller) => caller,
             Err(status) => {
                 // Guessing tokens costs the guesser's address its budget.
-                let key = format!("address {}", remote.map_or_else(|| "unknown".into(), |a| a.ip().to_string()));
-                self.spend(&key)?;
+                self.spend(&address())?;
                 tracing::warn!(path, remote = ?remote, "refused: {}", status.message());
                 return Err(status);
             }
         };
         self.spend(&caller.name)?;
-        if let Needs::OneOf(roles) = needs {
-            if !roles.contains(&caller.role) {
+        match needs {
+            Needs::Unknown => {
+                tracing::warn!(path, caller = caller.name, "refused: unknown method");
+                return Err(refused(tonic::Code::Unimplemented, "UNKNOWN_METHOD", format!("{path} is not a method this workstation serves")));
+            }
+            Needs::OneOf(roles) if !roles.contains(&caller.role) => {
                 let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
                 tracing::warn!(path, caller = caller.name, role = %caller.role, "refused: role not allowed");
                 return Err(refused(
@@ -169,13 +182,11 @@ impl Authenticator {
                     format!("{} (role {}) may not call {path}; it needs the role {}", caller.name, caller.role, wanted.join(" or ")),
                 ));
             }
+            Needs::OneOf(_) | Needs::AnyRole | Needs::Nobody => {}
         }
-        if roles::is_stream(&path) {
-            let permit = self.stream_permit(&caller.name)?;
-            request.extensions_mut().insert(permit);
-        }
+        let permit = roles::is_stream(&path).then(|| self.stream_permit(&caller.name)).transpose()?;
         request.extensions_mut().insert(caller);
-        Ok(())
+        Ok(permit)
     }
 
     fn identify<B>(&self, request: &http::Request<B>) -> Result<Caller, Status> {
@@ -198,6 +209,12 @@ impl Authenticator {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let (rate, burst) = (self.limits.requests_per_s, self.limits.burst);
+        if buckets.len() >= EVICT_ABOVE && !buckets.contains_key(key) {
+            // Forget callers whose budget has filled up again: a full bucket is
+            // what a new one would be, so nobody gains a burst by it, and the map
+            // holds only the callers of the last few seconds however many come.
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, at: now });
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
         bucket.at = now;
@@ -210,7 +227,13 @@ impl Authenticator {
 
     fn stream_permit(&self, name: &str) -> Result<StreamPermit, Status> {
         let limit = self.limits.max_streams_per_client;
-        let semaphore = self.streams.lock().unwrap_or_else(|p| p.into_inner()).entry(name.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone();
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if streams.len() >= EVICT_ABOVE && !streams.contains_key(name) {
+            // Callers with no stream open hold nothing worth keeping.
+            streams.retain(|_, s| s.available_permits() < limit);
+        }
+        let semaphore = streams.entry(name.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone();
+        drop(streams);
         semaphore.try_acquire_owned().map(|p| StreamPermit(Arc::new(p))).map_err(|_| {
             refused(tonic::Code::ResourceExhausted, "TOO_MANY_STREAMS", format!("{name} already has {limit} streams open; close one first"))
         })
@@ -265,19 +288,25 @@ where
 
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         match self.authenticator.admit(&mut request) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(None) => Box::pin(self.inner.call(request)),
+            Ok(Some(permit)) => {
+                let response = self.inner.call(request);
+                Box::pin(async move { Ok(response.await?.map(|body| keep_while_open(body, permit))) })
+            }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }
     }
 }
 
-/// Keeps a stream's permit for as long as the stream lives.
-pub fn with_permit<S: futures::Stream + Send + 'static>(stream: S, permit: Option<StreamPermit>) -> impl futures::Stream<Item = S::Item> + Send {
-    use futures::StreamExt;
-    stream.map(move |item| {
+/// A stream's body that holds its permit: the permit goes when the body is dropped,
+/// which is when the stream ends or the client goes away, whichever service (ours,
+/// health, reflection) serves it.
+fn keep_while_open(body: tonic::body::Body, permit: StreamPermit) -> tonic::body::Body {
+    use http_body_util::BodyExt;
+    tonic::body::Body::new(body.map_frame(move |frame| {
         let _kept = &permit;
-        item
-    })
+        frame
+    }))
 }
 
 #[cfg(test)]
@@ -325,10 +354,8 @@ mod tests {
     fn rate_and_streams_are_limited_per_caller() {
         let auth = authenticator(Limits { requests_per_s: 0.001, burst: 3.0, max_streams_per_client: 2, ..Limits::default() });
         let watch = "/dispense.v1.MonitoringService/WatchWorkstation";
-        let mut first = request(watch, Some("observer-secret"));
-        auth.admit(&mut first).expect("1");
-        let mut second = request(watch, Some("observer-secret"));
-        auth.admit(&mut second).expect("2");
+        let first = auth.admit(&mut request(watch, Some("observer-secret"))).expect("1");
+        let _second = auth.admit(&mut request(watch, Some("observer-secret"))).expect("2");
         let e = auth.admit(&mut request(watch, Some("observer-secret"))).expect_err("third stream");
         assert_eq!(e.code(), tonic::Code::ResourceExhausted);
         assert!(e.message().contains("streams"));
@@ -337,6 +364,45 @@ mod tests {
         assert!(e.message().contains("requests per second"), "{}", e.message());
         // Another caller has its own budget.
         auth.admit(&mut request("/dispense.v1.DispensingService/GetDispense", Some("clinic-secret"))).expect("clinic unaffected");
+    }
+
+    #[test]
+    fn unknown_paths_are_refused_even_for_a_known_caller() {
+        let auth = authenticator(Limits::default());
+        for path in ["/dispense.v1.Nope/Nothing", "/dispense.v1.DispensingService/DropTables", "/", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"] {
+            let e = auth.admit(&mut request(path, Some("clinic-secret"))).expect_err(path);
+            assert_eq!(e.code(), tonic::Code::Unimplemented, "{path}: {e:?}");
+            assert!(e.message().contains("not a method"), "{}", e.message());
+        }
+    }
+
+    #[test]
+    fn health_checks_cost_the_address_budget_and_watches_count_as_streams() {
+        let auth = authenticator(Limits { requests_per_s: 0.001, burst: 2.0, max_streams_per_client: 1, ..Limits::default() });
+        let watch = auth.admit(&mut request("/grpc.health.v1.Health/Watch", None)).expect("first health watch");
+        assert!(watch.is_some(), "a health watch holds a stream permit");
+        let e = auth.admit(&mut request("/grpc.health.v1.Health/Watch", None)).expect_err("second watch from the same address");
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        drop(watch);
+        let e = auth.admit(&mut request("/grpc.health.v1.Health/Check", None)).expect_err("budget spent after 2");
+        assert!(e.message().contains("requests per second"), "{}", e.message());
+    }
+
+    #[test]
+    fn rate_state_is_evicted_once_buckets_are_full_again() {
+        let auth = authenticator(Limits { requests_per_s: 1e9, burst: 5.0, ..Limits::default() });
+        for n in 0..(3 * EVICT_ABOVE) {
+            // A failed guess is charged to an address key; each a new key.
+            let _ = auth.spend(&format!("address 10.0.{}.{}", n / 256, n % 256));
+        }
+        let kept = auth.buckets.lock().expect("lock").len();
+        assert!(kept <= EVICT_ABOVE + 1, "{kept} buckets kept for {} callers", 3 * EVICT_ABOVE);
+        let auth = authenticator(Limits { requests_per_s: 0.001, burst: 5.0, ..Limits::default() });
+        for n in 0..(2 * EVICT_ABOVE) {
+            let _ = auth.spend(&format!("address {n}"));
+        }
+        // Buckets still refilling are kept: evicting them would hand out fresh bursts.
+        assert_eq!(auth.buckets.lock().expect("lock").len(), 2 * EVICT_ABOVE);
     }
 
     #[test]

@@ -119,10 +119,13 @@ pub fn allowed(role: Role, path: &str) -> bool {
     }
 }
 
-/// The server-streaming methods, whose open streams count against a caller's limit.
+/// The streaming methods (ours, the health watch and reflection), whose open
+/// streams count against a caller's limit.
 pub fn is_stream(path: &str) -> bool {
     let method = path.trim_start_matches('/');
-    method.ends_with("/WatchDispense")
+    method == "grpc.health.v1.Health/Watch"
+        || method == "grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        || method.ends_with("/WatchDispense")
         || method.starts_with("dispense.v1.MonitoringService/")
         || method.ends_with("/SelfTest")
         || method.ends_with("/ExportLogs")
