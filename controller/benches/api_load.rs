@@ -106,7 +106,7 @@ fn main() {
                     let mut stream = client.watch_booths(pb::WatchBoothsRequest {}).await.expect("subscribe").into_inner();
                     let mut first = true;
                     while let Ok(Some(picture)) = stream.message().await {
-                        let at = picture.changed_at.expect("changed_at");
+                        let at = picture.change_time.expect("change_time");
                         let changed = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
                         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("clock").as_nanos() as i128;
                         if first {

@@ -72,6 +72,7 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
         expected_to_jab: Duration::from_secs(config.checks.expected_to_jab_s),
         validation_timeout: Duration::from_secs(config.checks.validation_timeout_s),
         stop_picking_after: config.checks.stop_picking_after,
+        max_in_flight: config.server.limits.max_in_flight,
         ..Settings::default()
     };
     let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);

@@ -52,8 +52,14 @@ fn default_zone() -> chrono_tz::Tz {
 pub struct ServerConfig {
     /// Where gRPC listens, e.g. `127.0.0.1:50051`.
     pub listen: SocketAddr,
-    /// TLS (rustls); without it the API speaks plain HTTP/2, for loopback only.
+    /// TLS (rustls); without it the API speaks plain HTTP/2, for loopback only:
+    /// a config listening elsewhere without TLS is refused (bearer tokens would
+    /// cross the network in clear) unless the override below is set.
     pub tls: Option<TlsFiles>,
+    /// For a closed network only (an isolated cable to one clinic PC): serve plain
+    /// HTTP/2 on a non-loopback address. Logged as a warning at every start.
+    #[serde(default)]
+    pub insecure_plaintext_off_loopback: bool,
     #[serde(default)]
     pub limits: crate::api::auth::layer::Limits,
 }
@@ -193,9 +199,20 @@ impl Config {
         if !config.auth.certificates.is_empty() && config.server.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
             return Err(ConfigError::Invalid { path: shown, problem: "auth.certificates needs server.tls.client_ca to verify them".into() });
         }
+        let server = &config.server;
+        if server.tls.is_none() && !server.listen.ip().is_loopback() && !server.insecure_plaintext_off_loopback {
+            return Err(ConfigError::Invalid {
+                path: shown,
+                problem: format!(
+                    "server.listen {} is not a loopback address and [server.tls] is not set: bearer tokens and patient data would cross the network in clear. \
+                     Configure [server.tls], listen on 127.0.0.1, or (closed networks only) set server.insecure_plaintext_off_loopback = true",
+                    server.listen
+                ),
+            });
+        }
         let limits = &config.server.limits;
-        if !(limits.requests_per_s > 0.0 && limits.burst >= 1.0 && limits.max_streams_per_client > 0 && limits.max_message_bytes >= 1024) {
-            return Err(ConfigError::Invalid { path: shown, problem: "server.limits: requests_per_s > 0, burst >= 1, max_streams_per_client >= 1, max_message_bytes >= 1024".into() });
+        if !(limits.requests_per_s > 0.0 && limits.burst >= 1.0 && limits.max_streams_per_client > 0 && limits.max_message_bytes >= 1024 && limits.max_in_flight > 0) {
+            return Err(ConfigError::Invalid { path: shown, problem: "server.limits: requests_per_s > 0, burst >= 1, max_streams_per_client >= 1, max_message_bytes >= 1024, max_in_flight >= 1".into() });
         }
         if !(config.coldchain.sample_s > 0.0 && config.coldchain.sample_s.is_finite()) {
             return Err(ConfigError::Invalid { path: shown, problem: format!("coldchain.sample_s must be positive, got {}", config.coldchain.sample_s) });
@@ -270,6 +287,19 @@ mod tests {
         let config = Config::load(&write(dir.path(), &wire)).expect("valid");
         let HardwareConfig::Wire { devices, frame_timeout_ms } = config.hardware else { panic!("wire hardware") };
         assert_eq!((devices, frame_timeout_ms), (dir.path().join("wire/devices.toml"), 2_000));
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_refused_unless_loudly_overridden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for listen in ["0.0.0.0:50051", "192.168.1.20:50051", "[::]:50051"] {
+            let open = VALID.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{listen}\""));
+            let e = Config::load(&write(dir.path(), &open)).expect_err(listen).to_string();
+            assert!(e.contains("not a loopback address") && e.contains("server.tls"), "{e}");
+            let overridden = open.replace(&format!("listen = \"{listen}\""), &format!("listen = \"{listen}\"\ninsecure_plaintext_off_loopback = true"));
+            Config::load(&write(dir.path(), &overridden)).expect("the override is for closed networks");
+        }
+        Config::load(&write(dir.path(), &VALID.replace("127.0.0.1:0", "[::1]:0"))).expect("IPv6 loopback is loopback");
     }
 
     #[test]

@@ -94,7 +94,7 @@ async fn tls_with_tokens_and_client_certificates_mapped_to_roles() {
     // A bearer token over TLS.
     let channel = dispense_proto::client::connect(&url, Some(CLINIC), Some(&client_tls(None))).await.expect("TLS connect");
     let mut clinic = pb::dispensing_service_client::DispensingServiceClient::new(channel);
-    clinic.list_queue(pb::ListQueueRequest {}).await.expect("a clinic token works over TLS");
+    clinic.list_queue(pb::ListQueueRequest::default()).await.expect("a clinic token works over TLS");
 
     // A client certificate, no token: the crew's laptop is a maintenance caller.
     let laptop = pki.client("crew-laptop");
@@ -102,7 +102,7 @@ async fn tls_with_tokens_and_client_certificates_mapped_to_roles() {
     let mut maintenance = pb::maintenance_service_client::MaintenanceServiceClient::new(channel.clone());
     maintenance.get_status(pb::GetStatusRequest {}).await.expect("the certificate's role may read the status");
     let mut dispensing = pb::dispensing_service_client::DispensingServiceClient::new(channel);
-    let refused = dispensing.list_queue(pb::ListQueueRequest {}).await.expect_err("maintenance has no patient queue");
+    let refused = dispensing.list_queue(pb::ListQueueRequest::default()).await.expect_err("maintenance has no patient queue");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert!(refused.message().contains("crew-laptop"), "{refused:?}");
 
@@ -124,7 +124,7 @@ async fn tls_with_tokens_and_client_certificates_mapped_to_roles() {
     // Plain HTTP/2 to a TLS port is not an API.
     let plain = async {
         let channel = dispense_proto::client::connect(&format!("http://{address}"), Some(CLINIC), None).await.map_err(|e| e.to_string())?;
-        pb::dispensing_service_client::DispensingServiceClient::new(channel).list_queue(pb::ListQueueRequest {}).await.map_err(|e| e.to_string())
+        pb::dispensing_service_client::DispensingServiceClient::new(channel).list_queue(pb::ListQueueRequest::default()).await.map_err(|e| e.to_string())
     };
     assert!(tokio::time::timeout(Duration::from_secs(10), plain).await.map_or(true, |r| r.is_err()), "plaintext must not reach the API");
 }

@@ -58,7 +58,7 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     client.confirm_administration(pb::ConfirmAdministrationRequest { dispense_id: id.clone(), nurse_id: "N2".into(), ..Default::default() }).await.expect("administration");
     let done = wait_for(&mut client, &id, pb::DispenseStage::Administered).await;
     assert_eq!(done.stage, pb::DispenseStage::Administered as i32);
-    assert!(done.at_booth_at.is_some() && done.finished_at.is_some());
+    assert!(done.booth_arrival_time.is_some() && done.finish_time.is_some());
 
     // The journal: every command as intent then outcome, in the order the flow ran.
     let journal = assembled.dispatcher.journal();
@@ -225,7 +225,7 @@ async fn nothing_moves_while_the_restock_door_is_open() {
     assert_eq!(sim.motions_started(), before, "no motion with the door open");
     let waiting = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner().dispense.expect("d");
     assert!(waiting.detail.contains("restock door"), "the clinic sees why: {}", waiting.detail);
-    let queue = client.list_queue(pb::ListQueueRequest {}).await.expect("queue").into_inner().dispenses;
+    let queue = client.list_queue(pb::ListQueueRequest::default()).await.expect("queue").into_inner().dispenses;
     assert_eq!(queue.iter().map(|d| d.dispense_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the waiting dispense is the queue");
     assert!(!queue[0].finished);
     assert_eq!(assembled.dispatcher.workstation_state(), WorkstationState::Paused);

@@ -61,7 +61,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     for device in &status.devices {
         assert!(device.alive && !device.firmware.is_empty() && device.serial_number.starts_with("SIM-"), "{device:?}");
         assert_eq!(device.map_version, u32::from(hal::modbus::map::MAP_VERSION));
-        assert!(device.homed && device.requests > 0 && device.last_heartbeat.is_some(), "{device:?}");
+        assert!(device.homed && device.requests > 0 && device.last_heartbeat_time.is_some(), "{device:?}");
     }
     assert!(status.devices.iter().any(|d| d.name == "conveyor" && d.transport.starts_with("tcp")), "{:?}", status.devices);
     let interlocks = status.interlocks.expect("interlocks");
@@ -73,7 +73,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     assert_eq!(reason(&refused), "WRONG_WORKSTATION_STATE");
     assert_eq!(reason(&crew1.self_test(pb::SelfTestRequest {}).await.expect_err("not in maintenance")), "WRONG_WORKSTATION_STATE");
 
-    let lock = crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "monthly check".into(), timeout_s: 600, force: false }).await.expect("enter");
+    let lock = crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "monthly check".into(), timeout: Some(prost_types::Duration { seconds: 600, nanos: 0 }), force: false }).await.expect("enter");
     assert_eq!(lock.into_inner().lease.expect("lease").holder, "crew-1");
     let taken = crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "me too".into(), ..Default::default() }).await.expect_err("locked");
     assert_eq!(reason(&taken), "MAINTENANCE_LOCKED");
@@ -117,7 +117,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     assert_eq!(back.state, pb::WorkstationState::Ready as i32);
 
     // A lease nobody renews lapses and the workstation returns to service.
-    crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "quick look".into(), timeout_s: 1, force: false }).await.expect("enter");
+    crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "quick look".into(), timeout: Some(prost_types::Duration { seconds: 1, nanos: 0 }), force: false }).await.expect("enter");
     let mut state = WorkstationState::Maintenance;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -174,12 +174,12 @@ async fn faults_registers_snapshot_and_logs() {
     let conveyor = assembled.dispatcher.devices().field.iter().find(|d| d.name() == "conveyor").expect("conveyor").clone();
     let latched = conveyor.status().await.expect("status").alarms;
     assert!(latched.iter().any(|a| a.code == "CV-01"), "the device's latch was left alone: {latched:?}");
-    crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "reset the belt alarm".into(), timeout_s: 60, force: false }).await.expect("enter");
+    crew1.enter_maintenance(pb::EnterMaintenanceRequest { reason: "reset the belt alarm".into(), timeout: Some(prost_types::Duration { seconds: 60, nanos: 0 }), force: false }).await.expect("enter");
     let cleared = crew1.clear_fault(pb::ClearFaultRequest { fault_id: "CV-01@conveyor".into(), reason: "e-stop released, belt inspected".into() }).await.expect("clear");
     assert_eq!(cleared.into_inner().fault.expect("fault").cleared_by, "crew-1");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let faults = loop {
-        let faults = crew1.list_faults(pb::ListFaultsRequest { include_past: true, since: None }).await.expect("faults").into_inner();
+        let faults = crew1.list_faults(pb::ListFaultsRequest { include_past: true, ..Default::default() }).await.expect("faults").into_inner();
         if faults.active.iter().all(|f| f.id != "CV-01@conveyor") || tokio::time::Instant::now() > deadline {
             break faults;
         }
@@ -204,9 +204,9 @@ async fn faults_registers_snapshot_and_logs() {
     let chunks: Vec<pb::ExportLogsResponse> = crew1.export_logs(pb::ExportLogsRequest::default()).await.expect("export").into_inner().map(|c| c.expect("chunk")).collect().await;
     let journal: Vec<u8> = chunks.iter().filter(|c| c.file_name == "journal.csv").flat_map(|c| c.data.clone()).collect();
     let journal = String::from_utf8(journal).expect("UTF-8");
-    assert!(journal.starts_with("seq,at,dispense_id,unit_code,kind,step,detail"), "{journal}");
+    assert!(journal.starts_with("seq,at,dispense_id,patient_ref,unit_code,kind,step,detail"), "{journal}");
     assert!(journal.contains("CV-01@conveyor"), "the fault history is in the export");
     assert!(chunks.iter().any(|c| c.file_name == "controller.log"));
-    let backwards = pb::ExportLogsRequest { from: Some(prost_types::Timestamp { seconds: 2_000_000_000, nanos: 0 }), to: Some(prost_types::Timestamp { seconds: 1_000_000_000, nanos: 0 }) };
+    let backwards = pb::ExportLogsRequest { start_time: Some(prost_types::Timestamp { seconds: 2_000_000_000, nanos: 0 }), end_time: Some(prost_types::Timestamp { seconds: 1_000_000_000, nanos: 0 }) };
     assert_eq!(crew1.export_logs(backwards).await.expect_err("from after to").code(), Code::InvalidArgument);
 }

@@ -248,7 +248,7 @@ fn summarise(visits: &[Visit], speed: f64, wall: Duration) {
             *reasons.entry(v.id.as_str()).or_default() += 1;
         }
     }
-    let to_booth: Vec<f64> = all.iter().filter_map(|d| seconds_between(&d.created_at, &d.at_booth_at)).collect();
+    let to_booth: Vec<f64> = all.iter().filter_map(|d| seconds_between(&d.create_time, &d.booth_arrival_time)).collect();
     let mean = if to_booth.is_empty() { 0.0 } else { to_booth.iter().sum::<f64>() / to_booth.len() as f64 };
     let reasons: Vec<String> = reasons.iter().map(|(id, n)| format!("{id} x{n}")).collect();
     println!("\nSummary");

@@ -4,6 +4,9 @@
 use crate::api::auth::extract::caller;
 use crate::api::convert::{optional, parse_date, timestamp};
 use crate::api::errors::{bad_request, to_status};
+use crate::api::pages;
+use crate::api::privacy::{self, Sight};
+use crate::journal::Journal;
 use crate::dispatch::{Dispatcher, Watch};
 use crate::rules::order::{PatientOrder, PriorDose};
 use crate::dispense::status::{DispenseStatus, Stage};
@@ -69,8 +72,9 @@ fn order_from_pb(order: pb::PatientOrder) -> Result<PatientOrder, Status> {
     })
 }
 
-fn order_to_pb(o: PatientOrder) -> pb::PatientOrder {
+fn order_to_pb(o: PatientOrder, patient_ref: String) -> pb::PatientOrder {
     pb::PatientOrder {
+        patient_ref,
         patient_id: o.patient_id,
         patient_name: o.patient_name,
         product_id: o.product_id,
@@ -100,10 +104,14 @@ impl DispensingService for DispensingApi {
     type WatchDispenseStream = ProgressStream;
 
     async fn watch_dispense(&self, request: Request<pb::WatchDispenseRequest>) -> Result<Response<Self::WatchDispenseStream>, Status> {
+        let sight = Sight::of_request(&request);
         let id = request.into_inner().dispense_id;
+        let journal = self.dispatcher.journal_handle();
         let stream: ProgressStream = match self.dispatcher.watch(&id).map_err(to_status)? {
-            Watch::Finished(status) => Box::pin(futures::stream::iter([Ok(progress(status))])),
-            Watch::Live(rx) => Box::pin(futures::stream::unfold((rx, false, true), |(mut rx, done, first)| async move {
+            Watch::Finished(status) => Box::pin(futures::stream::iter([Ok(progress(status, &journal, sight))])),
+            Watch::Live(rx) => Box::pin(futures::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
+                let journal = journal.clone();
+                async move {
                 if done {
                     return None;
                 }
@@ -113,19 +121,31 @@ impl DispensingService for DispensingApi {
                 }
                 let status = rx.borrow_and_update().clone();
                 let finished = status.stage.is_final();
-                Some((Ok(progress(status)), (rx, finished, false)))
+                Some((Ok(progress(status, &journal, sight)), (rx, finished, false)))
+                }
             })),
         };
         Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_dispense(&self, request: Request<pb::GetDispenseRequest>) -> Result<Response<pb::GetDispenseResponse>, Status> {
+        let sight = Sight::of_request(&request);
         let status = self.dispatcher.get(&request.into_inner().dispense_id).map_err(to_status)?;
-        Ok(Response::new(pb::GetDispenseResponse { dispense: Some(dispense(status)) }))
+        Ok(Response::new(pb::GetDispenseResponse { dispense: Some(dispense(status, self.dispatcher.journal(), sight)) }))
     }
 
-    async fn list_queue(&self, _request: Request<pb::ListQueueRequest>) -> Result<Response<pb::ListQueueResponse>, Status> {
-        Ok(Response::new(pb::ListQueueResponse { dispenses: self.dispatcher.queue().into_iter().map(dispense).collect() }))
+    async fn list_queue(&self, request: Request<pb::ListQueueRequest>) -> Result<Response<pb::ListQueueResponse>, Status> {
+        let sight = Sight::of_request(&request);
+        let req = request.into_inner();
+        let size = pages::size(req.page_size, 100, 1000)?;
+        // The queue has no filter and is in dispense order (a sequence that grows
+        // with time), so the last dispense shown is where the next page starts.
+        let order = |id: &str| (id.len(), id.to_owned());
+        let after: Option<(usize, String)> = pages::after(&req.page_token, &())?;
+        let rest: Vec<DispenseStatus> = self.dispatcher.queue().into_iter().filter(|s| after.as_ref().is_none_or(|a| order(&s.id) > *a)).take(size + 1).collect();
+        let (shown, next_page_token) = pages::page(rest, size, &(), |s| order(&s.id));
+        let journal = self.dispatcher.journal();
+        Ok(Response::new(pb::ListQueueResponse { dispenses: shown.into_iter().map(|s| dispense(s, journal, sight)).collect(), next_page_token }))
     }
 
     async fn confirm_validation(&self, request: Request<pb::ConfirmValidationRequest>) -> Result<Response<pb::ConfirmValidationResponse>, Status> {
@@ -146,31 +166,37 @@ impl DispensingService for DispensingApi {
 
     async fn cancel_dispense(&self, request: Request<pb::CancelDispenseRequest>) -> Result<Response<pb::CancelDispenseResponse>, Status> {
         let actor = caller(&request)?.name;
+        let sight = Sight::of_request(&request);
         let req = request.into_inner();
         let status = self.dispatcher.cancel(&req.dispense_id, &req.reason, &actor).await.map_err(to_status)?;
-        Ok(Response::new(pb::CancelDispenseResponse { dispense: Some(dispense(status)) }))
+        Ok(Response::new(pb::CancelDispenseResponse { dispense: Some(dispense(status, self.dispatcher.journal(), sight)) }))
     }
 }
 
-fn progress(status: DispenseStatus) -> pb::WatchDispenseResponse {
-    pb::WatchDispenseResponse { dispense: Some(dispense(status)) }
+fn progress(status: DispenseStatus, journal: &Journal, sight: Sight) -> pb::WatchDispenseResponse {
+    pb::WatchDispenseResponse { dispense: Some(dispense(status, journal, sight)) }
 }
 
-pub(crate) fn dispense(s: DispenseStatus) -> pb::Dispense {
-    pb::Dispense {
-        dispense_id: s.id,
-        request_id: s.request_id,
-        order: Some(order_to_pb(s.order)),
+/// A dispense as `sight` may see it (see [`crate::api::privacy`]).
+pub(crate) fn dispense(s: DispenseStatus, journal: &Journal, sight: Sight) -> pb::Dispense {
+    let patient_ref = journal.patient_ref(&s.order.patient_id);
+    privacy::dispense(
+        pb::Dispense {
+            dispense_id: s.id,
+            request_id: s.request_id,
+            order: Some(order_to_pb(s.order, patient_ref)),
         stage: stage(s.stage) as i32,
         finished: s.stage.is_final(),
         unit: s.unit.map(|u| pb::Unit { code: u.code, gtin: u.gtin, lot: u.lot, expiry: u.expiry.to_string(), slot: u.slot }),
         violations: s.violations.into_iter().map(|v| pb::Violation { id: v.id.as_str().to_owned(), message: v.message }).collect(),
         detail: s.detail,
-        created_at: Some(timestamp(s.created_at)),
-        at_booth_at: s.at_booth_at.map(timestamp),
-        finished_at: s.finished_at.map(timestamp),
+        create_time: Some(timestamp(s.created_at)),
+        booth_arrival_time: s.at_booth_at.map(timestamp),
+        finish_time: s.finished_at.map(timestamp),
         booth_scan_required: s.booth_scan_required,
-    }
+        },
+        sight,
+    )
 }
 
 pub(crate) fn stage(s: Stage) -> pb::DispenseStage {

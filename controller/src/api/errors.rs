@@ -9,6 +9,10 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The domain of every `google.rpc.ErrorInfo` this API returns.
 pub const ERROR_DOMAIN: &str = "dispense.workstation";
 
+/// When a caller refused for a full queue should try again: about the time a few
+/// dispenses take to end at a busy workstation.
+pub const QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// INVALID_ARGUMENT naming the field, in the message and as a `google.rpc.BadRequest`.
 pub(crate) fn bad_request(field: &str, reason: String) -> Status {
     Status::with_error_details(Code::InvalidArgument, format!("{field}: {reason}"), ErrorDetails::with_bad_request_violation(field, reason))
@@ -62,6 +66,11 @@ pub(crate) fn to_status(e: DispatchError) -> Status {
         DispatchError::InterlockOpen(_) => info(Code::FailedPrecondition, "INTERLOCK_OPEN"),
         DispatchError::MotionRefused(_) => info(Code::FailedPrecondition, "MOTION_REFUSED"),
         DispatchError::NotReady(_) => info(Code::Unavailable, "WORKSTATION_NOT_READY"),
+        DispatchError::Busy { .. } => {
+            let mut details = ErrorDetails::with_error_info("QUEUE_FULL", ERROR_DOMAIN, HashMap::new());
+            details.set_retry_info(Some(QUEUE_RETRY_AFTER));
+            Status::with_error_details(Code::ResourceExhausted, e.to_string(), details)
+        }
         DispatchError::Journal(j) => internal("the workstation's journal failed", j),
         DispatchError::Internal(what) => internal("an internal error", what),
     }

@@ -4,7 +4,10 @@
 
 use crate::api::monitoring::{fault, workstation_state};
 use crate::api::auth::extract::caller;
-use crate::api::convert::{from_timestamp, optional, timestamp};
+use crate::api::convert::{duration_seconds, optional, time_range, timestamp};
+use crate::api::pages;
+use crate::api::privacy::{self, Sight};
+use futures::{StreamExt, TryStreamExt};
 use crate::api::errors::{bad_request, to_status};
 use crate::dispatch::{Dispatcher, MaintenanceLease};
 use crate::ops::maintenance::{self, Outcome};
@@ -18,8 +21,8 @@ use tonic::{Request, Response, Status};
 use crate::journal::StepKind;
 
 /// Lock timeout when the crew names none, and the longest they may ask for.
-const DEFAULT_LOCK_S: u32 = 900;
-const MAX_LOCK_S: u32 = 4 * 3600;
+const DEFAULT_LOCK_S: u64 = 900;
+const MAX_LOCK_S: u64 = 4 * 3600;
 /// Bytes per exported chunk.
 const CHUNK: usize = 64 * 1024;
 
@@ -39,7 +42,7 @@ impl MaintenanceApi {
 }
 
 fn lease(l: MaintenanceLease) -> pb::MaintenanceLease {
-    pb::MaintenanceLease { holder: l.holder, reason: l.reason, expires_at: Some(timestamp(l.expires_at)) }
+    pb::MaintenanceLease { holder: l.holder, reason: l.reason, expire_time: Some(timestamp(l.expires_at)) }
 }
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -65,7 +68,7 @@ impl MaintenanceService for MaintenanceApi {
                 serial_number: r.serial_number,
                 map_version: u32::from(r.map_version),
                 alive: r.alive,
-                last_heartbeat: r.last_heartbeat.map(timestamp),
+                last_heartbeat_time: r.last_heartbeat.map(timestamp),
                 requests: r.stats.requests,
                 retries: r.stats.retries,
                 failures: r.stats.timeouts + r.stats.exceptions,
@@ -90,16 +93,19 @@ impl MaintenanceService for MaintenanceApi {
     async fn list_faults(&self, request: Request<pb::ListFaultsRequest>) -> Result<Response<pb::ListFaultsResponse>, Status> {
         let req = request.into_inner();
         let board = &self.dispatcher.telemetry().faults;
-        let past = if req.include_past {
-            let since = match &req.since {
-                Some(t) => from_timestamp("since", t)?,
-                None => self.dispatcher.now() - Span::hours(24),
-            };
-            board.past(since).map_err(|e| crate::api::errors::internal("the journal failed listing faults", &e))?.into_iter().map(fault).collect()
+        let size = pages::size(req.page_size, 100, 1000)?;
+        let (start, _) = time_range(req.start_time.as_ref(), None, self.dispatcher.now(), Span::hours(24))?;
+        // The filter a token belongs to: the start is fixed by the first page.
+        let filter = (req.include_past, start);
+        let (past, next_page_token) = if req.include_past {
+            let before: Option<i64> = pages::after(&req.page_token, &filter)?;
+            let rest = board.past_page(start, before, size + 1).map_err(|e| crate::api::errors::internal("the journal failed listing faults", &e))?;
+            let (shown, next) = pages::page(rest, size, &filter, |(seq, _)| *seq);
+            (shown.into_iter().map(|(_, f)| fault(f)).collect(), next)
         } else {
-            Vec::new()
+            (Vec::new(), String::new())
         };
-        Ok(Response::new(pb::ListFaultsResponse { active: board.active().into_iter().map(fault).collect(), past }))
+        Ok(Response::new(pb::ListFaultsResponse { active: board.active().into_iter().map(fault).collect(), past, next_page_token }))
     }
 
     async fn clear_fault(&self, request: Request<pb::ClearFaultRequest>) -> Result<Response<pb::ClearFaultResponse>, Status> {
@@ -131,12 +137,12 @@ impl MaintenanceService for MaintenanceApi {
     async fn enter_maintenance(&self, request: Request<pb::EnterMaintenanceRequest>) -> Result<Response<pb::EnterMaintenanceResponse>, Status> {
         let actor = caller(&request)?.name;
         let req = request.into_inner();
-        let timeout_s = match req.timeout_s {
+        let timeout_s = match req.timeout.as_ref().map(|d| duration_seconds("timeout", d)).transpose()?.unwrap_or(0) {
             0 => DEFAULT_LOCK_S,
             s if s <= MAX_LOCK_S => s,
-            s => return Err(bad_request("timeout_s", format!("{s} s is longer than {MAX_LOCK_S} s"))),
+            s => return Err(bad_request("timeout", format!("{s} s is longer than {MAX_LOCK_S} s"))),
         };
-        let entered = self.dispatcher.enter_maintenance(&actor, &req.reason, Duration::from_secs(u64::from(timeout_s)), req.force).map_err(to_status)?;
+        let entered = self.dispatcher.enter_maintenance(&actor, &req.reason, Duration::from_secs(timeout_s), req.force).map_err(to_status)?;
         Ok(Response::new(pb::EnterMaintenanceResponse { lease: Some(lease(entered)) }))
     }
 
@@ -205,28 +211,72 @@ impl MaintenanceService for MaintenanceApi {
 
     async fn export_logs(&self, request: Request<pb::ExportLogsRequest>) -> Result<Response<Self::ExportLogsStream>, Status> {
         let actor = caller(&request)?.name;
+        let sight = Sight::of_request(&request);
         let req = request.into_inner();
-        let to = req.to.as_ref().map(|t| from_timestamp("to", t)).transpose()?.unwrap_or_else(|| self.dispatcher.now());
-        let from = req.from.as_ref().map(|t| from_timestamp("from", t)).transpose()?.unwrap_or(to - Span::hours(24));
-        if from > to {
-            return Err(bad_request("from", format!("{from} is after to ({to})")));
-        }
-        let journal = self.dispatcher.journal();
-        let entries = journal.entries_between(from, to).map_err(|e| crate::api::errors::internal("the journal failed exporting", &e))?;
-        let events: Vec<crate::ops::trace::TraceEvent> = entries.into_iter().map(Into::into).collect();
-        let csv = crate::ops::trace::events_csv(&events);
-        let log = crate::ops::logbook::between(from, to).join("\n");
-        journal.note(None, StepKind::Maintenance, "logs exported", &format!("{from} to {to}, {} journal lines; by {actor}", events.len())).map_err(|e| crate::api::errors::internal("the journal failed", &e))?;
-        let mut chunks = Vec::new();
-        for (name, text) in [("journal.csv", csv), ("controller.log", log)] {
-            let bytes = text.into_bytes();
-            if bytes.is_empty() {
-                chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: Vec::new() }));
+        let (start, end) = time_range(req.start_time.as_ref(), req.end_time.as_ref(), self.dispatcher.now(), Span::hours(24))?;
+        let journal = self.dispatcher.journal_handle();
+        journal.note(None, StepKind::Maintenance, "logs exported", &format!("{start} to {end}; by {actor}")).map_err(|e| crate::api::errors::internal("the journal failed", &e))?;
+        let log = crate::ops::logbook::between(start, end).join("\n");
+        // The journal's lines a page at a time (a long range is never held whole),
+        // then the controller's log.
+        let journal_csv = futures::stream::try_unfold(Some(ExportPage::first()), move |page| {
+            let journal = journal.clone();
+            async move {
+                let Some(mut page) = page else { return Ok(None) };
+                let (text, more) = page.next(&journal, start, end, sight).map_err(|e| crate::api::errors::internal("the journal failed exporting", &e))?;
+                Ok(Some((chunks("journal.csv", text), more.then_some(page))))
             }
-            for part in bytes.chunks(CHUNK) {
-                chunks.push(Ok(pb::ExportLogsResponse { file_name: name.into(), data: part.to_vec() }));
-            }
-        }
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        });
+        let rest = futures::stream::iter([Ok::<_, Status>(chunks("controller.log", log))]);
+        Ok(Response::new(Box::pin(journal_csv.chain(rest).map_ok(|c| futures::stream::iter(c.into_iter().map(Ok))).try_flatten())))
     }
+}
+
+/// Journal lines per page of an export.
+const EXPORT_PAGE: usize = 2000;
+
+/// Where an export of the journal stands: the last line sent, and each dispense's
+/// patient reference and withheld texts (see [`crate::api::privacy`]) once looked up.
+struct ExportPage {
+    after_seq: i64,
+    patients: std::collections::HashMap<String, (String, Vec<String>)>,
+}
+
+impl ExportPage {
+    fn first() -> Self {
+        Self { after_seq: 0, patients: Default::default() }
+    }
+
+    /// The next page as CSV text (the header first), and whether more may follow.
+    fn next(&mut self, journal: &crate::journal::Journal, start: chrono::DateTime<chrono::Utc>, end: chrono::DateTime<chrono::Utc>, sight: Sight) -> Result<(String, bool), crate::journal::JournalError> {
+        let entries = journal.entries_page(start, end, self.after_seq, EXPORT_PAGE)?;
+        let mut text = if self.after_seq == 0 { crate::ops::trace::CSV_HEADER.to_owned() } else { String::new() };
+        let more = entries.len() == EXPORT_PAGE;
+        for entry in entries {
+            self.after_seq = entry.seq;
+            let mut event = crate::ops::trace::TraceEvent::from(entry);
+            if let Some(id) = event.dispense_id.clone() {
+                if !self.patients.contains_key(&id) {
+                    let found = journal.dispense(&id)?.map(|d| (journal.patient_ref(&d.order.patient_id), privacy::patient_texts(&d))).unwrap_or_default();
+                    self.patients.insert(id.clone(), found);
+                }
+                let (patient_ref, texts) = &self.patients[&id];
+                event.patient_ref = Some(patient_ref.clone()).filter(|r| !r.is_empty());
+                if sight == Sight::Pseudonyms {
+                    event.detail = privacy::withhold(&event.detail, texts);
+                }
+            }
+            text.push_str(&crate::ops::trace::csv_row(&event));
+        }
+        Ok((text, more))
+    }
+}
+
+/// A file's text as export chunks (one empty chunk for an empty text, so the file is named).
+fn chunks(name: &str, text: String) -> Vec<pb::ExportLogsResponse> {
+    let bytes = text.into_bytes();
+    if bytes.is_empty() {
+        return vec![pb::ExportLogsResponse { file_name: name.into(), data: Vec::new() }];
+    }
+    bytes.chunks(CHUNK).map(|part| pb::ExportLogsResponse { file_name: name.into(), data: part.to_vec() }).collect()
 }

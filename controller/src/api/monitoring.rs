@@ -5,7 +5,10 @@
 
 use crate::api::dispensing::stage;
 use crate::dispense::workstation::WorkstationState;
-use crate::api::convert::timestamp;
+use crate::api::convert::{time_range, timestamp};
+use crate::api::pages;
+use crate::api::privacy::{self, Sight};
+use crate::journal::Journal;
 use crate::dispatch::{BoothsPicture, Dispatcher};
 use crate::ops::faultboard::ActiveFault;
 use dispense_proto::v1 as pb;
@@ -54,24 +57,30 @@ pub(crate) fn fault(f: ActiveFault) -> pb::Fault {
         cause: f.cause,
         remedy: f.remedy,
         detail: f.detail,
-        raised_at: Some(timestamp(f.raised_at)),
-        cleared_at: f.cleared_at.map(timestamp),
+        raise_time: Some(timestamp(f.raised_at)),
+        clear_time: f.cleared_at.map(timestamp),
         cleared_by: f.cleared_by.unwrap_or_default(),
     }
 }
 
-fn booths(picture: &BoothsPicture) -> pb::WatchBoothsResponse {
+fn booths(picture: &BoothsPicture, journal: &Journal, sight: Sight) -> pb::WatchBoothsResponse {
     pb::WatchBoothsResponse {
-        changed_at: Some(timestamp(picture.changed_at)),
+        change_time: Some(timestamp(picture.changed_at)),
         booths: picture
             .booths
             .iter()
             .map(|v| {
-                let (dispense_id, stage_now, patient_name) = match &v.holder {
-                    Some((id, s, patient)) => (id.clone(), stage(*s), patient.clone()),
-                    None => (String::new(), pb::DispenseStage::Unspecified, String::new()),
+                let booth = match &v.holder {
+                    Some(h) => pb::Booth {
+                        dispense_id: h.dispense_id.clone(),
+                        stage: stage(h.stage) as i32,
+                        patient_name: h.patient_name.clone(),
+                        patient_ref: journal.patient_ref(&h.patient_id),
+                        ..Default::default()
+                    },
+                    None => pb::Booth::default(),
                 };
-                pb::Booth { booth: u32::from(v.booth.0), dispense_id, stage: stage_now as i32, patient_name, waiting: v.waiting }
+                privacy::booth(pb::Booth { booth: u32::from(v.booth.0), waiting: v.waiting, ..booth }, sight)
             })
             .collect(),
     }
@@ -125,7 +134,7 @@ impl MonitoringService for MonitoringApi {
                 state: workstation_state(name) as i32,
                 in_flight: u32::try_from(dispatcher.in_flight()).unwrap_or(u32::MAX),
                 faults: active,
-                at: Some(timestamp(dispatcher.now())),
+                snapshot_time: Some(timestamp(dispatcher.now())),
             };
             Some((Ok(picture), (state, faults, false, dispatcher)))
         });
@@ -136,7 +145,7 @@ impl MonitoringService for MonitoringApi {
         let (low, high) = self.band;
         let stream = changes(self.dispatcher.telemetry().temperatures(), move |sample| {
             sample.as_ref().map(|s| pb::WatchTemperaturesResponse {
-                at: Some(timestamp(s.at)),
+                sample_time: Some(timestamp(s.at)),
                 readings: s.readings.iter().map(|(probe, celsius)| pb::ProbeReading { probe: probe.clone(), celsius: *celsius }).collect(),
                 low_alarm_celsius: low,
                 high_alarm_celsius: high,
@@ -147,27 +156,44 @@ impl MonitoringService for MonitoringApi {
 
     async fn list_temperatures(&self, request: Request<pb::ListTemperaturesRequest>) -> Result<Response<pb::ListTemperaturesResponse>, Status> {
         let req = request.into_inner();
-        let to = self.dispatcher.now();
-        let from = match &req.since {
-            Some(t) => crate::api::convert::from_timestamp("since", t)?,
-            None => to - chrono::Duration::hours(24),
-        };
-        if from >= to {
-            return Err(crate::api::errors::bad_request("since", format!("{from} is not in the past")));
-        }
         let points = match req.max_points {
             0 => 120,
             n if n <= 2000 => n,
             n => return Err(crate::api::errors::bad_request("max_points", format!("{n} is more than 2000"))),
         };
-        let readings = self.dispatcher.journal().readings_between(from, to).map_err(|e| crate::api::errors::internal("the journal failed reading temperatures", &e))?;
+        let size = pages::size(req.page_size, 500, 2000)?;
+        let filter = (req.start_time, req.end_time, points, size);
+        // The first page fixes the range (an unset end is "now" only once) and the
+        // token carries it: (start, end, first stretch of the page).
+        let (start, end, first) = match pages::after::<(i64, i64, u32)>(&req.page_token, &filter)? {
+            Some((start, end, first)) => {
+                let time = |ms| chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| crate::api::errors::bad_request("page_token", "holds no valid time".into()));
+                (time(start)?, time(end)?, first.min(points))
+            }
+            None => {
+                let (start, end) = time_range(filter.0.as_ref(), filter.1.as_ref(), self.dispatcher.now(), chrono::Duration::hours(24))?;
+                (start, end, 0)
+            }
+        };
+        // The page reads only the readings of its stretches, one at a time.
+        let width_ms = (end - start).num_milliseconds().max(1) as f64 / f64::from(points);
+        let edge = |k: u32| start + chrono::Duration::milliseconds((f64::from(k) * width_ms) as i64);
+        let last = first.saturating_add(u32::try_from(size).unwrap_or(u32::MAX)).min(points);
+        let until = if last >= points { end.checked_add_signed(chrono::Duration::nanoseconds(1)).unwrap_or(end) } else { edge(last) };
+        let mut buckets = crate::ops::telemetry::Buckets::new(start, end, points);
+        self.dispatcher
+            .journal()
+            .for_each_reading(edge(first), until, |at, probe, celsius| buckets.add(at, probe, celsius))
+            .map_err(|e| crate::api::errors::internal("the journal failed reading temperatures", &e))?;
+        let next_page_token = if last < points { pages::token(&filter, (start.timestamp_millis(), end.timestamp_millis(), last)) } else { String::new() };
         let (low, high) = self.band;
         Ok(Response::new(pb::ListTemperaturesResponse {
-            buckets: crate::ops::telemetry::bucket(&readings, from, to, points)
+            buckets: buckets
+                .finish()
                 .into_iter()
                 .map(|b| pb::TemperatureBucket {
                     probe: b.probe,
-                    from: Some(timestamp(b.from)),
+                    start_time: Some(timestamp(b.from)),
                     min_celsius: b.min,
                     mean_celsius: b.mean,
                     max_celsius: b.max,
@@ -177,11 +203,14 @@ impl MonitoringService for MonitoringApi {
                 .collect(),
             low_alarm_celsius: low,
             high_alarm_celsius: high,
+            next_page_token,
         }))
     }
 
-    async fn watch_booths(&self, _request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
-        let stream = changes(self.dispatcher.watch_booths(), |views| Some(booths(views)));
+    async fn watch_booths(&self, request: Request<pb::WatchBoothsRequest>) -> Result<Response<Self::WatchBoothsStream>, Status> {
+        let sight = Sight::of_request(&request);
+        let journal = self.dispatcher.journal_handle();
+        let stream = changes(self.dispatcher.watch_booths(), move |views| Some(booths(views, &journal, sight)));
         Ok(Response::new(Box::pin(stream)))
     }
 }

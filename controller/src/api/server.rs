@@ -57,6 +57,9 @@ pub async fn serve(dispatcher: Dispatcher, config: &Config, listener: TcpListene
     let mut builder = tonic::transport::Server::builder().max_concurrent_streams(limits.max_concurrent_streams).http2_keepalive_interval(Some(Duration::from_secs(30)));
     if let Some(files) = &config.server.tls {
         builder = builder.tls_config(tls(files)?).context("TLS configuration")?;
+    } else if !config.server.listen.ip().is_loopback() {
+        // Only reachable with the override (Config::load refuses it otherwise).
+        tracing::warn!(listen = %config.server.listen, "INSECURE: serving plain HTTP/2 off loopback (server.insecure_plaintext_off_loopback): tokens and patient data cross the network in clear");
     }
     builder
         .layer(AuthLayer(gate))

@@ -4,6 +4,7 @@
 use crate::api::auth::extract::caller;
 use crate::api::convert::{optional, parse_date};
 use crate::api::errors::{bad_request, to_status};
+use crate::api::pages;
 use crate::dispatch::Dispatcher;
 use crate::rules::inventory::{Hold, StockRecord, UnitState};
 use crate::journal::StockFilter;
@@ -86,25 +87,21 @@ fn filter(dispatcher: &Dispatcher, req: pb::ListStockRequest) -> Result<StockFil
         Ok(pb::UnitState::Rejected) => Some(UnitState::Rejected),
         Err(_) => return Err(bad_request("state", format!("{} is not a unit state", req.state))),
     };
-    let limit = match req.page_size as usize {
-        0 => MAX_PAGE,
-        n if n <= MAX_PAGE => n,
-        n => return Err(bad_request("page_size", format!("{n} is more than {MAX_PAGE}"))),
-    };
-    let offset = match optional(req.page_token) {
-        None => 0,
-        Some(token) => token.parse().map_err(|_| bad_request("page_token", format!("{token:?} is not a token this server gave")))?,
-    };
+    let limit = pages::size(req.page_size, MAX_PAGE, MAX_PAGE)?;
     let expires_by = optional(req.expires_by).map(|d| parse_date("expires_by", &d)).transpose()?;
-    Ok(StockFilter { gtins, lot: optional(req.lot), expires_by, state, held_only: req.held_only, offset, limit })
+    let mut filter = StockFilter { gtins, lot: optional(req.lot), expires_by, state, held_only: req.held_only, after: None, limit: limit + 1 };
+    // Units are listed by (expiry, code): the last one shown is where the next page starts.
+    filter.after = pages::after(&req.page_token, &filter)?;
+    Ok(filter)
 }
 
 #[tonic::async_trait]
 impl StockService for StockApi {
     async fn list_stock(&self, request: Request<pb::ListStockRequest>) -> Result<Response<pb::ListStockResponse>, Status> {
-        let filter = filter(&self.dispatcher, request.into_inner())?;
+        let mut filter = filter(&self.dispatcher, request.into_inner())?;
         let records = self.dispatcher.journal().list_stock(&filter).map_err(|e| crate::api::errors::internal("the journal failed listing stock", &e))?;
-        let next_page_token = if records.len() == filter.limit { (filter.offset + filter.limit).to_string() } else { String::new() };
+        filter.after = None; // the token belongs to the filter, wherever the page starts
+        let (records, next_page_token) = pages::page(records, filter.limit - 1, &filter, |r| (r.expiry, r.code.clone()));
         Ok(Response::new(pb::ListStockResponse { units: records.into_iter().map(|r| stock_unit(self.dispatcher.catalog(), r)).collect(), next_page_token }))
     }
 

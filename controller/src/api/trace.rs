@@ -4,6 +4,7 @@
 use crate::api::dispensing::dispense;
 use crate::api::stock::stock_unit;
 use crate::api::errors::{bad_request, internal, to_status};
+use crate::api::privacy::{self, Sight};
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::journal::Entry;
 use dispense_proto::v1 as pb;
@@ -29,7 +30,7 @@ impl TraceApi {
 fn event(e: Entry) -> pb::TraceEvent {
     pb::TraceEvent {
         seq: e.seq,
-        at: e.at.to_rfc3339(),
+        event_time: Some(crate::api::convert::timestamp(e.at)),
         dispense_id: e.dispense_id.unwrap_or_default(),
         unit_code: e.unit_code.unwrap_or_default(),
         kind: e.kind.as_str().to_owned(),
@@ -45,16 +46,25 @@ fn journal_failed(e: crate::journal::JournalError) -> Status {
 #[tonic::async_trait]
 impl TraceService for TraceApi {
     async fn get_unit_trace(&self, request: Request<pb::GetUnitTraceRequest>) -> Result<Response<pb::GetUnitTraceResponse>, Status> {
+        let sight = Sight::of_request(&request);
         let text = request.into_inner().code;
         let code = UnitCode::parse(&text).map_err(|e| bad_request("code", e.to_string()))?.canonical();
         let journal = self.dispatcher.journal();
         let record = journal.stock_record(&code).map_err(journal_failed)?;
         let record = record.ok_or_else(|| to_status(DispatchError::NoSuchStock(format!("unit {code} is not in the journal"))))?;
-        let events = journal.unit_entries(&code).map_err(journal_failed)?.into_iter().map(event).collect();
+        let mut events: Vec<pb::TraceEvent> = journal.unit_entries(&code).map_err(journal_failed)?.into_iter().map(event).collect();
+        if sight == Sight::Pseudonyms {
+            let dispense = record.dispense_id.as_deref().map(|id| journal.dispense(id)).transpose().map_err(journal_failed)?.flatten();
+            let texts = dispense.as_ref().map(privacy::patient_texts).unwrap_or_default();
+            for e in &mut events {
+                e.detail = privacy::withhold(&e.detail, &texts);
+            }
+        }
         Ok(Response::new(pb::GetUnitTraceResponse { unit: Some(stock_unit(self.dispatcher.catalog(), record)), events }))
     }
 
     async fn get_patient_trace(&self, request: Request<pb::GetPatientTraceRequest>) -> Result<Response<pb::GetPatientTraceResponse>, Status> {
+        let sight = Sight::of_request(&request);
         let patient = request.into_inner().patient_id;
         if patient.trim().is_empty() {
             return Err(bad_request("patient_id", "is required".into()));
@@ -66,7 +76,7 @@ impl TraceService for TraceApi {
             .into_iter()
             .map(|status| {
                 let events = journal.entries(&status.id)?.into_iter().map(event).collect();
-                Ok(pb::DispenseTrace { dispense: Some(dispense(status)), events })
+                Ok(pb::DispenseTrace { dispense: Some(dispense(status, journal, sight)), events })
             })
             .collect::<Result<Vec<_>, crate::journal::JournalError>>()
             .map_err(journal_failed)?;

@@ -111,6 +111,11 @@ impl Dispatcher {
         &self.core.journal
     }
 
+    /// The journal, shared: for streams that outlive the call that opened them.
+    pub fn journal_handle(&self) -> std::sync::Arc<Journal> {
+        self.core.journal.clone()
+    }
+
     /// The time by the controller's clock (the journal's).
     pub fn now(&self) -> chrono::DateTime<Utc> {
         self.core.journal.now()

@@ -25,6 +25,8 @@ pub enum DispatchError {
     NotCancellable { id: String, stage: &'static str },
     #[error("the workstation is {0} and does not accept orders")]
     NotReady(&'static str),
+    #[error("{in_flight} dispenses are in progress, the most this workstation takes; try again once some have ended")]
+    Busy { in_flight: usize },
     #[error("dispense {id}: do not give the unit: {why}; it is being rejected")]
     UnitHeld { id: String, why: String },
     #[error("maintenance mode is held by {holder} until {until}")]

@@ -62,8 +62,16 @@ impl Dispatcher {
         };
         // A retry of an accepted order must find its dispense even while the
         // workstation is paused or faulted, so readiness is checked for new ids only.
-        if !accepts && self.core.journal.find_request(request_id)?.is_none() {
-            return Err(DispatchError::NotReady(state.name()));
+        let in_flight = || lock(&self.core.live).values().filter(|l| !l.status.borrow().stage.is_final()).count();
+        if !accepts || in_flight() >= self.core.settings.max_in_flight {
+            if self.core.journal.find_request(request_id)?.is_none() {
+                if !accepts {
+                    return Err(DispatchError::NotReady(state.name()));
+                }
+                // Bounded: a flood of orders must not grow memory and the journal
+                // without end; the caller is told when to try again.
+                return Err(DispatchError::Busy { in_flight: in_flight() });
+            }
         }
         // create_dispense is one transaction: concurrent retries find one dispense.
         let created = match self.core.journal.create_dispense(request_id, &status) {
@@ -180,7 +188,8 @@ impl Dispatcher {
         // may not have let go yet (a fresh-clone CI run under load listed one
         // already administered).
         let mut all: Vec<DispenseStatus> = lock(&self.core.live).values().map(|l| l.status.borrow().clone()).filter(|s| !s.stage.is_final()).collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        // Ids are `D` and a zero-padded sequence that may outgrow its padding.
+        all.sort_by_key(|s| (s.id.len(), s.id.clone()));
         all
     }
 

@@ -41,11 +41,14 @@ pub struct Settings {
     pub validation_timeout: Duration,
     /// Units lost the same way in a row before picking stops (H-08).
     pub stop_picking_after: u32,
+    /// Dispenses in progress at most; a new order beyond is refused until some end.
+    pub max_in_flight: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            max_in_flight: 500,
             scan_max_frames: 8,
             scan_agree: 2,
             scan_clearance: Duration::from_secs(1),
@@ -109,9 +112,18 @@ pub struct BoothView {
     pub booth: BoothId,
     /// The dispense holding it (the one at the booth, else the one whose unit is on
     /// its way to the booth's gate or waits there), its stage and patient.
-    pub holder: Option<(String, Stage, String)>,
+    pub holder: Option<BoothHolder>,
     /// Dispenses queued for it.
     pub waiting: u32,
+}
+
+/// The dispense holding a booth and whom it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoothHolder {
+    pub dispense_id: String,
+    pub stage: Stage,
+    pub patient_id: String,
+    pub patient_name: String,
 }
 
 /// Maintenance mode's lease: one crew member holds the workstation out of service
@@ -185,7 +197,7 @@ impl Core {
             match s.stage {
                 Stage::Queued => view.waiting += 1,
                 // The dispense at the booth holds it; the next one, on its way or at the gate, only if none is.
-                stage if !stage.is_final() && (at_booth || view.holder.is_none()) => view.holder = Some((s.id.clone(), stage, s.order.patient_name.clone())),
+                stage if !stage.is_final() && (at_booth || view.holder.is_none()) => view.holder = Some(BoothHolder { dispense_id: s.id.clone(), stage, patient_id: s.order.patient_id.clone(), patient_name: s.order.patient_name.clone() }),
                 _ => {}
             }
         }

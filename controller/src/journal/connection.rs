@@ -22,6 +22,8 @@ pub struct Journal {
     crashed: Arc<AtomicBool>,
     /// The controller's claim on the journal file (see [`Journal::claim`]).
     claim: Mutex<Option<std::fs::File>>,
+    /// This journal's key for [`Journal::patient_ref`].
+    patient_key: Vec<u8>,
 }
 
 impl Journal {
@@ -47,7 +49,8 @@ impl Journal {
         // Room for every statement the journal runs, so none is parsed twice.
         conn.set_prepared_statement_cache_capacity(64);
         schema::bring_up_to_date(&conn)?;
-        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default() })
+        let patient_key = schema::patient_ref_key(&conn)?;
+        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key })
     }
 
     /// Claims the journal at `path` for this controller: one controller per journal
@@ -103,6 +106,19 @@ impl Journal {
     /// Whether a crash point fired: the controller on this journal is dead.
     pub fn crashed(&self) -> bool {
         self.crashed.load(Ordering::SeqCst)
+    }
+
+    /// A patient's pseudonymous reference, `pt-` and 12 hex digits: the same patient
+    /// always gets the same one on this workstation, and nobody without the
+    /// journal's key can tell who it is (a plain hash of a short clinic id could be
+    /// reversed by trying every id). Logs, exports and the roles that may not see
+    /// patients get this instead of the patient's identity.
+    pub fn patient_ref(&self, patient_id: &str) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.patient_key).expect("HMAC takes a key of any length");
+        mac.update(patient_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        format!("pt-{}", digest.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>())
     }
 
     /// The time by the controller's clock.

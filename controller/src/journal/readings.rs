@@ -37,6 +37,22 @@ impl Journal {
         rows.into_iter().map(|(at, probe, celsius)| Ok((parse_time(&at)?, probe, celsius))).collect()
     }
 
+    /// Folds every reading from `from` (inclusive) to `until` (exclusive), oldest
+    /// first, into `f` one at a time: a long history is never held whole.
+    pub fn for_each_reading(&self, from: DateTime<Utc>, until: DateTime<Utc>, mut f: impl FnMut(DateTime<Utc>, &str, Option<f64>)) -> Result<u64> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at < ?2 ORDER BY at")?;
+        let mut rows = stmt.query(params![from.to_rfc3339(), until.to_rfc3339()])?;
+        let mut seen = 0;
+        while let Some(row) = rows.next()? {
+            let at: String = row.get(0)?;
+            let probe: String = row.get(1)?;
+            f(parse_time(&at)?, &probe, row.get(2)?);
+            seen += 1;
+        }
+        Ok(seen)
+    }
+
     /// How many readings are recorded (all probes), for summaries and tests.
     pub fn reading_count(&self) -> Result<i64> {
         Ok(self.conn().row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)

@@ -13,7 +13,7 @@ use hal::{BoothId, ErrorKind, SlotAddress, Station};
 use rusqlite::{Connection, params};
 
 /// The version this controller writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// SQL migrations from each older version to the next, applied in order (the
 /// step from 3 to 4 converts data, in [`typed_steps`]).
@@ -104,11 +104,26 @@ CREATE TABLE steps (
 CREATE INDEX steps_dispense ON steps(dispense_id, seq);
 ";
 
+/// Secrets of this journal: the key of the patients' pseudonymous references
+/// (version 7), made once from SQLite's randomness (seeded by the OS).
+const SECRETS_SCHEMA: &str = "
+CREATE TABLE secrets (
+    name    TEXT PRIMARY KEY,
+    secret  BLOB NOT NULL
+);
+";
+
+/// The key of the patients' pseudonymous references, made on first use.
+pub(crate) fn patient_ref_key(conn: &Connection) -> Result<Vec<u8>> {
+    conn.execute("INSERT OR IGNORE INTO secrets (name, secret) VALUES ('patient_ref', randomblob(32))", [])?;
+    Ok(conn.query_row("SELECT secret FROM secrets WHERE name = 'patient_ref'", [], |r| r.get(0))?)
+}
+
 /// Creates a new journal's tables, or migrates an older one to [`SCHEMA_VERSION`].
 pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
-        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} {HEAT_ODOMETER_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} {HEAT_ODOMETER_SCHEMA} {SECRETS_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
         return Ok(());
     }
     if version > SCHEMA_VERSION {
@@ -135,6 +150,10 @@ pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
         // Version 5 → 6: the odometers start at nought and every mark at nought,
         // so each unit keeps the heat it had.
         conn.execute_batch(&format!("BEGIN; {HEAT_ODOMETER_SCHEMA} PRAGMA user_version = 6; COMMIT;"))?;
+    }
+    if version <= 6 {
+        // Version 6 → 7: the secrets table (the patient reference key).
+        conn.execute_batch(&format!("BEGIN; {SECRETS_SCHEMA} PRAGMA user_version = 7; COMMIT;"))?;
     }
     Ok(())
 }

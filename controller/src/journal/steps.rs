@@ -69,6 +69,23 @@ impl Journal {
         self.query_entries(&format!("{SELECT_ENTRY} WHERE at >= ?1 AND at <= ?2 ORDER BY seq"), params![from.to_rfc3339(), to.to_rfc3339()])
     }
 
+    /// Up to `limit` steps from `from` to `to` (inclusive) after the step `after_seq`,
+    /// in order: one page of an export.
+    pub fn entries_page(&self, from: DateTime<Utc>, to: DateTime<Utc>, after_seq: i64, limit: usize) -> Result<Vec<Entry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_entries(&format!("{SELECT_ENTRY} WHERE seq > ?3 AND at >= ?1 AND at <= ?2 ORDER BY seq LIMIT ?4"), params![from.to_rfc3339(), to.to_rfc3339(), after_seq, limit])
+    }
+
+    /// Up to `limit` steps of one kind and name since a time, before the step
+    /// `before_seq` (all if `None`), newest first: one page of a history.
+    pub fn entries_named_page(&self, kind: StepKind, step: &str, since: DateTime<Utc>, before_seq: Option<i64>, limit: usize) -> Result<Vec<Entry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_entries(
+            &format!("{SELECT_ENTRY} WHERE kind = ?1 AND step = ?2 AND at >= ?3 AND seq < ?4 ORDER BY seq DESC LIMIT ?5"),
+            params![kind.as_str(), step, since.to_rfc3339(), before_seq.unwrap_or(i64::MAX), limit],
+        )
+    }
+
     /// Steps of one kind since a time, newest first (e.g. faults raised and cleared).
     pub fn entries_of_kind(&self, kind: StepKind, since: DateTime<Utc>) -> Result<Vec<Entry>> {
         self.query_entries(&format!("{SELECT_ENTRY} WHERE kind = ?1 AND at >= ?2 ORDER BY seq DESC"), params![kind.as_str(), since.to_rfc3339()])

@@ -22,7 +22,8 @@ pub struct StockFilter {
     pub expires_by: Option<NaiveDate>,
     pub state: Option<UnitState>,
     pub held_only: bool,
-    pub offset: usize,
+    /// Units after this (expiry, code), in listing order: where a page starts.
+    pub after: Option<(NaiveDate, String)>,
     pub limit: usize,
 }
 
@@ -186,7 +187,12 @@ impl Journal {
         if filter.held_only {
             clauses.push("hold IS NOT NULL".to_owned());
         }
-        let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT {} OFFSET {}", clauses.join(" AND "), filter.limit, filter.offset);
+        if let Some((expiry, code)) = &filter.after {
+            let expiry = bind("?", expiry.to_string(), &mut values);
+            clauses.push(format!("(expiry, code) > ({expiry}, {})", bind("?", code.clone(), &mut values)));
+        }
+        let limit = bind("?", filter.limit.to_string(), &mut values);
+        let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT CAST({limit} AS INTEGER)", clauses.join(" AND "));
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;

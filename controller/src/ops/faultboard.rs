@@ -132,6 +132,14 @@ impl FaultBoard {
         Ok(entries.into_iter().filter(|e| e.step == "cleared").filter_map(|e| serde_json::from_str(&e.detail).ok()).collect())
     }
 
+    /// Up to `limit` faults cleared since `since`, newest first, before the
+    /// journal line `before_seq` (from the start if `None`): one page, each with
+    /// its journal line's number (where the next page starts).
+    pub fn past_page(&self, since: DateTime<Utc>, before_seq: Option<i64>, limit: usize) -> Result<Vec<(i64, ActiveFault)>, JournalError> {
+        let entries = self.journal.entries_named_page(JOURNAL_KIND, "cleared", since, before_seq, limit)?;
+        Ok(entries.into_iter().filter_map(|e| Some((e.seq, serde_json::from_str(&e.detail).ok()?))).collect())
+    }
+
     fn journal_line(&self, step: &str, fault: &ActiveFault) {
         let json = serde_json::to_string(fault).unwrap_or_default();
         if let Err(e) = self.journal.note(None, JOURNAL_KIND, step, &json) {

@@ -106,36 +106,60 @@ pub struct Bucket {
 /// still shows) and how often the probe could not be read. Stretches with no
 /// sample are left out.
 pub fn bucket(readings: &[(DateTime<Utc>, String, Option<f64>)], from: DateTime<Utc>, to: DateTime<Utc>, points: u32) -> Vec<Bucket> {
-    let span = (to - from).num_milliseconds().max(1) as f64;
-    let width = span / f64::from(points.max(1));
-    let mut out: Vec<Bucket> = Vec::new();
-    let mut probes: Vec<&str> = readings.iter().map(|(_, p, _)| p.as_str()).collect();
-    probes.sort_unstable();
-    probes.dedup();
-    for probe in probes {
-        let mut current: Option<(i64, Bucket, f64)> = None;
-        for (at, _, celsius) in readings.iter().filter(|(_, p, _)| p == probe) {
-            let index = (((*at - from).num_milliseconds() as f64) / width).floor().clamp(0.0, f64::from(points.max(1) - 1)) as i64;
-            if current.as_ref().is_none_or(|(i, _, _)| *i != index) {
-                out.extend(current.take().and_then(|(_, b, sum)| finish(b, sum)));
-                let start = from + chrono::Duration::milliseconds((index as f64 * width) as i64);
-                current = Some((index, Bucket { probe: probe.to_owned(), from: start, min: f64::INFINITY, mean: 0.0, max: f64::NEG_INFINITY, readings: 0, unread: 0 }, 0.0));
-            }
-            if let Some((_, b, sum)) = current.as_mut() {
-                match celsius {
-                    Some(t) => {
-                        b.min = b.min.min(*t);
-                        b.max = b.max.max(*t);
-                        b.readings += 1;
-                        *sum += t;
-                    }
-                    None => b.unread += 1,
-                }
+    let mut buckets = Buckets::new(from, to, points);
+    for (at, probe, celsius) in readings {
+        buckets.add(*at, probe, *celsius);
+    }
+    buckets.finish()
+}
+
+/// [`bucket`] one reading at a time, so a long history is never held whole: the
+/// readings come in time order (probes interleaved) and only each probe's open
+/// stretch is kept.
+#[derive(Debug)]
+pub struct Buckets {
+    from: DateTime<Utc>,
+    width_ms: f64,
+    last: i64,
+    open: std::collections::HashMap<String, (i64, Bucket, f64)>,
+    done: Vec<Bucket>,
+}
+
+impl Buckets {
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>, points: u32) -> Self {
+        let span = (to - from).num_milliseconds().max(1) as f64;
+        let points = points.max(1);
+        Self { from, width_ms: span / f64::from(points), last: i64::from(points) - 1, open: Default::default(), done: Vec::new() }
+    }
+
+    pub fn add(&mut self, at: DateTime<Utc>, probe: &str, celsius: Option<f64>) {
+        let index = (((at - self.from).num_milliseconds() as f64) / self.width_ms).floor().clamp(0.0, self.last as f64) as i64;
+        if self.open.get(probe).is_none_or(|(i, _, _)| *i != index) {
+            let start = self.from + chrono::Duration::milliseconds((index as f64 * self.width_ms) as i64);
+            let fresh = (index, Bucket { probe: probe.to_owned(), from: start, min: f64::INFINITY, mean: 0.0, max: f64::NEG_INFINITY, readings: 0, unread: 0 }, 0.0);
+            if let Some((_, b, sum)) = self.open.insert(probe.to_owned(), fresh) {
+                self.done.extend(finish(b, sum));
             }
         }
-        out.extend(current.and_then(|(_, b, sum)| finish(b, sum)));
+        if let Some((_, b, sum)) = self.open.get_mut(probe) {
+            match celsius {
+                Some(t) => {
+                    b.min = b.min.min(t);
+                    b.max = b.max.max(t);
+                    b.readings += 1;
+                    *sum += t;
+                }
+                None => b.unread += 1,
+            }
+        }
     }
-    out
+
+    /// Every stretch, by probe and then time.
+    pub fn finish(mut self) -> Vec<Bucket> {
+        self.done.extend(self.open.into_values().filter_map(|(_, b, sum)| finish(b, sum)));
+        self.done.sort_by(|a, b| a.probe.cmp(&b.probe).then(a.from.cmp(&b.from)));
+        self.done
+    }
 }
 
 fn finish(mut b: Bucket, sum: f64) -> Option<Bucket> {

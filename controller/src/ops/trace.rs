@@ -28,6 +28,8 @@ pub struct TraceEvent {
     pub seq: i64,
     pub at: String,
     pub dispense_id: Option<String>,
+    /// The dispense's patient, pseudonymous ([`crate::journal::Journal::patient_ref`]), where known.
+    pub patient_ref: Option<String>,
     pub unit_code: Option<String>,
     pub kind: String,
     pub step: String,
@@ -36,7 +38,7 @@ pub struct TraceEvent {
 
 impl From<Entry> for TraceEvent {
     fn from(e: Entry) -> Self {
-        Self { seq: e.seq, at: e.at.to_rfc3339(), dispense_id: e.dispense_id, unit_code: e.unit_code, kind: e.kind.as_str().to_owned(), step: e.step, detail: e.detail }
+        Self { seq: e.seq, at: e.at.to_rfc3339(), dispense_id: e.dispense_id, patient_ref: None, unit_code: e.unit_code, kind: e.kind.as_str().to_owned(), step: e.step, detail: e.detail }
     }
 }
 
@@ -80,24 +82,34 @@ pub fn patient_trace(journal: &Journal, patient_id: &str) -> Result<PatientTrace
 
 /// Steps as CSV (RFC 4180: fields with commas, quotes or line breaks are quoted).
 pub fn events_csv(events: &[TraceEvent]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    for e in events {
+        out.push_str(&csv_row(e));
+    }
+    out
+}
+
+/// The first line of [`events_csv`].
+pub const CSV_HEADER: &str = "seq,at,dispense_id,patient_ref,unit_code,kind,step,detail\r\n";
+
+/// One line of [`events_csv`], its fields quoted where they need it.
+pub fn csv_row(e: &TraceEvent) -> String {
     let field = |s: &str| {
         if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
     };
-    let mut out = String::from("seq,at,dispense_id,unit_code,kind,step,detail\r\n");
-    for e in events {
-        let row = [
-            e.seq.to_string(),
-            e.at.clone(),
-            e.dispense_id.clone().unwrap_or_default(),
-            e.unit_code.clone().unwrap_or_default(),
-            e.kind.clone(),
-            e.step.clone(),
-            e.detail.clone(),
-        ];
-        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out
+    let row = [
+        e.seq.to_string(),
+        e.at.clone(),
+        e.dispense_id.clone().unwrap_or_default(),
+        e.patient_ref.clone().unwrap_or_default(),
+        e.unit_code.clone().unwrap_or_default(),
+        e.kind.clone(),
+        e.step.clone(),
+        e.detail.clone(),
+    ];
+    let mut line = row.iter().map(|f| field(f)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
 }
 
 /// Why an immunization record cannot be made.
@@ -165,8 +177,8 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_quoting() {
-        let e = TraceEvent { seq: 1, at: "t".into(), dispense_id: None, unit_code: Some("(01)1".into()), kind: "k".into(), step: "s".into(), detail: "a, \"b\"\nc".into() };
+        let e = TraceEvent { seq: 1, at: "t".into(), dispense_id: None, patient_ref: Some("pt-1".into()), unit_code: Some("(01)1".into()), kind: "k".into(), step: "s".into(), detail: "a, \"b\"\nc".into() };
         let csv = events_csv(&[e]);
-        assert_eq!(csv, "seq,at,dispense_id,unit_code,kind,step,detail\r\n1,t,,(01)1,k,s,\"a, \"\"b\"\"\nc\"\r\n");
+        assert_eq!(csv, "seq,at,dispense_id,patient_ref,unit_code,kind,step,detail\r\n1,t,,pt-1,(01)1,k,s,\"a, \"\"b\"\"\nc\"\r\n");
     }
 }

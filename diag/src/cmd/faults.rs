@@ -28,14 +28,14 @@ pub struct Clear {
 pub fn fault_json(f: &pb::Fault) -> serde_json::Value {
     serde_json::json!({
         "id": f.id, "code": f.code, "source": f.source, "cause": f.cause, "remedy": f.remedy, "detail": f.detail,
-        "raised_at": show::when_json(f.raised_at.as_ref()), "cleared_at": show::when_json(f.cleared_at.as_ref()), "cleared_by": f.cleared_by,
+        "raise_time": show::when_json(f.raise_time.as_ref()), "clear_time": show::when_json(f.clear_time.as_ref()), "cleared_by": f.cleared_by,
     })
 }
 
 /// A table of faults, each followed by its cause and remedy.
 pub fn fault_rows(faults: &[pb::Fault], past: bool) {
     for f in faults {
-        let when = if past { format!("{} -> {}", show::when(f.raised_at.as_ref()), show::when(f.cleared_at.as_ref())) } else { format!("since {}", show::when(f.raised_at.as_ref())) };
+        let when = if past { format!("{} -> {}", show::when(f.raise_time.as_ref()), show::when(f.clear_time.as_ref())) } else { format!("since {}", show::when(f.raise_time.as_ref())) };
         println!("  {:<28} {}  {}", f.id, when, f.detail);
         println!("  {:<28} cause:  {}", "", f.cause);
         println!("  {:<28} remedy: {}", "", f.remedy);
@@ -48,7 +48,15 @@ pub fn fault_rows(faults: &[pb::Fault], past: bool) {
 impl List {
     pub async fn run(self, ctx: &Ctx) -> Result<()> {
         let since = show::timestamp(chrono::Utc::now() - self.since);
-        let faults = ctx.maintenance().list_faults(pb::ListFaultsRequest { include_past: self.past, since: Some(since) }).await?.into_inner();
+        // Every page of past faults.
+        let mut request = pb::ListFaultsRequest { include_past: self.past, start_time: Some(since), ..Default::default() };
+        let mut faults = ctx.maintenance().list_faults(request.clone()).await?.into_inner();
+        while !faults.next_page_token.is_empty() {
+            request.page_token = std::mem::take(&mut faults.next_page_token);
+            let page = ctx.maintenance().list_faults(request.clone()).await?.into_inner();
+            faults.past.extend(page.past);
+            faults.next_page_token = page.next_page_token;
+        }
         if ctx.json {
             return show::json(&serde_json::json!({
                 "active": faults.active.iter().map(fault_json).collect::<Vec<_>>(),

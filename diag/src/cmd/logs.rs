@@ -22,9 +22,8 @@ pub enum Cmd {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<()> {
         let Cmd::Export { file, since } = self;
-        let to = chrono::Utc::now();
-        let from = to - since;
-        let request = pb::ExportLogsRequest { from: Some(show::timestamp(from)), to: Some(show::timestamp(to)) };
+        let (from, to) = (chrono::Utc::now() - since, chrono::Utc::now());
+        let request = pb::ExportLogsRequest { start_time: Some(show::timestamp(from)), end_time: Some(show::timestamp(to)) };
         let mut stream = ctx.maintenance().export_logs(request).await?.into_inner();
         let cannot = |e: std::io::Error| Failure::new(Exit::Other, format!("{}: {e}", file.display()));
         let mut out = std::io::BufWriter::new(std::fs::File::create(&file).map_err(cannot)?);

@@ -53,12 +53,12 @@ impl Mode {
         let mut client = ctx.maintenance();
         match self {
             Mode::Enter { reason, timeout, force } => {
-                let timeout_s = u32::try_from(timeout.num_seconds()).map_err(|_| Failure::new(Exit::BadInput, "--timeout is out of range"))?;
-                let lock = client.enter_maintenance(pb::EnterMaintenanceRequest { reason, timeout_s, force }).await?.into_inner().lease.unwrap_or_default();
+                let timeout = Some(prost_types::Duration { seconds: timeout.num_seconds(), nanos: 0 });
+                let lock = client.enter_maintenance(pb::EnterMaintenanceRequest { reason, timeout, force }).await?.into_inner().lease.unwrap_or_default();
                 if ctx.json {
-                    return show::json(&serde_json::json!({"holder": lock.holder, "reason": lock.reason, "expires_at": show::when_json(lock.expires_at.as_ref())}));
+                    return show::json(&serde_json::json!({"holder": lock.holder, "reason": lock.reason, "expire_time": show::when_json(lock.expire_time.as_ref())}));
                 }
-                println!("in maintenance, held by {} until {} UTC", lock.holder, show::when(lock.expires_at.as_ref()));
+                println!("in maintenance, held by {} until {} UTC", lock.holder, show::when(lock.expire_time.as_ref()));
             }
             Mode::Exit => {
                 let state = client.exit_maintenance(pb::ExitMaintenanceRequest {}).await?.into_inner().state();

@@ -18,12 +18,22 @@ pub struct Temps {
 
 fn bucket_json(b: &pb::TemperatureBucket) -> serde_json::Value {
     let num = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
-    serde_json::json!({"probe": b.probe, "from": show::when_json(b.from.as_ref()), "min": num(b.min_celsius), "mean": num(b.mean_celsius), "max": num(b.max_celsius), "readings": b.readings, "unread": b.unread})
+    serde_json::json!({"probe": b.probe, "start_time": show::when_json(b.start_time.as_ref()), "min": num(b.min_celsius), "mean": num(b.mean_celsius), "max": num(b.max_celsius), "readings": b.readings, "unread": b.unread})
 }
 
 async fn history(ctx: &Ctx, since: chrono::Duration, points: u32) -> Result<pb::ListTemperaturesResponse> {
     let since = show::timestamp(chrono::Utc::now() - since);
-    Ok(ctx.monitoring().list_temperatures(pb::ListTemperaturesRequest { since: Some(since), max_points: points }).await?.into_inner())
+    // Every page.
+    let mut request = pb::ListTemperaturesRequest { start_time: Some(since), max_points: points, ..Default::default() };
+    let mut history = ctx.monitoring().list_temperatures(request.clone()).await?.into_inner();
+    while !history.next_page_token.is_empty() {
+        request.page_token = std::mem::take(&mut history.next_page_token);
+        let page = ctx.monitoring().list_temperatures(request.clone()).await?.into_inner();
+        history.buckets.extend(page.buckets);
+        history.next_page_token = page.next_page_token;
+    }
+    history.buckets.sort_by(|a, b| a.probe.cmp(&b.probe).then_with(|| show::time(a.start_time.as_ref()).cmp(&show::time(b.start_time.as_ref()))));
+    Ok(history)
 }
 
 pub async fn sensors(ctx: &Ctx) -> Result<()> {
@@ -80,7 +90,7 @@ impl Temps {
             let column_ms = (self.since.num_milliseconds() as f64 / f64::from(width)).max(1.0);
             let mut columns: Vec<Option<&pb::TemperatureBucket>> = vec![None; width as usize];
             for b in &series {
-                let at = show::time(b.from.as_ref()).unwrap_or(start);
+                let at = show::time(b.start_time.as_ref()).unwrap_or(start);
                 let column = (((at - start).num_milliseconds() as f64 / column_ms).round() as usize).min(width as usize - 1);
                 columns[column] = Some(b);
             }

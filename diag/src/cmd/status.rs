@@ -42,13 +42,13 @@ impl Cmd {
                 .map(|d| {
                     serde_json::json!({
                         "name": d.name, "transport": d.transport, "firmware": d.firmware, "serial_number": d.serial_number,
-                        "map_version": d.map_version, "alive": d.alive, "last_heartbeat": show::when_json(d.last_heartbeat.as_ref()),
+                        "map_version": d.map_version, "alive": d.alive, "last_heartbeat_time": show::when_json(d.last_heartbeat_time.as_ref()),
                         "requests": d.requests, "retries": d.retries, "failures": d.failures, "reconnects": d.reconnects,
                         "homed": d.homed, "busy": d.busy, "alarms": d.alarms, "error": d.error,
                     })
                 })
                 .collect();
-            let lock = s.maintenance.as_ref().map(|l| serde_json::json!({"holder": l.holder, "reason": l.reason, "expires_at": show::when_json(l.expires_at.as_ref())}));
+            let lock = s.maintenance.as_ref().map(|l| serde_json::json!({"holder": l.holder, "reason": l.reason, "expire_time": show::when_json(l.expire_time.as_ref())}));
             return show::json(&serde_json::json!({
                 "state": state_name(s.state()),
                 "in_flight": s.in_flight,
@@ -61,7 +61,7 @@ impl Cmd {
         }
         println!("workstation   {}   {} in flight   controller {}", state_name(s.state()).to_uppercase(), s.in_flight, s.controller_version);
         match &s.maintenance {
-            Some(l) => println!("maintenance   held by {} until {} UTC: {}", l.holder, show::when(l.expires_at.as_ref()), l.reason),
+            Some(l) => println!("maintenance   held by {} until {} UTC: {}", l.holder, show::when(l.expire_time.as_ref()), l.reason),
             None => println!("maintenance   not in maintenance mode"),
         }
         println!("interlocks    {}", interlocks_line(&interlocks));
@@ -85,7 +85,7 @@ impl Cmd {
                         if d.firmware.is_empty() { "?".into() } else { d.firmware.clone() },
                         d.serial_number.clone(),
                         if d.alive { "yes".into() } else { "NO".into() },
-                        show::ago(d.last_heartbeat.as_ref()),
+                        show::ago(d.last_heartbeat_time.as_ref()),
                         if d.homed { "yes".into() } else { "no".into() },
                         format!("{}/{}/{}", d.requests, d.retries, d.failures),
                         if d.alarms.is_empty() { "-".into() } else { d.alarms.join(",") },

@@ -65,7 +65,7 @@ impl Trace {
         let unit = trace.unit.unwrap_or_default();
         let state = show::name(unit.state().as_str_name(), "UNIT_STATE_");
         if ctx.json {
-            let events: Vec<_> = trace.events.iter().map(|e| serde_json::json!({"seq": e.seq, "at": e.at, "dispense_id": e.dispense_id, "kind": e.kind, "step": e.step, "detail": e.detail})).collect();
+            let events: Vec<_> = trace.events.iter().map(|e| serde_json::json!({"seq": e.seq, "event_time": show::when_json(e.event_time.as_ref()), "dispense_id": e.dispense_id, "kind": e.kind, "step": e.step, "detail": e.detail})).collect();
             return show::json(&serde_json::json!({
                 "code": unit.code, "product_id": unit.product_id, "lot": unit.lot, "expiry": unit.expiry, "slot": unit.slot,
                 "state": state, "hold": show::name(unit.hold().as_str_name(), "HOLD_KIND_"), "hold_reason": unit.hold_reason,
@@ -77,7 +77,7 @@ impl Trace {
             println!("held: {}", unit.hold_reason);
         }
         println!("vial monitor: {:.3} % of the heat budget used", unit.heat_budget_used * 100.0);
-        let rows: Vec<Vec<String>> = trace.events.iter().map(|e| vec![e.at.chars().take(19).collect(), e.dispense_id.clone(), e.kind.clone(), e.step.clone(), e.detail.clone()]).collect();
+        let rows: Vec<Vec<String>> = trace.events.iter().map(|e| vec![show::when(e.event_time.as_ref()), e.dispense_id.clone(), e.kind.clone(), e.step.clone(), e.detail.clone()]).collect();
         show::table(&["AT", "DISPENSE", "KIND", "STEP", "DETAIL"], &rows);
         Ok(())
     }

@@ -58,11 +58,14 @@ pub struct Limits {
     pub burst: f64,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// Dispenses in progress at most: StartDispense beyond is RESOURCE_EXHAUSTED
+    /// (reason QUEUE_FULL) with a RetryInfo saying when to try again.
+    pub max_in_flight: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 1 << 20, max_streams_per_client: 32, requests_per_s: 50.0, burst: 100.0, max_concurrent_streams: 256 }
+        Self { max_message_bytes: 1 << 20, max_streams_per_client: 32, requests_per_s: 50.0, burst: 100.0, max_concurrent_streams: 256, max_in_flight: 500 }
     }
 }
 
