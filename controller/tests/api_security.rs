@@ -191,3 +191,20 @@ async fn privileged_actions_are_journalled_with_the_caller() {
     let notes = assembled.dispatcher.journal().entries_between(since, chrono::Utc::now()).expect("journal");
     assert!(notes.iter().any(|e| e.kind == StepKind::Maintenance && e.detail.contains("belt cleaning") && e.detail.contains("crew-1")), "{notes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_refused_with_when_to_try_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_assembled, address) = serve_configured(dir.path(), "[server.limits]\nmax_in_flight = 2\n", SIMULATED, "").await;
+    let mut clinic = common::clinic_client(address).await;
+    let first = common::start(&mut clinic, "q-1", common::order("HepB", 1)).await;
+    common::start(&mut clinic, "q-2", common::order("HepB", 2)).await;
+    let refused = clinic.start_dispense(pb::StartDispenseRequest { request_id: "q-3".into(), order: Some(common::order("HepB", 3)) }).await.expect_err("a third is over the bound");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(reason(&refused), "QUEUE_FULL");
+    let retry = refused.get_details_retry_info().and_then(|r| r.retry_delay).expect("RetryInfo says when");
+    assert!(retry >= Duration::from_secs(1), "{retry:?}");
+    // A retry of an accepted order still finds its dispense while the queue is full.
+    let again = common::start(&mut clinic, "q-1", common::order("HepB", 1)).await;
+    assert_eq!((again.dispense_id, again.duplicate), (first.dispense_id, true));
+}

@@ -263,7 +263,7 @@ impl ExportPage {
                 let (patient_ref, texts) = &self.patients[&id];
                 event.patient_ref = Some(patient_ref.clone()).filter(|r| !r.is_empty());
                 if sight == Sight::Pseudonyms {
-                    event.detail = privacy::withhold(&event.detail, texts);
+                    event.detail = privacy::journal_line(&event.kind, &event.step, &event.detail, texts);
                 }
             }
             text.push_str(&crate::ops::trace::csv_row(&event));

@@ -74,6 +74,16 @@ pub(crate) fn withhold(text: &str, texts: &[String]) -> String {
     texts.iter().fold(text.to_owned(), |t, m| t.replace(m.as_str(), WITHHELD))
 }
 
+/// A journal line's text for those who may not see patients: `texts` (the
+/// dispense's, from [`patient_texts`]) withheld, and the whole order that
+/// journals before version 7 wrote on a dispense's `accepted` line.
+pub(crate) fn journal_line(kind: &str, step: &str, detail: &str, texts: &[String]) -> String {
+    if kind == "stage" && step == "accepted" && detail.trim_start().starts_with('{') {
+        return "(order withheld: about the patient)".into();
+    }
+    withhold(detail, texts)
+}
+
 const WITHHELD: &str = "(withheld: about the patient)";
 
 /// A booth as `sight` may see it.
@@ -82,4 +92,43 @@ pub(crate) fn booth(mut b: pb::Booth, sight: Sight) -> pb::Booth {
         b.patient_name.clear();
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonymous_sight_empties_identity_history_and_patient_judgements() {
+        let order = pb::PatientOrder {
+            patient_id: "P9".into(),
+            patient_name: "Li Na".into(),
+            birth_date: "2025-01-02".into(),
+            history: vec![pb::PriorDose::default()],
+            patient_ref: "pt-0123456789ab".into(),
+            product_id: "HepB".into(),
+            ..Default::default()
+        };
+        let violations = vec![
+            pb::Violation { id: ViolationId::DoseNumberMismatch.as_str().into(), message: "dose 3 ordered; history has 0 dose(s)".into() },
+            pb::Violation { id: ViolationId::Expired.as_str().into(), message: "expired on 2026-01-01".into() },
+        ];
+        let d = pb::Dispense { order: Some(order), violations, detail: "refused: dose 3 ordered; history has 0 dose(s)".into(), ..Default::default() };
+        assert_eq!(dispense(d.clone(), Sight::Patients), d, "clinic and pharmacist see it all");
+        let seen = dispense(d, Sight::Pseudonyms);
+        let o = seen.order.as_ref().expect("order");
+        assert!(o.patient_id.is_empty() && o.patient_name.is_empty() && o.birth_date.is_empty() && o.history.is_empty(), "{o:?}");
+        assert_eq!((o.patient_ref.as_str(), o.product_id.as_str()), ("pt-0123456789ab", "HepB"));
+        assert_eq!(seen.violations[0].message, "", "the patient's history is not the observer's");
+        assert_eq!(seen.violations[1].message, "expired on 2026-01-01", "the unit's faults are everyone's");
+        assert!(!seen.detail.contains("history"), "{}", seen.detail);
+    }
+
+    #[test]
+    fn orders_older_journals_wrote_on_their_accepted_line_are_withheld() {
+        let old = r#"{"patient_id":"P9","patient_name":"Li Na"}"#;
+        assert!(!journal_line("stage", "accepted", old, &[]).contains("Li Na"));
+        assert_eq!(journal_line("stage", "accepted", "HepB dose 1 for booth 2, patient pt-1", &[]), "HepB dose 1 for booth 2, patient pt-1");
+        assert_eq!(journal_line("outcome", "Violations", "dose 3 ordered", &["dose 3 ordered".into()]), WITHHELD);
+    }
 }

@@ -57,7 +57,7 @@ impl TraceService for TraceApi {
             let dispense = record.dispense_id.as_deref().map(|id| journal.dispense(id)).transpose().map_err(journal_failed)?.flatten();
             let texts = dispense.as_ref().map(privacy::patient_texts).unwrap_or_default();
             for e in &mut events {
-                e.detail = privacy::withhold(&e.detail, &texts);
+                e.detail = privacy::journal_line(&e.kind, &e.step, &e.detail, &texts);
             }
         }
         Ok(Response::new(pb::GetUnitTraceResponse { unit: Some(stock_unit(self.dispatcher.catalog(), record)), events }))

@@ -42,7 +42,12 @@ impl Journal {
             "INSERT INTO dispenses (id, request_id, order_json, stage, status_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, request_id, to_json(&status.order), status.stage.code(), to_json(&status), status.created_at.to_rfc3339()],
         )?;
-        insert_step(&tx, self.now(), Some(&id), None, StepKind::Stage, "accepted", &to_json(&status.order), None)?;
+        // The order itself is in the dispense's row; the step log, which crews
+        // export, names the patient by pseudonym only (journals before version 7
+        // have the order here, withheld when shown: see api::privacy).
+        let o = &status.order;
+        let line = format!("{} dose {} for {}, patient {}", o.product_id, o.dose_number, o.booth, self.patient_ref(&o.patient_id));
+        insert_step(&tx, self.now(), Some(&id), None, StepKind::Stage, "accepted", &line, None)?;
         tx.commit()?;
         Ok(Created::New(id))
     }
