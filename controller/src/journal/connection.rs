@@ -1,6 +1,8 @@
-//! The journal's connection: one SQLite file (WAL, synchronous commits) behind one
-//! mutex, its schema brought up to date on opening, and the clock that stamps it.
-//! The tables' operations are in one file per family beside this one.
+//! The journal's connections: one SQLite file (WAL, synchronous commits), its one
+//! writer behind a mutex and a small pool of readers beside it (WAL lets them read
+//! while it writes), its schema brought up to date on opening, and the clock that
+//! stamps it. No journal work runs on a runtime worker: see [`off_runtime`]. The
+//! tables' operations are in one file per family beside this one.
 
 use crate::journal::clock::Clock;
 use crate::journal::error::{JournalError, Result};
@@ -11,9 +13,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Readers beside the writer: the API's long reads (histories, exports, traces) at once.
+const READERS: u32 = 4;
+
 #[derive(Debug)]
 pub struct Journal {
     conn: Mutex<Connection>,
+    /// Read-only connections, each read in one snapshot.
+    readers: r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>,
     clock: Clock,
     /// Bumped after every committed hold, so a unit waiting at a booth learns of
     /// its hold at once without asking the database every second.
@@ -50,7 +57,14 @@ impl Journal {
         conn.set_prepared_statement_cache_capacity(64);
         schema::bring_up_to_date(&conn)?;
         let patient_key = schema::patient_ref_key(&conn)?;
-        Ok(Self { conn: Mutex::new(conn), clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key })
+        let manager = r2d2_sqlite::SqliteConnectionManager::file(path).with_init(|c| {
+            c.set_prepared_statement_cache_capacity(64);
+            c.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")
+        });
+        // Readers are opened when first needed (none at start: a journal opened only
+        // to write pays nothing for them).
+        let readers = r2d2::Pool::builder().max_size(READERS).min_idle(Some(0)).build(manager).map_err(|e| JournalError::Corrupt(format!("journal readers: {e}")))?;
+        Ok(Self { conn: Mutex::new(conn), readers, clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key })
     }
 
     /// Claims the journal at `path` for this controller: one controller per journal
@@ -130,7 +144,41 @@ impl Journal {
         &self.clock
     }
 
+    /// The writer, locked: for the tables' writes and the reads that decide
+    /// them. Call it inside [`Self::write`] (or in tests) so that neither the wait
+    /// for the lock nor the commit's fsync holds a runtime worker.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the writer, off the runtime's workers.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        off_runtime(|| f(&mut self.conn()))
+    }
+
+    /// Runs `f` on a reader, in one snapshot (a read transaction), off the
+    /// runtime's workers and beside the writer: a long read neither waits for
+    /// the writer nor makes it wait. It sees what was committed when it began.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        off_runtime(|| {
+            let mut conn = self.readers.get().map_err(|e| JournalError::Corrupt(format!("no journal reader: {e}")))?;
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.finish()?;
+            Ok(out)
+        })
+    }
+}
+
+/// Runs blocking journal work where it cannot stall the runtime. On a worker of a
+/// multi-threaded runtime (the daemon), tokio's `block_in_place` first hands the
+/// worker's other tasks (the devices' heartbeats, the API) to another thread, so a
+/// commit's fsync or a long read never holds them up; elsewhere (the simulation's
+/// single-threaded virtual-time runtime, a plain thread) it just runs, as the
+/// simulation must stay deterministic.
+pub(crate) fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }

@@ -12,79 +12,91 @@ impl Journal {
     /// Records one cold-chain sample's readings in one transaction (`None`: the probe
     /// could not be read, which is recorded too).
     pub fn record_readings(&self, at: DateTime<Utc>, readings: &[(String, Option<f64>)]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for (probe, celsius) in readings {
-            tx.exec("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            for (probe, celsius) in readings {
+                tx.exec("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// When the last reading was taken, if any.
     pub fn last_reading_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<String> = self.conn().row("SELECT MAX(at) FROM temperatures", [], |r| r.get(0))?;
-        at.map(|t| parse_time(&t)).transpose()
+        self.write(|conn| {
+            let at: Option<String> = conn.row("SELECT MAX(at) FROM temperatures", [], |r| r.get(0))?;
+            at.map(|t| parse_time(&t)).transpose()
+        })
     }
 
     /// Every reading from `from` to `to`, oldest first: (time, probe, °C or unread).
     pub fn readings_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, Option<f64>)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
-        let rows = stmt
-            .query_map(params![from.to_rfc3339(), to.to_rfc3339()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|(at, probe, celsius)| Ok((parse_time(&at)?, probe, celsius))).collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
+            let rows = stmt
+                .query_map(params![from.to_rfc3339(), to.to_rfc3339()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(|(at, probe, celsius)| Ok((parse_time(&at)?, probe, celsius))).collect()
+        })
     }
 
     /// Folds every reading from `from` (inclusive) to `until` (exclusive), oldest
     /// first, into `f` one at a time: a long history is never held whole.
     pub fn for_each_reading(&self, from: DateTime<Utc>, until: DateTime<Utc>, mut f: impl FnMut(DateTime<Utc>, &str, Option<f64>)) -> Result<u64> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at < ?2 ORDER BY at")?;
-        let mut rows = stmt.query(params![from.to_rfc3339(), until.to_rfc3339()])?;
-        let mut seen = 0;
-        while let Some(row) = rows.next()? {
-            let at: String = row.get(0)?;
-            let probe: String = row.get(1)?;
-            f(parse_time(&at)?, &probe, row.get(2)?);
-            seen += 1;
-        }
-        Ok(seen)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at < ?2 ORDER BY at")?;
+            let mut rows = stmt.query(params![from.to_rfc3339(), until.to_rfc3339()])?;
+            let mut seen = 0;
+            while let Some(row) = rows.next()? {
+                let at: String = row.get(0)?;
+                let probe: String = row.get(1)?;
+                f(parse_time(&at)?, &probe, row.get(2)?);
+                seen += 1;
+            }
+            Ok(seen)
+        })
     }
 
     /// How many readings are recorded (all probes), for summaries and tests.
     pub fn reading_count(&self) -> Result<i64> {
-        Ok(self.conn().row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)
+        self.read(|conn| {
+            Ok(conn.row("SELECT COUNT(*) FROM temperatures", [], |r| r.get(0))?)
+        })
     }
 
     pub fn raise_alarm(&self, kind: &str, since: DateTime<Utc>, detail: &str) -> Result<i64> {
-        let conn = self.conn();
-        conn.exec(
-            "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
-        )?;
-        Ok(conn.last_insert_rowid())
+        self.write(|conn| {
+            conn.exec(
+                "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
     }
 
     pub fn clear_alarm(&self, kind: &str, at: DateTime<Utc>) -> Result<()> {
-        self.conn().exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
-        Ok(())
+        self.write(|conn| {
+            conn.exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
+            Ok(())
+        })
     }
 
     /// Alarms not yet cleared: (kind, since, detail).
     /// Every alarm raised since `since`, cleared or not: (kind, raised at, cleared at).
     pub fn alarms_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, String, Option<String>)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT kind, raised_at, cleared_at FROM alarms WHERE raised_at >= ?1 ORDER BY id")?;
-        let rows = stmt.query_map([since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT kind, raised_at, cleared_at FROM alarms WHERE raised_at >= ?1 ORDER BY id")?;
+            let rows = stmt.query_map([since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
     }
 
     pub fn active_alarms(&self) -> Result<Vec<(String, String, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT kind, since, detail FROM alarms WHERE cleared_at IS NULL ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
     }
 }

@@ -25,29 +25,39 @@ const SELECT_ENTRY: &str = "SELECT seq, at, dispense_id, unit_code, kind, step, 
 impl Journal {
     /// Records a step that belongs to no dispense (recovery, operator actions).
     pub fn note(&self, unit_code: Option<&str>, kind: StepKind, step: &str, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), self.now(), None, unit_code, kind, step, detail, None)
+        self.write(|conn| {
+            insert_step(&*conn, self.now(), None, unit_code, kind, step, detail, None)
+        })
     }
 
     /// Records an intent that belongs to no dispense (maintenance motions).
     pub fn note_intent(&self, unit_code: Option<&str>, intent: &Intent, detail: &str) -> Result<Intended> {
-        insert_step(&self.conn(), self.now(), None, unit_code, StepKind::Intent, intent.name(), detail, Some(&StepData::Intent(intent.clone())))?;
-        Ok(Intended { _journalled: () })
+        self.write(|conn| {
+            insert_step(&*conn, self.now(), None, unit_code, StepKind::Intent, intent.name(), detail, Some(&StepData::Intent(intent.clone())))?;
+            Ok(Intended { _journalled: () })
+        })
     }
 
     /// Appends one step to a dispense's log.
     pub fn record(&self, dispense_id: &str, unit_code: Option<&str>, kind: StepKind, step: &str, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, kind, step, detail, None)
+        self.write(|conn| {
+            insert_step(&*conn, self.now(), Some(dispense_id), unit_code, kind, step, detail, None)
+        })
     }
 
     /// Journals a dispense's command before it is sent.
     pub fn record_intent(&self, dispense_id: &str, unit_code: Option<&str>, intent: &Intent) -> Result<Intended> {
-        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, StepKind::Intent, intent.name(), &intent.describe(), Some(&StepData::Intent(intent.clone())))?;
-        Ok(Intended { _journalled: () })
+        self.write(|conn| {
+            insert_step(&*conn, self.now(), Some(dispense_id), unit_code, StepKind::Intent, intent.name(), &intent.describe(), Some(&StepData::Intent(intent.clone())))?;
+            Ok(Intended { _journalled: () })
+        })
     }
 
     /// Journals what a dispense's command did; `detail` says it for people.
     pub fn record_outcome(&self, dispense_id: &str, unit_code: Option<&str>, outcome: &Outcome, detail: &str) -> Result<()> {
-        insert_step(&self.conn(), self.now(), Some(dispense_id), unit_code, StepKind::Outcome, outcome.name(), detail, Some(&StepData::Outcome(outcome.clone())))
+        self.write(|conn| {
+            insert_step(&*conn, self.now(), Some(dispense_id), unit_code, StepKind::Outcome, outcome.name(), detail, Some(&StepData::Outcome(outcome.clone())))
+        })
     }
 
     /// Every step that concerns a unit: its own (stocked, held…) and those of the
@@ -92,18 +102,19 @@ impl Journal {
     }
 
     fn query_entries(&self, sql: &str, key: impl rusqlite::Params) -> Result<Vec<Entry>> {
-        type Row = (i64, String, Option<String>, Option<String>, String, String, String, Option<String>);
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt
-            .query_map(key, |r| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)) })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(seq, at, dispense_id, unit_code, kind, step, detail, data)| {
-                let kind = StepKind::parse(&kind).ok_or_else(|| JournalError::Corrupt(format!("step {seq}: kind {kind:?}")))?;
-                let data = data.map(|json| from_json(&json)).transpose()?;
-                Ok(Entry { seq, at: parse_time(&at)?, dispense_id, unit_code, kind, step, detail, data })
-            })
-            .collect()
+        self.read(|conn| {
+            type Row = (i64, String, Option<String>, Option<String>, String, String, String, Option<String>);
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt
+                .query_map(key, |r| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)) })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(seq, at, dispense_id, unit_code, kind, step, detail, data)| {
+                    let kind = StepKind::parse(&kind).ok_or_else(|| JournalError::Corrupt(format!("step {seq}: kind {kind:?}")))?;
+                    let data = data.map(|json| from_json(&json)).transpose()?;
+                    Ok(Entry { seq, at: parse_time(&at)?, dispense_id, unit_code, kind, step, detail, data })
+                })
+                .collect()
+        })
     }
 }

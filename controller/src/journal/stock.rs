@@ -43,34 +43,36 @@ const SELECT_RECORD: &str = concat!("SELECT code, gtin, lot, expiry, slot, state
 impl Journal {
     /// Stocks the manifest's units that the journal does not know yet; returns how many.
     pub fn import_manifest(&self, units: &[ManifestUnit]) -> Result<usize> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut added = 0;
-        for u in units {
-            let code = hal::codes::UnitCode::Gs1(u.code.clone()).canonical();
-            let expiry = u.code.expiry.map(|d| d.to_string()).unwrap_or_default();
-            let inserted = tx.exec(
-                "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
-                params![code, u.code.gtin, u.code.lot.clone().unwrap_or_default(), expiry, u.slot.to_string()],
-            )?;
-            if inserted == 1 {
-                added += 1;
-                insert_step(&tx, self.now(), None, Some(&code), StepKind::Stock, "stocked", &format!("slot {}", u.slot), None)?;
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let mut added = 0;
+            for u in units {
+                let code = hal::codes::UnitCode::Gs1(u.code.clone()).canonical();
+                let expiry = u.code.expiry.map(|d| d.to_string()).unwrap_or_default();
+                let inserted = tx.exec(
+                    "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+                    params![code, u.code.gtin, u.code.lot.clone().unwrap_or_default(), expiry, u.slot.to_string()],
+                )?;
+                if inserted == 1 {
+                    added += 1;
+                    insert_step(&tx, self.now(), None, Some(&code), StepKind::Stock, "stocked", &format!("slot {}", u.slot), None)?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(added)
+            tx.commit()?;
+            Ok(added)
+        })
     }
 
     /// Units in store of the given GTINs, earliest expiry first.
     pub fn units_in_store(&self, gtins: &[String]) -> Result<Vec<StockRecord>> {
-        let conn = self.conn();
-        // Only the product's rows are read (one `?` per GTIN): allocation reads this
-        // for every dispense.
-        let wanted = vec!["?"; gtins.len()].join(", ");
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = 'in_store' AND gtin IN ({wanted}) ORDER BY expiry, slot"))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(gtins), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
-        rows.into_iter().collect()
+        self.write(|conn| {
+            // Only the product's rows are read (one `?` per GTIN): allocation reads this
+            // for every dispense.
+            let wanted = vec!["?"; gtins.len()].join(", ");
+            let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = 'in_store' AND gtin IN ({wanted}) ORDER BY expiry, slot"))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(gtins), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+            rows.into_iter().collect()
+        })
     }
 
     /// The unit [`choose_fefo`](crate::rules::inventory::choose_fefo) would choose
@@ -81,122 +83,129 @@ impl Journal {
     /// earliest expiry, then the most heat used, then the lowest slot is chosen here
     /// (slots do not sort as text). The rule still judges the one record returned.
     pub fn earliest_usable_in_store(&self, gtins: &[String], valid_on: NaiveDate) -> Result<Vec<StockRecord>> {
-        const END: f64 = crate::rules::inventory::HEAT_END_POINT;
-        let mut best: Option<(NaiveDate, f64, hal::SlotAddress, String)> = None;
-        {
-            let conn = self.conn();
-            for gtin in gtins {
-                // Every unit of a product in store shares one odometer: its heat is
-                // `heat_consumed - heat_mark` plus that.
-                let odometer: f64 = conn.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = 'in_store'), 0)", [gtin], |r| r.get(0))?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT code, slot, expiry, heat_consumed - heat_mark FROM stock_units
-                     WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
-                       AND expiry = (SELECT expiry FROM stock_units
-                                     WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
-                                     ORDER BY expiry LIMIT 1)",
-                )?;
-                let rows = stmt.query_map(params![gtin, valid_on.to_string(), END - odometer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?)))?;
-                for row in rows {
-                    let (code, slot, expiry, relative) = row?;
-                    let corrupt = |what: String| JournalError::Corrupt(format!("{code}: {what}"));
-                    let slot: hal::SlotAddress = slot.parse().map_err(|e| corrupt(format!("{e}")))?;
-                    let expiry = NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| corrupt(format!("expiry {expiry:?}: {e}")))?;
-                    let heat = relative + odometer;
-                    // Earliest expiry, then the more exposed, then the lowest slot.
-                    let better = best.as_ref().is_none_or(|(e, h, s, _)| expiry.cmp(e).then(h.total_cmp(&heat)).then(slot.cmp(s)).is_lt());
-                    if better {
-                        best = Some((expiry, heat, slot, code));
+        let chosen = self.write(|conn| {
+            const END: f64 = crate::rules::inventory::HEAT_END_POINT;
+            let mut best: Option<(NaiveDate, f64, hal::SlotAddress, String)> = None;
+            {
+                for gtin in gtins {
+                    // Every unit of a product in store shares one odometer: its heat is
+                    // `heat_consumed - heat_mark` plus that.
+                    let odometer: f64 = conn.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = 'in_store'), 0)", [gtin], |r| r.get(0))?;
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT code, slot, expiry, heat_consumed - heat_mark FROM stock_units
+                         WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
+                           AND expiry = (SELECT expiry FROM stock_units
+                                         WHERE state = 'in_store' AND gtin = ?1 AND hold IS NULL AND expiry >= ?2 AND heat_consumed - heat_mark < ?3
+                                         ORDER BY expiry LIMIT 1)",
+                    )?;
+                    let rows = stmt.query_map(params![gtin, valid_on.to_string(), END - odometer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?)))?;
+                    for row in rows {
+                        let (code, slot, expiry, relative) = row?;
+                        let corrupt = |what: String| JournalError::Corrupt(format!("{code}: {what}"));
+                        let slot: hal::SlotAddress = slot.parse().map_err(|e| corrupt(format!("{e}")))?;
+                        let expiry = NaiveDate::parse_from_str(&expiry, "%Y-%m-%d").map_err(|e| corrupt(format!("expiry {expiry:?}: {e}")))?;
+                        let heat = relative + odometer;
+                        // Earliest expiry, then the more exposed, then the lowest slot.
+                        let better = best.as_ref().is_none_or(|(e, h, s, _)| expiry.cmp(e).then(h.total_cmp(&heat)).then(slot.cmp(s)).is_lt());
+                        if better {
+                            best = Some((expiry, heat, slot, code));
+                        }
                     }
                 }
             }
-        }
-        Ok(match best {
-            Some((.., code)) => self.stock_record(&code)?.into_iter().collect(),
+            Ok(best.map(|(.., code)| code))
+        })?;
+        // Outside the closure: the writer is not reentrant.
+        Ok(match chosen {
+            Some(code) => self.stock_record(&code)?.into_iter().collect(),
             None => Vec::new(),
         })
     }
 
     pub fn stock_record(&self, code: &str) -> Result<Option<StockRecord>> {
-        let conn = self.conn();
-        let row = conn
-            .row(
-                &format!("{SELECT_RECORD} WHERE code = ?1"),
-                [code],
-                row_to_record,
-            )
-            .optional()?;
-        row.transpose()
+        self.write(|conn| {
+            let row = conn
+                .row(
+                    &format!("{SELECT_RECORD} WHERE code = ?1"),
+                    [code],
+                    row_to_record,
+                )
+                .optional()?;
+            row.transpose()
+        })
     }
 
     /// Moves a unit to a new state, journalling the change in the same transaction.
     pub fn set_unit_state(&self, code: &str, state: UnitState, dispense_id: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        // Leaving the store starts the unit's time out of refrigeration.
-        let left = (state == UnitState::Picked).then(|| self.now().to_rfc3339());
-        let changed = tx.exec(
-            "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
-            params![code, state.as_str(), dispense_id, left],
-        )?;
-        if changed != 1 {
-            return Err(JournalError::Corrupt(format!("no stock record {code}")));
-        }
-        insert_step(&tx, self.now(), Some(dispense_id), Some(code), StepKind::Stock, state.as_str(), "", None)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            // Leaving the store starts the unit's time out of refrigeration.
+            let left = (state == UnitState::Picked).then(|| self.now().to_rfc3339());
+            let changed = tx.exec(
+                "UPDATE stock_units SET state = ?2, dispense_id = ?3, left_store_at = COALESCE(?4, left_store_at) WHERE code = ?1",
+                params![code, state.as_str(), dispense_id, left],
+            )?;
+            if changed != 1 {
+                return Err(JournalError::Corrupt(format!("no stock record {code}")));
+            }
+            insert_step(&tx, self.now(), Some(dispense_id), Some(code), StepKind::Stock, state.as_str(), "", None)?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Stocks one unit received at the restock door; false when the code is already
     /// known (the journal never has one code twice).
     pub fn stock_unit(&self, record: &StockRecord, detail: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let inserted = tx.exec(
-            "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
-            params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
-        )?;
-        if inserted == 1 {
-            insert_step(&tx, self.now(), None, Some(&record.code), StepKind::Stock, "stocked", &format!("slot {}; {detail}", record.slot), None)?;
-        }
-        tx.commit()?;
-        Ok(inserted == 1)
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let inserted = tx.exec(
+                "INSERT OR IGNORE INTO stock_units (code, gtin, lot, expiry, slot, state) VALUES (?1, ?2, ?3, ?4, ?5, 'in_store')",
+                params![record.code, record.gtin, record.lot, record.expiry.to_string(), record.slot.to_string()],
+            )?;
+            if inserted == 1 {
+                insert_step(&tx, self.now(), None, Some(&record.code), StepKind::Stock, "stocked", &format!("slot {}; {detail}", record.slot), None)?;
+            }
+            tx.commit()?;
+            Ok(inserted == 1)
+        })
     }
 
     /// Units matching a filter, earliest expiry first, one page.
     pub fn list_stock(&self, filter: &StockFilter) -> Result<Vec<StockRecord>> {
-        let mut clauses = vec!["1 = 1".to_owned()];
-        let mut values: Vec<String> = Vec::new();
-        let bind = |clause: &str, value: String, values: &mut Vec<String>| {
-            values.push(value);
-            clause.replace('?', &format!("?{}", values.len()))
-        };
-        if let Some(gtins) = &filter.gtins {
-            let marks: Vec<String> = gtins.iter().map(|g| bind("?", g.clone(), &mut values)).collect();
-            clauses.push(format!("gtin IN ({})", if marks.is_empty() { "NULL".to_owned() } else { marks.join(", ") }));
-        }
-        if let Some(lot) = &filter.lot {
-            clauses.push(bind("lot = ?", lot.clone(), &mut values));
-        }
-        if let Some(day) = filter.expires_by {
-            clauses.push(bind("expiry <= ?", day.to_string(), &mut values));
-        }
-        if let Some(state) = filter.state {
-            clauses.push(bind("state = ?", state.as_str().to_owned(), &mut values));
-        }
-        if filter.held_only {
-            clauses.push("hold IS NOT NULL".to_owned());
-        }
-        if let Some((expiry, code)) = &filter.after {
-            let expiry = bind("?", expiry.to_string(), &mut values);
-            clauses.push(format!("(expiry, code) > ({expiry}, {})", bind("?", code.clone(), &mut values)));
-        }
-        let limit = bind("?", filter.limit.to_string(), &mut values);
-        let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT CAST({limit} AS INTEGER)", clauses.join(" AND "));
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
-        rows.into_iter().collect()
+        self.read(|conn| {
+            let mut clauses = vec!["1 = 1".to_owned()];
+            let mut values: Vec<String> = Vec::new();
+            let bind = |clause: &str, value: String, values: &mut Vec<String>| {
+                values.push(value);
+                clause.replace('?', &format!("?{}", values.len()))
+            };
+            if let Some(gtins) = &filter.gtins {
+                let marks: Vec<String> = gtins.iter().map(|g| bind("?", g.clone(), &mut values)).collect();
+                clauses.push(format!("gtin IN ({})", if marks.is_empty() { "NULL".to_owned() } else { marks.join(", ") }));
+            }
+            if let Some(lot) = &filter.lot {
+                clauses.push(bind("lot = ?", lot.clone(), &mut values));
+            }
+            if let Some(day) = filter.expires_by {
+                clauses.push(bind("expiry <= ?", day.to_string(), &mut values));
+            }
+            if let Some(state) = filter.state {
+                clauses.push(bind("state = ?", state.as_str().to_owned(), &mut values));
+            }
+            if filter.held_only {
+                clauses.push("hold IS NOT NULL".to_owned());
+            }
+            if let Some((expiry, code)) = &filter.after {
+                let expiry = bind("?", expiry.to_string(), &mut values);
+                clauses.push(format!("(expiry, code) > ({expiry}, {})", bind("?", code.clone(), &mut values)));
+            }
+            let limit = bind("?", filter.limit.to_string(), &mut values);
+            let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT CAST({limit} AS INTEGER)", clauses.join(" AND "));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+            rows.into_iter().collect()
+        })
     }
 
     /// Every unit the journal says is in the store (held or not), by slot.
@@ -206,43 +215,46 @@ impl Journal {
 
     /// Every unit in one state (held or not), by slot.
     pub fn units_in_state(&self, state: UnitState) -> Result<Vec<StockRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = ?1 ORDER BY slot"))?;
-        let rows = stmt.query_map([state.as_str()], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
-        rows.into_iter().collect()
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE state = ?1 ORDER BY slot"))?;
+            let rows = stmt.query_map([state.as_str()], row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;
+            rows.into_iter().collect()
+        })
     }
 
     /// Holds every unit of a batch that has not been given or binned yet (in the store
     /// or on its way: verification refuses it); returns how many.
     pub fn hold_batch(&self, gtins: Option<&[String]>, lot: &str, hold: Hold, reason: &str, actor: &str) -> Result<usize> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let codes: Vec<String> = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT code, gtin FROM stock_units WHERE lot = ?1 AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
-            )?;
-            let rows = stmt.query_map(params![lot], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().filter(|(_, gtin)| gtins.is_none_or(|wanted| wanted.contains(gtin))).map(|(code, _)| code).collect()
-        };
-        for code in &codes {
-            tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
-            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"), None)?;
-        }
-        tx.commit()?;
-        self.holds_changed();
-        Ok(codes.len())
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let codes: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT code, gtin FROM stock_units WHERE lot = ?1 AND state IN ('in_store', 'picked', 'delivered') ORDER BY code",
+                )?;
+                let rows = stmt.query_map(params![lot], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter().filter(|(_, gtin)| gtins.is_none_or(|wanted| wanted.contains(gtin))).map(|(code, _)| code).collect()
+            };
+            for code in &codes {
+                tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+                insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"), None)?;
+            }
+            tx.commit()?;
+            self.holds_changed();
+            Ok(codes.len())
+        })
     }
 
     /// Lifts a unit's hold after review, recording why and who.
     pub fn release_hold(&self, code: &str, reason: &str, actor: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let changed = tx.exec("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
-        if changed == 1 {
-            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, "released", &format!("{reason} (by {actor})"), None)?;
-        }
-        tx.commit()?;
-        Ok(changed == 1)
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let changed = tx.exec("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
+            if changed == 1 {
+                insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, "released", &format!("{reason} (by {actor})"), None)?;
+            }
+            tx.commit()?;
+            Ok(changed == 1)
+        })
     }
 
     /// Changes whenever a hold is committed.
@@ -257,50 +269,52 @@ impl Journal {
     /// Puts a unit on hold (recall, quarantine, cold-chain exposure) with the reason
     /// and who did it; held units are never picked and fail verification.
     pub fn hold_unit(&self, code: &str, hold: Hold, reason: &str, actor: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let changed = tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
-        if changed != 1 {
-            return Err(JournalError::Corrupt(format!("no stock record {code}")));
-        }
-        insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} (by {actor})"), None)?;
-        tx.commit()?;
-        self.holds_changed();
-        Ok(())
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let changed = tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
+            if changed != 1 {
+                return Err(JournalError::Corrupt(format!("no stock record {code}")));
+            }
+            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} (by {actor})"), None)?;
+            tx.commit()?;
+            self.holds_changed();
+            Ok(())
+        })
     }
 
     /// Puts every unit in the store (of these GTINs, or all when `gtins` is `None`)
     /// on a cold-chain hold after an excursion; returns how many were held.
     pub fn hold_exposed(&self, gtins: Option<&[String]>, since: DateTime<Utc>, hold: Hold, reason: &str) -> Result<usize> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        // Exposed: in the cabinet now, or left it (picked, at a gate, in a tray) after
-        // the excursion began; a unit given or binned is beyond holding.
-        let rows: Vec<(String, String, String, Option<String>)> = {
-            let mut stmt = tx.prepare_cached("SELECT code, gtin, state, left_store_at FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered') AND hold IS NULL")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        let mut codes = Vec::new();
-        for (code, gtin, state, left) in rows {
-            let exposed = match left.as_deref() {
-                _ if state == UnitState::InStore.as_str() => true,
-                Some(left) => parse_time(left)? >= since,
-                // Out of the store with no time it left: it may have been in the cabinet (fail closed).
-                None => true,
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            // Exposed: in the cabinet now, or left it (picked, at a gate, in a tray) after
+            // the excursion began; a unit given or binned is beyond holding.
+            let rows: Vec<(String, String, String, Option<String>)> = {
+                let mut stmt = tx.prepare_cached("SELECT code, gtin, state, left_store_at FROM stock_units WHERE state IN ('in_store', 'picked', 'delivered') AND hold IS NULL")?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
             };
-            if exposed {
-                codes.push((code, gtin));
+            let mut codes = Vec::new();
+            for (code, gtin, state, left) in rows {
+                let exposed = match left.as_deref() {
+                    _ if state == UnitState::InStore.as_str() => true,
+                    Some(left) => parse_time(left)? >= since,
+                    // Out of the store with no time it left: it may have been in the cabinet (fail closed).
+                    None => true,
+                };
+                if exposed {
+                    codes.push((code, gtin));
+                }
             }
-        }
-        let mut held = 0;
-        for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
-            tx.exec("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
-            insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} ({gtin})"), None)?;
-            held += 1;
-        }
-        tx.commit()?;
-        self.holds_changed();
-        Ok(held)
+            let mut held = 0;
+            for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
+                tx.exec("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
+                insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} ({gtin})"), None)?;
+                held += 1;
+            }
+            tx.commit()?;
+            self.holds_changed();
+            Ok(held)
+        })
     }
 
     /// Adds a share of heat budget consumed to every unit of a product (GTIN) in a
@@ -308,41 +322,43 @@ impl Journal {
     /// temperature, so the place's odometer is charged, not each unit — in one
     /// transaction; returns the units this brought to their vial monitor's end point.
     pub fn add_heat(&self, shares: &[(String, UnitState, f64)]) -> Result<Vec<String>> {
-        const END: f64 = crate::rules::inventory::HEAT_END_POINT;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut spent = Vec::new();
-        for (gtin, state, delta) in shares {
-            if *delta <= 0.0 {
-                continue;
+        self.write(|conn| {
+            const END: f64 = crate::rules::inventory::HEAT_END_POINT;
+            let tx = conn.transaction()?;
+            let mut spent = Vec::new();
+            for (gtin, state, delta) in shares {
+                if *delta <= 0.0 {
+                    continue;
+                }
+                let before: f64 = tx.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = ?2), 0)", params![gtin, state.as_str()], |r| r.get(0))?;
+                let after = before + delta;
+                tx.exec(
+                    "INSERT INTO heat_odometers (gtin, state, total) VALUES (?1, ?2, ?3) ON CONFLICT (gtin, state) DO UPDATE SET total = excluded.total",
+                    params![gtin, state.as_str(), after],
+                )?;
+                // Reached its end point now: consumed + mark-relative odometer was below
+                // the end before this charge and is at or past it after. The intervals of
+                // successive charges meet exactly, so a unit is reported once.
+                let mut reached = tx.prepare_cached(
+                    "SELECT code FROM stock_units WHERE gtin = ?1 AND state = ?2 AND heat_consumed - heat_mark >= ?3 AND heat_consumed - heat_mark < ?4",
+                )?;
+                for code in reached.query_map(params![gtin, state.as_str(), END - after, END - before], |r| r.get::<_, String>(0))? {
+                    spent.push(code?);
+                }
             }
-            let before: f64 = tx.row("SELECT COALESCE((SELECT total FROM heat_odometers WHERE gtin = ?1 AND state = ?2), 0)", params![gtin, state.as_str()], |r| r.get(0))?;
-            let after = before + delta;
-            tx.exec(
-                "INSERT INTO heat_odometers (gtin, state, total) VALUES (?1, ?2, ?3) ON CONFLICT (gtin, state) DO UPDATE SET total = excluded.total",
-                params![gtin, state.as_str(), after],
-            )?;
-            // Reached its end point now: consumed + mark-relative odometer was below
-            // the end before this charge and is at or past it after. The intervals of
-            // successive charges meet exactly, so a unit is reported once.
-            let mut reached = tx.prepare_cached(
-                "SELECT code FROM stock_units WHERE gtin = ?1 AND state = ?2 AND heat_consumed - heat_mark >= ?3 AND heat_consumed - heat_mark < ?4",
-            )?;
-            for code in reached.query_map(params![gtin, state.as_str(), END - after, END - before], |r| r.get::<_, String>(0))? {
-                spent.push(code?);
-            }
-        }
-        tx.commit()?;
-        spent.sort();
-        Ok(spent)
+            tx.commit()?;
+            spent.sort();
+            Ok(spent)
+        })
     }
 
     /// Counts units by state, for summaries.
     pub fn stock_counts(&self) -> Result<Vec<(String, i64)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM stock_units GROUP BY state ORDER BY state")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
     }
 }
 

@@ -283,3 +283,52 @@ fn odometers_charge_each_unit_as_a_ledger_would() {
     assert_eq!(once.len(), reported.len(), "a unit reported twice: {reported:?}");
     assert!(reported.len() > 5, "some units reached their end point ({})", reported.len());
 }
+
+/// A slow read (each row as slow as a cold disk) running on both workers of a
+/// two-worker runtime at once must not stall the runtime's other tasks (in the
+/// daemon: the devices' heartbeats, which stop motion after 1 s), and a write must
+/// go through beside it (WAL readers do not hold the writer).
+#[test]
+fn slow_reads_hold_neither_the_runtime_nor_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = std::sync::Arc::new(Journal::open(&dir.path().join("j.db")).expect("journal"));
+    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    for i in 0..4 {
+        journal.record_readings(t0 + chrono::Duration::seconds(i), &[("cabinet-a".into(), Some(5.0))]).expect("reading");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        // A ticker standing in for the heartbeat: the longest gap between its ticks.
+        let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let ticker = tokio::spawn({
+            let ticking = ticking.clone();
+            async move {
+                let mut longest = std::time::Duration::ZERO;
+                let mut last = std::time::Instant::now();
+                while ticking.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    longest = longest.max(last.elapsed());
+                    last = std::time::Instant::now();
+                }
+                longest
+            }
+        });
+        let slow_read = |journal: std::sync::Arc<Journal>| {
+            tokio::spawn(async move {
+                journal.for_each_reading(t0, Utc::now(), |_, _, _| std::thread::sleep(std::time::Duration::from_millis(150))).expect("read")
+            })
+        };
+        let (a, b) = (slow_read(journal.clone()), slow_read(journal.clone()));
+        // Both reads are under way (each takes 4 x 150 ms); a write now must not wait for them.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let wrote = std::time::Instant::now();
+        let writer = journal.clone();
+        tokio::spawn(async move { writer.record_readings(Utc::now(), &[("cabinet-b".into(), Some(5.1))]) }).await.expect("task").expect("write");
+        let write_took = wrote.elapsed();
+        assert_eq!((a.await.expect("read a"), b.await.expect("read b")), (4, 4));
+        ticking.store(false, std::sync::atomic::Ordering::SeqCst);
+        let longest = ticker.await.expect("ticker");
+        assert!(longest < std::time::Duration::from_millis(300), "the runtime stalled {longest:?} while the journal read");
+        assert!(write_took < std::time::Duration::from_millis(300), "the write waited {write_took:?} for the reads");
+    });
+}

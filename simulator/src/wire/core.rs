@@ -38,6 +38,7 @@ struct CoreState {
     homed: bool,
     controller_heartbeat: Option<(u16, Instant)>,
     heartbeat_lost: bool,
+    heartbeats: HeartbeatRecord,
     /// No answers until then: power off, or a device gone silent.
     off_until: Option<Instant>,
     silent_until: Option<Instant>,
@@ -56,10 +57,24 @@ impl CoreState {
             homed: false,
             controller_heartbeat: None,
             heartbeat_lost: false,
+            heartbeats: HeartbeatRecord::default(),
             off_until: None,
             silent_until: None,
         }
     }
+}
+
+/// How the controller's heartbeat reached a device: the gaps between its changes
+/// and how often the device gave it up for lost (for benches: a starved controller
+/// runtime shows here first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeartbeatRecord {
+    /// Changes seen.
+    pub changes: u64,
+    /// Every gap between two changes, in milliseconds, in order.
+    pub gaps_ms: Vec<f64>,
+    /// Times the device stopped motion for a missing heartbeat.
+    pub lost: u32,
 }
 
 /// A request addressed registers the map does not have.
@@ -87,6 +102,11 @@ impl DeviceCore {
 
     fn state(&self) -> MutexGuard<'_, CoreState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The controller's heartbeat as this device saw it, from power-on.
+    pub fn heartbeats(&self) -> HeartbeatRecord {
+        self.state().heartbeats.clone()
     }
 
     /// Whether the device answers requests now.
@@ -181,7 +201,12 @@ impl DeviceCore {
         if touches(hr::CONTROLLER_HEARTBEAT) {
             let value = s.holding[usize::from(hr::CONTROLLER_HEARTBEAT)];
             if s.controller_heartbeat.is_none_or(|(v, _)| v != value) {
-                s.controller_heartbeat = Some((value, Instant::now()));
+                let now = Instant::now();
+                if let Some((_, before)) = s.controller_heartbeat {
+                    s.heartbeats.gaps_ms.push((now - before).as_secs_f64() * 1e3);
+                }
+                s.heartbeats.changes += 1;
+                s.controller_heartbeat = Some((value, now));
                 s.heartbeat_lost = false;
             }
         }
@@ -327,6 +352,7 @@ async fn watchdog(core: std::sync::Weak<DeviceCore>) {
             && changed.elapsed() > CONTROLLER_HEARTBEAT_TIMEOUT
         {
             s.heartbeat_lost = true;
+            s.heartbeats.lost += 1;
             s.alarms |= 1 << core.model.heartbeat_alarm();
             core.stop_motion(&mut s, JobResult::HeartbeatLost);
         }

@@ -5,6 +5,7 @@
 //! serves the same framing over in-memory streams for runs on a virtual clock.
 
 mod core;
+pub use core::HeartbeatRecord;
 mod http;
 mod line;
 mod memory;
@@ -141,6 +142,11 @@ impl HardwareSim {
         let store_endpoint = Endpoint::Memory(memory::port("cold store", hal::modbus::link::Framing::Rtu, STORE_UNIT, service(&store, &store_line), store_line.clone(), 115_200));
         let conveyor_endpoint = Endpoint::Memory(memory::port("conveyor", hal::modbus::link::Framing::Tcp, CONVEYOR_UNIT, service(&conveyor, &conveyor_line), conveyor_line.clone(), 115_200));
         Ok(Self { inner: Arc::new(Inner { sim, store, conveyor, store_line, conveyor_line, store_endpoint, conveyor_endpoint, http: None }) })
+    }
+
+    /// The controller's heartbeat as the store and the conveyor saw it.
+    pub fn heartbeats(&self) -> [(&'static str, core::HeartbeatRecord); 2] {
+        [("store", self.inner.store.heartbeats()), ("conveyor", self.inner.conveyor.heartbeats())]
     }
 
     pub fn workstation(&self) -> &SimWorkstation {
