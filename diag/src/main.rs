@@ -76,8 +76,9 @@ async fn run(cli: Cli) -> failure::Result<()> {
         clap_complete::generate(shell, &mut Cli::command(), "wsctl", &mut std::io::stdout());
         return Ok(());
     }
-    let ctx = Ctx { channel: cli.connection.connect().await?, json: cli.json };
-    match cli.command {
+    let (channel, address) = cli.connection.connect().await?;
+    let ctx = Ctx { channel, json: cli.json };
+    let done = match cli.command {
         Command::Status(c) => c.run(&ctx).await,
         Command::Watch(c) => c.run(&ctx).await,
         Command::Faults(c) => c.run(&ctx).await,
@@ -95,7 +96,9 @@ async fn run(cli: Cli) -> failure::Result<()> {
         Command::Logs(c) => c.run(&ctx).await,
         Command::Dispense(c) => c.run(&ctx).await,
         Command::Completions { .. } => Ok(()),
-    }
+    };
+    // A call that timed out or lost the link names where it was going.
+    done.map_err(|f| if f.exit == failure::Exit::Unreachable { Failure::new(f.exit, format!("the workstation at {address}: {}", f.message)) } else { f })
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,9 @@
 //! Where the workstation is and who the caller is: from flags, environment
 //! variables (`WSCTL_ADDR`, `WSCTL_TOKEN`, `WSCTL_CA`, `WSCTL_CERT`, `WSCTL_KEY`,
 //! `WSCTL_DOMAIN`) or a small TOML file (`--config`, `WSCTL_CONFIG`, or
-//! `~/.config/wsctl/config.toml`), in that order of precedence.
+//! `wsctl/config.toml` in the user's config folder: `$XDG_CONFIG_HOME`, else
+//! `~/.config`), in that order of precedence; and how long to wait for the
+//! connection and for each answer (an unreachable host fails in seconds).
 
 use crate::failure::{Exit, Failure, Result};
 use dispense_proto::client::{Authorized, ClientTls};
@@ -32,6 +34,12 @@ pub struct Flags {
     /// A TOML file with any of: addr, token, ca, cert, key, domain.
     #[arg(long, env = "WSCTL_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// How long to wait for the connection (e.g. 5s).
+    #[arg(long, env = "WSCTL_CONNECT_TIMEOUT", global = true, default_value = "5s", value_parser = crate::show::span)]
+    pub connect_timeout: chrono::Duration,
+    /// How long to wait for each answer to begin (e.g. 30s); a watch then runs until stopped.
+    #[arg(long, env = "WSCTL_TIMEOUT", global = true, default_value = "30s", value_parser = crate::show::span)]
+    pub timeout: chrono::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,7 +63,8 @@ fn load(path: &Path) -> Result<File> {
 impl Flags {
     /// Fills what the flags and variables left open from the config file.
     fn resolved(&self) -> Result<Flags> {
-        let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/wsctl/config.toml"));
+        // dirs follows the XDG base directories: $XDG_CONFIG_HOME, else ~/.config.
+        let home = dirs::config_dir().map(|d| d.join("wsctl/config.toml"));
         let file = match (&self.config, home) {
             (Some(path), _) => load(path)?,
             (None, Some(path)) if path.is_file() => load(&path)?,
@@ -69,11 +78,13 @@ impl Flags {
             key: self.key.clone().or(file.key),
             domain: self.domain.clone().or(file.domain),
             config: self.config.clone(),
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
         })
     }
 
-    /// Connects as these settings say.
-    pub async fn connect(&self) -> Result<Authorized> {
+    /// Connects as these settings say; the channel and the address it goes to.
+    pub async fn connect(&self) -> Result<(Authorized, String)> {
         let s = self.resolved()?;
         let addr = s.addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
         let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Failure::new(Exit::BadInput, format!("{}: {e}", p.display())));
@@ -89,8 +100,11 @@ impl Flags {
                 Some(ClientTls { ca_pem, domain: s.domain.clone(), identity })
             }
         };
-        dispense_proto::client::connect(&addr, s.token.as_deref(), tls.as_ref())
+        let span = |d: chrono::Duration, flag: &str| d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| Failure::new(Exit::BadInput, format!("{flag} must be more than nothing")));
+        let timeouts = dispense_proto::client::Timeouts { connect: span(s.connect_timeout, "--connect-timeout")?, request: span(s.timeout, "--timeout")? };
+        let channel = dispense_proto::client::connect_with(&addr, s.token.as_deref(), tls.as_ref(), timeouts)
             .await
-            .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot reach the workstation at {addr}: {e}")))
+            .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot reach the workstation at {addr}: {e}")))?;
+        Ok((channel, addr))
     }
 }

@@ -236,3 +236,43 @@ fn settings_come_from_a_config_file_when_flags_and_variables_are_silent() {
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("adress"), "the mistake is named");
 }
+
+#[test]
+fn the_config_file_is_found_under_xdg_config_home() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("xdg/wsctl")).expect("folder");
+    std::fs::write(dir.path().join("xdg/wsctl/config.toml"), "addr = \"http://127.0.0.1:9\"\ntoken = \"x\"\n").expect("config");
+    let out = Command::cargo_bin("wsctl")
+        .expect("built")
+        .env_remove("WSCTL_ADDR")
+        .env_remove("WSCTL_TOKEN")
+        .env_remove("WSCTL_CONFIG")
+        .env("HOME", dir.path().join("elsewhere"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .arg("status")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"), "the XDG config's address was used: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A host that takes the connection but never answers: wsctl gives up when its
+/// timeout says, naming the host, instead of hanging.
+#[test]
+fn a_workstation_that_never_answers_times_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = format!("http://{}", silent.local_addr().expect("addr"));
+    let started = std::time::Instant::now();
+    let out = Command::cargo_bin("wsctl")
+        .expect("built")
+        .env_remove("WSCTL_CONFIG")
+        .args(["--addr", &address, "--token", "x", "--connect-timeout", "1s", "--timeout", "2s", "status"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(6), "unreachable: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&address[7..]), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < std::time::Duration::from_secs(30), "gave up after {took:?}");
+    drop(silent);
+}

@@ -42,9 +42,29 @@ pub struct ClientTls {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Connects to `address` (`http://host:port`, or `https://` with `tls`).
+/// How long a client waits: for the connection, and for each call's answer to
+/// begin (a stream's messages then come as they come).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    pub request: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: std::time::Duration::from_secs(5), request: std::time::Duration::from_secs(30) }
+    }
+}
+
+/// Connects to `address` (`http://host:port`, or `https://` with `tls`) with the
+/// default [`Timeouts`]: an unreachable host is an error in seconds, not a hang.
 pub async fn connect(address: &str, token: Option<&str>, tls: Option<&ClientTls>) -> Result<Authorized, Box<dyn std::error::Error + Send + Sync>> {
-    let mut endpoint = Endpoint::from_shared(address.to_owned())?;
+    connect_with(address, token, tls, Timeouts::default()).await
+}
+
+/// [`connect`] with these timeouts.
+pub async fn connect_with(address: &str, token: Option<&str>, tls: Option<&ClientTls>, timeouts: Timeouts) -> Result<Authorized, Box<dyn std::error::Error + Send + Sync>> {
+    let mut endpoint = Endpoint::from_shared(address.to_owned())?.connect_timeout(timeouts.connect).timeout(timeouts.request);
     if let Some(tls) = tls {
         let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
         if let Some(domain) = &tls.domain {
