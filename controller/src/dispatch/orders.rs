@@ -84,6 +84,9 @@ impl Dispatcher {
             Created::Conflict(id) => Err(DispatchError::RequestIdReused { request_id: request_id.to_owned(), dispense_id: id }),
             Created::New(id) => {
                 let status = DispenseStatus { id: id.clone(), ..status };
+                // Logs name the patient by pseudonym only (api::privacy).
+                let o = &status.order;
+                tracing::info!(dispense = %id, patient_ref = %self.core.journal.patient_ref(&o.patient_id), product = %o.product_id, booth = o.booth.0, "order accepted");
                 let run = self.go_live(status, false);
                 self.core.tasks.spawn(run.run());
                 Ok(Started { dispense_id: id, duplicate: false })
