@@ -44,7 +44,16 @@ async fn right_unit_reaches_right_booth_and_the_journal_holds_every_step() {
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].booth, BoothId(2));
     assert_eq!(UnitCode::parse(&deliveries[0].label).expect("label parses").canonical(), unit.code);
-    let display = sim.booth_display(BoothId(2)).expect("booth display set");
+    // The display is set as the runner starts waiting for the validation, just
+    // after it publishes the stage: poll for it.
+    let shown_by = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let display = loop {
+        match sim.booth_display(BoothId(2)) {
+            Some(display) => break display,
+            None if std::time::Instant::now() < shown_by => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            None => panic!("booth display set"),
+        }
+    };
     assert_eq!((display.lot.as_str(), display.expiry.as_str()), ("EARLY", "2027-03-31"));
 
     // Administration before validation is refused: the guardian validates first.
