@@ -64,7 +64,7 @@ async fn an_administered_dose_is_traceable_from_stock_in_to_the_jab() {
     };
     let (ok, csv, err) = run(&["--unit", &code, "--csv"]);
     assert!(ok, "{err}");
-    assert!(csv.starts_with("seq,at,dispense_id,unit_code,kind,step,detail\r\n") && csv.contains(",administered,"), "{csv}");
+    assert!(csv.starts_with("seq,at,dispense_id,patient_ref,unit_code,kind,step,detail\r\n") && csv.contains(",administered,"), "{csv}");
     let (ok, json, err) = run(&["--fhir", &id]);
     assert!(ok, "{err}");
     let parsed: serde_json::Value = serde_json::from_str(&json).expect("FHIR JSON");
