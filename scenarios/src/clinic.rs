@@ -32,6 +32,8 @@ pub struct Ordered {
     pub product: String,
     pub booth: u8,
     pub born: chrono::NaiveDate,
+    /// The patient (their visit's number): a patient's wait ends at their first dose.
+    pub patient: usize,
 }
 
 /// The controller the clinic talks to now; a restart puts a new one here.
@@ -63,6 +65,9 @@ pub struct Desk {
     pub mishandled: Arc<Mutex<Vec<String>>>,
     /// When a dispense last ended (the run's measure of progress).
     pub last_ended: Arc<Mutex<tokio::time::Instant>>,
+    /// Each booth's call: with [`crate::format::Ordering::WhenCalled`] a patient
+    /// holds their booth's permit from being called to their dose (index booth − 1).
+    pub booths: Arc<Vec<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Desk {
@@ -114,6 +119,14 @@ pub async fn visit(current: &mut Current, v: &Visit, desk: &Desk) -> (Vec<Dispen
     let mut rng = SmallRng::seed_from_u64(desk.seed ^ (v.number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     // The mistakes from a stream of their own: a scenario without them plays as before.
     let mut slips = SmallRng::seed_from_u64(desk.seed ^ 0x736c_6970 ^ (v.number as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
+    // Ordered when called: the patient waits until their booth is free.
+    let _called = match desk.habits.ordering {
+        crate::format::Ordering::WhenCalled => match desk.booths.get(usize::from(v.booth).saturating_sub(1)) {
+            Some(booth) => booth.clone().acquire_owned().await.ok(),
+            None => None,
+        },
+        crate::format::Ordering::CheckIn => None,
+    };
     let mut finals = Vec::new();
     for attempt in 0..=REORDERS {
         let slips = Slips::roll(&desk.habits.mistakes, &mut slips);
@@ -158,7 +171,7 @@ async fn dispense(current: &mut Current, v: &Visit, attempt: usize, desk: &Desk,
         }
     };
     let id = started.dispense_id;
-    desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Ordered { product: v.product.clone(), booth: v.booth, born });
+    desk.ordered.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Ordered { product: v.product.clone(), booth: v.booth, born, patient: v.number });
     if slips.retry {
         // The clinic's call timed out on its side: it sends the same order again.
         match current.borrow().clone().start(&request_id, order.clone()) {

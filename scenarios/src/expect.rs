@@ -30,8 +30,10 @@ fn count(name: &str, range: Option<Range>, seen: u64) -> Option<Check> {
     range.map(|r| check(name, r.contains(seen), format!("expected {}, got {seen}", r.describe())))
 }
 
-pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f64)]) -> Vec<Check> {
-    let mut out = vec![
+/// The checks every run must pass whatever the scenario expects: the safety of
+/// the patients and the machine (what a sweep reports per point).
+pub fn safety_checks(m: &Metrics) -> Vec<Check> {
+    vec![
         none_found("no wrong unit delivered", &m.wrong_units_delivered, "every tray held its dispense's verified unit"),
         none_found(
             "no inadmissible unit in a tray (ground truth)",
@@ -47,7 +49,11 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
         ),
         none_found("every motion intended first", &m.motions_without_intent, "every carrier motion the machine started was its dispense's last intent in the journal"),
         none_found("no motion during someone else's maintenance", &m.motions_during_maintenance, "no motion but the crew's jogs while a crew was at work"),
-    ];
+    ]
+}
+
+pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f64)]) -> Vec<Check> {
+    let mut out = safety_checks(m);
     for (outcome, share) in expect.patients.by_outcome() {
         let n = m.patients_by_outcome.get(outcome).copied().unwrap_or(0);
         let seen = if m.patients == 0 { 0.0 } else { n as f64 / m.patients as f64 };
@@ -77,6 +83,9 @@ pub fn checks(expect: &Expect, m: &Metrics, bound: &Bound, recalls: &[(String, f
             fraction >= min,
             format!("expected at least {:.1} %, got {:.1} % ({:.1}/h of {:.1}/h, bottleneck: {})", min * 100.0, fraction * 100.0, m.throughput_per_hour, bound.per_hour, bound.bottleneck),
         ));
+    }
+    if let Some(max) = expect.p95_patient_wait_s_max {
+        out.push(check("p95 patient wait", m.patient_wait_s.p95 <= max, format!("expected at most {max:.0} s from check-in to dose, got {:.1} s", m.patient_wait_s.p95)));
     }
     if let Some(max) = expect.p95_order_to_booth_s_max {
         out.push(check("p95 order to booth", m.order_to_booth_s.p95 <= max, format!("expected at most {max:.0} s, got {:.1} s", m.order_to_booth_s.p95)));

@@ -209,11 +209,47 @@ pub struct Clinic {
     pub cancel_after_s: f64,
     /// The mistakes a real clinic makes (none by default).
     pub mistakes: Mistakes,
+    /// When the clinic orders a patient's dose.
+    pub ordering: Ordering,
 }
 
 impl Default for Clinic {
     fn default() -> Self {
-        Self { validation_s: [20.0, 60.0], administration_s: [30.0, 90.0], cancel_after_s: 5.0, mistakes: Mistakes::default() }
+        Self { validation_s: [20.0, 60.0], administration_s: [30.0, 90.0], cancel_after_s: 5.0, mistakes: Mistakes::default(), ordering: Ordering::default() }
+    }
+}
+
+/// When the clinic orders a patient's dose: a planner's choice the sweep compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// As the patient checks in: the workstation queues the order for the booth
+    /// and may pick the unit while the booth still serves the patient before.
+    #[default]
+    CheckIn,
+    /// When the patient is called to the booth (the booth's patient before has had
+    /// their dose or left): no unit waits on the belt for a booth, but the patient
+    /// waits for the pick and the run.
+    WhenCalled,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::CheckIn => "check_in",
+            Ordering::WhenCalled => "when_called",
+        }
+    }
+}
+
+impl std::str::FromStr for Ordering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "check_in" => Ok(Ordering::CheckIn),
+            "when_called" => Ok(Ordering::WhenCalled),
+            other => Err(format!("{other:?} is not an ordering (check_in or when_called)")),
+        }
     }
 }
 
@@ -285,6 +321,8 @@ pub struct Expect {
     pub bound_fraction_min: Option<f64>,
     /// 95th percentile of order to booth, seconds, at most.
     pub p95_order_to_booth_s_max: Option<f64>,
+    /// The 95th percentile of the patients' wait from check-in to their dose, seconds.
+    pub p95_patient_wait_s_max: Option<f64>,
     /// Frames garbled on the field lines (noise), at least: the fault did act.
     pub garbled_frames_min: Option<u64>,
     /// Cold-chain alarms raised (e.g. "high", "heat").

@@ -279,22 +279,11 @@ fn removable_blocks(text: &str) -> Vec<(usize, usize)> {
 /// Seeds in order, run on `jobs` threads; `each` hears every outcome as it ends.
 pub fn hunt(seeds: std::ops::RangeInclusive<u64>, jobs: usize, each: &(dyn Fn(&SeedOutcome) + Sync)) -> Vec<SeedOutcome> {
     let all: Vec<u64> = seeds.collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&seed) = all.get(i) else { break };
-                    let outcome = run_seed(seed);
-                    each(&outcome);
-                    results.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
-                }
-            });
-        }
+    let mut results = crate::parallel::each(&all, jobs, |&seed| {
+        let outcome = run_seed(seed);
+        each(&outcome);
+        outcome
     });
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by_key(|o| o.seed);
     results
 }

@@ -1,5 +1,6 @@
 //! Scenario simulations of the whole workstation on a virtual clock: the file
-//! format, the runner, the throughput bound, the expectations and the reports.
+//! format, the runner, the throughput bound, the expectations and the reports, the
+//! hunt for failing worlds and the capacity-planning sweep.
 
 pub mod bound;
 pub mod clinic;
@@ -9,10 +10,13 @@ pub mod expect;
 pub mod format;
 pub mod hunt;
 pub mod measure;
+pub mod parallel;
+pub mod plots;
 pub mod report;
 pub mod rig;
 pub mod run;
 pub mod sampling;
+pub mod sweep;
 
 use std::path::Path;
 use std::time::Duration;

@@ -23,6 +23,9 @@ pub struct Metrics {
     /// Rejected dispenses by violation id (a dispense counts once per id).
     pub rejected_by: BTreeMap<String, u64>,
     pub order_to_booth_s: Percentiles,
+    /// The patient's side: from check-in (arrival) to their dose, seconds, over the
+    /// patients given one (their first dose if reordered).
+    pub patient_wait_s: Percentiles,
     /// Doses given per hour while patients arrived: from the first dose to the last
     /// arrival, so a saturated run measures the machine's steady rate, not its
     /// start-up or the drain of the queue after the last arrival.
@@ -100,6 +103,24 @@ pub struct RestartFigures {
     pub strays_binned: u64,
 }
 
+/// Each given patient's wait from arrival to their first dose, seconds.
+fn patient_waits(raw: &Raw) -> Vec<f64> {
+    let mut first_dose: BTreeMap<usize, chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    for (id, at) in &raw.given {
+        if let Some(ordered) = raw.ordered.get(id) {
+            let earliest = first_dose.entry(ordered.patient).or_insert(*at);
+            *earliest = (*earliest).min(*at);
+        }
+    }
+    raw.visits
+        .iter()
+        .filter_map(|v| {
+            let arrived = raw.opened_at + chrono::Duration::from_std(v.at).ok()?;
+            first_dose.get(&v.number).map(|given| (*given - arrived).num_milliseconds() as f64 / 1000.0)
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Percentiles {
     pub n: usize,
@@ -162,6 +183,7 @@ pub fn metrics(raw: &Raw, duration_h: f64) -> anyhow::Result<Metrics> {
         cancelled: count(Stage::Cancelled),
         rejected_by,
         order_to_booth_s: Percentiles::of(to_booth),
+        patient_wait_s: Percentiles::of(patient_waits(raw)),
         throughput_per_hour: throughput(raw, duration_h),
         virtual_hours,
         wall_s: raw.wall.as_secs_f64(),
@@ -319,7 +341,7 @@ fn inadmissible_in_trays(raw: &Raw) -> Vec<String> {
             continue;
         };
         let order = controller::dispense::carriers::dispense_of(delivery.carrier).and_then(|id| raw.ordered.get(&id).map(|o| (id, o)));
-        let Some((id, crate::clinic::Ordered { product, booth, born })) = order else {
+        let Some((id, crate::clinic::Ordered { product, booth, born, .. })) = order else {
             wrong.push(format!("{what}: brought for no order the clinic placed"));
             continue;
         };

@@ -25,6 +25,8 @@ pub struct Report {
     pub scenario: String,
     pub description: String,
     pub seed: u64,
+    /// When the clinic ordered (`check_in` or `when_called`).
+    pub ordering: String,
     pub passed: bool,
     pub checks: Vec<Check>,
     pub metrics: Metrics,
@@ -32,7 +34,7 @@ pub struct Report {
     /// Achieved throughput as a share of the bound.
     pub bound_fraction: f64,
     pub samples: Vec<Sample>,
-    /// (virtual seconds, probe, °C) for the cabinet probes.
+    /// (virtual seconds, probe, °C) for every probe (the cabinet's and the belt tunnel's).
     pub temperatures: Vec<(f64, String, f64)>,
     pub alarm_band: (f64, f64),
     pub timeline: Vec<Event>,
@@ -45,7 +47,6 @@ impl Report {
         let temperatures = journal
             .readings_between(raw.start, raw.end)?
             .into_iter()
-            .filter(|(_, probe, _)| probe.starts_with("cabinet"))
             .filter_map(|(at, probe, c)| c.map(|c| (since(at), probe, c)))
             .collect();
         let mut timeline: Vec<Event> = Vec::new();
@@ -78,6 +79,7 @@ impl Report {
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
             seed,
+            ordering: scenario.clinic.ordering.as_str().to_owned(),
             passed: checks.iter().all(|c| c.passed),
             bound_fraction: metrics.throughput_per_hour / bound.per_hour.max(1e-9),
             checks,
@@ -147,6 +149,8 @@ impl Report {
             ("throughput", format!("{:.1} per hour", m.throughput_per_hour)),
             ("mechanical bound", format!("{:.1} per hour ({}); achieved {:.1} %", self.bound.per_hour, self.bound.bottleneck, self.bound_fraction * 100.0)),
             ("order to booth", format!("p50 {:.0} s, p95 {:.0} s, max {:.0} s (n = {})", m.order_to_booth_s.p50, m.order_to_booth_s.p95, m.order_to_booth_s.max, m.order_to_booth_s.n)),
+            ("patient wait (check-in to dose)", format!("p50 {:.0} s, p95 {:.0} s, max {:.0} s (n = {})", m.patient_wait_s.p50, m.patient_wait_s.p95, m.patient_wait_s.max, m.patient_wait_s.n)),
+            ("ordering", self.ordering.clone()),
             ("cold-chain alarms", format!("{:?}", m.cold_chain_alarms)),
             ("faults on the board", format!("{:?}", m.fault_codes)),
             ("final state", m.final_state.clone()),
@@ -164,7 +168,7 @@ impl Report {
         page.push_str(&line_chart(&[("orders queued", "#0969da", &queue), ("booths in use", "#bf8700", &busy)], &[], &faults, "hours", "count"));
         page.push_str("<h2>Order to booth</h2>");
         page.push_str(&histogram(&m.order_to_booth_s.values, 20, "seconds from order to booth tray"));
-        page.push_str("<h2>Cabinet temperature</h2>");
+        page.push_str("<h2>Temperatures, every probe</h2>");
         let mut probes: Vec<&str> = self.temperatures.iter().map(|t| t.1.as_str()).collect();
         probes.sort_unstable();
         probes.dedup();

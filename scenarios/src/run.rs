@@ -360,6 +360,7 @@ async fn drive(scenario: &Scenario, config: Config, dir: tempfile::TempDir, seed
         mishandled: Arc::default(),
         given: Arc::default(),
         last_ended: Arc::new(std::sync::Mutex::new(opened)),
+        booths: Arc::new((0..booths).map(|_| Arc::new(tokio::sync::Semaphore::new(1))).collect()),
     };
     let mut patients = Vec::new();
     for v in &visits {

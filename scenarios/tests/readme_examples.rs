@@ -20,6 +20,7 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ("cargo run -p scenarios --bin wssim -- run", "every library scenario is run (twice) by the library test"),
     ("cargo run -p scenarios --bin wssim -- hunt", "200 seeds take minutes: the hunt test runs seeds and the shrinker"),
     ("cargo bench", "benchmarks print figures and take minutes each"),
+    ("cargo run --release -p scenarios --bin wssim -- sweep", "25 points take minutes: scenarios/tests/sweep.rs runs a 2x2 sweep through the same command"),
     ("wsctl completions bash > /etc/", "writes a system folder; `wsctl completions bash` runs here to stdout"),
     ("wsctl watch", "runs until stopped: run here with a deadline, below"),
 ];

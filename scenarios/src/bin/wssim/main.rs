@@ -1,13 +1,15 @@
 //! `wssim`: the engineers' tool, one file per subcommand. `hardware` serves the
 //! simulated devices on real wires; `serve` runs the controller on the simulator
 //! in process; `demo` is the newcomer's clinic day; `run` runs scenario files on a
-//! virtual clock, with reports; `hunt` runs random worlds, one per seed, and judges them.
+//! virtual clock, with reports; `hunt` runs random worlds, one per seed, and judges
+//! them; `sweep` runs one scenario over a grid of settings for capacity planning.
 
 mod demo;
 mod hardware;
 mod hunt;
 mod run;
 mod serve;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -71,12 +73,15 @@ enum Command {
         #[arg(long)]
         worlds: bool,
     },
+    /// Run one scenario over a grid of settings (booths, arrivals per hour,
+    /// ordering, hours) and report the planner's figures per point, with charts.
+    Sweep(sweep::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Run { .. } | Command::Hunt { .. } => "error",
+        Command::Run { .. } | Command::Hunt { .. } | Command::Sweep(_) => "error",
         Command::Demo(_) | Command::Serve { .. } => "warn",
         Command::Hardware { .. } => "info",
     };
@@ -90,6 +95,9 @@ fn main() -> ExitCode {
     if let Command::Hunt { seeds, jobs, json, keep, worlds } = cli.command {
         return if worlds { hunt::print_worlds(&seeds) } else { hunt::run(&seeds, jobs, json, &keep) };
     }
+    if let Command::Sweep(args) = cli.command {
+        return sweep::run(args);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -102,7 +110,7 @@ fn main() -> ExitCode {
             Command::Hardware { config, faults } => hardware::run(&config, faults.as_deref()).await,
             Command::Serve { config } => serve::run(&config).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Run { .. } | Command::Hunt { .. } => Ok(()),
+            Command::Run { .. } | Command::Hunt { .. } | Command::Sweep(_) => Ok(()),
         }
     });
     match outcome {
