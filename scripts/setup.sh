@@ -23,6 +23,8 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 # faketime: the determinism test runs a scenario with the host's date moved.
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+# chromium: the report test renders a scenario report in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     SUDO=""
