@@ -7,6 +7,7 @@ use crate::bound::Bound;
 use crate::expect::Check;
 use crate::measure::Metrics;
 use crate::sampling::Sample;
+use crate::plots::{self, GanttRow, Lines, Series};
 use crate::run::Raw;
 use serde::Serialize;
 use std::fmt::Write;
@@ -38,6 +39,13 @@ pub struct Report {
     pub temperatures: Vec<(f64, String, f64)>,
     pub alarm_band: (f64, f64),
     pub timeline: Vec<Event>,
+    /// Each dispense's stages as the journal recorded them: (id, [(virtual
+    /// seconds, stage code)]), for the Gantt chart and the stations' utilisation.
+    pub stages: Vec<(String, Vec<(f64, String)>)>,
+    /// The heat budget each unit still in store had used at the end (0 to 1).
+    pub heat_used: Vec<f64>,
+    /// The run's end, virtual seconds since the start.
+    pub end_s: f64,
 }
 
 impl Report {
@@ -74,6 +82,13 @@ impl Report {
             }
         }
         timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        let mut stages = Vec::new();
+        for d in &raw.finals {
+            let lines = journal.entries(&d.id)?.into_iter().filter(|e| e.kind == controller::journal::StepKind::Stage).map(|e| (since(e.at), e.step)).collect();
+            stages.push((d.id.clone(), lines));
+        }
+        let in_store = controller::journal::StockFilter { state: Some(controller::rules::inventory::UnitState::InStore), limit: 100_000, ..Default::default() };
+        let heat_used = journal.list_stock(&in_store)?.into_iter().map(|r| r.heat_consumed).collect();
         let rules = &raw.assembled.config.coldchain.rules;
         Ok(Self {
             scenario: scenario.name.clone(),
@@ -89,6 +104,9 @@ impl Report {
             temperatures,
             alarm_band: (rules.freeze_celsius, rules.high_celsius),
             timeline,
+            stages,
+            heat_used,
+            end_s: since(raw.end),
         })
     }
 
@@ -160,110 +178,149 @@ impl Report {
         let stages: Vec<String> = self.bound.stages.iter().map(|(s, r)| format!("{s} {r:.0}/h")).collect();
         let _ = write!(page, "</table><p class=small>stage rates: {}</p>", esc(&stages.join(" · ")));
 
-        let hours = |t: f64| t / 3600.0;
-        let queue: Vec<(f64, f64)> = self.samples.iter().map(|s| (hours(s.t_s), s.queued as f64)).collect();
-        let busy: Vec<(f64, f64)> = self.samples.iter().map(|s| (hours(s.t_s), s.booths_busy as f64)).collect();
-        let faults: Vec<(f64, String)> = self.timeline.iter().filter(|e| e.kind.starts_with("fault raised") || e.kind == "alarm raised").map(|e| (hours(e.t_s), e.detail.clone())).collect();
-        page.push_str("<h2>Queue and booths in use</h2>");
-        page.push_str(&line_chart(&[("orders queued", "#0969da", &queue), ("booths in use", "#bf8700", &busy)], &[], &faults, "hours", "count"));
-        page.push_str("<h2>Order to booth</h2>");
-        page.push_str(&histogram(&m.order_to_booth_s.values, 20, "seconds from order to booth tray"));
-        page.push_str("<h2>Temperatures, every probe</h2>");
-        let mut probes: Vec<&str> = self.temperatures.iter().map(|t| t.1.as_str()).collect();
-        probes.sort_unstable();
-        probes.dedup();
-        let colours = ["#0969da", "#8250df", "#1a7f37"];
-        let series: Vec<(String, &str, Vec<(f64, f64)>)> = probes
-            .iter()
-            .zip(colours.iter().cycle())
-            .map(|(p, c)| ((*p).to_owned(), *c, self.temperatures.iter().filter(|t| t.1 == *p).map(|t| (hours(t.0), t.2)).collect()))
-            .collect();
-        let refs: Vec<(&str, &str, &[(f64, f64)])> = series.iter().map(|(n, c, v)| (n.as_str(), *c, v.as_slice())).collect();
-        let band = [(self.alarm_band.1, format!("high {:.1} °C", self.alarm_band.1)), (self.alarm_band.0, format!("freeze {:.1} °C", self.alarm_band.0))];
-        page.push_str(&line_chart(&refs, &band, &faults, "hours", "°C"));
+        page.push_str(&self.charts());
         page.push_str("<h2>Timeline</h2><table><tr><th>h:mm:ss</th><th>event</th><th>detail</th></tr>");
         for e in self.timeline.iter().filter(|e| e.kind != "order" && e.kind != "administered").take(500) {
             let t = e.t_s.max(0.0) as u64;
             let _ = write!(page, "<tr><td>{}:{:02}:{:02}</td><td>{}</td><td>{}</td></tr>", t / 3600, t / 60 % 60, t % 60, esc(&e.kind), esc(&e.detail));
         }
-        page.push_str("</table></body></html>\n");
+        page.push_str("</table>");
+        page.push_str(DRAWN_CHECK);
+        page.push_str("</body></html>\n");
         page
     }
+
+    /// Every chart of the report, each in a `<figure class=chart data-chart=NAME>`.
+    fn charts(&self) -> String {
+        let hours = |t: f64| t / 3600.0;
+        let m = &self.metrics;
+        let faults: Vec<(f64, String)> = self.timeline.iter().filter(|e| e.kind.starts_with("fault raised") || e.kind == "alarm raised").map(|e| (hours(e.t_s), e.detail.clone())).collect();
+        let series = |name: &str, points: Vec<(f64, f64)>| Series { name: name.into(), points };
+        let mut charts: Vec<(&str, &str, Result<String, String>)> = Vec::new();
+        charts.push((
+            "load",
+            "Orders queued, units in flight and booths in use",
+            plots::line_chart(&Lines {
+                title: "Queue, units in flight, booths in use".into(),
+                x: "hours since opening".into(),
+                y: "count".into(),
+                series: vec![
+                    series("orders queued", self.samples.iter().map(|s| (hours(s.t_s), s.queued as f64)).collect()),
+                    series("units in flight", self.samples.iter().map(|s| (hours(s.t_s), s.in_flight as f64)).collect()),
+                    series("booths in use", self.samples.iter().map(|s| (hours(s.t_s), s.booths_busy as f64)).collect()),
+                ],
+                rules: vec![],
+                markers: faults.clone(),
+            }),
+        ));
+        charts.push(("throughput", "Throughput over time", plots::line_chart(&Lines {
+            title: "Doses given per hour (10-minute windows)".into(),
+            x: "hours since opening".into(),
+            y: "doses per hour".into(),
+            series: vec![series("doses per hour", self.throughput_over_time(600.0))],
+            rules: vec![("mechanical bound".into(), self.bound.per_hour)],
+            markers: faults.clone(),
+        })));
+        charts.push(("utilisation", "Stations' utilisation", plots::bars("Share of the run each station was busy", "% of the run", &self.utilisation())));
+        charts.push(("gantt", "Units through the stations (the first 40 dispenses)", plots::gantt("Units through the stations", "minutes since opening", &self.gantt_rows(40))));
+        charts.push(("wait", "Patients' wait, check-in to dose", plots::histogram("Patients' wait, check-in to dose", "seconds", &m.patient_wait_s.values, 20)));
+        charts.push(("to-booth", "Order to booth", plots::histogram("Order to booth tray", "seconds", &m.order_to_booth_s.values, 20)));
+        let mut probes: Vec<&str> = self.temperatures.iter().map(|t| t.1.as_str()).collect();
+        probes.sort_unstable();
+        probes.dedup();
+        charts.push(("temperatures", "Temperatures, every probe", plots::line_chart(&Lines {
+            title: "Temperatures, every probe".into(),
+            x: "hours since opening".into(),
+            y: "°C".into(),
+            series: probes.iter().map(|p| series(p, self.temperatures.iter().filter(|t| t.1 == *p).map(|t| (hours(t.0), t.2)).collect())).collect(),
+            rules: vec![(format!("high {:.1} °C", self.alarm_band.1), self.alarm_band.1), (format!("freeze {:.1} °C", self.alarm_band.0), self.alarm_band.0)],
+            markers: faults,
+        })));
+        let heat: Vec<f64> = self.heat_used.iter().map(|h| h * 100.0).collect();
+        charts.push(("heat", "Vial monitors: heat budget used by the units still in store", plots::histogram("Heat budget used, units in store at the end", "% of the budget", &heat, 10)));
+        let mut out = String::new();
+        for (name, heading, chart) in charts {
+            let _ = write!(out, "<h2>{heading}</h2><figure class=chart data-chart=\"{name}\">");
+            match chart {
+                Ok(svg) => out.push_str(&svg),
+                Err(e) => {
+                    let _ = write!(out, "<p class=fail>chart not drawn: {}</p>", e.replace('<', "&lt;"));
+                }
+            }
+            out.push_str("</figure>");
+        }
+        out
+    }
+
+    /// Doses given per hour in windows of `window_s`, at each window's middle (hours).
+    fn throughput_over_time(&self, window_s: f64) -> Vec<(f64, f64)> {
+        let given: Vec<f64> = self.timeline.iter().filter(|e| e.kind == controller::dispense::status::Stage::Administered.describe()).map(|e| e.t_s).collect();
+        let windows = (self.end_s / window_s).ceil().max(1.0) as usize;
+        (0..windows)
+            .map(|w| {
+                let (a, b) = (w as f64 * window_s, (w + 1) as f64 * window_s);
+                let n = given.iter().filter(|t| **t >= a && **t < b).count() as f64;
+                ((a + b) / 2.0 / 3600.0, n * 3600.0 / window_s)
+            })
+            .collect()
+    }
+
+    /// Each dispense's stages as (start, end, stage) in virtual seconds; a stage
+    /// still open at the end runs to the end.
+    fn intervals(&self) -> impl Iterator<Item = (&str, Vec<(f64, f64, &str)>)> + '_ {
+        self.stages.iter().map(|(id, lines)| {
+            let mut segments = Vec::new();
+            for (i, (t, stage)) in lines.iter().enumerate() {
+                let final_stage = controller::dispense::status::Stage::from_code(stage).is_some_and(|s| s.is_final());
+                if final_stage {
+                    continue;
+                }
+                let end = lines.get(i + 1).map_or(self.end_s, |n| n.0);
+                segments.push((*t, end, stage.as_str()));
+            }
+            (id.as_str(), segments)
+        })
+    }
+
+    /// The share of the run each station was busy: the picker (picking), the belt
+    /// (a unit riding it), the scan station (scanning and verifying), the booths.
+    fn utilisation(&self) -> Vec<(String, f64)> {
+        let groups: [(&str, &[&str]); 3] = [("picker", &["picking"]), ("belt", &["on_belt", "to_booth", "to_reject"]), ("scan station", &["scanning", "verifying"])];
+        let mut out: Vec<(String, f64)> = groups
+            .iter()
+            .map(|(name, stages)| {
+                let mut spans: Vec<(f64, f64)> = self.intervals().flat_map(|(_, s)| s.into_iter().filter(|seg| stages.contains(&seg.2)).map(|seg| (seg.0, seg.1))).collect();
+                spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+                // The union of the spans: a station busy with two units at once counts once.
+                let (mut busy, mut reach) = (0.0, f64::NEG_INFINITY);
+                for (a, b) in spans {
+                    let a = a.max(reach);
+                    if b > a {
+                        busy += b - a;
+                    }
+                    reach = reach.max(b);
+                }
+                ((*name).to_owned(), 100.0 * busy / self.end_s.max(1e-9))
+            })
+            .collect();
+        let (busy, seats) = self.samples.iter().fold((0.0, 0.0), |(b, t), s| (b + s.booths_busy as f64, t + s.booths.max(1) as f64));
+        out.push(("booths".into(), if seats > 0.0 { 100.0 * busy / seats } else { 0.0 }));
+        out
+    }
+
+    /// The Gantt chart's rows: the first `n` dispenses, minutes since opening.
+    fn gantt_rows(&self, n: usize) -> Vec<GanttRow> {
+        self.intervals()
+            .take(n)
+            .map(|(id, segments)| GanttRow { name: id.to_owned(), segments: segments.into_iter().map(|(a, b, s)| (a / 60.0, b / 60.0, s.replace('_', " "))).collect() })
+            .collect()
+    }
 }
 
-const W: f64 = 900.0;
-const H: f64 = 260.0;
-const PAD: f64 = 45.0;
+/// Run by the browser that opens the report: each chart is marked
+/// `data-drawn=yes` when its SVG laid out with a size and marks in it (what the
+/// browser test reads back).
+const DRAWN_CHECK: &str = "<script>document.querySelectorAll('figure.chart').forEach(function(f){var s=f.querySelector('svg');var ok=false;\
+if(s){var b=s.getBBox();ok=b.width>100&&b.height>100&&s.querySelectorAll('polyline,rect,circle,path,line,polygon').length>5;}\
+f.setAttribute('data-drawn',ok?'yes':'no');});</script>";
 
-/// Lines over a shared x axis, dashed horizontal rules, and red markers with labels.
-fn line_chart(series: &[(&str, &str, &[(f64, f64)])], rules: &[(f64, String)], markers: &[(f64, String)], x_label: &str, y_label: &str) -> String {
-    let points = series.iter().flat_map(|s| s.2.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (0.0f64, 0.0f64, f64::INFINITY, f64::NEG_INFINITY);
-    for (x, y) in points {
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
-    for (y, _) in rules {
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
-    for (x, _) in markers {
-        x1 = x1.max(*x);
-    }
-    if !y0.is_finite() {
-        return "<p class=small>no data</p>".into();
-    }
-    x0 = x0.min(0.0);
-    let (y0, y1) = if y1 - y0 < 1.0 { (y0 - 0.5, y1 + 0.5) } else { (y0, y1) };
-    let x1 = if x1 <= x0 { x0 + 1.0 } else { x1 };
-    let sx = |x: f64| PAD + (x - x0) / (x1 - x0) * (W - 2.0 * PAD);
-    let sy = |y: f64| H - PAD + -(y - y0) / (y1 - y0) * (H - 2.0 * PAD);
-    let mut svg = format!("<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
-    let _ = write!(svg, "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>", H - PAD, W - PAD, H - PAD);
-    let _ = write!(svg, "<line x1=\"{PAD}\" y1=\"{PAD}\" x2=\"{PAD}\" y2=\"{}\" stroke=\"#999\"/>", H - PAD);
-    for i in 0..=4 {
-        let y = y0 + (y1 - y0) * f64::from(i) / 4.0;
-        let _ = write!(svg, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{y:.1}</text>", PAD - 4.0, sy(y) + 4.0);
-        let x = x0 + (x1 - x0) * f64::from(i) / 4.0;
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{x:.1}</text>", sx(x), H - PAD + 15.0);
-    }
-    let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"10\" y=\"{}\">{y_label}</text>", W / 2.0, H - 8.0, PAD - 12.0);
-    for (y, label) in rules {
-        let _ = write!(svg, "<line x1=\"{PAD}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#cf222e\" stroke-dasharray=\"6 4\"/><text x=\"{1}\" y=\"{2:.1}\" text-anchor=\"end\" fill=\"#cf222e\">{label}</text>", sy(*y), W - PAD, sy(*y) - 3.0);
-    }
-    for (x, label) in markers {
-        let _ = write!(svg, "<line x1=\"{0:.1}\" y1=\"{PAD}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#cf222e\" stroke-opacity=\".5\"><title>{2}</title></line>", sx(*x), H - PAD, label.replace('<', "&lt;"));
-    }
-    for (i, (name, colour, points)) in series.iter().enumerate() {
-        let path: Vec<String> = points.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
-        let _ = write!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>", path.join(" "));
-        let _ = write!(svg, "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{name}</text>", PAD + 10.0 + 150.0 * i as f64, PAD - 12.0);
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-/// Bars of how many values fall in each of `bins` equal ranges.
-fn histogram(values: &[f64], bins: usize, x_label: &str) -> String {
-    if values.is_empty() {
-        return "<p class=small>no data</p>".into();
-    }
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let width = ((hi - lo) / bins as f64).max(1e-9);
-    let mut counts = vec![0usize; bins];
-    for v in values {
-        counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
-    }
-    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let bar = (W - 2.0 * PAD) / bins as f64;
-    let mut svg = format!("<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\">");
-    for (i, c) in counts.iter().enumerate() {
-        let h = *c as f64 / top * (H - 2.0 * PAD);
-        let x = PAD + bar * i as f64;
-        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#0969da\"><title>{:.0}–{:.0} s: {c}</title></rect>", H - PAD - h, bar - 2.0, lo + width * i as f64, lo + width * (i + 1) as f64);
-    }
-    let _ = write!(svg, "<text x=\"{PAD}\" y=\"{0}\">{lo:.0}</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{hi:.0}</text>", H - PAD + 15.0, W - PAD);
-    let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"10\" y=\"{}\">dispenses (max {top:.0})</text></svg>", W / 2.0, H - 8.0, PAD - 12.0);
-    svg
-}
