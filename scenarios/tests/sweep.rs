@@ -75,3 +75,18 @@ fn ordered_when_called_no_order_precedes_the_dose_before_it_at_its_booth() {
     let early = raw.finals.iter().filter(|d| raw.finals.iter().any(|e| e.order.booth == d.order.booth && e.created_at < d.created_at && raw.given.get(&e.id).is_some_and(|g| *g > d.created_at))).count();
     assert!(early > 0, "at check-in, orders wait in the workstation's queue for their booth");
 }
+
+/// Outside a terminal (CI logs, pipes) a long run writes its results only: no
+/// progress bar on stderr.
+#[test]
+fn no_progress_bar_outside_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plan.toml");
+    std::fs::write(&file, planning()).expect("scenario");
+    let out = Command::new(env!("CARGO_BIN_EXE_wssim")).args(["sweep"]).arg(&file).args(["--vary", "booths=2", "--report"]).arg(dir.path().join("r")).output().expect("wssim runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "nothing but results outside a terminal: {:?}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("booths=2"), "the table");
+    let out = Command::new(env!("CARGO_BIN_EXE_wssim")).args(["run"]).arg(&file).output().expect("wssim runs");
+    assert!(out.stderr.is_empty(), "{:?}", String::from_utf8_lossy(&out.stderr));
+}

@@ -58,7 +58,13 @@ pub fn run(seed_text: &str, jobs: usize, json: bool, keep: &Path) -> ExitCode {
             }
         }
     };
-    let outcomes = hunt::hunt(range, jobs, &print);
+    let bar = if json { indicatif::ProgressBar::hidden() } else { crate::progress::bar(range.clone().count() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} seeds") };
+    let each = |o: &SeedOutcome| bar.suspend(|| {
+        print(o);
+        bar.inc(1);
+    });
+    let outcomes = hunt::hunt(range, jobs, &each);
+    bar.finish_and_clear();
     let failed: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.violations.is_empty()).collect();
     for o in &failed {
         let shrunk = hunt::shrink(o.seed, &hunt::generate(o.seed));

@@ -7,6 +7,7 @@
 mod demo;
 mod hardware;
 mod hunt;
+mod progress;
 mod run;
 mod serve;
 mod sweep;

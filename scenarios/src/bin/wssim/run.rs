@@ -7,23 +7,18 @@ use std::process::ExitCode;
 /// `wssim run`: each file in turn with a progress line, a verdict per expectation,
 /// and the reports. Exit 0 all passed, 1 an expectation failed, 2 a file could not run.
 pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitCode {
-    use std::io::{IsTerminal, Write};
     let mut failed = 0;
     let mut broken = 0;
-    let terminal = std::io::stderr().is_terminal();
     for file in files {
-        let name = file.display().to_string();
+        // A bar on a terminal only: CI logs and pipes get the verdict lines alone.
+        let bar = crate::progress::bar(0, &format!("{} {{wide_bar}} {{pos}}/{{len}} patients {{msg}}", file.display()));
         let progress = |t: std::time::Duration, done: usize, total: usize| {
-            if terminal {
-                let filled = done * 30 / total.max(1);
-                eprint!("\r{name}: [{}{}] {done}/{total} patients, {:.1} h", "#".repeat(filled), " ".repeat(30 - filled), t.as_secs_f64() / 3600.0);
-                let _ = std::io::stderr().flush();
-            }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!("{:.1} virtual h", t.as_secs_f64() / 3600.0));
         };
         let outcome = scenarios::run_file(file, seed, &progress);
-        if terminal {
-            eprintln!();
-        }
+        bar.finish_and_clear();
         let r = match outcome {
             Ok(r) => r,
             Err(e) => {
@@ -34,7 +29,7 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
         };
         let m = &r.metrics;
         println!(
-            "{} {}: {} patients ({}); orders: {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; {:.1} virtual h in {:.1} s",
+            "{} {}: {} patients ({}); orders: {} administered, {} rejected, {} failed, {} cancelled; {:.1}/h ({:.1} % of the {:.1}/h bound, {}); p95 order to booth {:.0} s; p95 wait check-in to dose {:.0} s; {:.1} virtual h in {:.1} s",
             if r.passed { "PASS" } else { "FAIL" },
             r.scenario,
             m.patients,
@@ -48,6 +43,7 @@ pub fn run(files: &[PathBuf], report: Option<&Path>, seed: Option<u64>) -> ExitC
             r.bound.per_hour,
             r.bound.bottleneck,
             m.order_to_booth_s.p95,
+            m.patient_wait_s.p95,
             m.virtual_hours,
             m.wall_s
         );

@@ -9,7 +9,6 @@
 use scenarios::plots::{self, Series};
 use scenarios::sweep::{self, Axis, Row, Summary};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -56,8 +55,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     let runs = points.len() as u64 * args.seeds.max(1);
-    let bar = if args.json || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(runs) };
-    bar.set_style(indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let bar = if args.json { indicatif::ProgressBar::hidden() } else { crate::progress::bar(runs, "{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}") };
     let wall = std::time::Instant::now();
     let each = |row: &Row| {
         if args.json {
