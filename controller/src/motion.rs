@@ -62,6 +62,37 @@ pub enum Authority<'a> {
 pub trait Holder: Sync {
     /// The crew member holding the maintenance lease, or `None` in service.
     fn crew(&self) -> Option<String>;
+
+    /// The controller is stopping gracefully: the service starts no new motion.
+    fn stopping(&self) -> bool {
+        false
+    }
+
+    /// Where the motions under way are counted, if anywhere (a graceful stop
+    /// waits for them to finish).
+    fn motions(&self) -> Option<&std::sync::atomic::AtomicUsize> {
+        None
+    }
+}
+
+/// Counts one motion under way for as long as it lives.
+struct Moving<'a>(Option<&'a std::sync::atomic::AtomicUsize>);
+
+impl<'a> Moving<'a> {
+    fn start(counter: Option<&'a std::sync::atomic::AtomicUsize>) -> Self {
+        if let Some(c) = counter {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Self(counter)
+    }
+}
+
+impl Drop for Moving<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            c.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// A machine no crew can hold (start-up recovery, before any request is served).
@@ -117,6 +148,7 @@ impl<'a> Gate<'a> {
 
     /// Sends `motion` if it may be sent now (see [`Gate::check`]).
     pub async fn send(&self, by: Authority<'_>, _intended: &Intended, motion: Motion) -> Result<(), MotionError> {
+        let _moving = Moving::start(self.holder.motions());
         self.check(by, motion).await?;
         let (store, conveyor) = (&self.devices.store, &self.devices.conveyor);
         match motion {
@@ -147,6 +179,9 @@ impl<'a> Gate<'a> {
     /// unreadable; the machine held by someone else; a crew's belt motion with a
     /// unit on the belt (or the belt unreadable).
     pub async fn check(&self, by: Authority<'_>, motion: Motion) -> Result<(), Refusal> {
+        if by == Authority::Service && self.holder.stopping() {
+            return Err(Refusal::NotHolder("the controller is stopping".into()));
+        }
         let not_holder = match (by, self.holder.crew()) {
             (Authority::Service, Some(crew)) => Some(format!("maintenance in progress: {crew} holds the machine")),
             (Authority::Crew(actor), None) => Some(format!("{actor} holds no maintenance lease (never taken, lapsed or released)")),

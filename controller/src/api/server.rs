@@ -34,9 +34,10 @@ pub async fn serve(dispatcher: Dispatcher, config: &Config, listener: TcpListene
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (reporter, health) = tonic_health::server::health_reporter();
     let mut state = dispatcher.watch_state();
+    let health_of = dispatcher.clone();
     tokio::spawn(async move {
         loop {
-            let serving = state.borrow_and_update().accepts_orders();
+            let serving = state.borrow_and_update().accepts_orders() && !health_of.is_stopping();
             let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
             reporter.set_service_status("", status).await;
             reporter.set_service_status(SERVICE_NAME, status).await;

@@ -101,6 +101,39 @@ impl Dispatcher {
         self.core.journal.give_up_claim();
     }
 
+    /// Whether a graceful stop has begun: no new order, no new motion.
+    pub fn is_stopping(&self) -> bool {
+        self.core.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops the controller gracefully (SIGTERM, SIGINT): refuses new orders (health
+    /// NOT_SERVING), lets the motions under way finish — no new one starts, so each
+    /// unit comes to rest where the next start's recovery finds it (H-16) — for up
+    /// to `deadline`, then ends every task, stops the devices' heartbeat and
+    /// journals the stop. Returns how many dispenses were left in flight and
+    /// whether every motion had finished.
+    pub async fn stop_gracefully(&self, deadline: std::time::Duration) -> Result<(usize, bool), DispatchError> {
+        self.core.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.core.notify_state();
+        let in_flight = self.in_flight();
+        self.core.journal.note(None, crate::journal::StepKind::Maintenance, "controller stopping", &format!("graceful stop: no new orders or motions; {in_flight} dispenses in flight"))?;
+        let until = tokio::time::Instant::now() + deadline;
+        while self.core.motions.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let settled = self.core.motions.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        self.core.tasks.stop_all();
+        for device in &self.core.devices.field {
+            device.stop_heartbeat();
+        }
+        // Watchers of the dispenses see their streams end (the next start resumes them).
+        lock(&self.core.live).clear();
+        let how = if settled { "every motion finished" } else { "motions still running at the deadline" };
+        self.core.journal.note(None, crate::journal::StepKind::Maintenance, "controller stopped", &format!("graceful stop: {how}; {in_flight} dispenses left for the next start to resume"))?;
+        self.core.journal.checkpoint()?;
+        Ok((in_flight, settled))
+    }
+
     /// Whether this controller is stopped (or, in simulation, died at a crash
     /// point): it acts on nothing more and refuses requests as not ready.
     pub fn is_stopped(&self) -> bool {

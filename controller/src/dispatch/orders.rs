@@ -43,6 +43,9 @@ impl Dispatcher {
     pub fn start(&self, request_id: &str, order: PatientOrder) -> Result<Started, DispatchError> {
         self.validate(request_id, &order)?;
         self.refuse_if_stopped()?;
+        if self.is_stopping() {
+            return Err(DispatchError::NotReady("stopping"));
+        }
         let state = self.workstation_state();
         let accepts = self.core.accepts_orders();
         let status = DispenseStatus {

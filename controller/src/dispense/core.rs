@@ -97,6 +97,10 @@ pub(crate) struct Core {
     pub maintenance: Mutex<Option<MaintenanceLease>>,
     /// A runner sends its dispense's id here when the dispense has ended.
     pub ended: mpsc::UnboundedSender<String>,
+    /// Set by a graceful stop: no new order, no new service motion.
+    pub stopping: std::sync::atomic::AtomicBool,
+    /// Motions sent through the gate and not yet done (what a graceful stop waits for).
+    pub motions: std::sync::atomic::AtomicUsize,
 }
 
 /// Every booth, and when that picture came about.
@@ -159,6 +163,8 @@ impl Core {
             telemetry: Telemetry::new(journal.clone()),
             journal,
             ended,
+            stopping: Default::default(),
+            motions: Default::default(),
         };
         (core, ends)
     }
@@ -173,6 +179,12 @@ impl Core {
     /// The workstation's state now.
     pub fn state(&self) -> WorkstationState {
         *self.state_tx.borrow()
+    }
+
+    /// Wakes the watchers of the state (health) without a change of state: a
+    /// graceful stop began.
+    pub fn notify_state(&self) {
+        self.state_tx.send_modify(|_| {});
     }
 
     /// The workstation's state, now and on every change.
@@ -232,6 +244,14 @@ impl Core {
 impl Holder for Core {
     fn crew(&self) -> Option<String> {
         self.lease().map(|l| l.holder)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn motions(&self) -> Option<&std::sync::atomic::AtomicUsize> {
+        Some(&self.motions)
     }
 }
 

@@ -128,7 +128,14 @@ impl DispenseRun {
         self.resume == Some(Resume::TakenFromTray)
     }
 
-    pub async fn run(mut self) {
+    /// The dispense to its end, inside a `dispense` span carrying its id: every
+    /// log line the run writes names the dispense.
+    pub fn run(self) -> impl std::future::Future<Output = ()> + Send {
+        let span = tracing::info_span!("dispense", id = %self.status.id);
+        tracing::Instrument::instrument(self.to_the_end(), span)
+    }
+
+    async fn to_the_end(mut self) {
         self.take_up_claims().await;
         if let Err(e) = self.drive().await {
             if self.core.journal.crashed() {

@@ -30,6 +30,29 @@ pub fn between(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
     book.iter().filter(|(at, _)| *at >= from && *at <= to).map(|(_, line)| line.clone()).collect()
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON), spans included: for a
+    /// log shipper.
+    Json,
+}
+
+/// Installs the process's logger: `RUST_LOG` or `default_filter`, to stderr and the
+/// book, in `format`; colour only when stderr is a terminal.
+pub fn init(format: LogFormat, default_filter: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Tee);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+    }
+}
+
 /// A `tracing_subscriber` writer: each event to stderr and into the book.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tee;

@@ -33,12 +33,26 @@ pub struct Daemon {
     pub address: String,
     /// What it logged up to serving.
     pub startup_log: Vec<String>,
+    /// What it logged after.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
     /// The daemon's process id (for its memory figures).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits for the process to end by itself, up to `deadline`; its exit status.
+    pub fn wait_exit(&mut self, deadline: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + deadline;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
     }
 }
 
@@ -51,10 +65,17 @@ impl Drop for Daemon {
 
 /// Starts `workstation serve` and returns once it has recovered and takes orders.
 pub fn spawn_daemon(config: &Path) -> Daemon {
+    spawn_daemon_with(config, &[], "controller::assemble=info,error")
+}
+
+/// [`spawn_daemon`] with more arguments and a log filter; what it logs after
+/// start-up is kept in [`Daemon::log`].
+pub fn spawn_daemon_with(config: &Path, args: &[&str], filter: &str) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_workstation"))
+        .args(args)
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "controller::assemble=info,error")
+        .env("RUST_LOG", filter)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -80,8 +101,10 @@ pub fn spawn_daemon(config: &Path) -> Daemon {
         }
     };
     // Keep draining stderr so the daemon never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Daemon { child, address, startup_log }
+    let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let kept = log.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| kept.lock().unwrap_or_else(|p| p.into_inner()).push(l)));
+    Daemon { child, address, startup_log, log }
 }
 
 /// Plays the clinic for one dispense: validates and administers when asked.

@@ -14,6 +14,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "workstation", about = "Vaccine dispensing workstation controller", version)]
 struct Cli {
+    /// How log lines are written to stderr: text (coloured on a terminal) or json.
+    #[arg(long, global = true, value_enum, default_value_t = controller::ops::logbook::LogFormat::Text)]
+    log_format: controller::ops::logbook::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,11 +64,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(controller::ops::logbook::Tee)
-        .init();
     let cli = Cli::parse();
+    controller::ops::logbook::init(cli.log_format, "warn");
     let outcome = match cli.command {
         // Decoding files needs no runtime.
         Command::Decode { images, json } => return if decode::run(&images, json) { ExitCode::SUCCESS } else { ExitCode::FAILURE },

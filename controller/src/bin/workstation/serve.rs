@@ -1,6 +1,7 @@
 //! `workstation serve --config FILE`: opens the devices the config names, serves
 //! the gRPC API (health NOT_SERVING until recovery is done), homes, recovers and
-//! resumes what the last run left unfinished, and serves until Ctrl-C.
+//! resumes what the last run left unfinished, and serves until SIGTERM or SIGINT,
+//! on which it stops gracefully (`Dispatcher::stop_gracefully`) and exits 0.
 
 use anyhow::Context;
 use controller::assemble::prepare;
@@ -16,9 +17,22 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         eprintln!("workstation {}: serving dispense.v1 on {}", assembled.dispatcher.workstation_state(), listener.local_addr()?);
         let (dispatcher, server_config) = (assembled.dispatcher.clone(), assembled.config.clone());
+        // On SIGTERM or SIGINT: the graceful stop, then the server ends.
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopper = assembled.dispatcher.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            eprintln!("workstation: stopping gracefully (no new orders; motions under way finish)");
+            match stopper.stop_gracefully(STOP_DEADLINE).await {
+                Ok((left, true)) => eprintln!("workstation: stopped; {left} dispenses left for the next start to resume"),
+                Ok((left, false)) => eprintln!("workstation: stopped with motions still running after {STOP_DEADLINE:?}; {left} dispenses left for the next start"),
+                Err(e) => eprintln!("workstation: stopped, but the journal did not record it: {e}"),
+            }
+            let _ = stopped_tx.send(());
+        });
         let server = tokio::spawn(async move {
             controller::api::server::serve(dispatcher, &server_config, listener, async {
-                let _ = tokio::signal::ctrl_c().await;
+                let _ = stopped_rx.await;
             })
             .await
         });
@@ -28,6 +42,38 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
             return Err(e);
         }
         eprintln!("workstation {}: recovered", assembled.dispatcher.workstation_state());
-        server.await.context("the gRPC server task")?
+        // After the stop, the server closes its connections; a client holding a
+        // stream open (a wall screen's watch) does not keep the process alive.
+        let mut server = server;
+        tokio::select! {
+            done = &mut server => done.context("the gRPC server task")?,
+            () = async {
+                while !assembled.dispatcher.is_stopped() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                tokio::time::sleep(SERVER_DRAIN).await;
+            } => Ok(()),
+        }
     })
+}
+
+/// How long open connections get to close after a graceful stop.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How long a graceful stop waits for the motions under way (a belt run is seconds).
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SIGTERM (systemd, a container runtime) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -86,10 +86,7 @@ fn main() -> ExitCode {
         Command::Demo(_) | Command::Serve { .. } => "warn",
         Command::Hardware { .. } => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
-        .with_writer(controller::ops::logbook::Tee)
-        .init();
+    controller::ops::logbook::init(controller::ops::logbook::LogFormat::Text, default_filter);
     if let Command::Run { files, report, seed } = cli.command {
         return run::run(&files, report.as_deref(), seed);
     }
