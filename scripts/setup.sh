@@ -25,6 +25,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 # chromium: the report test renders a scenario report in a real headless browser.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# prometheus: its promtool checks the metrics the daemon serves.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     SUDO=""

@@ -25,6 +25,17 @@ pub struct Config {
     pub hardware: HardwareConfig,
     /// Who may call, by bearer token or client certificate, and in which role.
     pub auth: crate::api::auth::layer::AuthConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: what a fleet's monitoring reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Where to serve Prometheus metrics (`GET /metrics`, OpenMetrics text), e.g.
+    /// `127.0.0.1:9464`; off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[site]`.

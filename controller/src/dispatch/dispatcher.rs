@@ -37,7 +37,10 @@ impl Dispatcher {
         let core = dispatcher.core.clone();
         dispatcher.core.tasks.spawn(async move {
             while let Some(id) = ends.recv().await {
-                lock(&core.live).remove(&id);
+                if let Some(live) = lock(&core.live).remove(&id) {
+                    let status = live.status.borrow();
+                    crate::ops::metrics::dispense_ended(status.stage.code(), status.violations.first().map(|v| v.id.as_str()));
+                }
                 core.workstation_event(WsEvent::DispenseEnded);
                 core.dispense_changed();
             }

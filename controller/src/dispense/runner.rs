@@ -44,6 +44,8 @@ pub(crate) struct DispenseRun {
     /// A resumed dispense's station claims (gate, booth, scan station, picker),
     /// taken up before its first step.
     claims: Option<[Option<Claim>; 4]>,
+    /// When the dispense entered its stage (for the stage latency metric).
+    stage_since: tokio::time::Instant,
 }
 
 /// How often a motion refused by a device that lost its reference is repeated
@@ -92,7 +94,7 @@ impl DispenseRun {
         cancel: Arc<CancelWindow>,
     ) -> Self {
         let carrier = carrier_of(&status.id);
-        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None, intent: None, claims: None }
+        Self { core, status, status_tx, confirmations, cancel, carrier, gate_guard: None, booth_guard: None, scan_guard: None, resume: None, release_first: false, picker_guard: None, intent: None, claims: None, stage_since: tokio::time::Instant::now() }
     }
 
     /// A dispense a restart interrupted, picking up `at` where its unit is, with the
@@ -236,6 +238,10 @@ impl DispenseRun {
             next.finished_at = Some(self.core.journal.now());
         }
         if next != self.status {
+            if next.stage != self.status.stage {
+                crate::ops::metrics::stage_left(self.status.stage.code(), self.stage_since.elapsed().as_secs_f64());
+                self.stage_since = tokio::time::Instant::now();
+            }
             self.status = next;
             self.core.journal.record_stage(&self.status)?;
             self.status_tx.send_replace(self.status.clone());

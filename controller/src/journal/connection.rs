@@ -31,6 +31,8 @@ pub struct Journal {
     claim: Mutex<Option<std::fs::File>>,
     /// This journal's key for [`Journal::patient_ref`].
     patient_key: Vec<u8>,
+    /// How long each write took, commit included (the fleet metrics read it).
+    write_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Journal {
@@ -64,7 +66,7 @@ impl Journal {
         // Readers are opened when first needed (none at start: a journal opened only
         // to write pays nothing for them).
         let readers = r2d2::Pool::builder().max_size(READERS).min_idle(Some(0)).build(manager).map_err(|e| JournalError::Corrupt(format!("journal readers: {e}")))?;
-        Ok(Self { conn: Mutex::new(conn), readers, clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key })
+        Ok(Self { conn: Mutex::new(conn), readers, clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key, write_seconds: prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16)) })
     }
 
     /// Claims the journal at `path` for this controller: one controller per journal
@@ -159,7 +161,15 @@ impl Journal {
 
     /// Runs `f` on the writer, off the runtime's workers.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        off_runtime(|| f(&mut self.conn()))
+        let started = std::time::Instant::now();
+        let done = off_runtime(|| f(&mut self.conn()));
+        self.write_seconds.observe(started.elapsed().as_secs_f64());
+        done
+    }
+
+    /// The histogram of the journal's write times (for the fleet metrics).
+    pub fn write_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.write_seconds.clone()
     }
 
     /// Runs `f` on a reader, in one snapshot (a read transaction), off the

@@ -5,6 +5,7 @@ pub mod faultboard;
 pub mod faults;
 pub mod logbook;
 pub mod maintenance;
+pub mod metrics;
 pub mod stock;
 pub mod telemetry;
 pub mod trace;

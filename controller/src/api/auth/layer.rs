@@ -290,14 +290,24 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
-        match self.authenticator.admit(&mut request) {
+        let started = std::time::Instant::now();
+        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let answered: Self::Future = match self.authenticator.admit(&mut request) {
             Ok(None) => Box::pin(self.inner.call(request)),
             Ok(Some(permit)) => {
                 let response = self.inner.call(request);
                 Box::pin(async move { Ok(response.await?.map(|body| keep_while_open(body, permit))) })
             }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
-        }
+        };
+        Box::pin(async move {
+            let response = answered.await?;
+            // An error answer carries its code in the headers (trailers only); a
+            // successful one in trailers, after the body: counted as OK here.
+            let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            crate::ops::metrics::grpc_answered(&method, &format!("{:?}", tonic::Code::from(code)), started.elapsed().as_secs_f64());
+            Ok(response)
+        })
     }
 }
 

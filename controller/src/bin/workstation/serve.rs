@@ -30,11 +30,23 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
             }
             let _ = stopped_tx.send(());
         });
+        // Metrics for the fleet's Prometheus, if asked for; they end with the server.
+        let (server_done_tx, server_done_rx) = tokio::sync::watch::channel(false);
+        if let Some(address) = assembled.config.telemetry.metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(address).await.with_context(|| format!("telemetry.metrics_listen {address}"))?;
+            eprintln!("workstation: metrics on http://{}/metrics", metrics.local_addr()?);
+            let mut done = server_done_rx.clone();
+            tokio::spawn(controller::ops::metrics::serve(assembled.dispatcher.clone(), metrics, async move {
+                let _ = done.wait_for(|d| *d).await;
+            }));
+        }
         let server = tokio::spawn(async move {
-            controller::api::server::serve(dispatcher, &server_config, listener, async {
+            let served = controller::api::server::serve(dispatcher, &server_config, listener, async {
                 let _ = stopped_rx.await;
             })
-            .await
+            .await;
+            let _ = server_done_tx.send(true);
+            served
         });
         // Clients may connect (and watch health) while the workstation homes and recovers.
         if let Err(e) = assembled.start().await {
