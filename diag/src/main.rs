@@ -64,6 +64,9 @@ enum Command {
     Logs(cmd::logs::Cmd),
     /// One dispense: stage, unit, violations.
     Dispense(cmd::dispense::Cmd),
+    /// Many workstations at once (a targets file of addresses and tokens).
+    #[command(subcommand)]
+    Fleet(cmd::fleet::Cmd),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -75,6 +78,9 @@ async fn run(cli: Cli) -> failure::Result<()> {
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "wsctl", &mut std::io::stdout());
         return Ok(());
+    }
+    if let Command::Fleet(fleet) = cli.command {
+        return fleet.run(cli.json, cli.connection.timeouts()?).await;
     }
     let (channel, address) = cli.connection.connect().await?;
     let ctx = Ctx { channel, json: cli.json };
@@ -95,7 +101,7 @@ async fn run(cli: Cli) -> failure::Result<()> {
         Command::Trace(c) => c.run(&ctx).await,
         Command::Logs(c) => c.run(&ctx).await,
         Command::Dispense(c) => c.run(&ctx).await,
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Fleet(_) => Ok(()),
     };
     // A call that timed out or lost the link names where it was going.
     done.map_err(|f| if f.exit == failure::Exit::Unreachable { Failure::new(f.exit, format!("the workstation at {address}: {}", f.message)) } else { f })

@@ -83,10 +83,16 @@ impl Flags {
         })
     }
 
+    /// The connect and request timeouts the flags set.
+    pub fn timeouts(&self) -> Result<dispense_proto::client::Timeouts> {
+        let span = |d: chrono::Duration, flag: &str| d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| Failure::new(Exit::BadInput, format!("{flag} must be more than nothing")));
+        Ok(dispense_proto::client::Timeouts { connect: span(self.connect_timeout, "--connect-timeout")?, request: span(self.timeout, "--timeout")? })
+    }
+
     /// Connects as these settings say; the channel and the address it goes to.
     pub async fn connect(&self) -> Result<(Authorized, String)> {
         let s = self.resolved()?;
-        let addr = s.addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = s.addr.clone().unwrap_or_else(|| DEFAULT_ADDR.to_owned());
         let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Failure::new(Exit::BadInput, format!("{}: {e}", p.display())));
         let tls = match (&s.ca, &s.cert, &s.key) {
             (None, None, None) => None,
@@ -100,8 +106,7 @@ impl Flags {
                 Some(ClientTls { ca_pem, domain: s.domain.clone(), identity })
             }
         };
-        let span = |d: chrono::Duration, flag: &str| d.to_std().ok().filter(|d| !d.is_zero()).ok_or_else(|| Failure::new(Exit::BadInput, format!("{flag} must be more than nothing")));
-        let timeouts = dispense_proto::client::Timeouts { connect: span(s.connect_timeout, "--connect-timeout")?, request: span(s.timeout, "--timeout")? };
+        let timeouts = s.timeouts()?;
         let channel = dispense_proto::client::connect_with(&addr, s.token.as_deref(), tls.as_ref(), timeouts)
             .await
             .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot reach the workstation at {addr}: {e}")))?;

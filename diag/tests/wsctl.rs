@@ -276,3 +276,51 @@ fn a_workstation_that_never_answers_times_out() {
     assert!(took < std::time::Duration::from_secs(30), "gave up after {took:?}");
     drop(silent);
 }
+
+/// `wsctl fleet status`: every workstation of the targets file asked at once; the
+/// one that never answers is shown unreachable (within the timeouts), the other
+/// with its state, queue, cabinet temperature and links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_status_shows_every_workstation_and_the_unreachable_ones() {
+    let station = station().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let targets = station.dir.path().join("fleet.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[workstation]]\nname = \"futian-01\"\naddr = \"{}\"\ntoken = \"{OBSERVER}\"\n\n[[workstation]]\nname = \"nanshan-07\"\naddr = \"http://{}\"\ntoken = \"x\"\n",
+            station.address,
+            silent.local_addr().expect("addr")
+        ),
+    )
+    .expect("targets");
+    let run = |json: bool| {
+        let mut command = Command::cargo_bin("wsctl").expect("built");
+        command.env_remove("WSCTL_ADDR").env_remove("WSCTL_TOKEN").env_remove("WSCTL_CONFIG").args(["--connect-timeout", "1s", "--timeout", "2s"]);
+        if json {
+            command.arg("--json");
+        }
+        command.args(["fleet", "status", "--targets"]).arg(&targets).timeout(std::time::Duration::from_secs(60)).output().expect("runs")
+    };
+    // The cold chain's first sample comes within its period (0.2 s here): wait for it.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let table = loop {
+        let out = tokio::task::block_in_place(|| run(false));
+        let table = stdout(&out);
+        if table.contains("°C") || std::time::Instant::now() > until {
+            assert_eq!(code(&out), 6, "one of two unreachable: {table}{}", stderr(&out));
+            break table;
+        }
+    };
+    let futian = table.lines().find(|l| l.starts_with("futian-01")).expect("a row per workstation");
+    assert!(futian.contains("ready") && futian.contains("°C") && futian.contains("2/2"), "{table}");
+    let nanshan = table.lines().find(|l| l.starts_with("nanshan-07")).expect("the silent one too");
+    assert!(nanshan.contains("UNREACHABLE"), "{table}");
+    let out = tokio::task::block_in_place(|| run(true));
+    let parsed = json(&out);
+    let rows = parsed["workstations"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["reachable"].as_bool(), rows[1]["reachable"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(rows[0]["links"], 2);
+    drop(silent);
+}

@@ -4,6 +4,7 @@
 pub mod camera;
 pub mod dispense;
 pub mod faults;
+pub mod fleet;
 pub mod logs;
 pub mod maintenance;
 pub mod registers;
