@@ -14,12 +14,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::daemon::{clinic, returning_clinic, spawn_daemon, wire_rig};
+use common::daemon::{clinic, count, returning_clinic, spawn_daemon, wire_rig};
 use common::order;
-
-fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect("query")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_controller_anywhere_loses_nothing() {
@@ -52,13 +48,7 @@ async fn killing_the_controller_anywhere_loses_nothing() {
         let mut client = common::clinic_client(&daemon.address).await;
         let conn = rusqlite::Connection::open(dir.path().join("journal.db")).expect("journal");
         // The clinic comes back to every dispense the restart resumed.
-        let open: Vec<String> = conn
-            .prepare("SELECT id FROM dispenses WHERE stage NOT IN ('administered', 'rejected', 'failed', 'cancelled')")
-            .expect("sql")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .map(|r| r.expect("row"))
-            .collect();
+        let open: Vec<String> = common::daemon::open_dispenses(&conn);
         resumed_total += open.len();
         for id in open {
             tokio::spawn(returning_clinic(client.clone(), id, hardware.workstation().clone()));

@@ -7,11 +7,7 @@ use dispense_proto::v1 as pb;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::daemon::{clinic, returning_clinic, spawn_daemon, wire_rig};
-
-fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect("query")
-}
+use common::daemon::{clinic, count, returning_clinic, spawn_daemon, wire_rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_gracefully_and_the_next_start_resumes_everything() {
@@ -42,13 +38,7 @@ async fn sigterm_stops_gracefully_and_the_next_start_resumes_everything() {
 
     let daemon = spawn_daemon(&config);
     let client = common::clinic_client(&daemon.address).await;
-    let open: Vec<String> = conn
-        .prepare("SELECT id FROM dispenses WHERE stage NOT IN ('administered', 'rejected', 'failed', 'cancelled')")
-        .expect("sql")
-        .query_map([], |r| r.get(0))
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect();
+    let open: Vec<String> = common::daemon::open_dispenses(&conn);
     for id in open {
         tokio::spawn(returning_clinic(client.clone(), id, hardware.workstation().clone()));
     }

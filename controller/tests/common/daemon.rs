@@ -141,3 +141,18 @@ async fn follow(mut client: Client, id: String, world: Option<SimWorkstation>) {
         }
     }
 }
+
+/// One number from the journal (a `SELECT COUNT(*)…`).
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect("query")
+}
+
+/// The dispenses the journal has not seen end, by id.
+pub fn open_dispenses(conn: &rusqlite::Connection) -> Vec<String> {
+    conn.prepare("SELECT id FROM dispenses WHERE stage NOT IN ('administered', 'rejected', 'failed', 'cancelled')")
+        .expect("sql")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}

@@ -59,10 +59,12 @@ pub fn run(seed_text: &str, jobs: usize, json: bool, keep: &Path) -> ExitCode {
         }
     };
     let bar = if json { indicatif::ProgressBar::hidden() } else { crate::progress::bar(range.clone().count() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} seeds") };
-    let each = |o: &SeedOutcome| bar.suspend(|| {
-        print(o);
+    // The line printed with the bar out of the way; the bar moved after (inside
+    // suspend the bar is locked).
+    let each = |o: &SeedOutcome| {
+        bar.suspend(|| print(o));
         bar.inc(1);
-    });
+    };
     let outcomes = hunt::hunt(range, jobs, &each);
     bar.finish_and_clear();
     let failed: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.violations.is_empty()).collect();
