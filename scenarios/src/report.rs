@@ -303,8 +303,7 @@ impl Report {
                 ((*name).to_owned(), 100.0 * busy / self.end_s.max(1e-9))
             })
             .collect();
-        let (busy, seats) = self.samples.iter().fold((0.0, 0.0), |(b, t), s| (b + s.booths_busy as f64, t + s.booths.max(1) as f64));
-        out.push(("booths".into(), if seats > 0.0 { 100.0 * busy / seats } else { 0.0 }));
+        out.push(("booths".into(), 100.0 * crate::sampling::booth_utilisation(self.samples.iter())));
         out
     }
 

@@ -18,6 +18,13 @@ pub struct Sample {
     pub booths: usize,
 }
 
+/// The share of booth time busy over `samples` (0 to 1; 0 with no sample): each
+/// sample's booths in use over its booths.
+pub fn booth_utilisation<'a>(samples: impl Iterator<Item = &'a Sample>) -> f64 {
+    let (busy, seats) = samples.fold((0.0, 0.0), |(b, t), s| (b + s.booths_busy as f64, t + s.booths.max(1) as f64));
+    if seats > 0.0 { busy / seats } else { 0.0 }
+}
+
 /// A sampler running beside the scenario.
 #[derive(Debug)]
 pub struct Measure {

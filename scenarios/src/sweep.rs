@@ -122,8 +122,7 @@ pub fn run_point(base: &Scenario, point: &BTreeMap<String, String>, seed: u64) -
     scenario.check().map_err(anyhow::Error::msg)?;
     let raw = crate::run::run(&scenario, seed, &|_, _, _| {})?;
     let m = crate::measure::metrics(&raw, scenario.duration_h)?;
-    let arrivals = raw.samples.iter().filter(|s| s.t_s <= scenario.duration_h * 3600.0);
-    let (busy, total) = arrivals.fold((0.0, 0.0), |(b, t), s| (b + s.booths_busy as f64, t + s.booths.max(1) as f64));
+    let while_arriving = raw.samples.iter().filter(|s| s.t_s <= scenario.duration_h * 3600.0);
     let wasted = raw.finals.iter().filter(|d| d.unit.is_some() && d.stage != controller::dispense::status::Stage::Administered).count() as u64;
     let given_patients = m.patients_by_outcome.get("given").copied().unwrap_or(0);
     Ok(Row {
@@ -136,7 +135,7 @@ pub fn run_point(base: &Scenario, point: &BTreeMap<String, String>, seed: u64) -
         wait_p95_s: m.patient_wait_s.p95,
         order_to_booth_p50_s: m.order_to_booth_s.p50,
         order_to_booth_p95_s: m.order_to_booth_s.p95,
-        booth_utilisation: if total > 0.0 { busy / total } else { 0.0 },
+        booth_utilisation: crate::sampling::booth_utilisation(while_arriving),
         units_wasted: wasted,
         patients_not_given: (m.patients as u64).saturating_sub(given_patients),
         safety_failed: crate::expect::safety_checks(&m).into_iter().filter(|c| !c.passed).map(|c| c.name).collect(),
