@@ -236,10 +236,10 @@ fn main() {
             partial
         );
         for ((device, before), (_, after)) in beats_before.iter().zip(beats_after.iter()) {
-            let mut gaps: Vec<f64> = after.gaps_ms[before.gaps_ms.len().min(after.gaps_ms.len())..].to_vec();
-            gaps.sort_by(f64::total_cmp);
+            // The run's gaps from the device's histogram (1 ms buckets), in order.
+            let gaps: Vec<f64> = after.gaps_since(before).iter().enumerate().flat_map(|(ms, n)| std::iter::repeat_n(ms as f64, *n as usize)).collect();
             println!(
-                "heartbeat at the {device}  changes={}  gap p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  lost (motion stopped) {}",
+                "heartbeat at the {device}  changes={}  gap p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms (1 ms buckets)  lost (motion stopped) {}",
                 gaps.len(),
                 percentile(&gaps, 0.5),
                 percentile(&gaps, 0.99),

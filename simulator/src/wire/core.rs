@@ -71,10 +71,29 @@ impl CoreState {
 pub struct HeartbeatRecord {
     /// Changes seen.
     pub changes: u64,
-    /// Every gap between two changes, in milliseconds, in order.
-    pub gaps_ms: Vec<f64>,
+    /// The gaps between two changes by whole milliseconds: `gaps_by_ms[i]` counts
+    /// gaps of `i` ms, the last bucket those of [`HeartbeatRecord::LONGEST_MS`] or
+    /// more. A histogram, so a device served for days keeps a fixed size.
+    pub gaps_by_ms: Vec<u64>,
     /// Times the device stopped motion for a missing heartbeat.
     pub lost: u32,
+}
+
+impl HeartbeatRecord {
+    /// The last bucket of [`Self::gaps_by_ms`] (10 s, ten times the timeout).
+    pub const LONGEST_MS: usize = 10_000;
+
+    fn count_gap(&mut self, gap: Duration) {
+        if self.gaps_by_ms.is_empty() {
+            self.gaps_by_ms = vec![0; Self::LONGEST_MS + 1];
+        }
+        self.gaps_by_ms[(gap.as_millis() as usize).min(Self::LONGEST_MS)] += 1;
+    }
+
+    /// The gaps counted since `before` (an earlier copy of this record), by millisecond.
+    pub fn gaps_since(&self, before: &Self) -> Vec<u64> {
+        self.gaps_by_ms.iter().enumerate().map(|(i, n)| n - before.gaps_by_ms.get(i).copied().unwrap_or(0)).collect()
+    }
 }
 
 /// A request addressed registers the map does not have.
@@ -203,7 +222,7 @@ impl DeviceCore {
             if s.controller_heartbeat.is_none_or(|(v, _)| v != value) {
                 let now = Instant::now();
                 if let Some((_, before)) = s.controller_heartbeat {
-                    s.heartbeats.gaps_ms.push((now - before).as_secs_f64() * 1e3);
+                    s.heartbeats.count_gap(now - before);
                 }
                 s.heartbeats.changes += 1;
                 s.controller_heartbeat = Some((value, now));
@@ -359,5 +378,24 @@ async fn watchdog(core: std::sync::Weak<DeviceCore>) {
         if interlock_open {
             core.stop_motion(&mut s, JobResult::Interlock);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_gaps_are_counted_by_millisecond_and_differenced() {
+        let mut record = HeartbeatRecord::default();
+        record.count_gap(Duration::from_micros(100_400));
+        let before = record.clone();
+        for gap in [100, 100, 107, 60_000] {
+            record.count_gap(Duration::from_millis(gap));
+        }
+        let since = record.gaps_since(&before);
+        assert_eq!(since.len(), HeartbeatRecord::LONGEST_MS + 1, "a fixed size whatever the run's length");
+        assert_eq!((since[100], since[107], since[HeartbeatRecord::LONGEST_MS]), (2, 1, 1), "the minute-long gap in the last bucket");
+        assert_eq!(since.iter().sum::<u64>(), 4, "the gap before the copy is not counted again");
     }
 }
