@@ -27,6 +27,8 @@ command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # prometheus: its promtool checks the metrics the daemon serves.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# mosquitto: the event feed is tested against a real MQTT 5 broker (Debian puts it in /usr/sbin).
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     SUDO=""

@@ -19,6 +19,8 @@ use std::time::Duration;
 pub struct Assembled {
     pub dispatcher: Dispatcher,
     pub config: Config,
+    /// The event feed, when `[events]` names a broker.
+    pub feed: Option<crate::feed::FeedHandle>,
 }
 
 /// Opens the devices the config names (field devices over their wires and the
@@ -63,6 +65,10 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
     let journal = Arc::new(Journal::open_with(&config.journal.path, clock, config.journal.host_fsync).with_context(|| format!("journal {}", config.journal.path.display()))?);
     // Before anything is read from it: one controller per journal (H-21).
     journal.claim(&config.journal.path)?;
+    // Before the first event (the manifest's stock-in): with a feed, every event goes to the outbox.
+    if config.events.is_some() {
+        journal.enable_outbox();
+    }
     let added = journal.import_manifest(&manifest)?;
     tracing::info!(added, total = manifest.len(), "loading manifest imported");
     let settings = Settings {
@@ -77,9 +83,17 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
     };
     let dispatcher = Dispatcher::new(journal.clone(), devices.clone(), catalog.clone(), settings);
     let telemetry = dispatcher.telemetry().clone();
-    crate::coldchain::watch::spawn(dispatcher.tasks(), devices.clone(), journal, Arc::new(catalog), config.coldchain.clone(), telemetry.clone());
+    let catalog = Arc::new(catalog);
+    let feed = match &config.events {
+        Some(events) => {
+            let feed = crate::feed::Feed { journal: journal.clone(), catalog: catalog.clone(), faults: telemetry.faults.clone(), config: events.clone() };
+            Some(feed.spawn().context("[events]")?)
+        }
+        None => None,
+    };
+    crate::coldchain::watch::spawn(dispatcher.tasks(), devices.clone(), journal, catalog, config.coldchain.clone(), telemetry.clone());
     crate::ops::telemetry::supervise(dispatcher.tasks(), devices, telemetry.faults, SUPERVISION_PERIOD);
-    Ok(Assembled { dispatcher, config })
+    Ok(Assembled { dispatcher, config, feed })
 }
 
 impl Assembled {

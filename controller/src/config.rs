@@ -27,6 +27,8 @@ pub struct Config {
     pub auth: crate::api::auth::layer::AuthConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The event feed to the city's MQTT broker; off when absent.
+    pub events: Option<crate::feed::EventsConfig>,
 }
 
 /// `[telemetry]`: what a fleet's monitoring reads.
@@ -207,6 +209,10 @@ impl Config {
             tls.client_ca = tls.client_ca.as_ref().map(|ca| base.join(ca));
         }
         config.auth.check().map_err(|problem| ConfigError::Invalid { path: shown.clone(), problem })?;
+        if let Some(events) = &mut config.events {
+            events.resolve(base);
+            events.validate().map_err(|problem| ConfigError::Invalid { path: shown.clone(), problem })?;
+        }
         if !config.auth.certificates.is_empty() && config.server.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
             return Err(ConfigError::Invalid { path: shown, problem: "auth.certificates needs server.tls.client_ca to verify them".into() });
         }

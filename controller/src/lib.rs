@@ -7,6 +7,7 @@ pub mod coldchain;
 pub mod config;
 pub mod dispatch;
 pub mod dispense;
+pub mod feed;
 pub mod journal;
 pub mod motion;
 pub mod ops;

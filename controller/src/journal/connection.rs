@@ -33,6 +33,11 @@ pub struct Journal {
     patient_key: Vec<u8>,
     /// How long each write took, commit included (the fleet metrics read it).
     write_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Whether events are added to the outbox (see `outbox`).
+    pub(crate) outbox_on: AtomicBool,
+    /// Set when a write added an event; the write notifies [`Self::outbox_added`] once committed.
+    pub(crate) outbox_pending: AtomicBool,
+    pub(crate) outbox_added: Arc<tokio::sync::Notify>,
 }
 
 impl Journal {
@@ -66,7 +71,12 @@ impl Journal {
         // Readers are opened when first needed (none at start: a journal opened only
         // to write pays nothing for them).
         let readers = r2d2::Pool::builder().max_size(READERS).min_idle(Some(0)).build(manager).map_err(|e| JournalError::Corrupt(format!("journal readers: {e}")))?;
-        Ok(Self { conn: Mutex::new(conn), readers, clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key, write_seconds: prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16)) })
+        Ok(Self { conn: Mutex::new(conn), readers, clock, holds: tokio::sync::watch::channel(0).0, crashed: Arc::default(), claim: Mutex::default(), patient_key,
+            write_seconds: prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16)),
+            outbox_on: AtomicBool::new(false),
+            outbox_pending: AtomicBool::new(false),
+            outbox_added: Arc::default(),
+        })
     }
 
     /// Claims the journal at `path` for this controller: one controller per journal
@@ -164,6 +174,10 @@ impl Journal {
         let started = std::time::Instant::now();
         let done = off_runtime(|| f(&mut self.conn()));
         self.write_seconds.observe(started.elapsed().as_secs_f64());
+        // Once committed (or rolled back: a spare wake-up costs the publisher one read).
+        if self.outbox_pending.swap(false, Ordering::SeqCst) {
+            self.outbox_added.notify_one();
+        }
         done
     }
 

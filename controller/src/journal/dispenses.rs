@@ -7,6 +7,7 @@ use crate::journal::connection::Journal;
 use crate::journal::error::{JournalError, Result};
 use crate::journal::rows::{from_json, insert_step, to_json};
 use crate::journal::entry::StepKind;
+use crate::journal::outbox::EventKind;
 use crate::rules::inventory::UnitState;
 use crate::rules::order::PatientOrder;
 use rusqlite::{OptionalExtension, params};
@@ -63,6 +64,10 @@ impl Journal {
             )?;
             let unit = status.unit.as_ref().map(|u| u.code.as_str());
             insert_step(&tx, self.now(), Some(&status.id), unit, StepKind::Stage, status.stage.code(), &status.detail, None)?;
+            if status.stage.is_final() {
+                // The feed renders the end (and an administered dose's immunization) from the status.
+                self.enqueue(&tx, EventKind::Dispense, &serde_json::to_value(status).map_err(|e| JournalError::Corrupt(e.to_string()))?)?;
+            }
             tx.commit()?;
             Ok(())
         })

@@ -6,6 +6,7 @@ mod connection;
 mod dispenses;
 mod entry;
 mod error;
+mod outbox;
 mod readings;
 mod rows;
 mod schema;
@@ -16,6 +17,7 @@ mod tests;
 
 pub use connection::Journal;
 pub use error::{JournalError, Result};
+pub use outbox::{Backlog, EventKind, OutboxEvent};
 pub use dispenses::Created;
 pub use schema::SCHEMA_VERSION;
 pub use stock::{StockFilter, unit_info};

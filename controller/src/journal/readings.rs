@@ -5,6 +5,8 @@ use crate::journal::rows::Cached;
 use crate::journal::connection::Journal;
 use crate::journal::error::Result;
 use crate::journal::rows::parse_time;
+use crate::journal::outbox::EventKind;
+use serde_json::json;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -17,6 +19,9 @@ impl Journal {
             for (probe, celsius) in readings {
                 tx.exec("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
             }
+            // One event per sample, every probe in it (null: could not be read).
+            let probes: Vec<_> = readings.iter().map(|(probe, celsius)| json!({ "probe": probe, "celsius": celsius })).collect();
+            self.enqueue(&tx, EventKind::Readings, &json!({ "sample_time": at.to_rfc3339(), "readings": probes }))?;
             tx.commit()?;
             Ok(())
         })
@@ -67,17 +72,26 @@ impl Journal {
 
     pub fn raise_alarm(&self, kind: &str, since: DateTime<Utc>, detail: &str) -> Result<i64> {
         self.write(|conn| {
-            conn.exec(
+            let tx = conn.transaction()?;
+            tx.exec(
                 "INSERT INTO alarms (kind, since, raised_at, detail) VALUES (?1, ?2, ?3, ?4)",
                 params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
             )?;
-            Ok(conn.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            self.enqueue(&tx, EventKind::Alarm, &json!({ "alarm": kind, "state": "raised", "since": since.to_rfc3339(), "detail": detail }))?;
+            tx.commit()?;
+            Ok(id)
         })
     }
 
     pub fn clear_alarm(&self, kind: &str, at: DateTime<Utc>) -> Result<()> {
         self.write(|conn| {
-            conn.exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
+            let tx = conn.transaction()?;
+            let cleared = tx.exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
+            if cleared > 0 {
+                self.enqueue(&tx, EventKind::Alarm, &json!({ "alarm": kind, "state": "cleared", "clear_time": at.to_rfc3339() }))?;
+            }
+            tx.commit()?;
             Ok(())
         })
     }

@@ -13,7 +13,7 @@ use hal::{BoothId, ErrorKind, SlotAddress, Station};
 use rusqlite::{Connection, params};
 
 /// The version this controller writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// SQL migrations from each older version to the next, applied in order (the
 /// step from 3 to 4 converts data, in [`typed_steps`]).
@@ -113,6 +113,27 @@ CREATE TABLE secrets (
 );
 ";
 
+/// The event feed's outbox (version 8): every event that matters outside the
+/// workstation, written in the same transaction as the event itself, in order
+/// (`seq` is the sequence number a consumer sees), with an id made once (what a
+/// consumer deduplicates by). `data` holds the event's facts as JSON; the publisher
+/// renders them as the message. `outbox_published` holds how far the broker has
+/// acknowledged: one row, the last `seq` it took.
+const OUTBOX_SCHEMA: &str = "
+CREATE TABLE outbox (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id    TEXT NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(16)))),
+    kind  TEXT NOT NULL,
+    at    TEXT NOT NULL,
+    data  TEXT NOT NULL
+);
+CREATE TABLE outbox_published (
+    one   INTEGER PRIMARY KEY CHECK (one = 1),
+    seq   INTEGER NOT NULL
+);
+INSERT INTO outbox_published (one, seq) VALUES (1, 0);
+";
+
 /// The key of the patients' pseudonymous references, made on first use.
 pub(crate) fn patient_ref_key(conn: &Connection) -> Result<Vec<u8>> {
     conn.execute("INSERT OR IGNORE INTO secrets (name, secret) VALUES ('patient_ref', randomblob(32))", [])?;
@@ -123,7 +144,7 @@ pub(crate) fn patient_ref_key(conn: &Connection) -> Result<Vec<u8>> {
 pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
-        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} {HEAT_ODOMETER_SCHEMA} {SECRETS_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} {COLD_CHAIN_SCHEMA} {HEAT_ODOMETER_SCHEMA} {SECRETS_SCHEMA} {OUTBOX_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
         return Ok(());
     }
     if version > SCHEMA_VERSION {
@@ -154,6 +175,10 @@ pub(crate) fn bring_up_to_date(conn: &Connection) -> Result<()> {
     if version <= 6 {
         // Version 6 → 7: the secrets table (the patient reference key).
         conn.execute_batch(&format!("BEGIN; {SECRETS_SCHEMA} PRAGMA user_version = 7; COMMIT;"))?;
+    }
+    if version <= 7 {
+        // Version 7 → 8: the event feed's outbox (events from here on).
+        conn.execute_batch(&format!("BEGIN; {OUTBOX_SCHEMA} PRAGMA user_version = 8; COMMIT;"))?;
     }
     Ok(())
 }

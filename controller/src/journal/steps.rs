@@ -30,6 +30,18 @@ impl Journal {
         })
     }
 
+    /// Records a fault raised or cleared (`step`), the fault as JSON (`fault`), and
+    /// its event for the feed, in one transaction.
+    pub fn record_fault(&self, step: &str, fault: &serde_json::Value) -> Result<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            insert_step(&tx, self.now(), None, None, StepKind::Fault, step, &fault.to_string(), None)?;
+            self.enqueue(&tx, crate::journal::outbox::EventKind::Fault, &serde_json::json!({ "state": step, "fault": fault }))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     /// Records an intent that belongs to no dispense (maintenance motions).
     pub fn note_intent(&self, unit_code: Option<&str>, intent: &Intent, detail: &str) -> Result<Intended> {
         self.write(|conn| {

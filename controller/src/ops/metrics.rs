@@ -26,6 +26,8 @@ pub struct Recorded {
     pub stage_seconds: Family<Labels, Histogram>,
     pub grpc_requests: Family<Labels, Counter>,
     pub grpc_seconds: Family<Labels, Histogram>,
+    /// Events the broker acknowledged (repeats after an outage or a crash included).
+    pub feed_published: Counter,
 }
 
 fn seconds_buckets() -> Histogram {
@@ -41,6 +43,7 @@ pub fn recorded() -> &'static Recorded {
         stage_seconds: Family::new_with_constructor(seconds_buckets as fn() -> Histogram),
         grpc_requests: Family::default(),
         grpc_seconds: Family::new_with_constructor(seconds_buckets as fn() -> Histogram),
+        feed_published: Counter::default(),
     })
 }
 
@@ -116,6 +119,10 @@ impl Collector for Now {
         counter(&mut encoder, "workstation_modbus_retries", "Modbus requests sent again", &stat(|s| s.retries))?;
         counter(&mut encoder, "workstation_modbus_failures", "Modbus requests that timed out or got an exception", &stat(|s| s.timeouts + s.exceptions))?;
         counter(&mut encoder, "workstation_modbus_reconnects", "Links reopened after a timeout", &stat(|s| s.reconnects))?;
+        if d.journal().outbox_enabled() {
+            let backlog = d.journal().outbox_backlog().unwrap_or_default();
+            gauge(&mut encoder, "workstation_feed_backlog_events", "Events in the outbox the broker has not acknowledged", &[(vec![], backlog.events as f64)])?;
+        }
         Ok(())
     }
 }
@@ -129,6 +136,7 @@ pub fn registry(dispatcher: Dispatcher) -> Registry {
     registry.register("workstation_journal_write_seconds", "Journal writes, each a commit to disk", dispatcher.journal().write_seconds());
     registry.register("workstation_grpc_requests", "gRPC calls by method and status code", r.grpc_requests.clone());
     registry.register("workstation_grpc_seconds", "Time to the start of each gRPC answer, by method and status code", r.grpc_seconds.clone());
+    registry.register("workstation_feed_published", "Events the MQTT broker acknowledged", r.feed_published.clone());
     registry.register_collector(Box::new(Now(dispatcher)));
     registry
 }

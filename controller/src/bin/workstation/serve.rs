@@ -18,8 +18,10 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         eprintln!("workstation {}: serving dispense.v1 on {}", assembled.dispatcher.workstation_state(), listener.local_addr()?);
         let (dispatcher, server_config) = (assembled.dispatcher.clone(), assembled.config.clone());
         // On SIGTERM or SIGINT: the graceful stop, then the server ends.
-        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        // Set once the stop is done (motions, journal, feed): the server then ends.
+        let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let stopper = assembled.dispatcher.clone();
+        let feed = assembled.feed.clone();
         tokio::spawn(async move {
             stop_signal().await;
             eprintln!("workstation: stopping gracefully (no new orders; motions under way finish)");
@@ -28,7 +30,13 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
                 Ok((left, false)) => eprintln!("workstation: stopped with motions still running after {STOP_DEADLINE:?}; {left} dispenses left for the next start"),
                 Err(e) => eprintln!("workstation: stopped, but the journal did not record it: {e}"),
             }
-            let _ = stopped_tx.send(());
+            // The last events (the stop's own included) go to the broker if it is there.
+            if let Some(feed) = feed {
+                let state = feed.flush_and_stop(FEED_FLUSH).await;
+                let left = stopper.journal().outbox_backlog().map(|b| b.events).unwrap_or(-1);
+                eprintln!("workstation: event feed flushed to event {} ({left} left in the outbox for the next start)", state.acknowledged);
+            }
+            let _ = stopped_tx.send(true);
         });
         // Metrics for the fleet's Prometheus, if asked for; they end with the server.
         let (server_done_tx, server_done_rx) = tokio::sync::watch::channel(false);
@@ -40,9 +48,10 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
                 let _ = done.wait_for(|d| *d).await;
             }));
         }
+        let mut server_stop = stopped_rx.clone();
         let server = tokio::spawn(async move {
-            let served = controller::api::server::serve(dispatcher, &server_config, listener, async {
-                let _ = stopped_rx.await;
+            let served = controller::api::server::serve(dispatcher, &server_config, listener, async move {
+                let _ = server_stop.wait_for(|s| *s).await;
             })
             .await;
             let _ = server_done_tx.send(true);
@@ -60,14 +69,16 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         tokio::select! {
             done = &mut server => done.context("the gRPC server task")?,
             () = async {
-                while !assembled.dispatcher.is_stopped() {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
+                let mut stopped = stopped_rx;
+                let _ = stopped.wait_for(|s| *s).await;
                 tokio::time::sleep(SERVER_DRAIN).await;
             } => Ok(()),
         }
     })
 }
+
+/// How long the event feed gets to publish what the outbox holds at a stop.
+const FEED_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long open connections get to close after a graceful stop.
 const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
