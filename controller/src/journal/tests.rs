@@ -332,3 +332,43 @@ fn slow_reads_hold_neither_the_runtime_nor_the_writer() {
         assert!(write_took < std::time::Duration::from_millis(300), "the write waited {write_took:?} for the reads");
     });
 }
+
+/// The outbox holds an event exactly when the journal holds the event: added in
+/// its transaction, gone with it when that transaction does not commit.
+#[test]
+fn each_event_is_in_the_outbox_with_its_own_transaction_and_never_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("journal");
+    journal.import_manifest(&manifest()[..1]).expect("import while off");
+    assert_eq!(journal.last_event_seq().expect("read"), 0, "nothing is added while the feed is off");
+    journal.enable_outbox();
+    journal.import_manifest(&manifest()).expect("import");
+    journal.record_readings(Utc::now(), &[("cabinet-a".into(), Some(4.5)), ("belt".into(), None)]).expect("readings");
+    journal.hold_batch(None, "L1", Hold::Recalled, "maker's recall", "pharmacist").expect("recall");
+    let mut s = status("HepB");
+    s.id = match journal.create_dispense("r1", &s).expect("create") {
+        Created::New(id) => id,
+        other => panic!("{other:?}"),
+    };
+    journal.record_stage(&s).expect("not final: no event");
+    s.stage = Stage::Cancelled;
+    journal.record_stage(&s).expect("final");
+    let events = journal.events_after(0, 100).expect("outbox");
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["stock", "stock", "readings", "hold", "hold", "hold", "dispense"], "two new units, one sample, three held, one end");
+    assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1), "consecutive sequence numbers");
+    assert_eq!(events.iter().map(|e| &e.id).collect::<std::collections::HashSet<_>>().len(), events.len(), "ids unique");
+    assert_eq!(journal.outbox_backlog().expect("backlog").events, 7);
+    journal.mark_published(events[2].seq).expect("mark");
+    journal.mark_published(events[1].seq).expect("never back");
+    assert_eq!(journal.published_seq().expect("read"), events[2].seq);
+    assert_eq!(journal.prune_outbox(Utc::now() + chrono::Duration::days(1)).expect("prune"), 3, "only what the broker took is pruned");
+    assert_eq!(journal.outbox_backlog().expect("backlog").events, 4);
+    // A crash before the commit: neither the unit nor its event is kept.
+    journal.crash_after(0);
+    let stocked: serde_json::Value = serde_json::from_str(&events[0].data).expect("json");
+    let known = journal.stock_record(stocked["unit"].as_str().expect("the event names its unit")).expect("read").expect("unit");
+    let record = crate::rules::inventory::StockRecord { code: "(01)06901234000016(21)NEW".into(), slot: "R1-0-0".parse().expect("slot"), ..known };
+    assert!(journal.stock_unit(&record, "restock door").is_err(), "the commit was refused");
+    assert_eq!(journal.last_event_seq().expect("read"), events.last().expect("some").seq, "no event for what did not happen");
+}
