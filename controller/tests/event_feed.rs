@@ -6,111 +6,12 @@
 //! the journal's outbox recorded, exactly once after deduplication by event id,
 //! in the workstation's order.
 
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::broker::{Broker, Received, consumer};
 use common::daemon::{clinic, count, spawn_daemon, wire_rig};
-
-/// A mosquitto process with its config and persistence in a folder of its own.
-struct Broker {
-    child: Option<Child>,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let dir = dir.join("broker");
-        std::fs::create_dir_all(&dir).expect("broker dir");
-        // Persistence: the consumer's session and the messages queued for it outlive
-        // a broker restart, as on a city's broker.
-        // Run as root (CI), mosquitto would switch to its own user, which cannot write here.
-        let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id runs").stdout).expect("user name").trim().to_owned();
-        let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser {user}\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n",
-            dir.display()
-        );
-        std::fs::write(dir.join("mosquitto.conf"), conf).expect("broker config");
-        let mut broker = Self { child: None, dir, port };
-        broker.run();
-        broker
-    }
-
-    fn run(&mut self) {
-        let program = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists()).expect("mosquitto is not installed: run scripts/setup.sh");
-        let child = Command::new(program).arg("-c").arg(self.dir.join("mosquitto.conf")).spawn().expect("mosquitto starts");
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < until, "mosquitto listens on {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the broker as an operator would (SIGTERM: it saves its sessions).
-    fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
-        child.wait().expect("mosquitto ends");
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// One message as the consumer got it: its topic and body.
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// The city's consumer: a persistent MQTT 5 session subscribed to every
-/// workstation's events at QoS 1, reconnecting by itself. Returns once subscribed.
-async fn consumer(port: u16) -> Received {
-    let mut options = MqttOptions::new("city-consumer", "127.0.0.1", port);
-    options.set_clean_start(false).set_session_expiry_interval(Some(3_600)).set_keep_alive(Duration::from_secs(5));
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) if !ack.session_present => {
-                    client.subscribe("vaccination/#", QoS::AtLeastOnce).await.expect("subscribe");
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = subscribed_tx.send(true);
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                    let body: Value = serde_json::from_slice(&p.payload).expect("every message is JSON");
-                    kept.lock().expect("received").push((topic, body));
-                }
-                Ok(_) => {}
-                // The broker is away: try again shortly (poll reconnects).
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), subscribed.wait_for(|s| *s)).await.expect("subscribed in time").expect("consumer running");
-    received
-}
 
 /// Polls `done` until it holds, up to `within`.
 async fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -122,7 +23,7 @@ async fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn has_dispense_end(received: &Received, id: &str) -> bool {
-    received.lock().expect("received").iter().any(|(_, b)| b["kind"] == "dispense" && b["data"]["dispense"]["id"] == id)
+    received.lock().expect("received").iter().any(|m| m.body["kind"] == "dispense" && m.body["data"]["dispense"]["id"] == id)
 }
 
 /// The outbox as the journal holds it: (event id, sequence), in order.
@@ -151,15 +52,16 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     until("the first dose's event", Duration::from_secs(20), || has_dispense_end(&received, "D000001")).await;
     {
         let received = received.lock().expect("received");
-        let (topic, end) = received.iter().find(|(_, b)| b["kind"] == "dispense").expect("a dispense event");
+        let first = received.iter().find(|m| m.body["kind"] == "dispense").expect("a dispense event");
+        let (topic, end) = (&first.topic, &first.body);
         assert_eq!(topic, "vaccination/futian-03/ws-07/dispense");
         let immunization = &end["data"]["immunization"];
         assert_eq!(immunization["resourceType"], "Immunization");
         assert_eq!(immunization["status"], "completed");
         assert_eq!(immunization["lotNumber"], end["data"]["dispense"]["unit"]["lot"]);
         assert!(end["data"]["dispense"]["patient_ref"].as_str().is_some_and(|r| r.starts_with("pt-")), "{end}");
-        assert!(received.iter().any(|(t, b)| t.ends_with("/stock") && b["data"]["source"] == "loading manifest"), "the manifest's stock-in");
-        assert!(received.iter().any(|(t, b)| t.ends_with("/readings") && b["data"]["readings"].as_array().is_some_and(|r| !r.is_empty())), "cold-chain readings");
+        assert!(received.iter().any(|m| m.topic.ends_with("/stock") && m.body["data"]["source"] == "loading manifest"), "the manifest's stock-in");
+        assert!(received.iter().any(|m| m.topic.ends_with("/readings") && m.body["data"]["readings"].as_array().is_some_and(|r| !r.is_empty())), "cold-chain readings");
     }
 
     // The broker stops mid-day: doses go on, their events wait in the outbox, and
@@ -188,7 +90,7 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     assert!(exit.success(), "{exit:?}");
     let journal = journalled(&conn);
     until("every journalled event", Duration::from_secs(20), || {
-        let got: std::collections::HashSet<String> = received.lock().expect("received").iter().map(|(_, b)| b["id"].as_str().unwrap_or_default().to_owned()).collect();
+        let got: std::collections::HashSet<String> = received.lock().expect("received").iter().map(|m| m.body["id"].as_str().unwrap_or_default().to_owned()).collect();
         journal.iter().all(|(id, _)| got.contains(id))
     })
     .await;
@@ -198,14 +100,14 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     let mut seen = std::collections::HashSet::new();
     let unique: Vec<(String, i64)> = received
         .iter()
-        .filter(|(_, b)| seen.insert(b["id"].as_str().unwrap_or_default().to_owned()))
-        .map(|(_, b)| (b["id"].as_str().unwrap_or_default().to_owned(), b["sequence"].as_i64().unwrap_or(-1)))
+        .filter(|m| seen.insert(m.body["id"].as_str().unwrap_or_default().to_owned()))
+        .map(|m| (m.body["id"].as_str().unwrap_or_default().to_owned(), m.body["sequence"].as_i64().unwrap_or(-1)))
         .collect();
     assert_eq!(unique.len(), journal.len(), "as many events as the journal recorded");
     assert_eq!(unique, journal, "the same events, each once, in the workstation's order");
     let ends = count(&conn, "SELECT COUNT(*) FROM dispenses WHERE stage = 'administered'");
     assert_eq!(ends, 4);
-    let kinds = |kind: &str| received.iter().filter(|(_, b)| b["kind"] == kind).map(|(_, b)| b["id"].as_str().unwrap_or_default().to_owned()).collect::<std::collections::HashSet<_>>().len();
+    let kinds = |kind: &str| received.iter().filter(|m| m.body["kind"] == kind).map(|m| m.body["id"].as_str().unwrap_or_default().to_owned()).collect::<std::collections::HashSet<_>>().len();
     assert_eq!(kinds("dispense"), 4, "one end per dispense");
     eprintln!(
         "event feed: {} events journalled, {} messages received ({} repeats), {} after dedup; by kind: dispense {}, stock {}, readings {}, fault {}, alarm {}, hold {}",

@@ -2,6 +2,7 @@
 //! client's start-and-watch helpers.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod broker;
 pub mod daemon;
 pub mod pki;
 
