@@ -32,6 +32,10 @@ const MARK_EVERY: Duration = Duration::from_secs(1);
 /// How often the backlog is judged and the retention applied.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
+/// How long an event may wait for the broker's acknowledgement before the
+/// connection is given up and made again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often the outbox is pruned past the retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -175,12 +179,13 @@ impl Feed {
 
     /// One connection: publishes from the last acknowledged event on, until the
     /// broker goes away or the feed is asked to stop.
-    async fn connection(&self, client: &AsyncClient, mut eventloop: EventLoop, stop: &mut watch::Receiver<Option<Instant>>, state: &watch::Sender<FeedState>, housekeeping: &mut Housekeeping) -> Ended {
+    async fn connection(&self, client: &AsyncClient, eventloop: EventLoop, stop: &mut watch::Receiver<Option<Instant>>, state: &watch::Sender<FeedState>, housekeeping: &mut Housekeeping) -> Ended {
         let identity = self.identity();
         let signal = self.journal.outbox_signal();
         let acknowledged = state.borrow().acknowledged;
-        // Events handed to the client, oldest first: (seq, packet id once sent, acknowledged).
-        let mut window: VecDeque<(i64, Option<u16>, bool)> = VecDeque::new();
+        // Events handed to the client, oldest first.
+        let mut window: VecDeque<Pending> = VecDeque::new();
+        let (mut events, _driver) = drive(eventloop);
         let mut handed = acknowledged;
         let mut marked = (acknowledged, Instant::now());
         let mut connected = false;
@@ -199,7 +204,7 @@ impl Feed {
                             if let Err(e) = client.try_publish_with_properties(identity.topic(event.kind), QoS::AtLeastOnce, false, payload, properties) {
                                 return Ended::Lost(format!("the client refused an event: {e}"), connected);
                             }
-                            window.push_back((event.seq, None, false));
+                            window.push_back(Pending { seq: event.seq, pkid: None, acked: false, handed: Instant::now() });
                             handed = event.seq;
                         }
                     }
@@ -214,42 +219,50 @@ impl Feed {
                 }
             }
             tokio::select! {
-                polled = eventloop.poll() => match polled {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                polled = events.recv() => match polled {
+                    None => return Ended::Lost("the connection's task ended".into(), connected),
+                    Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                         connected = true;
                         state.send_modify(|s| s.connected = true);
                         tracing::info!(broker = %self.config.broker, from = acknowledged, "event feed: broker reached; publishing from the last acknowledged event");
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
                         // Sent in the order handed: the first without a packet id is this one.
-                        if let Some(entry) = window.iter_mut().find(|(_, id, _)| id.is_none()) {
-                            entry.1 = Some(pkid);
+                        if let Some(entry) = window.iter_mut().find(|p| p.pkid.is_none()) {
+                            entry.pkid = Some(pkid);
                         }
                     }
-                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
                         if !matches!(ack.reason, PubAckReason::Success | PubAckReason::NoMatchingSubscribers) {
                             return Ended::Lost(format!("the broker refused an event: {:?}", ack.reason), connected);
                         }
-                        if let Some(entry) = window.iter_mut().find(|(_, id, done)| *id == Some(ack.pkid) && !done) {
-                            entry.2 = true;
+                        if let Some(entry) = window.iter_mut().find(|p| p.pkid == Some(ack.pkid) && !p.acked) {
+                            entry.acked = true;
                         }
-                        let mut newest = None;
-                        while window.front().is_some_and(|(_, _, done)| *done) {
-                            newest = window.pop_front().map(|(seq, _, _)| seq);
+                        let (mut newest, mut taken) = (None, 0);
+                        while window.front().is_some_and(|p| p.acked) {
+                            newest = window.pop_front().map(|p| p.seq);
+                            taken += 1;
                         }
                         if let Some(seq) = newest {
                             state.send_modify(|s| {
-                                s.published += 1;
+                                s.published += taken;
                                 s.acknowledged = seq;
                             });
-                            crate::ops::metrics::recorded().feed_published.inc();
+                            crate::ops::metrics::recorded().feed_published.inc_by(taken);
                         }
                     }
-                    Ok(_) => {}
-                    Err(e) => return Ended::Lost(e.to_string(), connected),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Ended::Lost(e.to_string(), connected),
                 },
                 () = signal.notified(), if window.len() < WINDOW => {}
-                _ = tick.tick() => self.housekeeping(housekeeping),
+                _ = tick.tick() => {
+                    self.housekeeping(housekeeping);
+                    // A broker that takes an event and never answers: start again from the last acknowledged.
+                    if window.front().is_some_and(|p| p.handed.elapsed() > ACK_TIMEOUT) {
+                        return Ended::Lost(format!("no acknowledgement in {ACK_TIMEOUT:?}"), connected);
+                    }
+                }
                 _ = stop.changed() => {}
             }
             // Written down at most once a second (and at the end): a crash repeats at most that much.
@@ -292,6 +305,43 @@ impl Feed {
             Err(e) => tracing::error!("event feed: the outbox could not be pruned: {e}"),
         }
     }
+}
+
+/// An event handed to the MQTT client and not yet acknowledged.
+#[derive(Debug)]
+struct Pending {
+    seq: i64,
+    /// Its packet id, once the client sent it.
+    pkid: Option<u16>,
+    acked: bool,
+    handed: Instant,
+}
+
+/// The MQTT connection's task, ended when dropped.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Drives the MQTT connection in a task of its own and hands over what happens,
+/// ending at the first error. Its `poll` must never be cancelled half-way (a
+/// connect cut off before the broker's answer makes the next poll connect again
+/// beside it), so the publisher waits on this channel, not on the poll.
+fn drive(mut eventloop: EventLoop) -> (tokio::sync::mpsc::Receiver<Result<Event, rumqttc::v5::ConnectionError>>, Driver) {
+    let (tx, rx) = tokio::sync::mpsc::channel(WINDOW * 2);
+    let task = tokio::spawn(async move {
+        loop {
+            let polled = eventloop.poll().await;
+            let failed = polled.is_err();
+            if tx.send(polled).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    (rx, Driver(task))
 }
 
 /// When the housekeeping last pruned the outbox.
