@@ -123,3 +123,65 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
         kinds("hold")
     );
 }
+
+/// `mqtts` with a username and password: the feed reaches a TLS listener that
+/// wants both, verifying the broker's certificate against the configured CA;
+/// with a wrong password it is refused and publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_speaks_tls_with_credentials_and_a_wrong_password_delivers_nothing() {
+    use controller::feed::{EventsConfig, Feed};
+    use controller::journal::Journal;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pki = common::pki::Pki::new("city broker CA");
+    let server = pki.server();
+    for (name, pem) in [("ca.pem", pki.ca_pem()), ("broker.pem", server.cert), ("broker.key", server.key)] {
+        std::fs::write(d.join(name), pem).expect("pem");
+    }
+    let passwords = d.join("passwd");
+    let made = Command::new("mosquitto_passwd").args(["-b", "-c"]).arg(&passwords).args(["ws-01", "s3cret"]).status().expect("mosquitto_passwd runs");
+    assert!(made.success());
+    std::fs::write(d.join("right"), "s3cret\n").expect("password");
+    std::fs::write(d.join("wrong"), "guess\n").expect("password");
+    let tls_port = common::broker::free_port();
+    let broker = Broker::start_with(
+        d,
+        &format!(
+            "listener {tls_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            passwords.display(),
+            d.join("ca.pem").display(),
+            d.join("broker.pem").display(),
+            d.join("broker.key").display()
+        ),
+    );
+    let received = consumer(broker.port).await;
+    let catalog = Arc::new(controller::rules::catalog::Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/catalog.toml")).expect("catalog"));
+    let feed = |workstation: &str, password: &str| {
+        let journal = Arc::new(Journal::open(&d.join(format!("{workstation}.db"))).expect("journal"));
+        journal.enable_outbox();
+        for _ in 0..3 {
+            journal.record_readings(journal.now(), &[("cabinet-a".into(), Some(4.4))]).expect("readings");
+        }
+        let text = format!(
+            "broker = \"mqtts://localhost:{tls_port}\"\nsite = \"tls-site\"\nworkstation = \"{workstation}\"\nusername = \"ws-01\"\npassword_file = \"{password}\"\nca = \"ca.pem\"\n"
+        );
+        let mut config: EventsConfig = toml::from_str(&text).expect("events config");
+        config.resolve(d);
+        let handle = Feed { journal: journal.clone(), catalog: catalog.clone(), faults: controller::ops::faultboard::FaultBoard::new(journal.clone()), config }.spawn().expect("feed");
+        (journal, handle)
+    };
+    let from = |workstation: &str| received.lock().expect("received").iter().filter(|m| m.topic == format!("vaccination/tls-site/{workstation}/readings")).count();
+
+    let (_journal, good) = feed("ws-01", "right");
+    until("three events over TLS", Duration::from_secs(20), || from("ws-01") == 3).await;
+    assert!(good.state().borrow().connected);
+
+    let (journal, bad) = feed("ws-02", "wrong");
+    let state = bad.state();
+    until("the broker refusing the wrong password twice", Duration::from_secs(20), || state.borrow().failures >= 2).await;
+    let failure = state.borrow().last_failure.clone().unwrap_or_default();
+    assert!(failure.to_lowercase().contains("refused") || failure.contains("BadUserNamePassword") || failure.contains("NotAuthorized"), "{failure}");
+    assert_eq!(from("ws-02"), 0, "nothing delivered with the wrong password");
+    assert_eq!(journal.outbox_backlog().expect("backlog").events, 3, "and nothing taken as published");
+}

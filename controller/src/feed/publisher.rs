@@ -51,13 +51,16 @@ pub const FEED_BACKLOG: crate::ops::faults::FaultDefinition = crate::ops::faults
 };
 
 /// What the feed is doing, for the metrics and the graceful stop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedState {
     pub connected: bool,
     /// The last event the broker acknowledged.
     pub acknowledged: i64,
     /// Events published since start (repeats after an outage included).
     pub published: u64,
+    /// Connections that failed or were lost since start, and why the last one.
+    pub failures: u64,
+    pub last_failure: Option<String>,
 }
 
 /// A running feed: ask it to flush and stop, and read its state.
@@ -79,7 +82,8 @@ impl FeedHandle {
         let mut state = self.state.clone();
         // The sender goes with the task: the channel closes when it ends.
         while state.changed().await.is_ok() {}
-        *state.borrow()
+        let last = state.borrow().clone();
+        last
     }
 }
 
@@ -152,7 +156,11 @@ impl Feed {
                     break;
                 }
                 Ended::Lost(why, was_connected) => {
-                    state.send_modify(|s| s.connected = false);
+                    state.send_modify(|s| {
+                        s.connected = false;
+                        s.failures += 1;
+                        s.last_failure = Some(why.clone());
+                    });
                     if was_connected {
                         backoff = BACKOFF.0;
                         tracing::warn!(broker = %self.config.broker, "event feed: broker lost ({why}); the outbox keeps every event");

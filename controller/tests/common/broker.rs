@@ -18,9 +18,21 @@ pub struct Broker {
     pub port: u16,
 }
 
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+}
+
 impl Broker {
+    /// A broker with one plain, anonymous listener on loopback.
     pub fn start(dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        Self::start_with(dir, "")
+    }
+
+    /// [`Self::start`] with more listeners (each with its own settings), written
+    /// after the plain one.
+    pub fn start_with(dir: &Path, listeners: &str) -> Self {
+        let port = free_port();
         let dir = dir.join("broker");
         std::fs::create_dir_all(&dir).expect("broker dir");
         // Persistence: the consumer's session and the messages queued for it outlive
@@ -28,7 +40,7 @@ impl Broker {
         // Run as root (CI), mosquitto would switch to its own user, which cannot write here.
         let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id runs").stdout).expect("user name").trim().to_owned();
         let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser {user}\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\n",
+            "per_listener_settings true\nuser {user}\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nlog_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\nallow_anonymous true\n{listeners}",
             dir.display()
         );
         std::fs::write(dir.join("mosquitto.conf"), conf).expect("broker config");
