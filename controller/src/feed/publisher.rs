@@ -151,10 +151,7 @@ impl Feed {
         loop {
             let (client, eventloop) = AsyncClient::new(options.clone(), WINDOW);
             match self.connection(&client, eventloop, &mut stop, &state, &mut housekeeping).await {
-                Ended::Stopped => {
-                    let _ = client.try_disconnect();
-                    break;
-                }
+                Ended::Stopped => break,
                 Ended::Lost(why, was_connected) => {
                     state.send_modify(|s| {
                         s.connected = false;
@@ -197,9 +194,13 @@ impl Feed {
         let mut handed = acknowledged;
         let mut marked = (acknowledged, Instant::now());
         let mut connected = false;
+        // Whether the outbox may hold events not yet handed: on connecting, when a
+        // write adds one, when acknowledgements make room.
+        let mut look = false;
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         loop {
-            if connected && window.len() < WINDOW {
+            if connected && look && window.len() < WINDOW {
+                look = false;
                 match self.journal.events_after(handed, WINDOW - window.len()) {
                     Ok(events) => {
                         for event in events {
@@ -223,6 +224,17 @@ impl Feed {
             if let Some(deadline) = deadline {
                 let drained = window.is_empty() && self.journal.last_event_seq().is_ok_and(|last| last <= state.borrow().acknowledged);
                 if drained || Instant::now() >= deadline {
+                    if connected && client.try_disconnect().is_ok() {
+                        // Let the DISCONNECT go out before the connection's task ends.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                            while let Some(Ok(event)) = events.recv().await {
+                                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                                    break;
+                                }
+                            }
+                        })
+                        .await;
+                    }
                     return Ended::Stopped;
                 }
             }
@@ -230,7 +242,7 @@ impl Feed {
                 polled = events.recv() => match polled {
                     None => return Ended::Lost("the connection's task ended".into(), connected),
                     Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                        connected = true;
+                        (connected, look) = (true, true);
                         state.send_modify(|s| s.connected = true);
                         tracing::info!(broker = %self.config.broker, from = acknowledged, "event feed: broker reached; publishing from the last acknowledged event");
                     }
@@ -247,6 +259,7 @@ impl Feed {
                         if let Some(entry) = window.iter_mut().find(|p| p.pkid == Some(ack.pkid) && !p.acked) {
                             entry.acked = true;
                         }
+                        look = true;
                         let (mut newest, mut taken) = (None, 0);
                         while window.front().is_some_and(|p| p.acked) {
                             newest = window.pop_front().map(|p| p.seq);
@@ -263,7 +276,7 @@ impl Feed {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Ended::Lost(e.to_string(), connected),
                 },
-                () = signal.notified(), if window.len() < WINDOW => {}
+                () = signal.notified(), if window.len() < WINDOW => look = true,
                 _ = tick.tick() => {
                     self.housekeeping(housekeeping);
                     // A broker that takes an event and never answers: start again from the last acknowledged.

@@ -30,12 +30,13 @@ impl Journal {
         })
     }
 
-    /// Records a fault raised or cleared (`step`), the fault as JSON (`fault`), and
-    /// its event for the feed, in one transaction.
-    pub fn record_fault(&self, step: &str, fault: &serde_json::Value) -> Result<()> {
+    /// Records a fault raised or cleared (`step`), the fault as JSON text (`fault`,
+    /// the line's detail as before), and its event for the feed, in one transaction.
+    pub fn record_fault(&self, step: &str, fault: &str) -> Result<()> {
         self.write(|conn| {
             let tx = conn.transaction()?;
-            insert_step(&tx, self.now(), None, None, StepKind::Fault, step, &fault.to_string(), None)?;
+            insert_step(&tx, self.now(), None, None, StepKind::Fault, step, fault, None)?;
+            let fault: serde_json::Value = serde_json::from_str(fault).unwrap_or_else(|_| serde_json::Value::String(fault.to_owned()));
             self.enqueue(&tx, crate::journal::outbox::EventKind::Fault, &serde_json::json!({ "state": step, "fault": fault }))?;
             tx.commit()?;
             Ok(())

@@ -141,7 +141,7 @@ impl FaultBoard {
     }
 
     fn journal_line(&self, step: &str, fault: &ActiveFault) {
-        let json = serde_json::to_value(fault).unwrap_or_default();
+        let json = serde_json::to_string(fault).unwrap_or_default();
         if let Err(e) = self.journal.record_fault(step, &json) {
             tracing::error!("fault {} not journalled: {e}", fault.id);
         }
