@@ -38,9 +38,10 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     let received = consumer(broker.port).await;
     let (_hardware, config) = wire_rig(dir.path()).await;
     let text = std::fs::read_to_string(&config).expect("config");
+    let metrics_port = common::broker::free_port();
     std::fs::write(
         &config,
-        format!("{text}\n[coldchain]\nsample_s = 0.25\n[events]\nbroker = \"{}\"\nsite = \"futian-03\"\nworkstation = \"ws-07\"\nbacklog_fault_events = 5\n", broker.url()),
+        format!("{text}\n[telemetry]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n[coldchain]\nsample_s = 0.25\n[events]\nbroker = \"{}\"\nsite = \"futian-03\"\nworkstation = \"ws-07\"\nbacklog_fault_events = 5\n", broker.url()),
     )
     .expect("config");
     let mut daemon = spawn_daemon(&config);
@@ -71,6 +72,11 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     let backlog_fault = "SELECT COUNT(*) FROM steps WHERE kind = 'fault' AND step = 'raised' AND detail LIKE '%WS-FEED-BACKLOG%'";
     until("the backlog fault", Duration::from_secs(30), || count(&conn, backlog_fault) > 0).await;
     assert!(!has_dispense_end(&received, "D000002"), "nothing reaches the consumer while the broker is away");
+    // The fleet's monitoring sees the backlog and the fault.
+    let metrics = common::daemon::scrape(&format!("127.0.0.1:{metrics_port}"), false);
+    let backlog: f64 = metrics.lines().find_map(|l| l.strip_prefix("workstation_feed_backlog_events ")).and_then(|v| v.parse().ok()).expect("the backlog gauge");
+    assert!(backlog >= 5.0, "backlog {backlog}");
+    assert!(metrics.contains("workstation_faults_active{code=\"WS-FEED-BACKLOG\"} 1"), "{metrics}");
     broker.run();
     until("the outage's events", Duration::from_secs(30), || has_dispense_end(&received, "D000002")).await;
 

@@ -156,3 +156,19 @@ pub fn open_dispenses(conn: &rusqlite::Connection) -> Vec<String> {
         .map(|r| r.expect("row"))
         .collect()
 }
+
+/// `GET /metrics` over a plain socket, as an OpenMetrics scraper (Prometheus) or
+/// a plain one: the body.
+pub fn scrape(address: &str, openmetrics: bool) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("metrics port");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let accept = if openmetrics { "Accept: application/openmetrics-text; version=1.0.0\r\n" } else { "" };
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n{accept}Connection: close\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let kind = if openmetrics { "content-type: application/openmetrics-text" } else { "content-type: text/plain; version=0.0.4" };
+    assert!(response.to_ascii_lowercase().contains(kind), "{response}");
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
