@@ -82,8 +82,7 @@ impl FeedHandle {
         let mut state = self.state.clone();
         // The sender goes with the task: the channel closes when it ends.
         while state.changed().await.is_ok() {}
-        let last = state.borrow().clone();
-        last
+        state.borrow().clone()
     }
 }
 
