@@ -77,19 +77,24 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     let backlog: f64 = metrics.lines().find_map(|l| l.strip_prefix("workstation_feed_backlog_events ")).and_then(|v| v.parse().ok()).expect("the backlog gauge");
     assert!(backlog >= 5.0, "backlog {backlog}");
     assert!(metrics.contains("workstation_faults_active{code=\"WS-FEED-BACKLOG\"} 1"), "{metrics}");
+    // The fault stops nothing: a dose is given while it is raised.
+    let _ = tokio::time::timeout(Duration::from_secs(60), clinic(client.clone(), "feed-3".into(), 3)).await;
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM dispenses WHERE id = 'D000003' AND stage = 'administered'"), 1, "vaccination goes on without the broker");
+    let metrics = common::daemon::scrape(&format!("127.0.0.1:{metrics_port}"), false);
+    assert!(metrics.contains("workstation_faults_active{code=\"WS-FEED-BACKLOG\"} 1"), "the fault stood all the while: {metrics}");
     broker.run();
-    until("the outage's events", Duration::from_secs(30), || has_dispense_end(&received, "D000002")).await;
+    until("the outage's events", Duration::from_secs(30), || has_dispense_end(&received, "D000002") && has_dispense_end(&received, "D000003")).await;
 
     // SIGKILL mid-feed, once the next dose's end is out: the broker acknowledged
     // more than the journal had written down, so the restart publishes some again.
-    clinic(client.clone(), "feed-3".into(), 3).await;
-    until("the third dose's event", Duration::from_secs(20), || has_dispense_end(&received, "D000003")).await;
+    clinic(client.clone(), "feed-4".into(), 4).await;
+    until("the fourth dose's event", Duration::from_secs(20), || has_dispense_end(&received, "D000004")).await;
     Command::new("kill").args(["-KILL", &daemon.pid().to_string()]).status().expect("kill runs");
     let _ = tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(10))).expect("killed");
     drop(daemon);
     let mut daemon = spawn_daemon(&config);
     let client = common::clinic_client(&daemon.address).await;
-    clinic(client, "feed-4".into(), 4).await;
+    clinic(client, "feed-5".into(), 1).await;
     // A graceful stop flushes the feed.
     Command::new("kill").args(["-TERM", &daemon.pid().to_string()]).status().expect("kill runs");
     let exit = tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(60))).expect("the daemon exited by itself");
@@ -112,9 +117,9 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     assert_eq!(unique.len(), journal.len(), "as many events as the journal recorded");
     assert_eq!(unique, journal, "the same events, each once, in the workstation's order");
     let ends = count(&conn, "SELECT COUNT(*) FROM dispenses WHERE stage = 'administered'");
-    assert_eq!(ends, 4);
+    assert_eq!(ends, 5);
     let kinds = |kind: &str| received.iter().filter(|m| m.body["kind"] == kind).map(|m| m.body["id"].as_str().unwrap_or_default().to_owned()).collect::<std::collections::HashSet<_>>().len();
-    assert_eq!(kinds("dispense"), 4, "one end per dispense");
+    assert_eq!(kinds("dispense"), 5, "one end per dispense");
     eprintln!(
         "event feed: {} events journalled, {} messages received ({} repeats), {} after dedup; by kind: dispense {}, stock {}, readings {}, fault {}, alarm {}, hold {}",
         journal.len(),

@@ -42,12 +42,14 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Waits between attempts to reach the broker: from the first to the longest.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
 
-/// The fault raised while events wait for the broker too long or too many.
+/// The fault raised while events wait for the broker too long or too many. It
+/// stops nothing: vaccination goes on, the outbox keeps the events, and the
+/// publisher retries by itself.
 pub const FEED_BACKLOG: crate::ops::faults::FaultDefinition = crate::ops::faults::FaultDefinition {
     code: "WS-FEED-BACKLOG",
     cause: "Events for the city's broker are piling up in the outbox: the broker is unreachable or refuses them",
     remedy: "Check the network to the broker, its address and this workstation's credentials; nothing is lost, the feed catches up by itself",
-    policy: crate::ops::faults::Policy::WaitForOperator,
+    policy: crate::ops::faults::Policy::Retry,
 };
 
 /// What the feed is doing, for the metrics and the graceful stop.
@@ -196,7 +198,8 @@ impl Feed {
         // Whether the outbox may hold events not yet handed: on connecting, when a
         // write adds one, when acknowledgements make room.
         let mut look = false;
-        let mut tick = tokio::time::interval(HOUSEKEEPING);
+        // The first judgement a second in: a backlog found at start is the connection's to clear.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + HOUSEKEEPING, HOUSEKEEPING);
         loop {
             if connected && look && window.len() < WINDOW {
                 look = false;
