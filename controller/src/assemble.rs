@@ -87,7 +87,9 @@ pub fn prepare_on(config: Config, clock: Clock, devices: hal::Devices) -> anyhow
     let feed = match &config.events {
         Some(events) => {
             let feed = crate::feed::Feed { journal: journal.clone(), catalog: catalog.clone(), faults: telemetry.faults.clone(), config: events.clone() };
-            Some(feed.spawn().context("[events]")?)
+            let handle = feed.spawn().context("[events]")?;
+            telemetry.attach_feed(handle.state());
+            Some(handle)
         }
         None => None,
     };

@@ -77,6 +77,10 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     let backlog: f64 = metrics.lines().find_map(|l| l.strip_prefix("workstation_feed_backlog_events ")).and_then(|v| v.parse().ok()).expect("the backlog gauge");
     assert!(backlog >= 5.0, "backlog {backlog}");
     assert!(metrics.contains("workstation_faults_active{code=\"WS-FEED-BACKLOG\"} 1"), "{metrics}");
+    // And a crew or the fleet table asking the workstation (GetStatus).
+    let mut maintenance = dispense_proto::v1::maintenance_service_client::MaintenanceServiceClient::new(common::channel(&daemon.address, common::OBSERVER).await);
+    let feed = maintenance.get_status(dispense_proto::v1::GetStatusRequest {}).await.expect("status").into_inner().event_feed.expect("a feed is configured");
+    assert!(!feed.connected && feed.waiting_events >= 5 && feed.oldest_waiting_time.is_some() && !feed.last_failure.is_empty(), "{feed:?}");
     // The fault stops nothing: a dose is given while it is raised.
     let _ = tokio::time::timeout(Duration::from_secs(60), clinic(client.clone(), "feed-3".into(), 3)).await;
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM dispenses WHERE id = 'D000003' AND stage = 'administered'"), 1, "vaccination goes on without the broker");
@@ -84,6 +88,8 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     assert!(metrics.contains("workstation_faults_active{code=\"WS-FEED-BACKLOG\"} 1"), "the fault stood all the while: {metrics}");
     broker.run();
     until("the outage's events", Duration::from_secs(30), || has_dispense_end(&received, "D000002") && has_dispense_end(&received, "D000003")).await;
+    let feed = maintenance.get_status(dispense_proto::v1::GetStatusRequest {}).await.expect("status").into_inner().event_feed.expect("a feed");
+    assert!(feed.connected && feed.acknowledged_sequence > 0, "{feed:?}");
 
     // SIGKILL mid-feed, once the next dose's end is out: the broker acknowledged
     // more than the journal had written down, so the restart publishes some again.

@@ -316,11 +316,13 @@ async fn fleet_status_shows_every_workstation_and_the_unreachable_ones() {
     assert!(futian.contains("ready") && futian.contains("°C") && futian.contains("2/2"), "{table}");
     let nanshan = table.lines().find(|l| l.starts_with("nanshan-07")).expect("the silent one too");
     assert!(nanshan.contains("UNREACHABLE"), "{table}");
+    assert!(table.lines().next().is_some_and(|h| h.contains("FEED")), "{table}");
     let out = tokio::task::block_in_place(|| run(true));
     let parsed = json(&out);
     let rows = parsed["workstations"].as_array().expect("rows");
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0]["reachable"].as_bool(), rows[1]["reachable"].as_bool()), (Some(true), Some(false)));
     assert_eq!(rows[0]["links"], 2);
+    assert_eq!(rows[0]["feed"], "-", "no event feed configured");
     drop(silent);
 }

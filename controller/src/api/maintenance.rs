@@ -87,6 +87,16 @@ impl MaintenanceService for MaintenanceApi {
             devices,
             maintenance: d.maintenance_lease().map(lease),
             controller_version: env!("CARGO_PKG_VERSION").to_owned(),
+            event_feed: d.telemetry().feed().map(|feed| {
+                let backlog = d.journal().outbox_backlog().unwrap_or_default();
+                pb::EventFeed {
+                    connected: feed.connected,
+                    waiting_events: backlog.events,
+                    oldest_waiting_time: backlog.oldest.map(crate::api::convert::timestamp),
+                    acknowledged_sequence: feed.acknowledged,
+                    last_failure: feed.last_failure.unwrap_or_default(),
+                }
+            }),
         }))
     }
 

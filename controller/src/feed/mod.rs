@@ -3,11 +3,13 @@
 //! readings and alarms, faults) goes out to an MQTT 5 broker. The journal adds
 //! each event to its outbox in the event's own transaction (`journal::outbox`);
 //! `publisher` sends the outbox in order, at least once; `message` says what a
-//! consumer receives; `settings` is `[events]`.
+//! consumer receives; `settings` is `[events]`; `state` what the publisher is doing.
 mod message;
 mod publisher;
 mod settings;
+mod state;
 
 pub use message::{Identity, body};
-pub use publisher::{FEED_BACKLOG, Feed, FeedHandle, FeedState};
+pub use publisher::{FEED_BACKLOG, Feed, FeedHandle};
+pub use state::FeedState;
 pub use settings::{Broker, EventsConfig};

@@ -8,6 +8,7 @@
 //! events pile up, and prunes what the broker took once past the retention.
 
 use crate::feed::message::{Identity, body};
+use crate::feed::state::FeedState;
 use crate::feed::settings::EventsConfig;
 use crate::journal::Journal;
 use crate::ops::faultboard::{FaultBoard, FaultKind};
@@ -51,19 +52,6 @@ pub const FEED_BACKLOG: crate::ops::faults::FaultDefinition = crate::ops::faults
     remedy: "Check the network to the broker, its address and this workstation's credentials; nothing is lost, the feed catches up by itself",
     policy: crate::ops::faults::Policy::Retry,
 };
-
-/// What the feed is doing, for the metrics and the graceful stop.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeedState {
-    pub connected: bool,
-    /// The last event the broker acknowledged.
-    pub acknowledged: i64,
-    /// Events published since start (repeats after an outage included).
-    pub published: u64,
-    /// Connections that failed or were lost since start, and why the last one.
-    pub failures: u64,
-    pub last_failure: Option<String>,
-}
 
 /// A running feed: ask it to flush and stop, and read its state.
 #[derive(Debug, Clone)]

@@ -21,6 +21,8 @@ pub struct TemperatureSample {
 pub struct Telemetry {
     pub faults: FaultBoard,
     temperatures: watch::Sender<Option<TemperatureSample>>,
+    /// The event feed's state, once a feed is started (`[events]`).
+    feed: Arc<std::sync::OnceLock<watch::Receiver<crate::feed::FeedState>>>,
 }
 
 /// The board's source name for the safety chain.
@@ -28,7 +30,17 @@ pub const INTERLOCKS: &str = "interlocks";
 
 impl Telemetry {
     pub fn new(journal: Arc<Journal>) -> Self {
-        Self { faults: FaultBoard::new(journal), temperatures: watch::channel(None).0 }
+        Self { faults: FaultBoard::new(journal), temperatures: watch::channel(None).0, feed: Arc::default() }
+    }
+
+    /// Shows the started event feed's state to the API and the metrics.
+    pub fn attach_feed(&self, state: watch::Receiver<crate::feed::FeedState>) {
+        let _ = self.feed.set(state);
+    }
+
+    /// The event feed's state, if one runs.
+    pub fn feed(&self) -> Option<crate::feed::FeedState> {
+        self.feed.get().map(|state| state.borrow().clone())
     }
 
     pub fn publish_temperatures(&self, sample: TemperatureSample) {

@@ -51,6 +51,9 @@ struct Row {
     /// Field devices answering, of all (links healthy).
     links_up: usize,
     links: usize,
+    /// The event feed: "-" without one, "ok" connected with nothing much waiting,
+    /// else what is wrong.
+    feed: String,
 }
 
 impl Cmd {
@@ -75,7 +78,7 @@ impl Cmd {
             .iter()
             .map(|r| {
                 if !r.reachable {
-                    return vec![r.name.clone(), r.addr.clone(), format!("UNREACHABLE: {}", r.error.clone().unwrap_or_default()), String::new(), String::new(), String::new(), String::new()];
+                    return vec![r.name.clone(), r.addr.clone(), format!("UNREACHABLE: {}", r.error.clone().unwrap_or_default()), String::new(), String::new(), String::new(), String::new(), String::new()];
                 }
                 vec![
                     r.name.clone(),
@@ -85,10 +88,11 @@ impl Cmd {
                     format!("{} queued / {} in flight", r.queue, r.in_flight),
                     r.cabinet_celsius.map_or("?".into(), |c| format!("{c:.1} °C")),
                     format!("{}/{}", r.links_up, r.links),
+                    r.feed.clone(),
                 ]
             })
             .collect();
-        crate::show::table(&["WORKSTATION", "ADDRESS", "STATE", "FAULTS", "QUEUE", "CABINET", "LINKS"], &cells);
+        crate::show::table(&["WORKSTATION", "ADDRESS", "STATE", "FAULTS", "QUEUE", "CABINET", "LINKS", "FEED"], &cells);
         let down = rows.iter().filter(|r| !r.reachable).count();
         if down > 0 {
             return Err(Failure::new(Exit::Unreachable, format!("{down} of {} workstations unreachable", rows.len())));
@@ -98,7 +102,7 @@ impl Cmd {
 }
 
 fn unreachable(t: &Target, why: String) -> Row {
-    Row { name: t.name.clone(), addr: t.addr.clone(), reachable: false, error: Some(why), state: String::new(), faults: vec![], in_flight: 0, queue: 0, cabinet_celsius: None, links_up: 0, links: 0 }
+    Row { name: t.name.clone(), addr: t.addr.clone(), reachable: false, error: Some(why), state: String::new(), faults: vec![], in_flight: 0, queue: 0, cabinet_celsius: None, links_up: 0, links: 0, feed: String::new() }
 }
 
 async fn ask(t: &Target, timeouts: dispense_proto::client::Timeouts) -> std::result::Result<Row, String> {
@@ -132,5 +136,16 @@ async fn ask(t: &Target, timeouts: dispense_proto::client::Timeouts) -> std::res
         cabinet_celsius: cabinet,
         links_up: status.devices.iter().filter(|d| d.alive).count(),
         links: status.devices.len(),
+        feed: feed(status.event_feed.as_ref()),
     })
+}
+
+/// The feed column: its link to the broker and what waits.
+fn feed(feed: Option<&pb::EventFeed>) -> String {
+    match feed {
+        None => "-".into(),
+        Some(f) if f.connected && f.waiting_events < 100 => "ok".into(),
+        Some(f) if f.connected => format!("catching up ({} waiting)", f.waiting_events),
+        Some(f) => format!("DOWN ({} waiting)", f.waiting_events),
+    }
 }

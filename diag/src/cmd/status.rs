@@ -57,6 +57,10 @@ impl Cmd {
                 "interlocks": {"readable": interlocks.readable, "estop_pressed": interlocks.estop_pressed, "restock_door_open": interlocks.restock_door_open, "light_curtain_broken": interlocks.light_curtain_broken},
                 "faults": s.faults.iter().map(fault_json).collect::<Vec<_>>(),
                 "devices": devices,
+                "event_feed": s.event_feed.as_ref().map(|f| serde_json::json!({
+                    "connected": f.connected, "waiting_events": f.waiting_events, "oldest_waiting_time": show::when_json(f.oldest_waiting_time.as_ref()),
+                    "acknowledged_sequence": f.acknowledged_sequence, "last_failure": f.last_failure,
+                })),
             }));
         }
         println!("workstation   {}   {} in flight   controller {}", state_name(s.state()).to_uppercase(), s.in_flight, s.controller_version);
@@ -65,6 +69,13 @@ impl Cmd {
             None => println!("maintenance   not in maintenance mode"),
         }
         println!("interlocks    {}", interlocks_line(&interlocks));
+        match &s.event_feed {
+            None => println!("event feed    none configured"),
+            Some(f) => {
+                let link = if f.connected { "connected".to_owned() } else { format!("DOWN ({})", f.last_failure) };
+                println!("event feed    {link}; {} events waiting; broker has #{}", f.waiting_events, f.acknowledged_sequence);
+            }
+        }
         if s.faults.is_empty() {
             println!("faults        none active");
         } else {
