@@ -4,7 +4,7 @@
 //! doses while the broker is stopped and started again mid-day and while the
 //! daemon itself is SIGKILLed mid-feed; in the end the consumer holds every event
 //! the journal's outbox recorded, exactly once after deduplication by event id,
-//! in the workstation's order.
+//! in the workstation's order (H-26).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
