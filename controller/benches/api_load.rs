@@ -16,6 +16,7 @@
 mod common;
 
 use common::daemon::spawn_daemon;
+use common::percentile;
 use dispense_proto::v1 as pb;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,13 +26,6 @@ const SUBSCRIBERS: usize = 200;
 const CONNECTIONS: usize = 10;
 const START_EVERY: Duration = Duration::from_millis(200);
 const RUN_FOR: Duration = Duration::from_secs(40);
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// VmRSS and VmHWM of a process, MiB.
 fn memory(pid: u32) -> (f64, f64) {

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::broker::{Broker, consumer};
+use common::percentile;
 
 const WORKSTATIONS: usize = 500;
 const DOSES_PER_DAY: f64 = 2_000.0;
@@ -80,13 +81,6 @@ fn dispense(journal: &Journal, i: usize, code: &str) {
     status.finished_at = Some(journal.now());
     status.administered_by = Some("N1".into());
     journal.record_stage(&status).expect("end");
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// Part 1: what the outbox adds to a dispense's journal writes.

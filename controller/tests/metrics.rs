@@ -15,7 +15,7 @@ async fn the_metrics_pass_promtool_and_count_what_happened() {
     let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("promtool is not installed: run scripts/setup.sh");
     let dir = tempfile::tempdir().expect("tempdir");
     let (_hardware, config) = wire_rig(dir.path()).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let port = common::broker::free_port();
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("{text}\n[telemetry]\nmetrics_listen = \"127.0.0.1:{port}\"\n")).expect("config");
     let daemon = spawn_daemon(&config);

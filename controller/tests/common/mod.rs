@@ -225,3 +225,11 @@ pub fn queued_dispense(journal: &controller::journal::Journal, request: &str, or
     status.id = id;
     status
 }
+
+/// The `p` quantile (0 to 1) of sorted figures, NaN for none: the benchmarks' summaries.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
