@@ -291,7 +291,7 @@ fn apply(
         Change::Cleared { at, .. } => {
             tracing::info!(alarm = %name, "cold-chain alarm cleared");
             journal.clear_alarm(&name, at)?;
-            telemetry.faults.clear(&format!("{}@{source}", kind.fault().code), None);
+            telemetry.faults.clear(&crate::ops::faultboard::FaultBoard::id(kind.fault().code, &source), None);
         }
     }
     Ok(())

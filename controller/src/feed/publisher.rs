@@ -299,7 +299,7 @@ impl Feed {
                     let detail = format!("{} events wait for the broker {}, the oldest for {} s", backlog.events, self.config.broker, age.as_secs());
                     self.faults.raise(FaultKind::from(FEED_BACKLOG), source, &detail);
                 } else {
-                    self.faults.clear(&format!("{}@{source}", FEED_BACKLOG.code), None);
+                    self.faults.clear(&FaultBoard::id(FEED_BACKLOG.code, source), None);
                 }
             }
             Err(e) => tracing::error!("event feed: the backlog could not be read: {e}"),

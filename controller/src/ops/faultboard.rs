@@ -52,9 +52,14 @@ impl FaultBoard {
         Self { journal, active: watch::channel(Vec::new()).0 }
     }
 
+    /// The id of a fault's occurrence: `CODE@source`.
+    pub fn id(code: &str, source: &str) -> String {
+        format!("{code}@{source}")
+    }
+
     /// Raises a fault; if it is already active only its detail is updated.
     pub fn raise(&self, kind: FaultKind<'_>, source: &str, detail: &str) {
-        let id = format!("{}@{source}", kind.code);
+        let id = Self::id(kind.code, source);
         let mut raised = None;
         self.active.send_if_modified(|faults| {
             if let Some(existing) = faults.iter_mut().find(|f| f.id == id) {

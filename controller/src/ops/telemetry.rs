@@ -63,7 +63,7 @@ pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoar
             let name = device.name();
             while health.changed().await.is_ok() {
                 let silent = health.borrow_and_update().silent;
-                let id = format!("{}@{name}", crate::ops::faults::DEVICE_SILENT.code);
+                let id = FaultBoard::id(crate::ops::faults::DEVICE_SILENT.code, name);
                 if silent {
                     board.raise(crate::ops::faults::DEVICE_SILENT.into(), name, &format!("no heartbeat from {name} on {}", device.transport()));
                 } else {
@@ -76,7 +76,7 @@ pub fn supervise(tasks: &crate::tasks::Tasks, devices: Devices, board: FaultBoar
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let interlock = FaultKind::from(crate::ops::faults::definition(hal::ErrorKind::Interlock));
-        let interlock_id = format!("{}@{INTERLOCKS}", interlock.code);
+        let interlock_id = FaultBoard::id(interlock.code, INTERLOCKS);
         loop {
             ticker.tick().await;
             match devices.interlocks.read().await {
