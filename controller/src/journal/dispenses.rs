@@ -66,7 +66,7 @@ impl Journal {
             insert_step(&tx, self.now(), Some(&status.id), unit, StepKind::Stage, status.stage.code(), &status.detail, None)?;
             if status.stage.is_final() {
                 // The feed renders the end (and an administered dose's immunization) from the status.
-                self.enqueue(&tx, EventKind::Dispense, &serde_json::to_value(status).map_err(|e| JournalError::Corrupt(e.to_string()))?)?;
+                self.enqueue(&tx, EventKind::Dispense, || serde_json::to_value(status).unwrap_or_else(|e| serde_json::json!({ "unserialisable": e.to_string() })))?;
             }
             tx.commit()?;
             Ok(())

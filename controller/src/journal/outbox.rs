@@ -87,12 +87,13 @@ impl Journal {
     }
 
     /// Adds an event to the outbox on `conn`, inside the caller's transaction (a
-    /// no-op while the outbox is off).
-    pub(crate) fn enqueue(&self, conn: &Connection, kind: EventKind, data: &serde_json::Value) -> Result<()> {
+    /// no-op while the outbox is off: `data` is made only when it is on, so a
+    /// workstation or a simulation without a feed builds no event).
+    pub(crate) fn enqueue(&self, conn: &Connection, kind: EventKind, data: impl FnOnce() -> serde_json::Value) -> Result<()> {
         if !self.outbox_enabled() {
             return Ok(());
         }
-        conn.exec("INSERT INTO outbox (kind, at, data) VALUES (?1, ?2, ?3)", params![kind.as_str(), self.now().to_rfc3339(), data.to_string()])?;
+        conn.exec("INSERT INTO outbox (kind, at, data) VALUES (?1, ?2, ?3)", params![kind.as_str(), self.now().to_rfc3339(), data().to_string()])?;
         self.outbox_pending.store(true, Ordering::SeqCst);
         Ok(())
     }

@@ -20,8 +20,10 @@ impl Journal {
                 tx.exec("INSERT INTO temperatures (at, probe, celsius) VALUES (?1, ?2, ?3)", params![at.to_rfc3339(), probe, celsius])?;
             }
             // One event per sample, every probe in it (null: could not be read).
-            let probes: Vec<_> = readings.iter().map(|(probe, celsius)| json!({ "probe": probe, "celsius": celsius })).collect();
-            self.enqueue(&tx, EventKind::Readings, &json!({ "sample_time": at.to_rfc3339(), "readings": probes }))?;
+            self.enqueue(&tx, EventKind::Readings, || {
+                let probes: Vec<_> = readings.iter().map(|(probe, celsius)| json!({ "probe": probe, "celsius": celsius })).collect();
+                json!({ "sample_time": at.to_rfc3339(), "readings": probes })
+            })?;
             tx.commit()?;
             Ok(())
         })
@@ -78,7 +80,7 @@ impl Journal {
                 params![kind, since.to_rfc3339(), self.now().to_rfc3339(), detail],
             )?;
             let id = tx.last_insert_rowid();
-            self.enqueue(&tx, EventKind::Alarm, &json!({ "alarm": kind, "state": "raised", "since": since.to_rfc3339(), "detail": detail }))?;
+            self.enqueue(&tx, EventKind::Alarm, || json!({ "alarm": kind, "state": "raised", "since": since.to_rfc3339(), "detail": detail }))?;
             tx.commit()?;
             Ok(id)
         })
@@ -89,7 +91,7 @@ impl Journal {
             let tx = conn.transaction()?;
             let cleared = tx.exec("UPDATE alarms SET cleared_at = ?2 WHERE kind = ?1 AND cleared_at IS NULL", params![kind, at.to_rfc3339()])?;
             if cleared > 0 {
-                self.enqueue(&tx, EventKind::Alarm, &json!({ "alarm": kind, "state": "cleared", "clear_time": at.to_rfc3339() }))?;
+                self.enqueue(&tx, EventKind::Alarm, || json!({ "alarm": kind, "state": "cleared", "clear_time": at.to_rfc3339() }))?;
             }
             tx.commit()?;
             Ok(())

@@ -36,8 +36,10 @@ impl Journal {
         self.write(|conn| {
             let tx = conn.transaction()?;
             insert_step(&tx, self.now(), None, None, StepKind::Fault, step, fault, None)?;
-            let fault: serde_json::Value = serde_json::from_str(fault).unwrap_or_else(|_| serde_json::Value::String(fault.to_owned()));
-            self.enqueue(&tx, crate::journal::outbox::EventKind::Fault, &serde_json::json!({ "state": step, "fault": fault }))?;
+            self.enqueue(&tx, crate::journal::outbox::EventKind::Fault, || {
+                let fault: serde_json::Value = serde_json::from_str(fault).unwrap_or_else(|_| serde_json::Value::String(fault.to_owned()));
+                serde_json::json!({ "state": step, "fault": fault })
+            })?;
             tx.commit()?;
             Ok(())
         })

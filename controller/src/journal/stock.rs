@@ -58,7 +58,7 @@ impl Journal {
                 if inserted == 1 {
                     added += 1;
                     insert_step(&tx, self.now(), None, Some(&code), StepKind::Stock, "stocked", &format!("slot {}", u.slot), None)?;
-                    self.enqueue(&tx, EventKind::Stock, &json!({ "unit": code, "gtin": u.code.gtin, "lot": u.code.lot, "expiry": expiry, "slot": u.slot.to_string(), "source": "loading manifest" }))?;
+                    self.enqueue(&tx, EventKind::Stock, || json!({ "unit": code, "gtin": u.code.gtin, "lot": u.code.lot, "expiry": expiry, "slot": u.slot.to_string(), "source": "loading manifest" }))?;
                 }
             }
             tx.commit()?;
@@ -168,7 +168,7 @@ impl Journal {
             )?;
             if inserted == 1 {
                 insert_step(&tx, self.now(), None, Some(&record.code), StepKind::Stock, "stocked", &format!("slot {}; {detail}", record.slot), None)?;
-                self.enqueue(&tx, EventKind::Stock, &json!({ "unit": record.code, "gtin": record.gtin, "lot": record.lot, "expiry": record.expiry.to_string(), "slot": record.slot.to_string(), "source": detail }))?;
+                self.enqueue(&tx, EventKind::Stock, || json!({ "unit": record.code, "gtin": record.gtin, "lot": record.lot, "expiry": record.expiry.to_string(), "slot": record.slot.to_string(), "source": detail }))?;
             }
             tx.commit()?;
             Ok(inserted == 1)
@@ -241,7 +241,7 @@ impl Journal {
             for code in &codes {
                 tx.exec("UPDATE stock_units SET hold = ?2, hold_reason = ?3 WHERE code = ?1", params![code, hold.as_str(), reason])?;
                 insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("batch {lot}: {reason} (by {actor})"), None)?;
-                self.enqueue(&tx, EventKind::Hold, &json!({ "unit": code, "hold": hold.as_str(), "lot": lot, "reason": reason, "by": actor }))?;
+                self.enqueue(&tx, EventKind::Hold, || json!({ "unit": code, "hold": hold.as_str(), "lot": lot, "reason": reason, "by": actor }))?;
             }
             tx.commit()?;
             self.holds_changed();
@@ -256,7 +256,7 @@ impl Journal {
             let changed = tx.exec("UPDATE stock_units SET hold = NULL, hold_reason = NULL WHERE code = ?1 AND hold IS NOT NULL", [code])?;
             if changed == 1 {
                 insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, "released", &format!("{reason} (by {actor})"), None)?;
-                self.enqueue(&tx, EventKind::Hold, &json!({ "unit": code, "hold": null, "released": true, "reason": reason, "by": actor }))?;
+                self.enqueue(&tx, EventKind::Hold, || json!({ "unit": code, "hold": null, "released": true, "reason": reason, "by": actor }))?;
             }
             tx.commit()?;
             Ok(changed == 1)
@@ -282,7 +282,7 @@ impl Journal {
                 return Err(JournalError::Corrupt(format!("no stock record {code}")));
             }
             insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} (by {actor})"), None)?;
-            self.enqueue(&tx, EventKind::Hold, &json!({ "unit": code, "hold": hold.as_str(), "reason": reason, "by": actor }))?;
+            self.enqueue(&tx, EventKind::Hold, || json!({ "unit": code, "hold": hold.as_str(), "reason": reason, "by": actor }))?;
             tx.commit()?;
             self.holds_changed();
             Ok(())
@@ -316,7 +316,7 @@ impl Journal {
             for (code, gtin) in codes.iter().filter(|(_, g)| gtins.is_none_or(|list| list.contains(g))) {
                 tx.exec("UPDATE stock_units SET hold = ?3, hold_reason = ?2 WHERE code = ?1", params![code, reason, hold.as_str()])?;
                 insert_step(&tx, self.now(), None, Some(code), StepKind::Hold, hold.as_str(), &format!("{reason} ({gtin})"), None)?;
-                self.enqueue(&tx, EventKind::Hold, &json!({ "unit": code, "gtin": gtin, "hold": hold.as_str(), "reason": reason, "by": "cold-chain watch" }))?;
+                self.enqueue(&tx, EventKind::Hold, || json!({ "unit": code, "gtin": gtin, "hold": hold.as_str(), "reason": reason, "by": "cold-chain watch" }))?;
                 held += 1;
             }
             tx.commit()?;
