@@ -90,6 +90,15 @@ async fn every_event_arrives_exactly_once_in_order_across_a_broker_outage_and_a_
     until("the outage's events", Duration::from_secs(30), || has_dispense_end(&received, "D000002") && has_dispense_end(&received, "D000003")).await;
     let feed = maintenance.get_status(dispense_proto::v1::GetStatusRequest {}).await.expect("status").into_inner().event_feed.expect("a feed");
     assert!(feed.connected && feed.acknowledged_sequence > 0, "{feed:?}");
+    // The backlog drained, its fault clears by itself, and the city hears both.
+    let cleared = backlog_fault.replace("'raised'", "'cleared'");
+    until("the backlog fault to clear", Duration::from_secs(30), || count(&conn, &cleared) > 0).await;
+    until("the backlog fault's events", Duration::from_secs(20), || {
+        let received = received.lock().expect("received");
+        let states = |state: &str| received.iter().any(|m| m.body["kind"] == "fault" && m.body["data"]["state"] == state && m.body["data"]["fault"].to_string().contains("WS-FEED-BACKLOG"));
+        states("raised") && states("cleared")
+    })
+    .await;
 
     // SIGKILL mid-feed, once the next dose's end is out: the broker acknowledged
     // more than the journal had written down, so the restart publishes some again.
