@@ -103,8 +103,11 @@ async fn stock_is_queried_stocked_held_released_counted_and_traced() {
     let page = stock.list_stock(pb::ListStockRequest { page_size: 3, ..hepb.clone() }).await.expect("page").into_inner();
     assert_eq!(page.units.len(), 3);
     assert!(!page.next_page_token.is_empty() && page.next_page_token.parse::<u64>().is_err(), "an opaque token, not an offset: {}", page.next_page_token);
-    let rest = stock.list_stock(pb::ListStockRequest { page_token: page.next_page_token, page_size: 3, ..hepb.clone() }).await.expect("page").into_inner();
+    let rest = stock.list_stock(pb::ListStockRequest { page_token: page.next_page_token.clone(), page_size: 3, ..hepb.clone() }).await.expect("page").into_inner();
     assert_eq!((rest.units.len(), rest.next_page_token.as_str()), (1, ""));
+    // The token belongs to the filter, not the page size (AIP-158): a larger page goes on from it.
+    let larger = stock.list_stock(pb::ListStockRequest { page_token: page.next_page_token, page_size: 10, ..hepb.clone() }).await.expect("a larger page").into_inner();
+    assert_eq!(larger.units.iter().map(|u| u.code.as_str()).collect::<Vec<_>>(), rest.units.iter().map(|u| u.code.as_str()).collect::<Vec<_>>());
     let bad = stock.list_stock(pb::ListStockRequest { product_id: "Nope".into(), ..Default::default() }).await.expect_err("unknown product");
     assert_eq!(bad.get_error_details().bad_request().expect("BadRequest").field_violations[0].field, "product_id");
     let bad = stock.list_stock(pb::ListStockRequest { expires_by: "soon".into(), ..Default::default() }).await.expect_err("bad date");

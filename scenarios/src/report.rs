@@ -87,8 +87,8 @@ impl Report {
             let lines = journal.entries(&d.id)?.into_iter().filter(|e| e.kind == controller::journal::StepKind::Stage).map(|e| (since(e.at), e.step)).collect();
             stages.push((d.id.clone(), lines));
         }
-        let in_store = controller::journal::StockFilter { state: Some(controller::rules::inventory::UnitState::InStore), limit: 100_000, ..Default::default() };
-        let heat_used = journal.list_stock(&in_store)?.into_iter().map(|r| r.heat_consumed).collect();
+        let in_store = controller::journal::StockFilter { state: Some(controller::rules::inventory::UnitState::InStore), ..Default::default() };
+        let heat_used = journal.list_stock(&in_store, None, 100_000)?.into_iter().map(|r| r.heat_consumed).collect();
         let rules = &raw.assembled.config.coldchain.rules;
         Ok(Self {
             scenario: scenario.name.clone(),

@@ -72,9 +72,10 @@ fn hold_kind(h: Hold) -> pb::HoldKind {
     }
 }
 
-/// The filter a request asks for; unknown products and malformed fields are named.
-fn filter(dispatcher: &Dispatcher, req: pb::ListStockRequest) -> Result<StockFilter, Status> {
-    let gtins = match optional(req.product_id) {
+/// The units a request asks for (whichever page); unknown products and malformed
+/// fields are named.
+fn filter(dispatcher: &Dispatcher, req: &pb::ListStockRequest) -> Result<StockFilter, Status> {
+    let gtins = match optional(req.product_id.clone()) {
         None => None,
         Some(id) => Some(dispatcher.catalog().product(&id).ok_or_else(|| bad_request("product_id", format!("{id:?} is not in the catalog")))?.gtins.clone()),
     };
@@ -87,21 +88,21 @@ fn filter(dispatcher: &Dispatcher, req: pb::ListStockRequest) -> Result<StockFil
         Ok(pb::UnitState::Rejected) => Some(UnitState::Rejected),
         Err(_) => return Err(bad_request("state", format!("{} is not a unit state", req.state))),
     };
-    let limit = pages::size(req.page_size, MAX_PAGE, MAX_PAGE)?;
-    let expires_by = optional(req.expires_by).map(|d| parse_date("expires_by", &d)).transpose()?;
-    let mut filter = StockFilter { gtins, lot: optional(req.lot), expires_by, state, held_only: req.held_only, after: None, limit: limit + 1 };
-    // Units are listed by (expiry, code): the last one shown is where the next page starts.
-    filter.after = pages::after(&req.page_token, &filter)?;
-    Ok(filter)
+    let expires_by = optional(req.expires_by.clone()).map(|d| parse_date("expires_by", &d)).transpose()?;
+    Ok(StockFilter { gtins, lot: optional(req.lot.clone()), expires_by, state, held_only: req.held_only })
 }
 
 #[tonic::async_trait]
 impl StockService for StockApi {
     async fn list_stock(&self, request: Request<pb::ListStockRequest>) -> Result<Response<pb::ListStockResponse>, Status> {
-        let mut filter = filter(&self.dispatcher, request.into_inner())?;
-        let records = self.dispatcher.journal().list_stock(&filter).map_err(|e| crate::api::errors::internal("the journal failed listing stock", &e))?;
-        filter.after = None; // the token belongs to the filter, wherever the page starts
-        let (records, next_page_token) = pages::page(records, filter.limit - 1, &filter, |r| (r.expiry, r.code.clone()));
+        let req = request.into_inner();
+        let filter = filter(&self.dispatcher, &req)?;
+        let size = pages::size(req.page_size, MAX_PAGE, MAX_PAGE)?;
+        // Units are listed by (expiry, code): the last one shown is where the next page starts.
+        let after: Option<(chrono::NaiveDate, String)> = pages::after(&req.page_token, &filter)?;
+        // One more than the page tells whether there is a next one.
+        let records = self.dispatcher.journal().list_stock(&filter, after.as_ref(), size + 1).map_err(|e| crate::api::errors::internal("the journal failed listing stock", &e))?;
+        let (records, next_page_token) = pages::page(records, size, &filter, |r| (r.expiry, r.code.clone()));
         Ok(Response::new(pb::ListStockResponse { units: records.into_iter().map(|r| stock_unit(self.dispatcher.catalog(), r)).collect(), next_page_token }))
     }
 

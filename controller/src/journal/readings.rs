@@ -37,15 +37,13 @@ impl Journal {
         })
     }
 
-    /// Every reading from `from` to `to`, oldest first: (time, probe, °C or unread).
+    /// Every reading from `from` to `to` (both inclusive), oldest first: (time,
+    /// probe, °C or unread). A nanosecond past `to` is the first instant after
+    /// it, as times are written to the nanosecond.
     pub fn readings_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, Option<f64>)>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT at, probe, celsius FROM temperatures WHERE at >= ?1 AND at <= ?2 ORDER BY at")?;
-            let rows = stmt
-                .query_map(params![from.to_rfc3339(), to.to_rfc3339()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(|(at, probe, celsius)| Ok((parse_time(&at)?, probe, celsius))).collect()
-        })
+        let mut readings = Vec::new();
+        self.for_each_reading(from, to + chrono::Duration::nanoseconds(1), |at, probe, celsius| readings.push((at, probe.to_owned(), celsius)))?;
+        Ok(readings)
     }
 
     /// Folds every reading from `from` (inclusive) to `until` (exclusive), oldest

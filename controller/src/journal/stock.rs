@@ -24,9 +24,6 @@ pub struct StockFilter {
     pub expires_by: Option<NaiveDate>,
     pub state: Option<UnitState>,
     pub held_only: bool,
-    /// Units after this (expiry, code), in listing order: where a page starts.
-    pub after: Option<(NaiveDate, String)>,
-    pub limit: usize,
 }
 
 
@@ -175,8 +172,9 @@ impl Journal {
         })
     }
 
-    /// Units matching a filter, earliest expiry first, one page.
-    pub fn list_stock(&self, filter: &StockFilter) -> Result<Vec<StockRecord>> {
+    /// Units matching a filter, earliest expiry first: at most `limit` of them,
+    /// after the unit `after` (expiry, code) in that order (where a page starts).
+    pub fn list_stock(&self, filter: &StockFilter, after: Option<&(NaiveDate, String)>, limit: usize) -> Result<Vec<StockRecord>> {
         self.read(|conn| {
             let mut clauses = vec!["1 = 1".to_owned()];
             let mut values: Vec<String> = Vec::new();
@@ -200,11 +198,11 @@ impl Journal {
             if filter.held_only {
                 clauses.push("hold IS NOT NULL".to_owned());
             }
-            if let Some((expiry, code)) = &filter.after {
+            if let Some((expiry, code)) = after {
                 let expiry = bind("?", expiry.to_string(), &mut values);
                 clauses.push(format!("(expiry, code) > ({expiry}, {})", bind("?", code.clone(), &mut values)));
             }
-            let limit = bind("?", filter.limit.to_string(), &mut values);
+            let limit = bind("?", limit.to_string(), &mut values);
             let sql = format!("{SELECT_RECORD} WHERE {} ORDER BY expiry, code LIMIT CAST({limit} AS INTEGER)", clauses.join(" AND "));
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), row_to_record)?.collect::<rusqlite::Result<Vec<RecordRow>>>()?;

@@ -206,7 +206,7 @@ fn the_narrowed_read_chooses_what_the_whole_stock_would() {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     let mut compared = 0;
     for round in 0..60 {
-        let codes: Vec<String> = journal.list_stock(&StockFilter { limit: 10_000, ..Default::default() }).expect("list").into_iter().map(|r| r.code).collect();
+        let codes: Vec<String> = journal.list_stock(&StockFilter::default(), None, 10_000).expect("list").into_iter().map(|r| r.code).collect();
         for code in &codes {
             let (state, hold, heat) = (
                 ["in_store", "in_store", "in_store", "picked", "administered"][rng.random_range(0..5)],
@@ -371,4 +371,24 @@ fn each_event_is_in_the_outbox_with_its_own_transaction_and_never_without_it() {
     let record = crate::rules::inventory::StockRecord { code: "(01)06901234000016(21)NEW".into(), slot: "R1-0-0".parse().expect("slot"), ..known };
     assert!(journal.stock_unit(&record, "restock door").is_err(), "the commit was refused");
     assert_eq!(journal.last_event_seq().expect("read"), events.last().expect("some").seq, "no event for what did not happen");
+}
+
+/// A range of readings includes both its ends (a fraction of a second too), and
+/// a fold's range excludes its end: the cold-chain window and the history pages
+/// each get what they ask for.
+#[test]
+fn reading_ranges_have_the_ends_they_promise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("journal");
+    let t0 = Utc::now();
+    let times = [t0, t0 + chrono::Duration::milliseconds(250), t0 + chrono::Duration::milliseconds(1250), t0 + chrono::Duration::seconds(2)];
+    for (i, at) in times.iter().enumerate() {
+        journal.record_readings(*at, &[(format!("p{i}"), Some(5.0))]).expect("reading");
+    }
+    let probes = |v: Vec<(chrono::DateTime<Utc>, String, Option<f64>)>| v.into_iter().map(|(_, p, _)| p).collect::<Vec<_>>();
+    assert_eq!(probes(journal.readings_between(times[1], times[2]).expect("read")), ["p1", "p2"], "both ends");
+    assert_eq!(probes(journal.readings_between(times[0], times[3]).expect("read")), ["p0", "p1", "p2", "p3"]);
+    let mut folded = Vec::new();
+    journal.for_each_reading(times[1], times[3], |_, p, _| folded.push(p.to_owned())).expect("fold");
+    assert_eq!(folded, ["p1", "p2"], "the fold stops before its end");
 }
