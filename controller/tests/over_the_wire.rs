@@ -129,13 +129,18 @@ async fn a_label_swapped_by_fault_injection_never_reaches_the_booth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_store_pauses_the_dispense_which_goes_on_when_it_answers_again() {
-    let Rig { hardware, mut client, .. } = rig().await;
-    hardware.inject(&"silent store 2".parse::<Fault>().expect("fault")).expect("silent");
+    let Rig { assembled, hardware, mut client, _dir } = rig().await;
+    hardware.inject(&"silent store 3".parse::<Fault>().expect("fault")).expect("silent");
+    let motions = hardware.workstation().motions_started();
     let id = start(&mut client, "wire-silent", order("HepB", 3)).await.dispense_id;
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let now = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner();
-    let detail = now.dispense.expect("dispense").detail;
-    assert!(detail.contains("cold store not answering"), "{detail}");
     let at_booth = wait_for(&mut client, &id, pb::DispenseStage::AwaitingValidation).await;
     assert_eq!(at_booth.stage, pb::DispenseStage::AwaitingValidation as i32, "{at_booth:?}");
+    // The journal, not a snapshot after a fixed sleep, says the runner waited for the
+    // silent store before its first motion (a loaded machine may take longer to notice).
+    let entries = assembled.dispatcher.journal().entries(&id).expect("journal");
+    let waited = entries.iter().position(|e| e.kind == StepKind::Interlock && e.detail.contains("cold store not answering"));
+    let waited = waited.unwrap_or_else(|| panic!("no wait for the silent store in the journal: {entries:#?}"));
+    let picked = entries.iter().position(|e| e.kind == StepKind::Outcome && e.step == "Picked").expect("the pick done");
+    assert!(waited < picked, "waited at {waited}, picked at {picked}");
+    assert!(hardware.workstation().motions_started() > motions);
 }
