@@ -230,10 +230,19 @@ async fn nothing_moves_while_the_restock_door_is_open() {
     let before = sim.motions_started();
     sim.set_restock_door_open(true);
     let id = start(&mut client, "door", order("HepB", 1)).await.dispense_id;
+    // The clinic sees why it waits (polled: a loaded machine may take a while to get there)…
+    let paused_by = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner().dispense.expect("d");
+        if waiting.detail.contains("restock door") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < paused_by, "the clinic sees why: {}", waiting.detail);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // …and in half a second of waiting, nothing moved.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sim.motions_started(), before, "no motion with the door open");
-    let waiting = client.get_dispense(pb::GetDispenseRequest { dispense_id: id.clone() }).await.expect("get").into_inner().dispense.expect("d");
-    assert!(waiting.detail.contains("restock door"), "the clinic sees why: {}", waiting.detail);
     let queue = client.list_queue(pb::ListQueueRequest::default()).await.expect("queue").into_inner().dispenses;
     assert_eq!(queue.iter().map(|d| d.dispense_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the waiting dispense is the queue");
     assert!(!queue[0].finished);
