@@ -154,7 +154,7 @@ async fn rate_streams_and_message_size_are_limited_per_caller() {
     assert_eq!(reason(&third), "TOO_MANY_STREAMS");
     drop(first);
     let mut reopened = None;
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if let Ok(stream) = monitoring.watch_workstation(pb::WatchWorkstationRequest {}).await {
             reopened = Some(stream);

@@ -9,10 +9,10 @@ use std::time::Duration;
 mod common;
 use common::{order, serve_workstation, start, wait_for};
 
-/// Polls the journal's active alarms (up to 5 s) until `kind` is among them; returns them.
+/// Polls the journal's active alarms (up to 10 s) until `kind` is among them; returns them.
 async fn wait_for_alarm(journal: &controller::journal::Journal, kind: &str) -> Vec<String> {
     let mut alarms = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..200 {
         alarms = journal.active_alarms().expect("alarms").into_iter().map(|(k, _, _)| k).collect();
         if alarms.iter().any(|k| k == kind) {
             break;

@@ -31,7 +31,7 @@ async fn health_follows_the_workstation_and_reflection_describes_the_api() {
     }
     assembled.dispatcher.enter_maintenance("crew-1", "belt cleaning", std::time::Duration::from_secs(600), false).expect("maintenance");
     let mut answer = ServingStatus::Unknown;
-    for _ in 0..50 {
+    for _ in 0..500 {
         answer = health.check(status("dispense.v1.DispensingService")).await.expect("health check").into_inner().status();
         if answer == ServingStatus::NotServing {
             break;

@@ -119,7 +119,7 @@ async fn the_crew_reads_status_takes_the_lock_jogs_and_self_tests() {
     // A lease nobody renews lapses and the workstation returns to service.
     crew2.enter_maintenance(pb::EnterMaintenanceRequest { reason: "quick look".into(), timeout: Some(prost_types::Duration { seconds: 1, nanos: 0 }), force: false }).await.expect("enter");
     let mut state = WorkstationState::Maintenance;
-    for _ in 0..60 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         state = assembled.dispatcher.workstation_state();
         if state == WorkstationState::Ready {
@@ -143,7 +143,7 @@ async fn faults_registers_snapshot_and_logs() {
     // conveyor's latched alarm stays until the crew clears it with a reason.
     hardware.inject(&Fault::Estop(true)).expect("estop");
     let mut active = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..200 {
         active = crew1.list_faults(pb::ListFaultsRequest::default()).await.expect("faults").into_inner().active;
         if active.iter().any(|f| f.id == "CV-01@conveyor") && active.iter().any(|f| f.id == "WS-INTERLOCK@interlocks") {
             break;
@@ -153,7 +153,7 @@ async fn faults_registers_snapshot_and_logs() {
     let latched = active.iter().find(|f| f.id == "CV-01@conveyor").unwrap_or_else(|| panic!("{active:?}"));
     assert!(!latched.cause.is_empty() && !latched.remedy.is_empty(), "{latched:?}");
     hardware.inject(&Fault::Estop(false)).expect("estop");
-    for _ in 0..100 {
+    for _ in 0..200 {
         active = crew1.list_faults(pb::ListFaultsRequest::default()).await.expect("faults").into_inner().active;
         if active.iter().all(|f| f.id != "WS-INTERLOCK@interlocks") {
             break;

@@ -53,7 +53,7 @@ async fn a_dispense_over_modbus_and_the_camera_stream_reaches_the_booth() {
     assert_eq!(deliveries[0].booth, BoothId(2));
     // The stage is published as the flow enters it; the display task follows over the bus.
     let mut display = None;
-    for _ in 0..100 {
+    for _ in 0..500 {
         display = sim.booth_display(BoothId(2));
         if display.is_some() {
             break;

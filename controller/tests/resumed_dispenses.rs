@@ -290,7 +290,7 @@ async fn health_is_not_serving_until_recovery_is_done() {
     let mut health = HealthClient::new(channel);
     let check = HealthCheckRequest { service: controller::api::server::SERVICE_NAME.into() };
     let mut answer = ServingStatus::Unknown;
-    for _ in 0..100 {
+    for _ in 0..500 {
         if let Ok(reply) = health.check(check.clone()).await {
             answer = reply.into_inner().status();
             break;
@@ -303,7 +303,7 @@ async fn health_is_not_serving_until_recovery_is_done() {
     assert!(matches!(refused, Err(DispatchError::NotReady(_))), "{refused:?}");
 
     assembled.start().await.expect("homes and recovers");
-    for _ in 0..100 {
+    for _ in 0..500 {
         answer = health.check(check.clone()).await.expect("health").into_inner().status();
         if answer == ServingStatus::Serving {
             break;

@@ -142,7 +142,7 @@ async fn faults_sensors_registers_camera_stock_trace_logs_and_watch() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     s.hardware.inject(&Fault::Estop(false)).expect("estop");
     let mut active = Value::Null;
-    for _ in 0..40 {
+    for _ in 0..100 {
         active = json(&wsctl(&s, OBSERVER, &["faults", "--json"]).await)["active"].clone();
         let ids: Vec<&str> = active.as_array().expect("list").iter().filter_map(|f| f["id"].as_str()).collect();
         if ids.contains(&"CV-01@conveyor") && !ids.contains(&"WS-INTERLOCK@interlocks") {
