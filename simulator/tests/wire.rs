@@ -145,7 +145,8 @@ async fn the_device_stops_motion_when_the_controller_heartbeat_stops() {
     let stopped_by = tokio::time::Instant::now() + Duration::from_secs(10);
     let slot = loop {
         let slot = link.read_input(ir::JOB_SLOTS + 2 * ir::JOB_SLOT_LEN, 4).await.expect("job slot");
-        if slot[1] != map::JobState::Running as u16 || tokio::time::Instant::now() > stopped_by {
+        let ended = [map::JobState::Done, map::JobState::Failed].iter().any(|&state| slot[1] == state as u16);
+        if ended || tokio::time::Instant::now() > stopped_by {
             break slot;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
