@@ -43,6 +43,19 @@ async fn start_at(speed: f64, store: Exposure, conveyor: Exposure) -> (HardwareS
     (hw, devices)
 }
 
+/// What `look` sees once it sees it (`Ok`), looked for every 50 ms up to 10 s: a
+/// loaded machine may take a while to get there. Panics naming `what` and the last miss.
+async fn eventually<T>(what: &str, mut look: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let by = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match look().await {
+            Ok(seen) => return seen,
+            Err(miss) => assert!(tokio::time::Instant::now() < by, "{what}: {miss}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn homed(store: Exposure, conveyor: Exposure) -> (HardwareSim, WireDevices) {
     let (hw, d) = start(store, conveyor).await;
     // The devices refuse motion until they have seen the controller's heartbeat.
@@ -141,16 +154,12 @@ async fn the_device_stops_motion_when_the_controller_heartbeat_stops() {
     let home = link.read_input(ir::JOB_SLOTS + ir::JOB_SLOT_LEN, 2).await.expect("job slot");
     assert_eq!(home, [1, map::JobState::Done as u16], "homed while the heartbeat ran");
     link.write(hr::TASK_BLOCK, &[2, task::PICK_TO_HATCH, 0, 0, 1, 0]).await.expect("pick task");
-    // Polled, not slept: a loaded machine may take longer than the 1 s timeout to act.
-    let stopped_by = tokio::time::Instant::now() + Duration::from_secs(10);
-    let slot = loop {
+    let slot = eventually("the pick ended", async || {
         let slot = link.read_input(ir::JOB_SLOTS + 2 * ir::JOB_SLOT_LEN, 4).await.expect("job slot");
         let ended = [map::JobState::Done, map::JobState::Failed].iter().any(|&state| slot[1] == state as u16);
-        if ended || tokio::time::Instant::now() > stopped_by {
-            break slot;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        if ended { Ok(slot) } else { Err(format!("{slot:?}")) }
+    })
+    .await;
     assert_eq!((slot[0], slot[1], slot[2]), (2, map::JobState::Failed as u16, map::JobResult::HeartbeatLost as u16), "{slot:?}");
     let st = link.read_input(ir::STATUS, 3).await.expect("status");
     assert!(st[0] & status::CONTROLLER_HEARTBEAT_LOST != 0);
@@ -212,15 +221,8 @@ async fn an_unplugged_device_comes_back_without_a_restart() {
         hw.inject(&Fault::Unplug(line, 1.5)).expect("unplug");
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(d.store.slot_occupied(NEAR).await.is_err(), "unplugged");
-        // Plugged back in after 1.5 s: polled until the driver reads again.
-        let back_by = tokio::time::Instant::now() + Duration::from_secs(10);
-        let occupied = loop {
-            match d.store.slot_occupied(NEAR).await {
-                Ok(occupied) => break occupied,
-                Err(e) => assert!(tokio::time::Instant::now() < back_by, "plugged back in: {e}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        // Plugged back in after 1.5 s.
+        let occupied = eventually("plugged back in", async || d.store.slot_occupied(NEAR).await.map_err(|e| e.to_string())).await;
         assert!(occupied);
         assert!(d.store_device.link().stats().reconnects > reconnects);
     }
@@ -252,15 +254,8 @@ async fn a_power_cut_loses_running_jobs_and_needs_homing() {
     hw.inject(&Fault::PowerLoss(0.3)).expect("power loss");
     let err = pick.await.expect("join").expect_err("job lost");
     assert!(matches!(err.kind(), ErrorKind::NoResponse | ErrorKind::Timeout), "{err}");
-    // Power returns after 0.3 s: polled until the device answers again.
-    let back_by = tokio::time::Instant::now() + Duration::from_secs(10);
-    let st = loop {
-        match d.store_device.status().await {
-            Ok(st) => break st,
-            Err(e) => assert!(tokio::time::Instant::now() < back_by, "status after power returns: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Power returns after 0.3 s.
+    let st = eventually("status after power returns", async || d.store_device.status().await.map_err(|e| e.to_string())).await;
     assert!(!st.has(status::HOMED));
     assert!(st.alarms.iter().any(|a| a.code == "CS-07"));
     let err = d.store.pick_to_hatch(NEAR, TrackingId(9)).await.expect_err("not homed");
@@ -316,15 +311,11 @@ async fn cold_chain_faults_show_in_the_probes_and_the_alarm_word() {
     let hw = HardwareSim::start(sim, &plan).await.expect("hardware");
     let d = WireDevices::open(&WireConfig::from_toml(&hw.wire_config_toml()).expect("devices"));
     hw.inject(&Fault::CompressorFailure(true)).expect("compressor");
-    let warm_by = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("warmed past 8 °C", async || {
         let cabinet = d.probes[0].read_celsius().await.expect("probe a");
-        if cabinet > 8.0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < warm_by, "warmed past 8 °C: {cabinet}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if cabinet > 8.0 { Ok(()) } else { Err(format!("{cabinet} °C")) }
+    })
+    .await;
     let codes: Vec<_> = d.store_device.status().await.expect("status").alarms.iter().map(|a| a.code).collect();
     assert!(codes.contains(&"CS-03") && codes.contains(&"CS-05"), "{codes:?}");
 
